@@ -1,0 +1,17 @@
+//! slimmatte core library: the stages of the real-time matting pipeline, shared by the
+//! GStreamer plugin, the CLI and the benchmarks. No GStreamer here: functions take frame views
+//! and caller-owned buffers.
+//!
+//! ```text
+//! frame ─▶ segment (coarse person mask) ─▶ trimap (fg / unknown / bg) ─▶ composite (background)
+//! ```
+
+pub mod clip;
+pub mod composite;
+pub mod frame;
+pub mod model;
+pub mod paths;
+pub mod resize;
+pub mod runtime;
+pub mod segment;
+pub mod trimap;

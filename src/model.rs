@@ -1,0 +1,306 @@
+//! Loading ONNX models with ONNX Runtime and checking that they are the model the caller expects.
+//!
+//! Every failure names the file and the problem: missing, empty, not an ONNX model, inputs or
+//! outputs with other names or shapes, or non-finite numbers coming out of inference.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::runtime::{self, RuntimeError};
+
+/// One expected dimension of a model input or output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    /// Must be exactly this size.
+    Fixed(i64),
+    /// Any size, fixed in the file or dynamic (`-1`).
+    Any,
+}
+
+/// The name and shape a model's input or output must have (all tensors are float32).
+#[derive(Debug, Clone)]
+pub struct TensorSpec {
+    pub name: &'static str,
+    pub dims: Vec<Dim>,
+}
+
+impl TensorSpec {
+    pub fn new(name: &'static str, dims: &[Dim]) -> Self {
+        Self {
+            name,
+            dims: dims.to_vec(),
+        }
+    }
+}
+
+/// What a caller requires of a model: one float32 input and one float32 output.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub input: TensorSpec,
+    pub output: TensorSpec,
+}
+
+/// A model file that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("model file {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("model file {path} cannot be read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("model file {path} is empty")]
+    Empty { path: PathBuf },
+    #[error("model file {path} is not a valid ONNX model: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("model {path} has no input named '{name}' (its inputs: {found})")]
+    MissingInput {
+        path: PathBuf,
+        name: &'static str,
+        found: String,
+    },
+    #[error("model {path} has no output named '{name}' (its outputs: {found})")]
+    MissingOutput {
+        path: PathBuf,
+        name: &'static str,
+        found: String,
+    },
+    #[error("model {path}: '{name}' has shape {found}, expected {expected}")]
+    WrongShape {
+        path: PathBuf,
+        name: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("model {path}: '{name}' is {found}, expected a float32 tensor")]
+    WrongType {
+        path: PathBuf,
+        name: &'static str,
+        found: String,
+    },
+    #[error("model {path}: inference failed: {reason}")]
+    Inference { path: PathBuf, reason: String },
+    #[error("model {path}: output '{name}' contains NaN or infinite values")]
+    NonFinite { path: PathBuf, name: &'static str },
+}
+
+/// An ONNX model opened with ONNX Runtime whose input and output were checked against a spec.
+pub struct Model {
+    session: Session,
+    path: PathBuf,
+    spec: ModelSpec,
+    input_shape: Vec<i64>,
+    output_shape: Vec<i64>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("input_shape", &self.input_shape)
+            .field("output_shape", &self.output_shape)
+            .finish()
+    }
+}
+
+fn shape_string(dims: &[i64]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| {
+            if *d < 0 {
+                "?".to_string()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+fn spec_string(dims: &[Dim]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Any => "*".to_string(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+impl Model {
+    /// Opens `path` with `threads` intra-op threads (0 lets ONNX Runtime choose) and checks it
+    /// against `spec`.
+    pub fn load(path: &Path, spec: &ModelSpec, threads: usize) -> Result<Self, ModelError> {
+        let path_buf = path.to_path_buf();
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ModelError::Missing {
+                    path: path_buf.clone(),
+                }
+            } else {
+                ModelError::Unreadable {
+                    path: path_buf.clone(),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
+        if !meta.is_file() {
+            return Err(ModelError::Unreadable {
+                path: path_buf,
+                reason: "not a regular file".into(),
+            });
+        }
+        if meta.len() == 0 {
+            return Err(ModelError::Empty { path: path_buf });
+        }
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Unreadable {
+            path: path_buf.clone(),
+            reason: e.to_string(),
+        })?;
+        let env = runtime::environment()?;
+        let session = open_session(env, &bytes, threads).map_err(|e| ModelError::Corrupt {
+            path: path_buf.clone(),
+            reason: e.to_string(),
+        })?;
+        let input_shape = check_outlet(&path_buf, session.inputs(), &spec.input, true)?;
+        let output_shape = check_outlet(&path_buf, session.outputs(), &spec.output, false)?;
+        Ok(Self {
+            session,
+            path: path_buf,
+            spec: spec.clone(),
+            input_shape,
+            output_shape,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The input shape as declared in the file (`-1` for dynamic dimensions).
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// The output shape as declared in the file (`-1` for dynamic dimensions).
+    pub fn output_shape(&self) -> &[i64] {
+        &self.output_shape
+    }
+
+    /// Runs the model on `input` (row-major, `shape`) and copies the output into `output`,
+    /// which must have exactly the output's element count. Returns the output shape.
+    pub fn run(
+        &mut self,
+        input: &[f32],
+        shape: &[usize],
+        output: &mut [f32],
+    ) -> Result<Vec<usize>, ModelError> {
+        let path = &self.path;
+        let inference = |reason: String| ModelError::Inference {
+            path: path.clone(),
+            reason,
+        };
+        let tensor = TensorRef::from_array_view((shape.to_vec(), input))
+            .map_err(|e| inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.spec.input.name => tensor])
+            .map_err(|e| inference(e.to_string()))?;
+        let (out_shape, data) = outputs[self.spec.output.name]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| inference(e.to_string()))?;
+        if data.len() != output.len() {
+            return Err(inference(format!(
+                "output '{}' has shape {} ({} values), the caller expected {} values",
+                self.spec.output.name,
+                shape_string(out_shape),
+                data.len(),
+                output.len()
+            )));
+        }
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                path: path.clone(),
+                name: self.spec.output.name,
+            });
+        }
+        output.copy_from_slice(data);
+        Ok(out_shape.iter().map(|&d| d as usize).collect())
+    }
+}
+
+fn open_session(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    threads: usize,
+) -> ort::Result<Session> {
+    let mut builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        // Busy-waiting worker threads would steal the cores the other pipeline stages need.
+        .with_intra_op_spinning(false)?;
+    if threads > 0 {
+        builder = builder.with_intra_threads(threads)?;
+    }
+    builder.commit_from_memory(bytes)
+}
+
+fn check_outlet(
+    path: &Path,
+    outlets: &[ort::value::Outlet],
+    spec: &TensorSpec,
+    is_input: bool,
+) -> Result<Vec<i64>, ModelError> {
+    let Some(outlet) = outlets.iter().find(|o| o.name() == spec.name) else {
+        let found = outlets
+            .iter()
+            .map(|o| format!("'{}'", o.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(if is_input {
+            ModelError::MissingInput {
+                path: path.to_path_buf(),
+                name: spec.name,
+                found,
+            }
+        } else {
+            ModelError::MissingOutput {
+                path: path.to_path_buf(),
+                name: spec.name,
+                found,
+            }
+        });
+    };
+    let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+        return Err(ModelError::WrongType {
+            path: path.to_path_buf(),
+            name: spec.name,
+            found: format!("{:?}", outlet.dtype()),
+        });
+    };
+    if *ty != TensorElementType::Float32 {
+        return Err(ModelError::WrongType {
+            path: path.to_path_buf(),
+            name: spec.name,
+            found: format!("a {ty:?} tensor"),
+        });
+    }
+    let dims: &[i64] = shape;
+    let matches = dims.len() == spec.dims.len()
+        && dims.iter().zip(&spec.dims).all(|(d, s)| match s {
+            Dim::Any => true,
+            Dim::Fixed(n) => d == n,
+        });
+    if !matches {
+        return Err(ModelError::WrongShape {
+            path: path.to_path_buf(),
+            name: spec.name,
+            expected: spec_string(&spec.dims),
+            found: shape_string(dims),
+        });
+    }
+    Ok(dims.to_vec())
+}

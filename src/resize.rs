@@ -1,0 +1,295 @@
+//! Separable resampling with precomputed taps (antialiased bilinear: a triangle filter widened
+//! by the scale factor when shrinking, plain bilinear when enlarging).
+//!
+//! The resizers keep their taps and intermediate buffers and rebuild them only when sizes
+//! change, so resizing a stream of frames allocates nothing per frame.
+
+use crate::frame::{RgbaView, for_each_row};
+
+/// Filter taps mapping `src_len` samples onto `dst_len` samples along one axis.
+#[derive(Debug, Clone, Default)]
+struct Taps {
+    src_len: usize,
+    dst_len: usize,
+    /// Maximum number of taps per output sample (row stride of `weights`).
+    width: usize,
+    starts: Vec<usize>,
+    counts: Vec<usize>,
+    weights: Vec<f32>,
+}
+
+impl Taps {
+    fn new(src_len: usize, dst_len: usize) -> Self {
+        assert!(src_len > 0 && dst_len > 0, "cannot resample an empty axis");
+        let scale = src_len as f64 / dst_len as f64;
+        let support = scale.max(1.0);
+        let width = (2.0 * support).ceil() as usize + 1;
+        let mut starts = Vec::with_capacity(dst_len);
+        let mut counts = Vec::with_capacity(dst_len);
+        let mut weights = vec![0.0f32; dst_len * width];
+        for i in 0..dst_len {
+            let center = (i as f64 + 0.5) * scale - 0.5;
+            let lo = ((center - support).floor() as isize + 1).max(0) as usize;
+            let hi = ((center + support).ceil() as isize - 1).min(src_len as isize - 1) as usize;
+            let (lo, hi) = if lo > hi {
+                // Only possible at the borders when enlarging: take the nearest sample.
+                let n = center.round().clamp(0.0, (src_len - 1) as f64) as usize;
+                (n, n)
+            } else {
+                (lo, hi)
+            };
+            let row = &mut weights[i * width..(i + 1) * width];
+            let mut sum = 0.0f64;
+            for (k, j) in (lo..=hi).enumerate() {
+                let w = (1.0 - ((j as f64 - center).abs() / support)).max(0.0);
+                row[k] = w as f32;
+                sum += w;
+            }
+            if sum <= 0.0 {
+                row[0] = 1.0;
+                sum = 1.0;
+            }
+            for w in row.iter_mut() {
+                *w = (*w as f64 / sum) as f32;
+            }
+            starts.push(lo);
+            counts.push(hi - lo + 1);
+        }
+        Self {
+            src_len,
+            dst_len,
+            width,
+            starts,
+            counts,
+            weights,
+        }
+    }
+
+    fn matches(&self, src_len: usize, dst_len: usize) -> bool {
+        self.src_len == src_len && self.dst_len == dst_len
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> (usize, &[f32]) {
+        let w = &self.weights[i * self.width..i * self.width + self.counts[i]];
+        (self.starts[i], w)
+    }
+}
+
+/// Resizes an RGBA frame into three planar f32 channels (R, G, B), each value multiplied by
+/// `scale` (1/255 gives the 0..1 range networks expect).
+#[derive(Debug, Default)]
+pub struct RgbaToPlanar {
+    horizontal: Taps,
+    vertical: Taps,
+    /// Horizontally resized rows: `src_h × dst_w × 3`, interleaved.
+    rows: Vec<f32>,
+}
+
+impl RgbaToPlanar {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resizes `frame` to `dst_w × dst_h` into `dst` (`3·dst_w·dst_h` values, planar RGB).
+    pub fn run(
+        &mut self,
+        frame: &RgbaView<'_>,
+        dst_w: usize,
+        dst_h: usize,
+        scale: f32,
+        dst: &mut [f32],
+    ) {
+        let (src_w, src_h) = (frame.shape()[1], frame.shape()[0]);
+        assert_eq!(dst.len(), 3 * dst_w * dst_h, "planar buffer size");
+        if !self.horizontal.matches(src_w, dst_w) {
+            self.horizontal = Taps::new(src_w, dst_w);
+        }
+        if !self.vertical.matches(src_h, dst_h) {
+            self.vertical = Taps::new(src_h, dst_h);
+        }
+        self.rows.resize(src_h * dst_w * 3, 0.0);
+        let h = &self.horizontal;
+        let rows = &mut self.rows;
+        for_each_row(frame, |y, row| {
+            let out = &mut rows[y * dst_w * 3..(y + 1) * dst_w * 3];
+            for (x, o) in out.chunks_exact_mut(3).enumerate() {
+                let (start, weights) = h.get(x);
+                let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
+                for (k, &w) in weights.iter().enumerate() {
+                    let p = &row[(start + k) * 4..(start + k) * 4 + 3];
+                    r += w * p[0] as f32;
+                    g += w * p[1] as f32;
+                    b += w * p[2] as f32;
+                }
+                o[0] = r * scale;
+                o[1] = g * scale;
+                o[2] = b * scale;
+            }
+        });
+        let plane = dst_w * dst_h;
+        let (dr, rest) = dst.split_at_mut(plane);
+        let (dg, db) = rest.split_at_mut(plane);
+        for y in 0..dst_h {
+            let (start, weights) = self.vertical.get(y);
+            let (or, og, ob) = (
+                &mut dr[y * dst_w..(y + 1) * dst_w],
+                &mut dg[y * dst_w..(y + 1) * dst_w],
+                &mut db[y * dst_w..(y + 1) * dst_w],
+            );
+            or.fill(0.0);
+            og.fill(0.0);
+            ob.fill(0.0);
+            for (k, &w) in weights.iter().enumerate() {
+                let src = &self.rows[(start + k) * dst_w * 3..(start + k + 1) * dst_w * 3];
+                for (x, p) in src.chunks_exact(3).enumerate() {
+                    or[x] += w * p[0];
+                    og[x] += w * p[1];
+                    ob[x] += w * p[2];
+                }
+            }
+        }
+    }
+}
+
+/// Resizes one f32 plane (a mask, a matte or a colour channel).
+#[derive(Debug, Default)]
+pub struct PlaneResizer {
+    horizontal: Taps,
+    vertical: Taps,
+    rows: Vec<f32>,
+}
+
+impl PlaneResizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resizes `src` (`src_w × src_h`) into `dst` (`dst_w × dst_h`).
+    pub fn run(
+        &mut self,
+        src: &[f32],
+        src_w: usize,
+        src_h: usize,
+        dst: &mut [f32],
+        dst_w: usize,
+        dst_h: usize,
+    ) {
+        assert_eq!(src.len(), src_w * src_h, "source plane size");
+        assert_eq!(dst.len(), dst_w * dst_h, "destination plane size");
+        if !self.horizontal.matches(src_w, dst_w) {
+            self.horizontal = Taps::new(src_w, dst_w);
+        }
+        if !self.vertical.matches(src_h, dst_h) {
+            self.vertical = Taps::new(src_h, dst_h);
+        }
+        self.rows.resize(src_h * dst_w, 0.0);
+        for (row, out) in src
+            .chunks_exact(src_w)
+            .zip(self.rows.chunks_exact_mut(dst_w))
+        {
+            for (x, o) in out.iter_mut().enumerate() {
+                let (start, weights) = self.horizontal.get(x);
+                *o = weights
+                    .iter()
+                    .zip(&row[start..start + weights.len()])
+                    .map(|(w, v)| w * v)
+                    .sum();
+            }
+        }
+        for (y, out) in dst.chunks_exact_mut(dst_w).enumerate() {
+            let (start, weights) = self.vertical.get(y);
+            out.fill(0.0);
+            for (k, &w) in weights.iter().enumerate() {
+                let src_row = &self.rows[(start + k) * dst_w..(start + k + 1) * dst_w];
+                for (o, v) in out.iter_mut().zip(src_row) {
+                    *o += w * v;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::rgba_view;
+
+    #[test]
+    fn taps_are_normalised_and_in_range() {
+        for (s, d) in [
+            (640, 256),
+            (144, 360),
+            (7, 3),
+            (3, 7),
+            (1, 5),
+            (5, 1),
+            (1920, 256),
+        ] {
+            let t = Taps::new(s, d);
+            for i in 0..d {
+                let (start, w) = t.get(i);
+                assert!(start + w.len() <= s, "{s}->{d} tap {i} out of range");
+                let sum: f32 = w.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{s}->{d} tap {i} sums to {sum}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_plane_stays_constant() {
+        let src = vec![0.25f32; 64 * 36];
+        let mut dst = vec![0.0; 640 * 360];
+        PlaneResizer::new().run(&src, 64, 36, &mut dst, 640, 360);
+        assert!(dst.iter().all(|v| (v - 0.25).abs() < 1e-6));
+    }
+
+    #[test]
+    fn enlarging_interpolates_linearly() {
+        // A ramp 0,1 upsampled ×2 with half-pixel centres: 0, 0.25, 0.75, 1.
+        let mut dst = vec![0.0; 4];
+        PlaneResizer::new().run(&[0.0, 1.0], 2, 1, &mut dst, 4, 1);
+        let want = [0.0, 0.25, 0.75, 1.0];
+        for (a, b) in dst.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{dst:?}");
+        }
+    }
+
+    #[test]
+    fn shrinking_averages_instead_of_aliasing() {
+        // A 1-pixel checkerboard shrunk 4× must become flat grey, not keep stripes.
+        let (w, h) = (64, 8);
+        let mut data = vec![0u8; w * h * 4];
+        for (i, px) in data.chunks_exact_mut(4).enumerate() {
+            let v = if (i % w) % 2 == 0 { 255 } else { 0 };
+            px.copy_from_slice(&[v, v, v, 255]);
+        }
+        let view = rgba_view(&data, w, h, w * 4).unwrap();
+        let mut out = vec![0.0; 3 * 16 * 2];
+        RgbaToPlanar::new().run(&view, 16, 2, 1.0 / 255.0, &mut out);
+        for v in &out {
+            assert!((v - 0.5).abs() < 0.05, "aliasing: {v}");
+        }
+    }
+
+    #[test]
+    fn rgba_to_planar_respects_stride_and_channels() {
+        // 2×2 frame with 4 bytes of row padding; identity size keeps values, planar order.
+        let stride = 12;
+        let mut data = vec![99u8; stride * 2];
+        let px = [[10, 20, 30], [40, 50, 60], [70, 80, 90], [100, 110, 120]];
+        for (i, p) in px.iter().enumerate() {
+            let (x, y) = (i % 2, i / 2);
+            data[y * stride + x * 4..y * stride + x * 4 + 3].copy_from_slice(p);
+        }
+        let view = rgba_view(&data, 2, 2, stride).unwrap();
+        let mut out = vec![0.0; 12];
+        RgbaToPlanar::new().run(&view, 2, 2, 1.0, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                10., 40., 70., 100., 20., 50., 80., 110., 30., 60., 90., 120.
+            ]
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Locating and initialising the ONNX Runtime shared library.
+//!
+//! `ort` is built with `load-dynamic`: nothing is downloaded at build time and the library is
+//! loaded when the first model is opened. ort allows exactly one environment per process, so it
+//! is created once here and shared by every model, element and thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The onnxruntime release this project is tested with (the PyPI wheel `onnxruntime==1.32.0`).
+pub const ORT_VERSION: &str = "1.32.0";
+
+/// Environment variable that names the library file explicitly.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Why the ONNX Runtime library could not be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "the ONNX Runtime library (libonnxruntime.so) was not found; looked in: {searched}. \
+         Fix: run `bash scripts/setup.sh` (it creates .venv with onnxruntime=={ORT_VERSION}), or \
+         `pip install onnxruntime=={ORT_VERSION}` and set {ORT_DYLIB_ENV}=<site-packages>/onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}"
+    )]
+    NotFound { searched: String },
+    #[error("{ORT_DYLIB_ENV} points to {path}, which does not exist")]
+    EnvPathMissing { path: PathBuf },
+    #[error(
+        "failed to load the ONNX Runtime library {path}: {reason}. \
+         This project needs onnxruntime {ORT_VERSION} (`pip install onnxruntime=={ORT_VERSION}`)"
+    )]
+    Load { path: PathBuf, reason: String },
+}
+
+static ENVIRONMENT: OnceLock<Result<(ort::environment::Environment, PathBuf), RuntimeError>> =
+    OnceLock::new();
+
+/// The process-wide ONNX Runtime environment, created on first use.
+pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    match ENVIRONMENT.get_or_init(init) {
+        Ok((env, _)) => Ok(env),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The library file the environment was loaded from (after [`environment`] succeeded).
+pub fn library_path() -> Option<&'static Path> {
+    ENVIRONMENT
+        .get()
+        .and_then(|r| r.as_ref().ok())
+        .map(|(_, p)| p.as_path())
+}
+
+fn init() -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
+    let path = locate_library()?;
+    let builder = ort::init_from(&path).map_err(|e| RuntimeError::Load {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let env = builder
+        .with_name("slimmatte")
+        .build()
+        .map_err(|e| RuntimeError::Load {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok((env, path))
+}
+
+/// Finds libonnxruntime: `$ORT_DYLIB_PATH`, then the project's `.venv`, then user and system
+/// Python site-packages that have the `onnxruntime` wheel installed.
+pub fn locate_library() -> Result<PathBuf, RuntimeError> {
+    if let Some(p) = std::env::var_os(ORT_DYLIB_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(RuntimeError::EnvPathMissing { path: p })
+        };
+    }
+    let roots = candidate_python_roots();
+    let mut searched = vec![format!("${ORT_DYLIB_ENV} (unset)")];
+    for root in &roots {
+        searched.push(root.display().to_string());
+        if let Some(lib) = find_in_python_root(root) {
+            return Ok(lib);
+        }
+    }
+    Err(RuntimeError::NotFound {
+        searched: searched.join(", "),
+    })
+}
+
+/// Directories that may contain `lib/python3.*/site-packages` (a venv or a prefix).
+fn candidate_python_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(home) = std::env::var_os("SLIMMATTE_HOME") {
+        roots.push(PathBuf::from(home).join(".venv"));
+    }
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        roots.push(PathBuf::from(venv));
+    }
+    roots.push(crate::paths::project_root().join(".venv"));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/<exe> or target/{debug,release}/deps/<exe> inside a checkout.
+        for anc in exe.ancestors().skip(1).take(4) {
+            roots.push(anc.join(".venv"));
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        roots.push(PathBuf::from(home).join(".local"));
+    }
+    roots.push(PathBuf::from("/usr/local"));
+    roots.push(PathBuf::from("/usr"));
+    roots.dedup();
+    roots
+}
+
+fn find_in_python_root(root: &Path) -> Option<PathBuf> {
+    let lib = root.join("lib");
+    let entries = std::fs::read_dir(&lib).ok()?;
+    let mut pythons: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python3"))
+        })
+        .collect();
+    pythons.sort();
+    for py in pythons {
+        for site in ["site-packages", "dist-packages"] {
+            let capi = py.join(site).join("onnxruntime").join("capi");
+            let exact = capi.join(format!("libonnxruntime.so.{ORT_VERSION}"));
+            if exact.is_file() {
+                return Some(exact);
+            }
+            if let Ok(files) = std::fs::read_dir(&capi) {
+                let mut libs: Vec<PathBuf> = files
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+                    })
+                    .collect();
+                libs.sort();
+                if let Some(l) = libs.pop() {
+                    return Some(l);
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,83 @@
+//! The coarse person-segmentation network (MediaPipe selfie segmentation converted to ONNX).
+//!
+//! Input `image` `[1, 3, H, W]` RGB in 0..1, output `mask` `[1, 1, H, W]` person probability.
+//! The frame is resized (antialiased) to the network's resolution; the mask comes back at that
+//! resolution and the caller upsamples it.
+
+use std::path::Path;
+
+use crate::frame::RgbaView;
+use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
+use crate::resize::RgbaToPlanar;
+
+/// The input/output contract of a segmentation model.
+pub fn spec() -> ModelSpec {
+    ModelSpec {
+        input: TensorSpec::new("image", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Any, Dim::Any]),
+        output: TensorSpec::new("mask", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
+    }
+}
+
+/// Working size used when the model declares dynamic height/width.
+const DYNAMIC_SIZE: (usize, usize) = (256, 144);
+
+/// Runs the segmentation network on RGBA frames, reusing its buffers.
+pub struct PersonSegmenter {
+    model: Model,
+    width: usize,
+    height: usize,
+    input: Vec<f32>,
+    mask: Vec<f32>,
+    resizer: RgbaToPlanar,
+}
+
+impl PersonSegmenter {
+    /// Loads and validates the model at `path` with `threads` intra-op threads (0 = ORT default).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
+        let model = Model::load(path, &spec(), threads)?;
+        let shape = model.input_shape();
+        let (width, height) = if shape[2] > 0 && shape[3] > 0 {
+            (shape[3] as usize, shape[2] as usize)
+        } else {
+            DYNAMIC_SIZE
+        };
+        let out = model.output_shape();
+        if (out[2] > 0 && out[2] as usize != height) || (out[3] > 0 && out[3] as usize != width) {
+            return Err(ModelError::WrongShape {
+                path: path.to_path_buf(),
+                name: "mask",
+                expected: format!("[1, 1, {height}, {width}] (the input's height and width)"),
+                found: format!("{out:?}"),
+            });
+        }
+        Ok(Self {
+            model,
+            width,
+            height,
+            input: vec![0.0; 3 * width * height],
+            mask: vec![0.0; width * height],
+            resizer: RgbaToPlanar::new(),
+        })
+    }
+
+    /// The network's working resolution (width, height).
+    pub fn resolution(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    pub fn model_path(&self) -> &Path {
+        self.model.path()
+    }
+
+    /// Segments `frame`; returns the person probability at the network's resolution.
+    pub fn run(&mut self, frame: &RgbaView<'_>) -> Result<&[f32], ModelError> {
+        self.resizer
+            .run(frame, self.width, self.height, 1.0 / 255.0, &mut self.input);
+        self.model.run(
+            &self.input,
+            &[1, 3, self.height, self.width],
+            &mut self.mask,
+        )?;
+        Ok(&self.mask)
+    }
+}

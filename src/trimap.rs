@@ -1,0 +1,494 @@
+//! The trimap generator: coarse person mask → foreground / unknown / background.
+//!
+//! The mask is thresholded; every pixel closer than the band radius to the thresholded contour
+//! becomes unknown (an exact Euclidean distance transform, so the band is round, not blocky),
+//! the rest is definite foreground or background. An exponential moving average of the mask
+//! stops frame-to-frame flicker.
+
+use std::path::Path;
+
+use crate::frame::{RgbaView, RgbaViewMut, write_alpha};
+use crate::model::ModelError;
+use crate::resize::PlaneResizer;
+use crate::segment::PersonSegmenter;
+
+/// Trimap value of definite background.
+pub const BACKGROUND: u8 = 0;
+/// Trimap value of the unknown band.
+pub const UNKNOWN: u8 = 128;
+/// Trimap value of definite foreground.
+pub const FOREGROUND: u8 = 255;
+
+/// Radius of the unknown band around the mask contour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BandWidth {
+    /// In pixels of the frame.
+    Pixels(u32),
+    /// As a fraction of the frame's shorter side (resolution independent).
+    Fraction(f32),
+}
+
+impl BandWidth {
+    /// The radius in pixels for a `width × height` frame.
+    pub fn radius_px(self, width: usize, height: usize) -> f32 {
+        match self {
+            BandWidth::Pixels(p) => p as f32,
+            BandWidth::Fraction(f) => f.max(0.0) * width.min(height) as f32,
+        }
+    }
+}
+
+/// Settings of the trimap stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrimapSettings {
+    /// Mask probability at and above which a pixel is person.
+    pub threshold: f32,
+    /// Radius of the unknown band.
+    pub band: BandWidth,
+    /// Weight of the previous frames' mask in the moving average, 0 (off) ..< 1.
+    pub smoothing: f32,
+}
+
+impl Default for TrimapSettings {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            band: BandWidth::Fraction(0.03),
+            smoothing: 0.0,
+        }
+    }
+}
+
+/// What the trimap stage writes into the alpha channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlphaOutput {
+    /// 0 background, 128 unknown, 255 foreground.
+    #[default]
+    Trimap,
+    /// The soft coarse mask itself, 0..255.
+    Mask,
+}
+
+/// Turns a mask into a trimap, keeping its scratch buffers between frames.
+#[derive(Debug, Default)]
+pub struct TrimapBuilder {
+    /// Squared distance to the nearest contour pixel.
+    dist: Vec<f32>,
+    /// Row scratch of the distance transform.
+    line: Vec<f32>,
+    vertices: Vec<usize>,
+    bounds: Vec<f32>,
+}
+
+const FAR: f32 = 1.0e20;
+
+impl TrimapBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the trimap of `mask` (`width × height`, values 0..1) into `out`.
+    ///
+    /// A pixel is on the contour when it and a 4-neighbour fall on different sides of
+    /// `threshold`; pixels whose distance to the nearest contour pixel is below `radius`
+    /// are [`UNKNOWN`], the rest [`FOREGROUND`] or [`BACKGROUND`]. `radius` 0 gives a binary
+    /// mask.
+    pub fn build(
+        &mut self,
+        mask: &[f32],
+        width: usize,
+        height: usize,
+        threshold: f32,
+        radius: f32,
+        out: &mut [u8],
+    ) {
+        assert_eq!(mask.len(), width * height, "mask size");
+        assert_eq!(out.len(), width * height, "trimap size");
+        for (o, &m) in out.iter_mut().zip(mask) {
+            *o = if m >= threshold {
+                FOREGROUND
+            } else {
+                BACKGROUND
+            };
+        }
+        if radius <= 0.0 {
+            return;
+        }
+        self.contour_distance(out, width, height);
+        let r2 = radius * radius;
+        for (o, &d) in out.iter_mut().zip(&self.dist) {
+            if d < r2 {
+                *o = UNKNOWN;
+            }
+        }
+    }
+
+    /// Squared Euclidean distance from each pixel to the nearest contour pixel of `binary`.
+    fn contour_distance(&mut self, binary: &[u8], width: usize, height: usize) {
+        self.dist.clear();
+        self.dist.resize(width * height, FAR);
+        let mut any = false;
+        for y in 0..height {
+            let row = &binary[y * width..(y + 1) * width];
+            for x in 0..width {
+                let v = row[x];
+                let edge = (x > 0 && row[x - 1] != v)
+                    || (x + 1 < width && row[x + 1] != v)
+                    || (y > 0 && binary[(y - 1) * width + x] != v)
+                    || (y + 1 < height && binary[(y + 1) * width + x] != v);
+                if edge {
+                    self.dist[y * width + x] = 0.0;
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            return;
+        }
+        // Columns: exact 1-D distance to the nearest contour pixel by two sweeps.
+        for x in 0..width {
+            let mut last: Option<usize> = None;
+            for y in 0..height {
+                let i = y * width + x;
+                if self.dist[i] == 0.0 {
+                    last = Some(y);
+                } else if let Some(l) = last {
+                    let d = (y - l) as f32;
+                    self.dist[i] = d * d;
+                }
+            }
+            last = None;
+            for y in (0..height).rev() {
+                let i = y * width + x;
+                if self.dist[i] == 0.0 {
+                    last = Some(y);
+                } else if let Some(l) = last {
+                    let d = (l - y) as f32;
+                    self.dist[i] = self.dist[i].min(d * d);
+                }
+            }
+        }
+        // Rows: lower envelope of parabolas (Felzenszwalb & Huttenlocher 2012).
+        self.line.resize(width, 0.0);
+        self.vertices.resize(width, 0);
+        self.bounds.resize(width + 1, 0.0);
+        for y in 0..height {
+            let row = &mut self.dist[y * width..(y + 1) * width];
+            self.line.copy_from_slice(row);
+            distance_1d(&self.line, &mut self.vertices, &mut self.bounds, row);
+        }
+    }
+}
+
+/// 1-D squared distance transform of the sampled function `f` into `out`; samples at or
+/// above `FAR` are empty and contribute no parabola.
+fn distance_1d(f: &[f32], v: &mut [usize], z: &mut [f32], out: &mut [f32]) {
+    let mut k: Option<usize> = None;
+    for (q, &fq) in f.iter().enumerate() {
+        if fq >= FAR {
+            continue;
+        }
+        let Some(mut kk) = k else {
+            k = Some(0);
+            v[0] = q;
+            z[0] = f32::NEG_INFINITY;
+            z[1] = f32::INFINITY;
+            continue;
+        };
+        loop {
+            let p = v[kk];
+            let s = ((fq + (q * q) as f32) - (f[p] + (p * p) as f32)) / (2.0 * (q - p) as f32);
+            // z[0] is -inf, so this stops at the first vertex at the latest.
+            if s <= z[kk] {
+                kk -= 1;
+                continue;
+            }
+            kk += 1;
+            v[kk] = q;
+            z[kk] = s;
+            z[kk + 1] = f32::INFINITY;
+            break;
+        }
+        k = Some(kk);
+    }
+    if k.is_none() {
+        return; // no finite sample in this line: leave it as it is
+    }
+    let mut kk = 0;
+    for (q, o) in out.iter_mut().enumerate() {
+        while z[kk + 1] < q as f32 {
+            kk += 1;
+        }
+        let d = q as f32 - v[kk] as f32;
+        *o = d * d + f[v[kk]];
+    }
+}
+
+/// The trimap stage on frames: segmentation, temporal smoothing, upsampling, trimap.
+pub struct TrimapGenerator {
+    segmenter: PersonSegmenter,
+    smoothed: Vec<f32>,
+    has_history: bool,
+    upsampler: PlaneResizer,
+    mask: Vec<f32>,
+    builder: TrimapBuilder,
+    alpha: Vec<u8>,
+}
+
+impl TrimapGenerator {
+    /// Loads the segmentation model at `model` with `threads` intra-op threads.
+    pub fn load(model: &Path, threads: usize) -> Result<Self, ModelError> {
+        Ok(Self::new(PersonSegmenter::load(model, threads)?))
+    }
+
+    pub fn new(segmenter: PersonSegmenter) -> Self {
+        Self {
+            segmenter,
+            smoothed: Vec::new(),
+            has_history: false,
+            upsampler: PlaneResizer::new(),
+            mask: Vec::new(),
+            builder: TrimapBuilder::new(),
+            alpha: Vec::new(),
+        }
+    }
+
+    pub fn segmenter(&self) -> &PersonSegmenter {
+        &self.segmenter
+    }
+
+    /// Forgets the temporal history (after a seek, a flush or a caps change).
+    pub fn reset(&mut self) {
+        self.has_history = false;
+    }
+
+    /// Computes the (smoothed) coarse person mask of `frame` at the frame's resolution.
+    pub fn coarse_mask(
+        &mut self,
+        frame: &RgbaView<'_>,
+        smoothing: f32,
+    ) -> Result<&[f32], ModelError> {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let (mw, mh) = self.segmenter.resolution();
+        let raw = self.segmenter.run(frame)?;
+        let s = smoothing.clamp(0.0, 0.99);
+        if self.has_history && s > 0.0 && self.smoothed.len() == raw.len() {
+            for (m, &r) in self.smoothed.iter_mut().zip(raw) {
+                *m = s * *m + (1.0 - s) * r;
+            }
+        } else {
+            self.smoothed.clear();
+            self.smoothed.extend_from_slice(raw);
+        }
+        self.has_history = true;
+        self.mask.resize(width * height, 0.0);
+        self.upsampler
+            .run(&self.smoothed, mw, mh, &mut self.mask, width, height);
+        Ok(&self.mask)
+    }
+
+    /// Runs the stage on `frame` and writes the trimap (or the soft mask) into its alpha.
+    pub fn process(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) -> Result<(), ModelError> {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        self.coarse_mask(&frame.view(), settings.smoothing)?;
+        self.alpha.resize(width * height, 0);
+        match output {
+            AlphaOutput::Mask => {
+                for (a, &m) in self.alpha.iter_mut().zip(&self.mask) {
+                    *a = (m.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                }
+            }
+            AlphaOutput::Trimap => {
+                let radius = settings.band.radius_px(width, height);
+                self.builder.build(
+                    &self.mask,
+                    width,
+                    height,
+                    settings.threshold,
+                    radius,
+                    &mut self.alpha,
+                );
+            }
+        }
+        write_alpha(frame, &self.alpha);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disc of radius `r` centred in a `w × h` mask (1 inside, 0 outside).
+    fn disc(w: usize, h: usize, r: f32) -> Vec<f32> {
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32 + 0.5, (i / w) as f32 + 0.5);
+                if ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() < r {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    fn count(t: &[u8], v: u8) -> usize {
+        t.iter().filter(|&&x| x == v).count()
+    }
+
+    #[test]
+    fn classes_are_only_the_three_values() {
+        let (w, h) = (80, 60);
+        let mask: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 / w as f32).collect();
+        let mut out = vec![7u8; w * h];
+        TrimapBuilder::new().build(&mask, w, h, 0.5, 4.0, &mut out);
+        assert!(out.iter().all(|&v| v == 0 || v == 128 || v == 255));
+        assert!(count(&out, FOREGROUND) > 0 && count(&out, BACKGROUND) > 0);
+    }
+
+    #[test]
+    fn band_has_the_requested_width() {
+        // A vertical edge at x = 40 (mask is a horizontal ramp): contour pixels are x = 39, 40.
+        // With radius 5 the unknown band covers x in 35..=44 on every row, nothing else.
+        let (w, h) = (80, 30);
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| if i % w >= 40 { 1.0 } else { 0.0 })
+            .collect();
+        let mut out = vec![0u8; w * h];
+        TrimapBuilder::new().build(&mask, w, h, 0.5, 5.0, &mut out);
+        for y in 0..h {
+            for x in 0..w {
+                let want = if (35..=44).contains(&x) {
+                    UNKNOWN
+                } else if x >= 40 {
+                    FOREGROUND
+                } else {
+                    BACKGROUND
+                };
+                assert_eq!(out[y * w + x], want, "pixel ({x},{y})");
+            }
+        }
+    }
+
+    #[test]
+    fn band_is_round_around_a_disc() {
+        // Distance is Euclidean: the unknown ring around a disc of radius 20 with band 6 lies
+        // between radii ~14 and ~26 in every direction, diagonals included.
+        let (w, h) = (100, 100);
+        let mask = disc(w, h, 20.0);
+        let mut out = vec![0u8; w * h];
+        TrimapBuilder::new().build(&mask, w, h, 0.5, 6.0, &mut out);
+        for (i, &v) in out.iter().enumerate() {
+            let (x, y) = ((i % w) as f32 + 0.5 - 50.0, (i / w) as f32 + 0.5 - 50.0);
+            let r = (x * x + y * y).sqrt();
+            if r < 13.0 {
+                assert_eq!(v, FOREGROUND, "r={r}");
+            } else if (15.5..24.5).contains(&r) {
+                assert_eq!(v, UNKNOWN, "r={r}");
+            } else if r > 27.0 {
+                assert_eq!(v, BACKGROUND, "r={r}");
+            }
+        }
+    }
+
+    #[test]
+    fn wider_band_only_grows_the_unknown_region() {
+        let (w, h) = (64, 48);
+        let mask = disc(w, h, 15.0);
+        let mut b = TrimapBuilder::new();
+        let mut prev = vec![0u8; w * h];
+        b.build(&mask, w, h, 0.5, 0.0, &mut prev);
+        assert_eq!(count(&prev, UNKNOWN), 0, "radius 0 is a binary mask");
+        for r in [1.0, 2.0, 4.0, 8.0, 30.0] {
+            let mut cur = vec![0u8; w * h];
+            b.build(&mask, w, h, 0.5, r, &mut cur);
+            for (p, c) in prev.iter().zip(&cur) {
+                if *p == UNKNOWN {
+                    assert_eq!(*c, UNKNOWN, "radius {r} shrank the band");
+                }
+                if *c != UNKNOWN {
+                    assert_eq!(p, c, "definite pixels never change class");
+                }
+            }
+            assert!(count(&cur, UNKNOWN) > count(&prev, UNKNOWN));
+            prev = cur;
+        }
+    }
+
+    #[test]
+    fn higher_threshold_never_adds_foreground() {
+        let (w, h) = (64, 48);
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let mut b = TrimapBuilder::new();
+        let mut lo = vec![0u8; w * h];
+        let mut hi = vec![0u8; w * h];
+        b.build(&mask, w, h, 0.3, 0.0, &mut lo);
+        b.build(&mask, w, h, 0.7, 0.0, &mut hi);
+        for (l, h) in lo.iter().zip(&hi) {
+            if *h == FOREGROUND {
+                assert_eq!(*l, FOREGROUND);
+            }
+        }
+        assert!(count(&hi, FOREGROUND) < count(&lo, FOREGROUND));
+    }
+
+    #[test]
+    fn uniform_masks_have_no_unknown_region() {
+        let (w, h) = (20, 10);
+        let mut out = vec![0u8; w * h];
+        let mut b = TrimapBuilder::new();
+        b.build(&vec![1.0; w * h], w, h, 0.5, 5.0, &mut out);
+        assert!(out.iter().all(|&v| v == FOREGROUND));
+        b.build(&vec![0.0; w * h], w, h, 0.5, 5.0, &mut out);
+        assert!(out.iter().all(|&v| v == BACKGROUND));
+    }
+
+    #[test]
+    fn band_fraction_scales_with_the_short_side() {
+        assert_eq!(BandWidth::Fraction(0.05).radius_px(640, 360), 18.0);
+        assert_eq!(BandWidth::Fraction(0.05).radius_px(360, 1280), 18.0);
+        assert_eq!(BandWidth::Pixels(9).radius_px(640, 360), 9.0);
+    }
+
+    #[test]
+    fn distance_transform_matches_brute_force() {
+        let (w, h) = (23, 17);
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| {
+                if (i * 31 + i / w * 7) % 11 < 3 {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut bin = vec![0u8; w * h];
+        let mut b = TrimapBuilder::new();
+        b.build(&mask, w, h, 0.5, 0.0, &mut bin);
+        b.contour_distance(&bin, w, h);
+        let contour: Vec<(usize, usize)> = (0..w * h)
+            .filter(|&i| b.dist[i] == 0.0)
+            .map(|i| (i % w, i / w))
+            .collect();
+        for i in 0..w * h {
+            let (x, y) = (i % w, i / w);
+            let want = contour
+                .iter()
+                .map(|&(cx, cy)| {
+                    let (dx, dy) = (cx as f32 - x as f32, cy as f32 - y as f32);
+                    dx * dx + dy * dy
+                })
+                .fold(f32::INFINITY, f32::min);
+            assert_eq!(b.dist[i], want, "pixel ({x},{y})");
+        }
+    }
+}
