@@ -1,1 +1,36 @@
+//! GStreamer elements of slimmatte.
+//!
+//! - `trimapgen`: RGBA in → RGBA out with a trimap (or the soft coarse person mask) in alpha.
+//! - `bgreplace`: RGBA whose alpha is a matte → background replaced (blur, colour, image) or
+//!   kept transparent.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! videoconvert ! trimapgen output=mask ! bgreplace background=blur ! videoconvert ! autovideosink
+//! ```
 
+use gst::glib;
+
+mod bgreplace;
+mod latency;
+mod trimapgen;
+
+pub use bgreplace::{BgReplace, BgReplaceMode};
+pub use trimapgen::{TrimapGen, TrimapGenOutput};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    trimapgen::register(plugin)?;
+    bgreplace::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    slimmatte,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

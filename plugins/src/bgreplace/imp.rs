@@ -1,0 +1,347 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use slimmatte::composite::{Background, Compositor, RgbaImage};
+use slimmatte::frame::rgba_view_mut;
+
+use super::BgReplaceMode;
+use crate::latency::ProcessingLatency;
+
+const DEFAULT_BACKGROUND: BgReplaceMode = BgReplaceMode::Blur;
+const DEFAULT_COLOR: u32 = 0x00_B1_40;
+const DEFAULT_BLUR_SIGMA: f64 = 12.0;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "bgreplace",
+        gst::DebugColorFlags::empty(),
+        Some("Background replacement by alpha matte"),
+    )
+});
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    background: BgReplaceMode,
+    color: u32,
+    image_location: Option<PathBuf>,
+    blur_sigma: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            background: DEFAULT_BACKGROUND,
+            color: DEFAULT_COLOR,
+            image_location: None,
+            blur_sigma: DEFAULT_BLUR_SIGMA,
+        }
+    }
+}
+
+/// Alive from `start()` to `stop()`.
+struct State {
+    compositor: Compositor,
+    /// The settings the compositor was built from.
+    built: Settings,
+    /// The decoded image, kept while only other settings change.
+    image: Option<(PathBuf, RgbaImage)>,
+}
+
+impl State {
+    /// Builds the background for `settings`, decoding the image only when its path changed.
+    fn configure(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        let background = match settings.background {
+            BgReplaceMode::Transparent => Background::Transparent,
+            BgReplaceMode::Color => {
+                let c = settings.color;
+                Background::Color([(c >> 16) as u8, (c >> 8) as u8, c as u8])
+            }
+            BgReplaceMode::Blur => Background::Blur {
+                sigma: settings.blur_sigma as f32,
+            },
+            BgReplaceMode::Image => {
+                let Some(path) = settings.image_location.clone() else {
+                    anyhow::bail!("background=image needs the image-location property");
+                };
+                let image = match &self.image {
+                    Some((p, img)) if *p == path => img.clone(),
+                    _ => {
+                        let img = RgbaImage::load(&path)?;
+                        self.image = Some((path.clone(), img.clone()));
+                        img
+                    }
+                };
+                Background::Image { path, image }
+            }
+        };
+        self.compositor.set_background(background);
+        self.built = settings.clone();
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct BgReplace {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    latency: ProcessingLatency,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BgReplace {
+    const NAME: &'static str = "GstBgReplace";
+    type Type = super::BgReplace;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for BgReplace {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecEnum::builder_with_default("background", DEFAULT_BACKGROUND)
+                    .nick("Background")
+                    .blurb("What replaces the background (where alpha < 255)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("color")
+                    .nick("Colour")
+                    .blurb("Background colour for background=color, as 0xRRGGBB")
+                    .minimum(0)
+                    .maximum(0xFF_FF_FF)
+                    .default_value(DEFAULT_COLOR)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("image-location")
+                    .nick("Image location")
+                    .blurb(
+                        "PNG or JPEG file for background=image; scaled to cover the frame, \
+                         centred",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("blur-sigma")
+                    .nick("Blur strength")
+                    .blurb(
+                        "Standard deviation in pixels of the background blur for background=blur",
+                    )
+                    .minimum(1.0)
+                    .maximum(200.0)
+                    .default_value(DEFAULT_BLUR_SIGMA)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "background" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "background: {:?} -> {v:?}",
+                    settings.background
+                );
+                settings.background = v;
+            }
+            "color" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "color: {:#08x} -> {v:#08x}",
+                    settings.color
+                );
+                settings.color = v;
+            }
+            "image-location" => {
+                let v: Option<String> = value.get().expect("type checked upstream");
+                let v = v.filter(|s| !s.is_empty()).map(PathBuf::from);
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "image-location: {:?} -> {v:?}",
+                    settings.image_location
+                );
+                settings.image_location = v;
+            }
+            "blur-sigma" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "blur-sigma: {} -> {v}",
+                    settings.blur_sigma
+                );
+                settings.blur_sigma = v;
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "background" => settings.background.to_value(),
+            "color" => settings.color.to_value(),
+            "image-location" => settings
+                .image_location
+                .as_ref()
+                .and_then(|p| p.to_str())
+                .to_value(),
+            "blur-sigma" => settings.blur_sigma.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for BgReplace {}
+
+impl ElementImpl for BgReplace {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Background replacement",
+                "Filter/Effect/Video",
+                "Composites the frame over a blurred, coloured or image background using \
+                 its alpha channel as the matte",
+                "slimmatte developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for BgReplace {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = State {
+            compositor: Compositor::new(Background::Transparent),
+            built: settings.clone(),
+            image: None,
+        };
+        state.configure(&settings).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ["Cannot set up the background: {e:#}"]
+            )
+        })?;
+        self.latency.reset();
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        let ret = BaseTransformImplExt::parent_query(self, direction, query);
+        if ret && is_latency && direction == gst::PadDirection::Src {
+            self.latency.add_to_query(query);
+        }
+        ret
+    }
+}
+
+impl VideoFilterImpl for BgReplace {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if in_info.format() != gst_video::VideoFormat::Rgba {
+            return Err(gst::loggable_error!(
+                CAT,
+                "Unsupported caps {incaps:?}: only RGBA"
+            ));
+        }
+        gst::debug!(CAT, imp = self, "caps {incaps:?}");
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+
+    fn transform_frame_ip(
+        &self,
+        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let start = Instant::now();
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state_guard = self.state.lock().unwrap();
+        let Some(state) = state_guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        if state.built != settings {
+            state.configure(&settings).map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    ["Cannot set up the background: {e:#}"]
+                );
+                gst::FlowError::Error
+            })?;
+        }
+        let (width, height) = (frame.width() as usize, frame.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data_mut(0).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["Frame is not writable"]);
+            gst::FlowError::Error
+        })?;
+        let mut view = rgba_view_mut(data, width, height, stride).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame layout: {e}"]);
+            gst::FlowError::Error
+        })?;
+        state.compositor.apply(&mut view);
+        drop(state_guard);
+        if self.latency.record(start) {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

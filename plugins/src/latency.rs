@@ -1,0 +1,60 @@
+//! Per-buffer processing time, measured, and reported in the latency query.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Tracks how long an element takes per buffer (a moving average that reacts quickly to
+/// slow-downs) and adds it to upstream's latency when answering a latency query.
+#[derive(Debug, Default)]
+pub struct ProcessingLatency {
+    /// Moving estimate of the processing time, nanoseconds.
+    estimate_ns: AtomicU64,
+    /// Latency last reported in a query, nanoseconds.
+    reported_ns: AtomicU64,
+}
+
+impl ProcessingLatency {
+    /// Sets the estimate directly (e.g. from a warm-up run in `start()`).
+    pub fn prime(&self, d: Duration) {
+        self.estimate_ns
+            .store(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        self.estimate_ns.store(0, Ordering::Relaxed);
+        self.reported_ns.store(0, Ordering::Relaxed);
+    }
+
+    /// Records one buffer that started at `start`. Returns true when the estimate has grown
+    /// more than 25 % (and 1 ms) past what was last reported, so the element should post a
+    /// latency message and let the pipeline query again.
+    pub fn record(&self, start: Instant) -> bool {
+        let took = start.elapsed().as_nanos() as u64;
+        let old = self.estimate_ns.load(Ordering::Relaxed);
+        // Rise fast, decay slowly: a latency that is too low causes late frames.
+        let new = if old == 0 || took > old {
+            (old + 3 * took) / 4
+        } else {
+            (15 * old + took) / 16
+        };
+        self.estimate_ns.store(new, Ordering::Relaxed);
+        let reported = self.reported_ns.load(Ordering::Relaxed);
+        reported > 0 && new > reported + reported / 4 && new > reported + 1_000_000
+    }
+
+    /// The current estimate.
+    pub fn current(&self) -> gst::ClockTime {
+        gst::ClockTime::from_nseconds(self.estimate_ns.load(Ordering::Relaxed))
+    }
+
+    /// Adds this element's processing time to a latency query answered by upstream.
+    pub fn add_to_query(&self, query: &mut gst::QueryRef) {
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let (live, min, max) = q.result();
+            let ours = self.current();
+            self.reported_ns
+                .store(ours.nseconds().max(1), Ordering::Relaxed);
+            q.set(live, min + ours, max.map(|m| m + ours));
+        }
+    }
+}

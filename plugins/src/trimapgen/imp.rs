@@ -1,0 +1,443 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use slimmatte::frame::rgba_view_mut;
+use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
+
+use super::TrimapGenOutput;
+use crate::latency::ProcessingLatency;
+
+const DEFAULT_BAND_WIDTH: u32 = 0;
+const DEFAULT_BAND_FRACTION: f64 = 0.03;
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_SMOOTHING: f64 = 0.25;
+const DEFAULT_THREADS: u32 = 2;
+const DEFAULT_OUTPUT: TrimapGenOutput = TrimapGenOutput::Trimap;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "trimapgen",
+        gst::DebugColorFlags::empty(),
+        Some("Coarse person mask to trimap"),
+    )
+});
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    model: Option<PathBuf>,
+    band_width: u32,
+    band_fraction: f64,
+    threshold: f64,
+    smoothing: f64,
+    threads: u32,
+    output: TrimapGenOutput,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            band_width: DEFAULT_BAND_WIDTH,
+            band_fraction: DEFAULT_BAND_FRACTION,
+            threshold: DEFAULT_THRESHOLD,
+            smoothing: DEFAULT_SMOOTHING,
+            threads: DEFAULT_THREADS,
+            output: DEFAULT_OUTPUT,
+        }
+    }
+}
+
+impl Settings {
+    fn model_path(&self) -> PathBuf {
+        self.model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_segmentation_model)
+    }
+
+    fn trimap(&self) -> TrimapSettings {
+        TrimapSettings {
+            threshold: self.threshold as f32,
+            band: if self.band_width > 0 {
+                BandWidth::Pixels(self.band_width)
+            } else {
+                BandWidth::Fraction(self.band_fraction as f32)
+            },
+            smoothing: self.smoothing as f32,
+        }
+    }
+
+    fn alpha_output(&self) -> AlphaOutput {
+        match self.output {
+            TrimapGenOutput::Trimap => AlphaOutput::Trimap,
+            TrimapGenOutput::Mask => AlphaOutput::Mask,
+        }
+    }
+}
+
+/// Alive from `start()` to `stop()`.
+struct State {
+    generator: TrimapGenerator,
+}
+
+#[derive(Default)]
+pub struct TrimapGen {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    latency: ProcessingLatency,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for TrimapGen {
+    const NAME: &'static str = "GstTrimapGen";
+    type Type = super::TrimapGen;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for TrimapGen {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let default_model = slimmatte::paths::default_segmentation_model();
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Segmentation model")
+                    .blurb(
+                        "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
+                         0..1, output 'mask' [1,1,H,W]); unset = the shipped MediaPipe model",
+                    )
+                    .default_value(default_model.to_str())
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("band-width")
+                    .nick("Band width (pixels)")
+                    .blurb(
+                        "Radius in pixels of the unknown band around the person's contour; \
+                         0 = use band-fraction instead",
+                    )
+                    .minimum(0)
+                    .maximum(512)
+                    .default_value(DEFAULT_BAND_WIDTH)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("band-fraction")
+                    .nick("Band width (fraction)")
+                    .blurb(
+                        "Radius of the unknown band as a fraction of the frame's shorter side \
+                         (used when band-width is 0)",
+                    )
+                    .minimum(0.0)
+                    .maximum(0.25)
+                    .default_value(DEFAULT_BAND_FRACTION)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Person probability at and above which a pixel counts as person")
+                    .minimum(0.01)
+                    .maximum(0.99)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "Weight of the previous frames in the moving average of the mask \
+                         (0 = off; higher = steadier but slower to follow motion)",
+                    )
+                    .minimum(0.0)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb(
+                        "Intra-op threads of the segmentation network (0 = ONNX Runtime's default)",
+                    )
+                    .minimum(0)
+                    .maximum(64)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("output", DEFAULT_OUTPUT)
+                    .nick("Output")
+                    .blurb("What is written into the alpha channel")
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => {
+                let model: Option<String> = value.get().expect("type checked upstream");
+                let model = model.filter(|m| !m.is_empty()).map(PathBuf::from);
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "model: {:?} -> {:?}",
+                    settings.model,
+                    model
+                );
+                settings.model = model;
+            }
+            "band-width" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "band-width: {} -> {v}",
+                    settings.band_width
+                );
+                settings.band_width = v;
+            }
+            "band-fraction" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "band-fraction: {} -> {v}",
+                    settings.band_fraction
+                );
+                settings.band_fraction = v;
+            }
+            "threshold" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "threshold: {} -> {v}", settings.threshold);
+                settings.threshold = v;
+            }
+            "smoothing" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "smoothing: {} -> {v}", settings.smoothing);
+                settings.smoothing = v;
+            }
+            "threads" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "threads: {} -> {v}", settings.threads);
+                settings.threads = v;
+            }
+            "output" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "output: {:?} -> {v:?}", settings.output);
+                settings.output = v;
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => settings.model_path().to_str().to_value(),
+            "band-width" => settings.band_width.to_value(),
+            "band-fraction" => settings.band_fraction.to_value(),
+            "threshold" => settings.threshold.to_value(),
+            "smoothing" => settings.smoothing.to_value(),
+            "threads" => settings.threads.to_value(),
+            "output" => settings.output.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for TrimapGen {}
+
+impl ElementImpl for TrimapGen {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Trimap generator",
+                "Filter/Effect/Video",
+                "Segments the person with a coarse network and writes a trimap \
+                 (0 background, 128 unknown, 255 foreground) or the soft mask into alpha",
+                "slimmatte developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for TrimapGen {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let path = settings.model_path();
+        let mut generator =
+            TrimapGenerator::load(&path, settings.threads as usize).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ["Failed to load segmentation model: {e}"]
+                )
+            })?;
+        // One warm-up frame: the first inference is slow, and it gives the latency query a
+        // measured processing time before the first buffer arrives.
+        let (w, h) = (640usize, 360usize);
+        let mut warm = vec![0u8; w * h * 4];
+        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
+        generator
+            .process(&mut view, &settings.trimap(), settings.alpha_output())
+            .map_err(|e| {
+                gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"])
+            })?;
+        let t = Instant::now();
+        generator
+            .process(&mut view, &settings.trimap(), settings.alpha_output())
+            .map_err(|e| {
+                gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"])
+            })?;
+        self.latency.reset();
+        self.latency.prime(t.elapsed());
+        generator.reset();
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} ({}×{} network), warm-up frame 640×360 took {}",
+            path.display(),
+            generator.segmenter().resolution().0,
+            generator.segmenter().resolution().1,
+            self.latency.current()
+        );
+        *self.state.lock().unwrap() = Some(State { generator });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        let ret = BaseTransformImplExt::parent_query(self, direction, query);
+        if ret && is_latency && direction == gst::PadDirection::Src {
+            self.latency.add_to_query(query);
+            gst::debug!(CAT, imp = self, "latency query answered: {query:?}");
+        }
+        ret
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(
+            event.view(),
+            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
+        ) && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "resetting temporal smoothing on {:?}",
+                event.type_()
+            );
+            state.generator.reset();
+        }
+        self.parent_sink_event(event)
+    }
+}
+
+impl VideoFilterImpl for TrimapGen {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if in_info.format() != gst_video::VideoFormat::Rgba {
+            return Err(gst::loggable_error!(
+                CAT,
+                "Unsupported caps {incaps:?}: only RGBA"
+            ));
+        }
+        gst::debug!(CAT, imp = self, "caps {incaps:?} -> {outcaps:?}");
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.generator.reset();
+        }
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+
+    fn transform_frame_ip(
+        &self,
+        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let start = Instant::now();
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state_guard = self.state.lock().unwrap();
+        let Some(state) = state_guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let (width, height) = (frame.width() as usize, frame.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data_mut(0).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["Frame is not writable"]);
+            gst::FlowError::Error
+        })?;
+        let mut view = rgba_view_mut(data, width, height, stride).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame layout: {e}"]);
+            gst::FlowError::Error
+        })?;
+        state
+            .generator
+            .process(&mut view, &settings.trimap(), settings.alpha_output())
+            .map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ["Segmentation failed: {e}"]
+                );
+                gst::FlowError::Error
+            })?;
+        drop(state_guard);
+        if self.latency.record(start) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "processing time grew to {}",
+                self.latency.current()
+            );
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
