@@ -60,7 +60,7 @@ impl DemoClip {
     pub fn window(&self, index: u64) -> (usize, usize, usize, usize) {
         let (iw, ih) = (self.image.width as f64, self.image.height as f64);
         let aspect = self.width as f64 / self.height as f64;
-        // The largest window of the output aspect that fits, then zoomed in by up to 1.35×.
+        // The largest window of the output aspect that fits, then zoomed in by up to 1.3×.
         let (mut cw, mut ch) = if iw / ih > aspect {
             (ih * aspect, ih)
         } else {
@@ -68,12 +68,12 @@ impl DemoClip {
         };
         let t = index as f64 / self.frames.max(2) as f64;
         let phase = (t * std::f64::consts::TAU).sin() * 0.5 + 0.5; // 0 → 1 → 0
-        let zoom = 1.0 + 0.35 * phase;
+        let zoom = 1.0 + 0.3 * phase;
         cw /= zoom;
         ch /= zoom;
-        // Pan: top to bottom and back, drifting sideways.
+        // Pan: down from the top and back (the face stays in view), drifting sideways.
         let fx = 0.5 + 0.5 * (t * std::f64::consts::TAU * 1.5).sin();
-        let fy = 0.5 - 0.5 * (t * std::f64::consts::TAU).cos();
+        let fy = 0.3 - 0.3 * (t * std::f64::consts::TAU).cos();
         let x = (iw - cw) * fx;
         let y = (ih - ch) * fy;
         (

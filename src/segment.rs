@@ -22,6 +22,7 @@ pub fn spec() -> ModelSpec {
 const DYNAMIC_SIZE: (usize, usize) = (256, 144);
 
 /// Runs the segmentation network on RGBA frames, reusing its buffers.
+#[derive(Debug)]
 pub struct PersonSegmenter {
     model: Model,
     width: usize,

@@ -225,6 +225,7 @@ fn distance_1d(f: &[f32], v: &mut [usize], z: &mut [f32], out: &mut [f32]) {
 }
 
 /// The trimap stage on frames: segmentation, temporal smoothing, upsampling, trimap.
+#[derive(Debug)]
 pub struct TrimapGenerator {
     segmenter: PersonSegmenter,
     smoothed: Vec<f32>,

@@ -1,0 +1,168 @@
+//! The trimap stage on a real photograph of a person with the shipped segmentation model.
+
+mod common;
+
+use slimmatte::frame::{rgba_view, rgba_view_mut};
+use slimmatte::trimap::{
+    AlphaOutput, BACKGROUND, BandWidth, FOREGROUND, TrimapGenerator, TrimapSettings, UNKNOWN,
+};
+
+const W: usize = 640;
+const H: usize = 360;
+
+fn generator() -> TrimapGenerator {
+    TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap()
+}
+
+fn alpha_at(frame: &[u8], x: usize, y: usize) -> u8 {
+    frame[(y * W + x) * 4 + 3]
+}
+
+#[test]
+fn trimap_of_the_astronaut_has_person_band_and_background() {
+    let mut frame = common::astronaut(W as u32, H as u32);
+    let rgb_before: Vec<u8> = frame
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let mut g = generator();
+    let settings = TrimapSettings {
+        band: BandWidth::Pixels(8),
+        ..Default::default()
+    };
+    let mut view = rgba_view_mut(&mut frame, W, H, W * 4).unwrap();
+    g.process(&mut view, &settings, AlphaOutput::Trimap)
+        .unwrap();
+
+    let alpha: Vec<u8> = frame.chunks_exact(4).map(|p| p[3]).collect();
+    assert!(alpha.iter().all(|&a| a == 0 || a == 128 || a == 255));
+    let frac = |v: u8| alpha.iter().filter(|&&a| a == v).count() as f64 / alpha.len() as f64;
+    assert!(
+        frac(FOREGROUND) > 0.2,
+        "person covers a good part: {}",
+        frac(FOREGROUND)
+    );
+    assert!(
+        frac(BACKGROUND) > 0.05,
+        "some background: {}",
+        frac(BACKGROUND)
+    );
+    assert!(
+        frac(UNKNOWN) > 0.01 && frac(UNKNOWN) < 0.2,
+        "a band: {}",
+        frac(UNKNOWN)
+    );
+    // The face (stretched photo: x ≈ 0.45·W, y ≈ 0.17·H) is person; the top-right wall is not.
+    assert_eq!(alpha_at(&frame, W * 45 / 100, H * 17 / 100), FOREGROUND);
+    assert_eq!(alpha_at(&frame, W - 10, 10), BACKGROUND);
+    // Colours pass through untouched.
+    let rgb_after: Vec<u8> = frame
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    assert_eq!(rgb_before, rgb_after);
+}
+
+#[test]
+fn mask_output_is_soft_and_agrees_with_the_trimap() {
+    let mut g = generator();
+    let settings = TrimapSettings::default();
+    let mut mask_frame = common::astronaut(W as u32, H as u32);
+    let mut trimap_frame = mask_frame.clone();
+    g.process(
+        &mut rgba_view_mut(&mut mask_frame, W, H, W * 4).unwrap(),
+        &settings,
+        AlphaOutput::Mask,
+    )
+    .unwrap();
+    g.reset();
+    g.process(
+        &mut rgba_view_mut(&mut trimap_frame, W, H, W * 4).unwrap(),
+        &settings,
+        AlphaOutput::Trimap,
+    )
+    .unwrap();
+    let soft = mask_frame
+        .chunks_exact(4)
+        .filter(|p| p[3] > 10 && p[3] < 245)
+        .count();
+    assert!(soft > 100, "the mask has soft edges ({soft} soft pixels)");
+    for (m, t) in mask_frame.chunks_exact(4).zip(trimap_frame.chunks_exact(4)) {
+        match t[3] {
+            FOREGROUND => assert!(m[3] >= 127, "definite fg has mask ≥ threshold"),
+            BACKGROUND => assert!(m[3] <= 128, "definite bg has mask < threshold"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn padded_strides_give_the_same_result() {
+    let packed = common::astronaut(W as u32, H as u32);
+    let stride = W * 4 + 64;
+    let mut padded = vec![7u8; stride * H];
+    for y in 0..H {
+        padded[y * stride..y * stride + W * 4].copy_from_slice(&packed[y * W * 4..(y + 1) * W * 4]);
+    }
+    let mut packed = packed;
+    let mut g = generator();
+    let s = TrimapSettings::default();
+    g.process(
+        &mut rgba_view_mut(&mut packed, W, H, W * 4).unwrap(),
+        &s,
+        AlphaOutput::Trimap,
+    )
+    .unwrap();
+    g.reset();
+    g.process(
+        &mut rgba_view_mut(&mut padded, W, H, stride).unwrap(),
+        &s,
+        AlphaOutput::Trimap,
+    )
+    .unwrap();
+    for y in 0..H {
+        assert_eq!(
+            &padded[y * stride..y * stride + W * 4],
+            &packed[y * W * 4..(y + 1) * W * 4]
+        );
+        assert!(
+            padded[y * stride + W * 4..(y + 1) * stride]
+                .iter()
+                .all(|&b| b == 7),
+            "padding untouched"
+        );
+    }
+}
+
+#[test]
+fn temporal_smoothing_damps_a_sudden_change() {
+    // Person frame, then an all-black frame: without smoothing the person vanishes at once,
+    // with smoothing 0.8 most of the mask is still there one frame later.
+    let person = common::astronaut(W as u32, H as u32);
+    let black = vec![0u8; W * H * 4];
+    let mean_mask = |g: &mut TrimapGenerator, smoothing: f32| {
+        g.reset();
+        g.coarse_mask(&rgba_view(&person, W, H, W * 4).unwrap(), smoothing)
+            .unwrap();
+        let m = g
+            .coarse_mask(&rgba_view(&black, W, H, W * 4).unwrap(), smoothing)
+            .unwrap();
+        m.iter().sum::<f32>() / m.len() as f32
+    };
+    let mut g = generator();
+    let without = mean_mask(&mut g, 0.0);
+    let with = mean_mask(&mut g, 0.8);
+    g.reset();
+    let first = g
+        .coarse_mask(&rgba_view(&person, W, H, W * 4).unwrap(), 0.0)
+        .unwrap();
+    let person_mean = first.iter().sum::<f32>() / first.len() as f32;
+    assert!(
+        without < 0.2 * person_mean,
+        "black frame has no person: {without}"
+    );
+    assert!(
+        with > 0.6 * person_mean,
+        "smoothing keeps the mask: {with} vs {person_mean}"
+    );
+}

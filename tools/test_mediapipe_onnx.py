@@ -1,0 +1,515 @@
+"""Parity tests for tools/mediapipe_to_onnx.py.
+
+Run with:  .venv/bin/python -m pytest tools/ -q
+
+* The MediaPipe selfie models (square 256x256 and landscape 144x256) are run with
+  LiteRT (`ai_edge_litert`, the reference) and with onnxruntime on real images
+  from scikit-image; the masks must agree within 1e-3 everywhere.  Both a fresh
+  conversion and the committed `models/*.onnx` are checked.
+* Small synthetic TFLite models, built here with the flatbuffer builders of the
+  `tflite` package, exercise each supported operator in the configurations the
+  selfie models do not use (odd sizes with SAME padding, PAD, MAX_POOL_2D,
+  RESHAPE, MEAN without keep_dims, every RESIZE_BILINEAR mode, other strides of
+  the custom transposed convolution, ...) against LiteRT.
+* An unknown operator must be refused with an error naming it.
+
+The .tflite files come from the mediapipe==0.10.21 wheel through the converter's
+own `extract_tflite_models`.  Set SLIMMATTE_MEDIAPIPE_WHEEL to a local wheel to
+avoid `pip download`; SLIMMATTE_WHEEL_CACHE overrides the cache directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mediapipe_to_onnx as m2o  # noqa: E402
+from tflite.BuiltinOperator import BuiltinOperator as Op  # noqa: E402
+from tflite.BuiltinOptions import BuiltinOptions as Opt  # noqa: E402
+from tflite.TensorType import TensorType  # noqa: E402
+
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO / "models"
+SIZES = {"selfie_segmentation": (256, 256), "selfie_segmentation_landscape": (144, 256)}
+IMAGES = ["astronaut", "camera", "coffee", "chelsea"]
+TOLERANCE = 1e-3
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+def load_image(name: str, h: int, w: int) -> np.ndarray:
+    """scikit-image sample resized (PIL bilinear) to h x w, RGB float32 in 0..1, HWC."""
+    img = getattr(skdata, name)()
+    if img.ndim == 2:                       # camera is greyscale
+        img = np.stack([img] * 3, axis=-1)
+    img = Image.fromarray(img).resize((w, h), Image.BILINEAR)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def run_tflite(model: bytes | Path, x_nhwc: np.ndarray) -> np.ndarray:
+    """Run a single-input single-output .tflite with LiteRT (its default XNNPACK
+    delegate provides MediaPipe's Convolution2DTransposeBias)."""
+    if isinstance(model, Path):
+        interp = Interpreter(model_path=str(model), num_threads=1)
+    else:
+        interp = Interpreter(model_content=model, num_threads=1)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x_nhwc)
+    interp.invoke()
+    return interp.get_tensor(interp.get_output_details()[0]["index"]).copy()
+
+
+def ort_session(model: onnx.ModelProto | Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    src = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+
+def to_nchw(a: np.ndarray) -> np.ndarray:
+    return a.transpose(0, 3, 1, 2) if a.ndim == 4 else a
+
+
+# ---------------------------------------------------------------------------
+# The real MediaPipe models
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tflite_paths() -> dict[str, Path]:
+    wheel = os.environ.get("SLIMMATTE_MEDIAPIPE_WHEEL")
+    cache = os.environ.get("SLIMMATTE_WHEEL_CACHE")
+    try:
+        return m2o.extract_tflite_models(wheel, cache)
+    except subprocess.CalledProcessError as e:      # offline: pip download failed
+        if os.environ.get("SLIMMATTE_REQUIRE_PARITY"):  # scripts/test.sh: never skip
+            pytest.fail(f"cannot fetch mediapipe=={m2o.MEDIAPIPE_VERSION} wheel ({e})")
+        pytest.skip(f"cannot fetch mediapipe=={m2o.MEDIAPIPE_VERSION} wheel ({e}); "
+                    "set SLIMMATTE_MEDIAPIPE_WHEEL to a local copy")
+
+
+@pytest.fixture(scope="module")
+def fresh_models(tflite_paths) -> dict[str, onnx.ModelProto]:
+    return {name: m2o.convert_selfie_model(p, name) for name, p in tflite_paths.items()}
+
+
+@pytest.fixture(scope="module")
+def reference_masks(tflite_paths) -> dict[tuple[str, str], np.ndarray]:
+    """LiteRT masks, [H, W], for every (model, image)."""
+    out = {}
+    for name, (h, w) in SIZES.items():
+        for img in IMAGES:
+            x = load_image(img, h, w)[None]
+            out[name, img] = run_tflite(tflite_paths[name], x)[0, :, :, 0]
+    return out
+
+
+def onnx_mask(session: ort.InferenceSession, img: str, h: int, w: int) -> np.ndarray:
+    x = load_image(img, h, w).transpose(2, 0, 1)[None]
+    return session.run(["mask"], {"image": x})[0][0, 0]
+
+
+@pytest.mark.parametrize("which", ["fresh", "committed"])
+@pytest.mark.parametrize("name", list(SIZES))
+def test_parity_with_litert(name, which, fresh_models, reference_masks):
+    h, w = SIZES[name]
+    if which == "fresh":
+        session = ort_session(fresh_models[name])
+    else:
+        path = MODELS_DIR / f"{name}.onnx"
+        if not path.is_file():
+            pytest.skip(f"{path} not generated yet")
+        session = ort_session(path)
+    for img in IMAGES:
+        ref = reference_masks[name, img]
+        got = onnx_mask(session, img, h, w)
+        assert got.shape == ref.shape == (h, w)
+        diff = float(np.abs(got - ref).max())
+        print(f"{which} {name} {img}: max |onnx - tflite| = {diff:.3g}")
+        assert diff <= TOLERANCE, f"{name}/{img}: max abs diff {diff}"
+
+
+def committed_or_skip(name: str) -> Path:
+    path = MODELS_DIR / f"{name}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} not generated yet (run tools/mediapipe_to_onnx.py)")
+    return path
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_interface(name):
+    """The exact I/O contract the Rust runtime relies on."""
+    h, w = SIZES[name]
+    model = onnx.load(committed_or_skip(name))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
+
+    def io(vi):
+        t = vi.type.tensor_type
+        return vi.name, t.elem_type, [d.dim_value for d in t.shape.dim]
+
+    assert [io(v) for v in model.graph.input] == [("image", onnx.TensorProto.FLOAT, [1, 3, h, w])]
+    assert [io(v) for v in model.graph.output] == [("mask", onnx.TensorProto.FLOAT, [1, 1, h, w])]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["license"] == "Apache-2.0"
+    assert f"mediapipe=={m2o.MEDIAPIPE_VERSION}" in meta["source"]
+    assert meta["source_sha256"] == m2o.MODELS[name]
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_mask_finds_the_astronaut(name):
+    """On skimage's astronaut (512x512, person in the left-centre/lower part) the mask
+    must be high on the face/torso and low on the wall between head and shuttle."""
+    h, w = SIZES[name]
+    mask = onnx_mask(ort_session(committed_or_skip(name)), "astronaut", h, w)
+
+    def region(y0, y1, x0, x1):       # fractions of the image height / width
+        return float(mask[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)].mean())
+
+    person = region(0.12, 0.75, 0.30, 0.55)     # face (rows ~60-180) down to the torso
+    wall = region(0.00, 0.12, 0.60, 0.75)       # plain backdrop, top right of the head
+    print(f"{name}: person {person:.3f}, wall {wall:.3f}")
+    assert person > 0.8
+    assert wall < 0.1
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
+
+
+# ---------------------------------------------------------------------------
+# Synthetic TFLite models, one feature at a time
+# ---------------------------------------------------------------------------
+
+_DTYPES = {np.float32: TensorType.FLOAT32, np.float16: TensorType.FLOAT16,
+           np.int32: TensorType.INT32}
+
+
+class TflBuilder:
+    """Builds a one-subgraph .tflite from tensors and operators (schema version 3)."""
+
+    def __init__(self):
+        self.tensors: list[tuple[str, tuple, type, np.ndarray | None]] = []
+        self.ops: list[dict] = []
+
+    def tensor(self, shape, dtype=np.float32, data=None, name=None) -> int:
+        if data is not None:
+            data = np.asarray(data, dtype=dtype).reshape(shape)
+        self.tensors.append((name or f"t{len(self.tensors)}", tuple(shape), dtype, data))
+        return len(self.tensors) - 1
+
+    def weights(self, array) -> int:
+        """fp16 constant + DEQUANTIZE, like the MediaPipe models store their weights."""
+        array = np.asarray(array, np.float32)
+        q = self.tensor(array.shape, np.float16, array.astype(np.float16))
+        out = self.tensor(array.shape)
+        self.op(Op.DEQUANTIZE, [q], [out])
+        return out
+
+    def op(self, code, inputs, outputs, options=None, custom_code=None, custom_options=b""):
+        """options: (BuiltinOptions type, table name, {field: value}) or None."""
+        self.ops.append(dict(code=code, inputs=inputs, outputs=outputs, options=options,
+                             custom_code=custom_code, custom_options=custom_options))
+
+    # -- flatbuffer encoding ----------------------------------------------------
+    @staticmethod
+    def _table(b, name, **fields):
+        mod = importlib.import_module(f"tflite.{name}")
+        getattr(mod, f"{name}Start")(b)
+        for field, value in fields.items():
+            getattr(mod, f"{name}Add{field}")(b, value)
+        return getattr(mod, f"{name}End")(b)
+
+    @staticmethod
+    def _offsets(b, offs):
+        b.StartVector(4, len(offs), 4)
+        for o in reversed(offs):
+            b.PrependUOffsetTRelative(o)
+        return b.EndVector()
+
+    @staticmethod
+    def _bytes(b, data: bytes, alignment=16):
+        b.StartVector(1, len(data), alignment)
+        b.head -= len(data)
+        b.Bytes[b.head:b.head + len(data)] = data
+        return b.EndVector()
+
+    def build(self, inputs, outputs) -> bytes:
+        b = flatbuffers.Builder(1024)
+        buffers = [self._table(b, "Buffer")]              # buffer 0: empty
+        tensors = []
+        for name, shape, dtype, data in self.tensors:
+            buf = 0
+            if data is not None:
+                vec = self._bytes(b, np.ascontiguousarray(data).tobytes())
+                buffers.append(self._table(b, "Buffer", Data=vec))
+                buf = len(buffers) - 1
+            name_off = b.CreateString(name)
+            shape_off = b.CreateNumpyVector(np.array(shape, np.int32))
+            tensors.append(self._table(b, "Tensor", Shape=shape_off, Type=_DTYPES[dtype],
+                                       Buffer=buf, Name=name_off))
+        codes, code_index, ops = [], {}, []
+        for o in self.ops:
+            key = (o["code"], o["custom_code"])
+            if key not in code_index:
+                fields = dict(DeprecatedBuiltinCode=min(o["code"], 127), BuiltinCode=o["code"],
+                              Version=1)
+                if o["custom_code"]:
+                    fields["CustomCode"] = b.CreateString(o["custom_code"])
+                code_index[key] = len(codes)
+                codes.append(self._table(b, "OperatorCode", **fields))
+            fields = dict(OpcodeIndex=code_index[key],
+                          Inputs=b.CreateNumpyVector(np.array(o["inputs"], np.int32)),
+                          Outputs=b.CreateNumpyVector(np.array(o["outputs"], np.int32)))
+            if o["options"] is not None:
+                otype, oname, ofields = o["options"]
+                fields["BuiltinOptionsType"] = otype
+                fields["BuiltinOptions"] = self._table(b, oname, **ofields)
+            if o["custom_options"]:
+                fields["CustomOptions"] = self._bytes(b, o["custom_options"], 4)
+            ops.append(self._table(b, "Operator", **fields))
+        subgraph = self._table(
+            b, "SubGraph", Tensors=self._offsets(b, tensors),
+            Inputs=b.CreateNumpyVector(np.array(inputs, np.int32)),
+            Outputs=b.CreateNumpyVector(np.array(outputs, np.int32)),
+            Operators=self._offsets(b, ops), Name=b.CreateString("main"))
+        model = self._table(b, "Model", Version=3, OperatorCodes=self._offsets(b, codes),
+                            Subgraphs=self._offsets(b, [subgraph]),
+                            Buffers=self._offsets(b, buffers),
+                            Description=b.CreateString("synthetic test model"))
+        b.Finish(model, file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+
+def conv_opts(padding, stride=(1, 1), act=0, dilation=(1, 1)):
+    return (Opt.Conv2DOptions, "Conv2DOptions",
+            dict(Padding=padding, StrideH=stride[0], StrideW=stride[1],
+                 FusedActivationFunction=act, DilationHFactor=dilation[0],
+                 DilationWFactor=dilation[1]))
+
+
+def pool_opts(padding, k, stride, act=0):
+    return (Opt.Pool2DOptions, "Pool2DOptions",
+            dict(Padding=padding, FilterHeight=k[0], FilterWidth=k[1], StrideH=stride[0],
+                 StrideW=stride[1], FusedActivationFunction=act))
+
+
+SAME, VALID = 0, 1          # tflite.Padding
+RELU, RELU6 = 1, 3          # tflite.ActivationFunctionType
+RNG = np.random.default_rng(1234)
+
+
+def rand(*shape, scale=1.0):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def case_conv(in_shape, k, cout, padding, stride, act, dilation=(1, 1)):
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    w = t.weights(rand(cout, k[0], k[1], in_shape[3], scale=0.3))
+    bias = t.weights(rand(cout))
+    out_hw = [(-(-n // s) if padding == SAME else (n - (kk - 1) * d - 1) // s + 1)
+              for n, kk, s, d in zip(in_shape[1:3], k, stride, dilation)]
+    y = t.tensor((1, *out_hw, cout))
+    t.op(Op.CONV_2D, [x, w, bias], [y], conv_opts(padding, stride, act, dilation))
+    return t.build([x], [y]), in_shape
+
+
+def case_depthwise(in_shape, k, mult, padding, stride, act):
+    t = TflBuilder()
+    c = in_shape[3]
+    x = t.tensor(in_shape)
+    w = t.weights(rand(1, k[0], k[1], c * mult, scale=0.3))
+    bias = t.weights(rand(c * mult))
+    out_hw = [(-(-n // s) if padding == SAME else (n - kk) // s + 1)
+              for n, kk, s in zip(in_shape[1:3], k, stride)]
+    y = t.tensor((1, *out_hw, c * mult))
+    t.op(Op.DEPTHWISE_CONV_2D, [x, w, bias], [y],
+         (Opt.DepthwiseConv2DOptions, "DepthwiseConv2DOptions",
+          dict(Padding=padding, StrideH=stride[0], StrideW=stride[1], DepthMultiplier=mult,
+               FusedActivationFunction=act, DilationHFactor=1, DilationWFactor=1)))
+    return t.build([x], [y]), in_shape
+
+
+def case_pool(code, in_shape, k, stride, padding):
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    out_hw = [(-(-n // s) if padding == SAME else (n - kk) // s + 1)
+              for n, kk, s in zip(in_shape[1:3], k, stride)]
+    y = t.tensor((1, *out_hw, in_shape[3]))
+    t.op(code, [x], [y], pool_opts(padding, k, stride))
+    return t.build([x], [y]), in_shape
+
+
+def case_mean(in_shape, axes, keep):
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    ax = t.tensor((len(axes),), np.int32, axes)
+    out_shape = [1 if i in axes else n for i, n in enumerate(in_shape)]
+    if not keep:
+        out_shape = [n for i, n in enumerate(in_shape) if i not in axes]
+    y = t.tensor(out_shape)
+    t.op(Op.MEAN, [x, ax], [y], (Opt.ReducerOptions, "ReducerOptions", dict(KeepDims=keep)))
+    return t.build([x], [y]), in_shape
+
+
+def case_resize(in_shape, size, align, half):
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    s = t.tensor((2,), np.int32, size)
+    y = t.tensor((1, *size, in_shape[3]))
+    t.op(Op.RESIZE_BILINEAR, [x, s], [y],
+         (Opt.ResizeBilinearOptions, "ResizeBilinearOptions",
+          dict(AlignCorners=align, HalfPixelCenters=half)))
+    return t.build([x], [y]), in_shape
+
+
+def case_pad(in_shape, pads):
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    p = t.tensor((len(in_shape), 2), np.int32, pads)
+    y = t.tensor([n + a + b for n, (a, b) in zip(in_shape, pads)])
+    t.op(Op.PAD, [x, p], [y], (Opt.PadOptions, "PadOptions", {}))
+    return t.build([x], [y]), in_shape
+
+
+def case_reshape(in_shape, out_shape):
+    # RESHAPE, then a LOGISTIC so that the reshaped tensor also feeds another op.
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    s = t.tensor((len(out_shape),), np.int32, out_shape)
+    r = t.tensor(out_shape)
+    y = t.tensor(out_shape)
+    t.op(Op.RESHAPE, [x, s], [r], (Opt.ReshapeOptions, "ReshapeOptions", {}))
+    t.op(Op.LOGISTIC, [r], [y])
+    return t.build([x], [y]), in_shape
+
+
+def case_elementwise():
+    # Squeeze-excite style block: HARD_SWISH, global AVERAGE_POOL_2D, MUL by the
+    # pooled [1,1,1,C] tensor, ADD of a [C] constant with a fused RELU, RELU, LOGISTIC.
+    t = TflBuilder()
+    shape = (1, 6, 10, 4)
+    x = t.tensor(shape)
+    hs = t.tensor(shape)
+    t.op(Op.HARD_SWISH, [x], [hs])
+    pooled = t.tensor((1, 1, 1, 4))
+    t.op(Op.AVERAGE_POOL_2D, [hs], [pooled], pool_opts(VALID, (6, 10), (1, 1)))
+    gate = t.tensor((1, 1, 1, 4))
+    t.op(Op.LOGISTIC, [pooled], [gate])
+    mul = t.tensor(shape)
+    t.op(Op.MUL, [hs, gate], [mul], (Opt.MulOptions, "MulOptions", dict(FusedActivationFunction=0)))
+    c = t.tensor((4,), np.float32, rand(4))
+    add = t.tensor(shape)
+    t.op(Op.ADD, [c, mul], [add], (Opt.AddOptions, "AddOptions", dict(FusedActivationFunction=RELU)))
+    neg = t.tensor(shape)
+    t.op(Op.ADD, [add, t.tensor((1, 1, 1, 1), np.float32, [-0.5])], [neg],
+         (Opt.AddOptions, "AddOptions", dict(FusedActivationFunction=0)))
+    y = t.tensor(shape)
+    t.op(Op.RELU, [neg], [y])
+    return t.build([x], [y]), shape
+
+
+def case_transpose_conv(in_shape, k, cout, stride_hw, padding_c, out_hw):
+    """MediaPipe's Convolution2DTransposeBias; padding_c is the C enum (1 SAME, 2 VALID)."""
+    t = TflBuilder()
+    x = t.tensor(in_shape)
+    w = t.weights(rand(cout, k[0], k[1], in_shape[3], scale=0.5))
+    bias = t.weights(rand(cout))
+    y = t.tensor((1, *out_hw, cout))
+    # C struct {int32 padding; int32 stride_width; int32 stride_height}
+    opts = struct.pack("<3i", padding_c, stride_hw[1], stride_hw[0])
+    t.op(Op.CUSTOM, [x, w, bias], [y], custom_code="Convolution2DTransposeBias",
+         custom_options=opts)
+    return t.build([x], [y]), in_shape
+
+
+SYNTHETIC_CASES = {
+    # SAME with stride 2: an even size gets asymmetric padding (the extra pixel at the
+    # end, as in the selfie models), an odd one symmetric padding.
+    "conv_same_s2_relu6": lambda: case_conv((1, 8, 9, 3), (3, 3), 5, SAME, (2, 2), RELU6),
+    "conv_same_k5_s2x1_relu": lambda: case_conv((1, 8, 11, 4), (5, 3), 6, SAME, (2, 1), RELU),
+    "conv_valid_dilated": lambda: case_conv((1, 10, 9, 2), (3, 3), 3, VALID, (1, 1), 0, (2, 2)),
+    "conv_1x1": lambda: case_conv((1, 5, 6, 8), (1, 1), 4, SAME, (1, 1), 0),
+    "depthwise_same_s2_mult2_relu": lambda: case_depthwise((1, 10, 7, 3), (3, 3), 2, SAME, (2, 2), RELU),
+    "depthwise_k5_same": lambda: case_depthwise((1, 8, 8, 4), (5, 5), 1, SAME, (1, 1), 0),
+    "avgpool_same_s2": lambda: case_pool(Op.AVERAGE_POOL_2D, (1, 8, 9, 3), (3, 3), (2, 2), SAME),
+    "avgpool_valid_2x2": lambda: case_pool(Op.AVERAGE_POOL_2D, (1, 8, 6, 2), (2, 2), (2, 2), VALID),
+    "maxpool_same_s2": lambda: case_pool(Op.MAX_POOL_2D, (1, 8, 9, 3), (3, 3), (2, 2), SAME),
+    "maxpool_valid": lambda: case_pool(Op.MAX_POOL_2D, (1, 8, 8, 2), (2, 2), (2, 2), VALID),
+    "mean_hw_keep": lambda: case_mean((1, 6, 10, 4), [1, 2], True),
+    "mean_hw_drop": lambda: case_mean((1, 6, 10, 4), [1, 2], False),
+    "mean_c_drop": lambda: case_mean((1, 6, 10, 4), [3], False),
+    "resize_half_pixel": lambda: case_resize((1, 5, 7, 3), (11, 13), False, True),
+    "resize_align_corners": lambda: case_resize((1, 5, 7, 3), (11, 13), True, False),
+    "resize_asymmetric": lambda: case_resize((1, 5, 7, 3), (11, 13), False, False),
+    "resize_half_pixel_x2": lambda: case_resize((1, 9, 16, 2), (18, 32), False, True),
+    "pad": lambda: case_pad((1, 5, 6, 3), [[0, 0], [1, 2], [3, 0], [0, 1]]),
+    "reshape_4d_to_4d": lambda: case_reshape((1, 4, 6, 8), (1, 6, 4, 8)),
+    "reshape_4d_to_2d": lambda: case_reshape((1, 4, 6, 8), (1, 192)),
+    "elementwise_se_block": case_elementwise,
+    "transpose_conv_k2_s2_same": lambda: case_transpose_conv((1, 6, 8, 5), (2, 2), 1, (2, 2), 1, (12, 16)),
+    "transpose_conv_k3_s2_same": lambda: case_transpose_conv((1, 6, 8, 4), (3, 3), 3, (2, 2), 1, (12, 16)),
+    "transpose_conv_k4_s2_same": lambda: case_transpose_conv((1, 6, 8, 4), (4, 4), 2, (2, 2), 1, (12, 16)),
+    # Different strides per axis: checks that the options are {padding, stride_w, stride_h}.
+    "transpose_conv_k3_s1x2_same": lambda: case_transpose_conv((1, 6, 8, 4), (3, 3), 2, (1, 2), 1, (6, 16)),
+    "transpose_conv_k3_s2_valid": lambda: case_transpose_conv((1, 5, 7, 4), (3, 3), 2, (2, 2), 2, (11, 15)),
+}
+
+
+@pytest.mark.parametrize("case", list(SYNTHETIC_CASES))
+def test_synthetic_op_parity(case):
+    buf, in_shape = SYNTHETIC_CASES[case]()
+    x = rand(*in_shape)
+    ref = run_tflite(buf, x)
+    model = m2o.convert_tflite(buf, ["x"], ["y"])
+    got = ort_session(model).run(["y"], {"x": to_nchw(x)})[0]
+    assert got.shape == to_nchw(ref).shape
+    np.testing.assert_allclose(got, to_nchw(ref), rtol=0, atol=1e-4, err_msg=case)
+
+
+# ---------------------------------------------------------------------------
+# Refusals
+# ---------------------------------------------------------------------------
+
+def test_unknown_op_code_is_refused():
+    t = TflBuilder()
+    x, y = t.tensor((1, 4, 4, 1)), t.tensor((1, 4, 4, 1))
+    t.op(Op.RELU, [x], [y])
+    conv = m2o.Converter(m2o.TflGraph(t.build([x], [y])))
+    fake = m2o.TflOp(index=7, code=9999, custom_code="", inputs=[x], outputs=[y])
+    with pytest.raises(m2o.UnsupportedOpError, match=r"#7 <unknown builtin operator code 9999>"):
+        m2o.translate_op(conv, fake)
+    custom = m2o.TflOp(index=3, code=Op.CUSTOM, custom_code="FancyOp", inputs=[x], outputs=[y])
+    with pytest.raises(m2o.UnsupportedOpError, match="CUSTOM:FancyOp"):
+        m2o.translate_op(conv, custom)
+
+
+def test_unsupported_builtin_in_model_is_refused():
+    t = TflBuilder()
+    x, y = t.tensor((1, 4, 4, 2)), t.tensor((1, 4, 4, 2))
+    t.op(Op.TANH, [x], [y])
+    with pytest.raises(m2o.UnsupportedOpError, match=r"operator #0 TANH .*not supported"):
+        m2o.convert_tflite(t.build([x], [y]))
+
+
+def test_malformed_transpose_conv_options_are_refused():
+    buf, _ = case_transpose_conv((1, 4, 4, 2), (2, 2), 1, (2, 2), 1, (8, 8))
+    graph = m2o.TflGraph(buf)
+    graph.ops[-1].custom_options = graph.ops[-1].custom_options[:8]
+    conv = m2o.Converter(graph)
+    with pytest.raises(m2o.ConversionError, match="12 bytes"):
+        conv.run()
