@@ -106,8 +106,8 @@ impl DemoClip {
             .run(&crop, self.width, self.height, 1.0, &mut self.planar);
         let plane = self.width * self.height;
         for (i, px) in out.chunks_exact_mut(4).enumerate() {
-            for c in 0..3 {
-                px[c] = (self.planar[c * plane + i] + 0.5).clamp(0.0, 255.0) as u8;
+            for (c, v) in px[..3].iter_mut().enumerate() {
+                *v = (self.planar[c * plane + i] + 0.5).clamp(0.0, 255.0) as u8;
             }
             px[3] = 255;
         }

@@ -138,9 +138,9 @@ impl Compositor {
                     let o = y * width;
                     for (x, px) in row.chunks_exact_mut(4).enumerate() {
                         let a = px[3] as f32 * (1.0 / 255.0);
-                        for c in 0..3 {
+                        for (c, v) in px[..3].iter_mut().enumerate() {
                             let b = blurred[c * plane + o + x];
-                            px[c] = (b + a * (px[c] as f32 - b) + 0.5).clamp(0.0, 255.0) as u8;
+                            *v = (b + a * (*v as f32 - b) + 0.5).clamp(0.0, 255.0) as u8;
                         }
                         px[3] = 255;
                     }
@@ -183,8 +183,8 @@ impl Compositor {
 fn blend_px(px: &mut [u8], bg: [u8; 3]) {
     let a = px[3] as u32;
     let na = 255 - a;
-    for c in 0..3 {
-        px[c] = div255(px[c] as u32 * a + bg[c] as u32 * na) as u8;
+    for (v, b) in px[..3].iter_mut().zip(bg) {
+        *v = div255(*v as u32 * a + b as u32 * na) as u8;
     }
     px[3] = 255;
 }
@@ -217,8 +217,8 @@ fn fit_cover(
     let plane = width * height;
     out.resize(3 * plane, 0);
     for (i, px) in out.chunks_exact_mut(3).enumerate() {
-        for c in 0..3 {
-            px[c] = (planar[c * plane + i] + 0.5).clamp(0.0, 255.0) as u8;
+        for (c, v) in px.iter_mut().enumerate() {
+            *v = (planar[c * plane + i] + 0.5).clamp(0.0, 255.0) as u8;
         }
     }
 }

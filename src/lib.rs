@@ -9,6 +9,7 @@
 pub mod clip;
 pub mod composite;
 pub mod frame;
+pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod resize;

@@ -1,0 +1,75 @@
+//! Shared helpers of the element tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use gst::prelude::*;
+
+pub fn init() {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstslimmatte::plugin_register_static().expect("register the slimmatte plugin");
+    });
+}
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+/// scikit-image's astronaut photograph stretched to `w × h`, as a packed RGBA buffer.
+pub fn astronaut_buffer(w: u32, h: u32) -> gst::Buffer {
+    let img = image::open(repo_file("assets/astronaut.jpg"))
+        .unwrap()
+        .resize_exact(w, h, image::imageops::FilterType::Triangle)
+        .to_rgba8();
+    gst::Buffer::from_mut_slice(img.into_raw())
+}
+
+pub fn rgba_caps(w: i32, h: i32) -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Rgba)
+        .width(w)
+        .height(h)
+        .framerate(gst::Fraction::new(30, 1))
+        .build()
+}
+
+/// Alpha channel of a packed RGBA buffer.
+pub fn alpha_of(buf: &gst::BufferRef) -> Vec<u8> {
+    let map = buf.map_readable().unwrap();
+    map.chunks_exact(4).map(|p| p[3]).collect()
+}
+
+/// Puts `element` between videotestsrc and fakesink, sets the pipeline to PLAYING and returns
+/// the error message posted when the state change failed.
+pub fn start_error(element: &gst::Element) -> Option<String> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("videotestsrc")
+        .property("num-buffers", 1)
+        .build()
+        .unwrap();
+    let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([&src, &convert, element, &sink]).unwrap();
+    gst::Element::link_many([&src, &convert, element, &sink]).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let res = pipeline.set_state(gst::State::Playing);
+    let mut msg = None;
+    if res.is_err()
+        && let Some(m) =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        && let gst::MessageView::Error(e) = m.view()
+    {
+        msg = Some(format!(
+            "{} | {}",
+            e.error(),
+            e.debug().map(|d| d.to_string()).unwrap_or_default()
+        ));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    msg
+}

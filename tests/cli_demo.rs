@@ -1,0 +1,111 @@
+//! The main job end to end: `slimmatte demo` writes an MP4 whose frames show the person over
+//! the replaced background. Needs the plugin built next to the binary (cargo test builds the
+//! whole workspace).
+
+use std::path::Path;
+use std::process::Command;
+
+use gst::prelude::*;
+
+fn slimmatte(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_slimmatte"))
+        .args(args)
+        .output()
+        .expect("slimmatte runs")
+}
+
+fn decode(path: &Path) -> Vec<Vec<u8>> {
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        frames.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+#[test]
+fn demo_writes_the_clip_with_a_replaced_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = dir.path().join("demo.mp4");
+    let out = slimmatte(&[
+        "demo",
+        "--frames",
+        "24",
+        "--background",
+        "color",
+        "--color",
+        "ff0000",
+        "--output",
+        mp4.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = decode(&mp4);
+    assert_eq!(frames.len(), 24);
+    // Count red (replaced) and non-red (person) pixels of a middle frame: both present.
+    let f = &frames[12];
+    let red = f
+        .chunks_exact(4)
+        .filter(|p| p[0] > 200 && p[1] < 50 && p[2] < 50)
+        .count();
+    let total = f.len() / 4;
+    assert!(red > total / 10, "background replaced: {red}/{total} red");
+    assert!(red < total * 9 / 10, "person kept: {red}/{total} red");
+    // The photo has no pure red of its own: the first frame rendered without replacement
+    // would have almost none.
+    let mut clip = slimmatte::clip::DemoClip::new(640, 360, 24).unwrap();
+    let mut raw = vec![0u8; 640 * 360 * 4];
+    clip.render(12, &mut raw).unwrap();
+    let raw_red = raw
+        .chunks_exact(4)
+        .filter(|p| p[0] > 200 && p[1] < 50 && p[2] < 50)
+        .count();
+    assert!(
+        raw_red < red / 10,
+        "red comes from the background ({raw_red} before)"
+    );
+}
+
+#[test]
+fn bad_arguments_fail_with_one_clear_line() {
+    let out = slimmatte(&["demo", "--frames", "2", "--output", "/tmp/x.avi"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unsupported output") && err.contains(".mp4"),
+        "{err}"
+    );
+
+    let out = slimmatte(&[
+        "demo",
+        "--frames",
+        "2",
+        "--background",
+        "image",
+        "--image",
+        "/no/such.png",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such.png") && err.contains("does not exist"),
+        "{err}"
+    );
+}

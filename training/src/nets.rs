@@ -1,0 +1,475 @@
+//! The one layer table of the matting net, shared by the tch model ([`Net`]) and the ONNX
+//! exporter ([`crate::export`]) so the two cannot drift.
+//!
+//! DIM-style encoder–decoder, RGB + trimap in, alpha out:
+//!
+//! ```text
+//! input 4ch ─ enc0a ─ enc0b ─┬────────────────────────────────────────── + ─ dec0b ─ head ─ sigmoid
+//!   pool ─ enc1a ─ enc1b ────┼──────────────────────────────── + ─ dec1b ─ dec0a ─ up ┘
+//!     pool ─ enc2a ─ enc2b ──┼────────────────────── + ─ dec2b ─ dec1a ─ up ┘
+//!       pool ─ enc3a ─ enc3b ┼──────────── + ─ dec3b ─ dec2a ─ up ┘
+//!         pool ─ enc4a ─ enc4b ─ dec3a ─ up ┘
+//! ```
+//!
+//! Every conv is 3×3 + BatchNorm + ReLU except the head (3×3, bias, 1 channel). The skip joins
+//! are additions (the role of DIM's max-unpooling with the encoder's indices): `dec{k}a`'s output
+//! is added to `enc{k}b`'s, so the two are *tied* and always keep the same channels when pruned.
+//! Four 2× poolings: the input's height and width must be multiples of 16.
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor, nn};
+
+/// Resolution levels (level k runs at 1/2^k of the input).
+pub const LEVELS: usize = 5;
+/// Number of BatchNorm conv layers (everything but the head).
+pub const BN_LAYERS: usize = 18;
+/// Index of the head conv in the table.
+pub const HEAD: usize = 18;
+/// Input channels: RGB + trimap.
+pub const IN_CHANNELS: usize = 4;
+/// BatchNorm epsilon (tch / PyTorch default).
+pub const BN_EPS: f64 = 1e-5;
+
+/// Which half of the net a layer belongs to (pruning thresholds are per half).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Part {
+    Encoder,
+    Decoder,
+    Head,
+}
+
+/// One conv layer of the table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvLayer {
+    pub name: String,
+    pub part: Part,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    /// BatchNorm after the conv (then the conv has no bias).
+    pub bn: bool,
+    pub relu: bool,
+    /// Resolution level the conv runs at.
+    pub level: usize,
+    /// Layer whose output channels are this layer's input channels (`None`: the net input).
+    pub src: Option<usize>,
+    /// Layer whose output is added to this one's (same channels, pruned together).
+    pub tied: Option<usize>,
+}
+
+/// One step of the forward program; both the tch forward and the ONNX exporter walk it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Conv (+ BN + ReLU) of table layer `i` on the current tensor.
+    Conv(usize),
+    /// 2×2 max pooling, stride 2.
+    Pool,
+    /// Remember the current tensor as encoder feature / skip `k`.
+    Save(usize),
+    /// Nearest 2× upsampling, then add skip `k`.
+    UpAdd(usize),
+    /// Sigmoid (alpha in 0..1).
+    Sigmoid,
+}
+
+pub fn enc_a(k: usize) -> usize {
+    2 * k
+}
+pub fn enc_b(k: usize) -> usize {
+    2 * k + 1
+}
+pub fn dec_a(k: usize) -> usize {
+    10 + 2 * (3 - k)
+}
+pub fn dec_b(k: usize) -> usize {
+    11 + 2 * (3 - k)
+}
+
+/// Output widths of the 18 BatchNorm layers, in table order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arch {
+    pub widths: Vec<usize>,
+}
+
+impl Arch {
+    /// The unpruned shape: `c[k]` channels everywhere at level k.
+    pub fn from_levels(c: [usize; LEVELS]) -> Self {
+        let mut widths = vec![0; BN_LAYERS];
+        for (k, &ck) in c.iter().enumerate() {
+            widths[enc_a(k)] = ck;
+            widths[enc_b(k)] = ck;
+            if k < 4 {
+                widths[dec_a(k)] = ck;
+                widths[dec_b(k)] = ck;
+            }
+        }
+        Self { widths }
+    }
+
+    /// The layer table of this shape. Panics when tied layers have different widths.
+    pub fn table(&self) -> Vec<ConvLayer> {
+        assert_eq!(self.widths.len(), BN_LAYERS, "arch needs {BN_LAYERS} widths");
+        let w = &self.widths;
+        let mut t: Vec<ConvLayer> = Vec::with_capacity(BN_LAYERS + 1);
+        let conv = |name: String, part, cin, cout, level, src, tied| ConvLayer {
+            name,
+            part,
+            cin,
+            cout,
+            k: 3,
+            bn: true,
+            relu: true,
+            level,
+            src,
+            tied,
+        };
+        for k in 0..LEVELS {
+            let (cin, src) = if k == 0 {
+                (IN_CHANNELS, None)
+            } else {
+                (w[enc_b(k - 1)], Some(enc_b(k - 1)))
+            };
+            let tied = if k < 4 { Some(dec_a(k)) } else { None };
+            t.push(conv(format!("enc{k}a"), Part::Encoder, cin, w[enc_a(k)], k, src, None));
+            t.push(conv(
+                format!("enc{k}b"),
+                Part::Encoder,
+                w[enc_a(k)],
+                w[enc_b(k)],
+                k,
+                Some(enc_a(k)),
+                tied,
+            ));
+        }
+        for k in (0..4).rev() {
+            let src = if k == 3 { enc_b(4) } else { dec_b(k + 1) };
+            // dec{k}a runs at level k+1, then is upsampled and added to enc{k}b.
+            t.push(conv(
+                format!("dec{k}a"),
+                Part::Decoder,
+                w[src],
+                w[dec_a(k)],
+                k + 1,
+                Some(src),
+                Some(enc_b(k)),
+            ));
+            t.push(conv(
+                format!("dec{k}b"),
+                Part::Decoder,
+                w[dec_a(k)],
+                w[dec_b(k)],
+                k,
+                Some(dec_a(k)),
+                None,
+            ));
+        }
+        t.push(ConvLayer {
+            name: "head".into(),
+            part: Part::Head,
+            cin: w[dec_b(0)],
+            cout: 1,
+            k: 3,
+            bn: false,
+            relu: false,
+            level: 0,
+            src: Some(dec_b(0)),
+            tied: None,
+        });
+        for l in &t {
+            if let Some(o) = l.tied {
+                assert_eq!(
+                    l.cout, t[o].cout,
+                    "tied layers {} and {} must have equal widths",
+                    l.name, t[o].name
+                );
+            }
+        }
+        t
+    }
+
+    /// Multiply–accumulates of one forward pass at `h × w` (convs only; pooling, upsampling,
+    /// adds and activations are a rounding error).
+    pub fn macs(&self, h: usize, w: usize) -> u64 {
+        self.table()
+            .iter()
+            .map(|l| {
+                let px = (h >> l.level) as u64 * (w >> l.level) as u64;
+                px * (l.cin * l.cout * l.k * l.k) as u64
+            })
+            .sum()
+    }
+
+    /// FLOPs = 2 × MACs.
+    pub fn flops(&self, h: usize, w: usize) -> u64 {
+        2 * self.macs(h, w)
+    }
+
+    /// Parameters of the deployed model (BatchNorm folded: conv weight + one bias per channel).
+    pub fn params(&self) -> u64 {
+        self.table()
+            .iter()
+            .map(|l| (l.cin * l.cout * l.k * l.k + l.cout) as u64)
+            .sum()
+    }
+
+    /// Per-layer widths as `name=width` for cards.
+    pub fn describe(&self) -> Vec<(String, usize)> {
+        self.table().into_iter().map(|l| (l.name, l.cout)).collect()
+    }
+}
+
+/// The forward program over the table.
+pub fn program() -> Vec<Op> {
+    let mut p = Vec::new();
+    for k in 0..LEVELS {
+        if k > 0 {
+            p.push(Op::Pool);
+        }
+        p.push(Op::Conv(enc_a(k)));
+        p.push(Op::Conv(enc_b(k)));
+        p.push(Op::Save(k));
+    }
+    for k in (0..4).rev() {
+        p.push(Op::Conv(dec_a(k)));
+        p.push(Op::UpAdd(k));
+        p.push(Op::Conv(dec_b(k)));
+    }
+    p.push(Op::Conv(HEAD));
+    p.push(Op::Sigmoid);
+    p
+}
+
+/// How the BatchNorms start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BnInit {
+    /// Initial γ (1.0 normally; 0.5 for the pruning stage of the paper).
+    pub gamma: f64,
+    /// BN biases fixed at 0 (the pruning stage: a channel with γ = 0 then outputs exactly 0).
+    pub freeze_beta: bool,
+}
+
+impl BnInit {
+    pub const STANDARD: BnInit = BnInit {
+        gamma: 1.0,
+        freeze_beta: false,
+    };
+    pub const PRUNING: BnInit = BnInit {
+        gamma: 0.5,
+        freeze_beta: true,
+    };
+}
+
+/// The tch model built from the table.
+#[derive(Debug)]
+pub struct Net {
+    pub arch: Arch,
+    pub table: Vec<ConvLayer>,
+    pub convs: Vec<nn::Conv2D>,
+    pub bns: Vec<Option<nn::BatchNorm>>,
+}
+
+/// What a forward pass returns.
+pub struct Forward {
+    /// Alpha in 0..1, `[B, 1, H, W]`.
+    pub alpha: Tensor,
+    /// Encoder stage outputs (`enc{k}b` after ReLU), k = 0..4, for feature distillation.
+    pub features: Vec<Tensor>,
+}
+
+impl Net {
+    pub fn new(vs: &nn::Path, arch: &Arch, init: BnInit) -> Net {
+        let table = arch.table();
+        let mut convs = Vec::new();
+        let mut bns = Vec::new();
+        for l in &table {
+            let cfg = nn::ConvConfig {
+                padding: (l.k / 2) as i64,
+                bias: !l.bn,
+                ..Default::default()
+            };
+            convs.push(nn::conv2d(vs / l.name.as_str(), l.cin as i64, l.cout as i64, l.k as i64, cfg));
+            if l.bn {
+                let bcfg = nn::BatchNormConfig {
+                    ws_init: nn::Init::Const(init.gamma),
+                    bs_init: nn::Init::Const(0.0),
+                    ..Default::default()
+                };
+                let mut bn = nn::batch_norm2d(vs / format!("{}_bn", l.name), l.cout as i64, bcfg);
+                if init.freeze_beta
+                    && let Some(bs) = bn.bs.as_mut()
+                {
+                    let _ = bs.set_requires_grad(false);
+                }
+                bns.push(Some(bn));
+            } else {
+                bns.push(None);
+            }
+        }
+        Net {
+            arch: arch.clone(),
+            table,
+            convs,
+            bns,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Forward {
+        let mut cur = x.shallow_clone();
+        let mut saved: Vec<Option<Tensor>> = (0..LEVELS).map(|_| None).collect();
+        for op in program() {
+            cur = match op {
+                Op::Conv(i) => {
+                    let mut y = cur.apply(&self.convs[i]);
+                    if let Some(bn) = &self.bns[i] {
+                        y = y.apply_t(bn, train);
+                    }
+                    if self.table[i].relu { y.relu() } else { y }
+                }
+                Op::Pool => cur.max_pool2d_default(2),
+                Op::Save(k) => {
+                    saved[k] = Some(cur.shallow_clone());
+                    cur
+                }
+                Op::UpAdd(k) => {
+                    let s = saved[k].as_ref().expect("skip saved before use");
+                    let (h, w) = (s.size()[2], s.size()[3]);
+                    cur.upsample_nearest2d([h, w], Some(2.0), Some(2.0)) + s
+                }
+                Op::Sigmoid => cur.sigmoid(),
+            };
+        }
+        Forward {
+            alpha: cur,
+            features: saved.into_iter().map(|s| s.expect("all stages saved")).collect(),
+        }
+    }
+
+    /// |γ| of every BatchNorm layer (18 vectors).
+    pub fn gammas(&self) -> Vec<Vec<f32>> {
+        self.bns
+            .iter()
+            .flatten()
+            .map(|bn| {
+                let g = bn.ws.as_ref().expect("affine BN").abs().to_kind(Kind::Float);
+                Vec::<f32>::try_from(&g).expect("gamma to vec")
+            })
+            .collect()
+    }
+
+    /// The γ tensors (for the L1 sparsity term), split into encoder and decoder ones.
+    pub fn gamma_tensors(&self) -> (Vec<&Tensor>, Vec<&Tensor>) {
+        let mut enc = Vec::new();
+        let mut dec = Vec::new();
+        for (l, bn) in self.table.iter().zip(&self.bns) {
+            if let Some(bn) = bn {
+                let g = bn.ws.as_ref().expect("affine BN");
+                match l.part {
+                    Part::Encoder => enc.push(g),
+                    Part::Decoder => dec.push(g),
+                    Part::Head => {}
+                }
+            }
+        }
+        (enc, dec)
+    }
+
+    /// Conv weights and biases with the BatchNorm (running statistics) folded in, per layer:
+    /// `(weight [cout, cin, k, k] row-major, bias [cout])`.
+    pub fn folded(&self) -> Vec<(Vec<f32>, Vec<f32>)> {
+        tch::no_grad(|| {
+            self.table
+                .iter()
+                .zip(self.convs.iter().zip(&self.bns))
+                .map(|(l, (conv, bn))| {
+                    let w = conv.ws.to_kind(Kind::Double);
+                    let (w, b) = match bn {
+                        Some(bn) => {
+                            let gamma = bn.ws.as_ref().unwrap().to_kind(Kind::Double);
+                            let beta = bn.bs.as_ref().unwrap().to_kind(Kind::Double);
+                            let mean = bn.running_mean.to_kind(Kind::Double);
+                            let var = bn.running_var.to_kind(Kind::Double);
+                            let scale = &gamma / (var + BN_EPS).sqrt();
+                            let w = &w * scale.view([l.cout as i64, 1, 1, 1]);
+                            let b = beta - mean * &scale;
+                            (w, b)
+                        }
+                        None => (
+                            w,
+                            conv.bs
+                                .as_ref()
+                                .map(|b| b.to_kind(Kind::Double))
+                                .unwrap_or_else(|| Tensor::zeros([l.cout as i64], (Kind::Double, tch::Device::Cpu))),
+                        ),
+                    };
+                    let w = Vec::<f32>::try_from(&w.to_kind(Kind::Float).flatten(0, -1)).unwrap();
+                    let b = Vec::<f32>::try_from(&b.to_kind(Kind::Float)).unwrap();
+                    (w, b)
+                })
+                .collect()
+        })
+    }
+
+    /// Copies the weights of the channels `keep[i]` (output channels of layer i; the head keeps
+    /// its single channel) from `src` (a net of a wider arch) into `self`.
+    pub fn copy_from_pruned(&mut self, src: &Net, keep: &[Vec<usize>]) {
+        assert_eq!(keep.len(), BN_LAYERS, "keep lists");
+        let idx = |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let all_in: Vec<usize> = (0..IN_CHANNELS).collect();
+        tch::no_grad(|| {
+            for (i, l) in self.table.clone().iter().enumerate() {
+                let out_keep: Vec<usize> = if i == HEAD { vec![0] } else { keep[i].clone() };
+                let in_keep: &[usize] = match l.src {
+                    None => &all_in,
+                    Some(s) => &keep[s],
+                };
+                assert_eq!(out_keep.len(), l.cout, "layer {} keep/out width", l.name);
+                assert_eq!(in_keep.len(), l.cin, "layer {} keep/in width", l.name);
+                let (oi, ii) = (idx(&out_keep), idx(in_keep));
+                let w = src.convs[i].ws.index_select(0, &oi).index_select(1, &ii);
+                self.convs[i].ws.copy_(&w);
+                if let (Some(d), Some(s)) = (self.convs[i].bs.as_mut(), src.convs[i].bs.as_ref()) {
+                    d.copy_(&s.index_select(0, &oi));
+                }
+                if let (Some(d), Some(s)) = (self.bns[i].as_mut(), src.bns[i].as_ref()) {
+                    d.ws.as_mut().unwrap().copy_(&s.ws.as_ref().unwrap().index_select(0, &oi));
+                    d.bs.as_mut().unwrap().copy_(&s.bs.as_ref().unwrap().index_select(0, &oi));
+                    d.running_mean.copy_(&s.running_mean.index_select(0, &oi));
+                    d.running_var.copy_(&s.running_var.index_select(0, &oi));
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let a = Arch::from_levels([8, 16, 24, 32, 48]);
+        let t = a.table();
+        assert_eq!(t.len(), BN_LAYERS + 1);
+        for l in &t {
+            match l.src {
+                None => assert_eq!(l.cin, IN_CHANNELS),
+                Some(s) => assert_eq!(l.cin, t[s].cout, "{}", l.name),
+            }
+        }
+        // Names are unique (the exporter looks layers up by position, tch by name).
+        let mut names: Vec<_> = t.iter().map(|l| l.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), t.len());
+        assert!(a.macs(64, 64) > 0);
+        assert_eq!(a.flops(32, 32), 2 * a.macs(32, 32));
+    }
+
+    #[test]
+    #[should_panic(expected = "tied layers")]
+    fn untied_widths_are_rejected() {
+        let mut a = Arch::from_levels([8, 16, 24, 32, 48]);
+        a.widths[enc_b(1)] = 10;
+        let _ = a.table();
+    }
+}
