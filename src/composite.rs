@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use ndarray::{ArrayView3, s};
 
+use crate::filter::box_blur;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
 use crate::resize::{PlaneResizer, RgbaToPlanar};
 
@@ -223,38 +224,6 @@ fn fit_cover(
     }
 }
 
-/// In-place box blur of one plane with edge clamping (horizontal then vertical pass).
-pub fn box_blur(plane: &mut [f32], width: usize, height: usize, radius: usize, tmp: &mut Vec<f32>) {
-    let norm = 1.0 / (2 * radius + 1) as f32;
-    tmp.resize(width.max(height), 0.0);
-    for y in 0..height {
-        let row = &mut plane[y * width..(y + 1) * width];
-        tmp[..width].copy_from_slice(row);
-        blur_line(&tmp[..width], radius, norm, |x, v| row[x] = v);
-    }
-    for x in 0..width {
-        for y in 0..height {
-            tmp[y] = plane[y * width + x];
-        }
-        blur_line(&tmp[..height], radius, norm, |y, v| {
-            plane[y * width + x] = v
-        });
-    }
-}
-
-/// Running-sum box filter of `line` with clamped edges; calls `put(i, value)` per sample.
-#[inline]
-fn blur_line(line: &[f32], radius: usize, norm: f32, mut put: impl FnMut(usize, f32)) {
-    let n = line.len();
-    let at = |i: isize| line[i.clamp(0, n as isize - 1) as usize];
-    let r = radius as isize;
-    let mut sum: f32 = (-r..=r).map(at).sum();
-    for i in 0..n as isize {
-        put(i as usize, sum * norm);
-        sum += at(i + r + 1) - at(i - r);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,20 +328,5 @@ mod tests {
             row.windows(2).all(|p| p[1] as i32 + 1 >= p[0] as i32),
             "ramp is monotone: {row:?}"
         );
-    }
-
-    #[test]
-    fn box_blur_preserves_the_mean() {
-        let (w, h) = (17, 9);
-        let mut p: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 19) as f32).collect();
-        let mut tmp = Vec::new();
-        let before: f32 = p.iter().sum::<f32>() / p.len() as f32;
-        box_blur(&mut p, w, h, 2, &mut tmp);
-        let after: f32 = p.iter().sum::<f32>() / p.len() as f32;
-        // Edge clamping changes the mean slightly; the bulk must stay.
-        assert!((before - after).abs() < 0.5, "{before} vs {after}");
-        let var = |v: &[f32], m: f32| v.iter().map(|x| (x - m).powi(2)).sum::<f32>();
-        let orig: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 19) as f32).collect();
-        assert!(var(&p, after) < var(&orig, before) / 4.0);
     }
 }

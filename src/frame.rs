@@ -77,3 +77,13 @@ pub fn write_alpha(frame: &mut RgbaViewMut<'_>, alpha: &[u8]) {
         }
     });
 }
+
+/// Debug view of a matte: RGB = alpha (grey), alpha = 255.
+pub fn alpha_as_grey(frame: &mut RgbaViewMut<'_>) {
+    for_each_row_mut(frame, |_, row| {
+        for px in row.chunks_exact_mut(4) {
+            let a = px[3];
+            px.copy_from_slice(&[a, a, a, 255]);
+        }
+    });
+}

@@ -3,12 +3,15 @@
 //! and caller-owned buffers.
 //!
 //! ```text
-//! frame ─▶ segment (coarse person mask) ─▶ trimap (fg / unknown / bg) ─▶ composite (background)
+//! frame ─▶ segment (coarse person mask) ─▶ trimap (fg / unknown / bg) ─▶ matte (student net)
+//!       ─▶ composite (background)
 //! ```
 
 pub mod clip;
 pub mod composite;
+pub mod filter;
 pub mod frame;
+pub mod matte;
 pub mod metrics;
 pub mod model;
 pub mod paths;

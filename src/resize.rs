@@ -76,13 +76,13 @@ impl Taps {
     }
 }
 
-/// Resizes an RGBA frame into three planar f32 channels (R, G, B), each value multiplied by
-/// `scale` (1/255 gives the 0..1 range networks expect).
+/// Resizes an RGBA frame into planar f32 channels (R, G, B and optionally A), each value
+/// multiplied by `scale` (1/255 gives the 0..1 range networks expect).
 #[derive(Debug, Default)]
 pub struct RgbaToPlanar {
     horizontal: Taps,
     vertical: Taps,
-    /// Horizontally resized rows: `src_h × dst_w × 3`, interleaved.
+    /// Horizontally resized rows: `src_h × dst_w × channels`, interleaved.
     rows: Vec<f32>,
 }
 
@@ -100,52 +100,66 @@ impl RgbaToPlanar {
         scale: f32,
         dst: &mut [f32],
     ) {
+        self.run_channels::<3>(frame, dst_w, dst_h, scale, dst);
+    }
+
+    /// Like [`run`](Self::run) with all four channels (`4·dst_w·dst_h` values, planar RGBA).
+    pub fn run_rgba(
+        &mut self,
+        frame: &RgbaView<'_>,
+        dst_w: usize,
+        dst_h: usize,
+        scale: f32,
+        dst: &mut [f32],
+    ) {
+        self.run_channels::<4>(frame, dst_w, dst_h, scale, dst);
+    }
+
+    fn run_channels<const C: usize>(
+        &mut self,
+        frame: &RgbaView<'_>,
+        dst_w: usize,
+        dst_h: usize,
+        scale: f32,
+        dst: &mut [f32],
+    ) {
         let (src_w, src_h) = (frame.shape()[1], frame.shape()[0]);
-        assert_eq!(dst.len(), 3 * dst_w * dst_h, "planar buffer size");
+        assert_eq!(dst.len(), C * dst_w * dst_h, "planar buffer size");
         if !self.horizontal.matches(src_w, dst_w) {
             self.horizontal = Taps::new(src_w, dst_w);
         }
         if !self.vertical.matches(src_h, dst_h) {
             self.vertical = Taps::new(src_h, dst_h);
         }
-        self.rows.resize(src_h * dst_w * 3, 0.0);
+        self.rows.resize(src_h * dst_w * C, 0.0);
         let h = &self.horizontal;
         let rows = &mut self.rows;
         for_each_row(frame, |y, row| {
-            let out = &mut rows[y * dst_w * 3..(y + 1) * dst_w * 3];
-            for (x, o) in out.chunks_exact_mut(3).enumerate() {
+            let out = &mut rows[y * dst_w * C..(y + 1) * dst_w * C];
+            for (x, o) in out.chunks_exact_mut(C).enumerate() {
                 let (start, weights) = h.get(x);
-                let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
+                let mut acc = [0.0f32; C];
                 for (k, &w) in weights.iter().enumerate() {
-                    let p = &row[(start + k) * 4..(start + k) * 4 + 3];
-                    r += w * p[0] as f32;
-                    g += w * p[1] as f32;
-                    b += w * p[2] as f32;
+                    let p = &row[(start + k) * 4..(start + k) * 4 + C];
+                    for c in 0..C {
+                        acc[c] += w * p[c] as f32;
+                    }
                 }
-                o[0] = r * scale;
-                o[1] = g * scale;
-                o[2] = b * scale;
+                for c in 0..C {
+                    o[c] = acc[c] * scale;
+                }
             }
         });
         let plane = dst_w * dst_h;
-        let (dr, rest) = dst.split_at_mut(plane);
-        let (dg, db) = rest.split_at_mut(plane);
-        for y in 0..dst_h {
-            let (start, weights) = self.vertical.get(y);
-            let (or, og, ob) = (
-                &mut dr[y * dst_w..(y + 1) * dst_w],
-                &mut dg[y * dst_w..(y + 1) * dst_w],
-                &mut db[y * dst_w..(y + 1) * dst_w],
-            );
-            or.fill(0.0);
-            og.fill(0.0);
-            ob.fill(0.0);
-            for (k, &w) in weights.iter().enumerate() {
-                let src = &self.rows[(start + k) * dst_w * 3..(start + k + 1) * dst_w * 3];
-                for (x, p) in src.chunks_exact(3).enumerate() {
-                    or[x] += w * p[0];
-                    og[x] += w * p[1];
-                    ob[x] += w * p[2];
+        for (c, dst_plane) in dst.chunks_exact_mut(plane).enumerate() {
+            for (y, out) in dst_plane.chunks_exact_mut(dst_w).enumerate() {
+                let (start, weights) = self.vertical.get(y);
+                out.fill(0.0);
+                for (k, &w) in weights.iter().enumerate() {
+                    let src = &self.rows[(start + k) * dst_w * C..(start + k + 1) * dst_w * C];
+                    for (o, p) in out.iter_mut().zip(src.chunks_exact(C)) {
+                        *o += w * p[c];
+                    }
                 }
             }
         }
@@ -270,6 +284,15 @@ mod tests {
         for v in &out {
             assert!((v - 0.5).abs() < 0.05, "aliasing: {v}");
         }
+    }
+
+    #[test]
+    fn rgba_variant_includes_alpha() {
+        let data = [10u8, 20, 30, 40, 50, 60, 70, 80];
+        let view = rgba_view(&data, 2, 1, 8).unwrap();
+        let mut out = vec![0.0; 8];
+        RgbaToPlanar::new().run_rgba(&view, 2, 1, 1.0, &mut out);
+        assert_eq!(out, vec![10., 50., 20., 60., 30., 70., 40., 80.]);
     }
 
     #[test]

@@ -10,6 +10,12 @@ The runtime expects input `image` float32 [1,3,H,W] and output `mask` float32
   wrong_names.onnx  input [1,3,144,256] -> out  [1,1,144,256] (right shapes, wrong names)
   nan_output.onnx   image [1,3,144,256] -> mask [1,1,144,256] (NaN everywhere: 0/0)
 
+and one plumbing fixture for the matting-net contract (input `input` [1,4,H,W] = RGB + trimap,
+output `alpha` [1,1,H,W]), whose output is a known function of the pixels so element tests can
+predict it:
+
+  luma_key_matte.onnx  alpha = sigmoid(20·(luma − 0.5)), dynamic H and W
+
 The files are deterministic (fixed weights, no timestamps) and a few hundred bytes.
 """
 
@@ -74,7 +80,21 @@ def nan_output() -> onnx.ModelProto:
         doc="Valid image->mask model whose output is NaN everywhere (test fixture).")
 
 
-FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output}
+def luma_key_matte() -> onnx.ModelProto:
+    # A 1x1 convolution over RGB (trimap ignored) followed by a sigmoid: bright = foreground.
+    w = (20.0 * np.array([0.299, 0.587, 0.114, 0.0], np.float32)).reshape(1, 4, 1, 1)
+    b = np.array([-10.0], np.float32)
+    return _model(
+        "luma_key_matte",
+        [helper.make_node("Conv", ["input", "W", "B"], ["logit"], kernel_shape=[1, 1]),
+         helper.make_node("Sigmoid", ["logit"], ["alpha"])],
+        [_f32("input", [1, 4, "height", "width"])], [_f32("alpha", [1, 1, "height", "width"])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")],
+        doc="Matting-contract plumbing fixture: alpha = sigmoid(20*(luma-0.5)) (test fixture).")
+
+
+FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output,
+            "luma_key_matte": luma_key_matte}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,288 @@
+//! The matting stage: refines the unknown band of a trimap into a soft alpha matte with the
+//! pruned student network.
+//!
+//! The frame arrives with its trimap in alpha (as `trimapgen` writes it). Only the bounding box
+//! of the unknown band (plus a margin of context) goes through the network, scaled so its longer
+//! side is at most the working size; the predicted matte is brought back to full resolution with
+//! a fast guided filter on the frame's luma, so edges follow the image. Known foreground and
+//! background stay exactly 255 and 0.
+//!
+//! Model contract: input `input` `[1, 4, H, W]` (RGB 0..1, trimap 0 / 0.5 / 1), output `alpha`
+//! `[1, 1, H, W]` in 0..1, H and W multiples of [`PAD_MULTIPLE`].
+
+use std::path::Path;
+
+use ndarray::s;
+
+use crate::filter::GuidedUpsampler;
+use crate::frame::{RgbaViewMut, for_each_row_mut};
+use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
+use crate::resize::RgbaToPlanar;
+
+/// Network input height and width are padded up to a multiple of this.
+pub const PAD_MULTIPLE: usize = 16;
+
+/// Alpha at or below this counts as definite background in the incoming trimap.
+const KNOWN_BG: u8 = 10;
+/// Alpha at or above this counts as definite foreground in the incoming trimap.
+const KNOWN_FG: u8 = 245;
+
+/// The input/output contract of a matting model.
+pub fn spec() -> ModelSpec {
+    ModelSpec {
+        input: TensorSpec::new("input", &[Dim::Fixed(1), Dim::Fixed(4), Dim::Any, Dim::Any]),
+        output: TensorSpec::new("alpha", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
+    }
+}
+
+/// Settings of the matting stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatteSettings {
+    /// Longest side, in pixels, of the region the network sees; 0 = full resolution.
+    pub working_size: u32,
+    /// Pixels of context added around the unknown band's bounding box.
+    pub margin: u32,
+    /// Weight of the previous frame's matte inside the unknown band, 0 (off) ..< 1.
+    pub smoothing: f32,
+}
+
+impl Default for MatteSettings {
+    fn default() -> Self {
+        Self {
+            working_size: 512,
+            margin: 16,
+            smoothing: 0.0,
+        }
+    }
+}
+
+/// What one call of [`MatteRefiner::process`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefineStats {
+    /// Unknown pixels in the trimap.
+    pub unknown: usize,
+    /// The region sent to the network (x, y, width, height), if any.
+    pub crop: Option<(usize, usize, usize, usize)>,
+    /// The network's input size before padding (width, height).
+    pub working: (usize, usize),
+}
+
+/// Runs the matting network on the unknown band of RGBA+trimap frames, reusing its buffers.
+#[derive(Debug)]
+pub struct MatteRefiner {
+    model: Model,
+    resizer: RgbaToPlanar,
+    /// The crop at working resolution, planar RGBA (alpha = trimap), 0..1.
+    planes: Vec<f32>,
+    /// The padded network input, `4 × ph × pw`.
+    input: Vec<f32>,
+    output: Vec<f32>,
+    alpha_lr: Vec<f32>,
+    luma_lr: Vec<f32>,
+    luma_hr: Vec<f32>,
+    alpha_hr: Vec<f32>,
+    guided: GuidedUpsampler,
+    previous: Vec<u8>,
+    previous_size: (usize, usize),
+    has_previous: bool,
+}
+
+fn round_up(v: usize, m: usize) -> usize {
+    v.div_ceil(m) * m
+}
+
+impl MatteRefiner {
+    /// Loads and validates the matting model at `path` with `threads` intra-op threads.
+    pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
+        let model = Model::load(path, &spec(), threads)?;
+        Ok(Self {
+            model,
+            resizer: RgbaToPlanar::new(),
+            planes: Vec::new(),
+            input: Vec::new(),
+            output: Vec::new(),
+            alpha_lr: Vec::new(),
+            luma_lr: Vec::new(),
+            luma_hr: Vec::new(),
+            alpha_hr: Vec::new(),
+            guided: GuidedUpsampler::new(),
+            previous: Vec::new(),
+            previous_size: (0, 0),
+            has_previous: false,
+        })
+    }
+
+    pub fn model_path(&self) -> &Path {
+        self.model.path()
+    }
+
+    /// Forgets the previous matte (after a seek, a flush or a caps change).
+    pub fn reset(&mut self) {
+        self.has_previous = false;
+    }
+
+    /// Replaces the trimap in `frame`'s alpha by the matte.
+    pub fn process(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        settings: &MatteSettings,
+    ) -> Result<RefineStats, ModelError> {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let mut stats = RefineStats::default();
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
+        for_each_row_mut(frame, |y, row| {
+            for (x, px) in row.chunks_exact(4).enumerate() {
+                let a = px[3];
+                if a > KNOWN_BG && a < KNOWN_FG {
+                    stats.unknown += 1;
+                    x0 = x0.min(x);
+                    x1 = x1.max(x);
+                    y0 = y0.min(y);
+                    y1 = y1.max(y);
+                }
+            }
+        });
+        if stats.unknown > 0 {
+            let m = settings.margin as usize;
+            let (cx, cy) = (x0.saturating_sub(m), y0.saturating_sub(m));
+            let (cw, ch) = ((x1 + m + 1).min(width) - cx, (y1 + m + 1).min(height) - cy);
+            stats.crop = Some((cx, cy, cw, ch));
+            stats.working = self.refine_crop(frame, (cx, cy, cw, ch), settings)?;
+        }
+        self.write_alpha(frame, stats.crop, settings.smoothing);
+        Ok(stats)
+    }
+
+    /// Runs the network on one crop; leaves the full-resolution matte of the crop in
+    /// `alpha_hr`. Returns the working size.
+    fn refine_crop(
+        &mut self,
+        frame: &RgbaViewMut<'_>,
+        (cx, cy, cw, ch): (usize, usize, usize, usize),
+        settings: &MatteSettings,
+    ) -> Result<(usize, usize), ModelError> {
+        let scale = if settings.working_size == 0 {
+            1.0
+        } else {
+            (settings.working_size as f64 / cw.max(ch) as f64).min(1.0)
+        };
+        let lw = ((cw as f64 * scale).round() as usize).max(1);
+        let lh = ((ch as f64 * scale).round() as usize).max(1);
+        let crop = frame.slice(s![cy..cy + ch, cx..cx + cw, ..]);
+        let plane = lw * lh;
+        self.planes.resize(4 * plane, 0.0);
+        self.resizer
+            .run_rgba(&crop, lw, lh, 1.0 / 255.0, &mut self.planes);
+        // Re-quantise the resized trimap: any mixed value is unknown.
+        for t in &mut self.planes[3 * plane..] {
+            *t = if *t <= KNOWN_BG as f32 / 255.0 {
+                0.0
+            } else if *t >= KNOWN_FG as f32 / 255.0 {
+                1.0
+            } else {
+                0.5
+            };
+        }
+        // Pad to the network's multiple by repeating the last row and column.
+        let (pw, ph) = (round_up(lw, PAD_MULTIPLE), round_up(lh, PAD_MULTIPLE));
+        self.input.resize(4 * pw * ph, 0.0);
+        for c in 0..4 {
+            let src = &self.planes[c * plane..(c + 1) * plane];
+            let dst = &mut self.input[c * pw * ph..(c + 1) * pw * ph];
+            for y in 0..ph {
+                let s_row = &src[y.min(lh - 1) * lw..y.min(lh - 1) * lw + lw];
+                let d_row = &mut dst[y * pw..(y + 1) * pw];
+                d_row[..lw].copy_from_slice(s_row);
+                d_row[lw..].fill(s_row[lw - 1]);
+            }
+        }
+        self.output.resize(pw * ph, 0.0);
+        self.model
+            .run(&self.input, &[1, 4, ph, pw], &mut self.output)?;
+        self.alpha_lr.resize(plane, 0.0);
+        for y in 0..lh {
+            self.alpha_lr[y * lw..(y + 1) * lw].copy_from_slice(&self.output[y * pw..y * pw + lw]);
+        }
+        self.alpha_hr.resize(cw * ch, 0.0);
+        if (lw, lh) == (cw, ch) {
+            self.alpha_hr.copy_from_slice(&self.alpha_lr);
+        } else {
+            self.luma_lr.resize(plane, 0.0);
+            for i in 0..plane {
+                self.luma_lr[i] = luma(
+                    self.planes[i],
+                    self.planes[plane + i],
+                    self.planes[2 * plane + i],
+                );
+            }
+            self.luma_hr.resize(cw * ch, 0.0);
+            for (y, row) in crop.outer_iter().enumerate() {
+                let row = row.to_slice().expect("RGBA rows are contiguous");
+                let out = &mut self.luma_hr[y * cw..(y + 1) * cw];
+                for (o, px) in out.iter_mut().zip(row.chunks_exact(4)) {
+                    *o = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
+                }
+            }
+            self.guided.run(
+                &self.luma_lr,
+                &self.alpha_lr,
+                lw,
+                lh,
+                &self.luma_hr,
+                cw,
+                ch,
+                1,
+                1e-3,
+                &mut self.alpha_hr,
+            );
+        }
+        Ok((lw, lh))
+    }
+
+    /// Writes the final alpha: the matte in the unknown band, exact 0/255 elsewhere.
+    fn write_alpha(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        crop: Option<(usize, usize, usize, usize)>,
+        smoothing: f32,
+    ) {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let smooth = self.has_previous
+            && self.previous_size == (width, height)
+            && smoothing > 0.0;
+        let s = smoothing.clamp(0.0, 0.99);
+        self.previous.resize(width * height, 0);
+        let (cx, cy, cw, ch) = crop.unwrap_or((0, 0, 0, 0));
+        let alpha_hr = &self.alpha_hr;
+        let previous = &mut self.previous;
+        for_each_row_mut(frame, |y, row| {
+            let prev_row = &mut previous[y * width..(y + 1) * width];
+            for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                let a = px[3];
+                let out = if a <= KNOWN_BG {
+                    0
+                } else if a >= KNOWN_FG {
+                    255
+                } else {
+                    // Unknown pixels are always inside the crop.
+                    let i = (y - cy) * cw + (x - cx);
+                    debug_assert!(x >= cx && x < cx + cw && y >= cy && y < cy + ch);
+                    let mut v = alpha_hr[i] * 255.0;
+                    if smooth {
+                        v = s * prev_row[x] as f32 + (1.0 - s) * v;
+                    }
+                    (v + 0.5).clamp(0.0, 255.0) as u8
+                };
+                px[3] = out;
+                prev_row[x] = out;
+            }
+        });
+        self.previous_size = (width, height);
+        self.has_previous = true;
+    }
+}
+
+#[inline]
+fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
