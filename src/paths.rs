@@ -36,3 +36,11 @@ pub fn display(path: &Path) -> String {
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
         .unwrap_or_else(|| path.display().to_string())
 }
+
+/// File name of the default matting network (the pruned student made by `training/`).
+pub const MATTING_MODEL: &str = "matting_student.onnx";
+
+/// Path of the default matting model.
+pub fn default_matting_model() -> PathBuf {
+    models_dir().join(MATTING_MODEL)
+}

@@ -1,6 +1,8 @@
 //! GStreamer elements of slimmatte.
 //!
 //! - `trimapgen`: RGBA in → RGBA out with a trimap (or the soft coarse person mask) in alpha.
+//! - `slimmatte`: RGBA + trimap in alpha → RGBA + soft alpha matte (the pruned student net).
+//! - `mattebin`: the whole chain (videoconvert ! trimapgen ! slimmatte ! bgreplace ! videoconvert).
 //! - `bgreplace`: RGBA whose alpha is a matte → background replaced (blur, colour, image) or
 //!   kept transparent.
 //!
@@ -12,14 +14,21 @@ use gst::glib;
 
 mod bgreplace;
 mod latency;
+mod mattebin;
+mod matting;
 mod trimapgen;
+mod video;
 
 pub use bgreplace::{BgReplace, BgReplaceMode};
+pub use mattebin::MatteBin;
+pub use matting::{SlimMatte, SlimMatteOutput};
 pub use trimapgen::{TrimapGen, TrimapGenOutput};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     trimapgen::register(plugin)?;
     bgreplace::register(plugin)?;
+    matting::register(plugin)?;
+    mattebin::register(plugin)?;
     Ok(())
 }
 

@@ -6,11 +6,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::composite::{Background, Compositor, RgbaImage};
-use slimmatte::frame::rgba_view_mut;
 
 use super::BgReplaceMode;
 use crate::latency::ProcessingLatency;
@@ -223,28 +221,7 @@ impl ElementImpl for BgReplace {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format(gst_video::VideoFormat::Rgba)
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
-        PAD_TEMPLATES.as_ref()
+        crate::video::rgba_pad_templates()
     }
 }
 
@@ -325,14 +302,8 @@ impl VideoFilterImpl for BgReplace {
                 gst::FlowError::Error
             })?;
         }
-        let (width, height) = (frame.width() as usize, frame.height() as usize);
-        let stride = frame.plane_stride()[0] as usize;
-        let data = frame.plane_data_mut(0).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Frame is not writable"]);
-            gst::FlowError::Error
-        })?;
-        let mut view = rgba_view_mut(data, width, height, stride).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame layout: {e}"]);
+        let mut view = crate::video::frame_view(frame).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
             gst::FlowError::Error
         })?;
         state.compositor.apply(&mut view);

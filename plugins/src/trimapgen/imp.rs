@@ -6,7 +6,6 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::frame::rgba_view_mut;
@@ -267,28 +266,7 @@ impl ElementImpl for TrimapGen {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format(gst_video::VideoFormat::Rgba)
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
-        PAD_TEMPLATES.as_ref()
+        crate::video::rgba_pad_templates()
     }
 }
 
@@ -405,14 +383,8 @@ impl VideoFilterImpl for TrimapGen {
         let Some(state) = state_guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
-        let (width, height) = (frame.width() as usize, frame.height() as usize);
-        let stride = frame.plane_stride()[0] as usize;
-        let data = frame.plane_data_mut(0).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Frame is not writable"]);
-            gst::FlowError::Error
-        })?;
-        let mut view = rgba_view_mut(data, width, height, stride).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame layout: {e}"]);
+        let mut view = crate::video::frame_view(frame).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
             gst::FlowError::Error
         })?;
         state

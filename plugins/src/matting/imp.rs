@@ -1,0 +1,372 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use slimmatte::frame::{alpha_as_grey, rgba_view_mut};
+use slimmatte::matte::{MatteRefiner, MatteSettings};
+
+use super::SlimMatteOutput;
+use crate::latency::ProcessingLatency;
+
+const DEFAULT_WORKING_SIZE: u32 = 512;
+const DEFAULT_MARGIN: u32 = 16;
+const DEFAULT_SMOOTHING: f64 = 0.0;
+const DEFAULT_THREADS: u32 = 2;
+const DEFAULT_OUTPUT: SlimMatteOutput = SlimMatteOutput::Matte;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "slimmatte",
+        gst::DebugColorFlags::empty(),
+        Some("Trimap to alpha matte with the pruned student network"),
+    )
+});
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    model: Option<PathBuf>,
+    working_size: u32,
+    margin: u32,
+    smoothing: f64,
+    threads: u32,
+    output: SlimMatteOutput,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            working_size: DEFAULT_WORKING_SIZE,
+            margin: DEFAULT_MARGIN,
+            smoothing: DEFAULT_SMOOTHING,
+            threads: DEFAULT_THREADS,
+            output: DEFAULT_OUTPUT,
+        }
+    }
+}
+
+impl Settings {
+    fn model_path(&self) -> PathBuf {
+        self.model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_matting_model)
+    }
+
+    fn matte(&self) -> MatteSettings {
+        MatteSettings {
+            working_size: self.working_size,
+            margin: self.margin,
+            smoothing: self.smoothing as f32,
+        }
+    }
+}
+
+/// Alive from `start()` to `stop()`.
+struct State {
+    refiner: MatteRefiner,
+}
+
+#[derive(Default)]
+pub struct SlimMatte {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    latency: ProcessingLatency,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SlimMatte {
+    const NAME: &'static str = "GstSlimMatte";
+    type Type = super::SlimMatte;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for SlimMatte {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let default_model = slimmatte::paths::default_matting_model();
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Matting model")
+                    .blurb(
+                        "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
+                         trimap 0/0.5/1, output 'alpha' [1,1,H,W]); unset = the shipped student",
+                    )
+                    .default_value(default_model.to_str())
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("working-size")
+                    .nick("Working size")
+                    .blurb(
+                        "Longest side in pixels of the region around the unknown band that the \
+                         network sees (larger regions are scaled down, the matte is upsampled \
+                         with a guided filter); 0 = full resolution",
+                    )
+                    .minimum(0)
+                    .maximum(4096)
+                    .default_value(DEFAULT_WORKING_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("margin")
+                    .nick("Context margin")
+                    .blurb("Pixels of context added around the unknown band's bounding box")
+                    .minimum(0)
+                    .maximum(256)
+                    .default_value(DEFAULT_MARGIN)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "Weight of the previous frame's matte inside the unknown band \
+                         (0 = off; higher = steadier edges, more lag)",
+                    )
+                    .minimum(0.0)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("Intra-op threads of the matting network (0 = ONNX Runtime's default)")
+                    .minimum(0)
+                    .maximum(64)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("output", DEFAULT_OUTPUT)
+                    .nick("Output")
+                    .blurb("The matte in alpha, or as a grey picture for debugging")
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => {
+                let model: Option<String> = value.get().expect("type checked upstream");
+                let model = model.filter(|m| !m.is_empty()).map(PathBuf::from);
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "model: {:?} -> {:?}",
+                    settings.model,
+                    model
+                );
+                settings.model = model;
+            }
+            "working-size" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "working-size: {} -> {v}",
+                    settings.working_size
+                );
+                settings.working_size = v;
+            }
+            "margin" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "margin: {} -> {v}", settings.margin);
+                settings.margin = v;
+            }
+            "smoothing" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "smoothing: {} -> {v}", settings.smoothing);
+                settings.smoothing = v;
+            }
+            "threads" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "threads: {} -> {v}", settings.threads);
+                settings.threads = v;
+            }
+            "output" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "output: {:?} -> {v:?}", settings.output);
+                settings.output = v;
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => settings.model_path().to_str().to_value(),
+            "working-size" => settings.working_size.to_value(),
+            "margin" => settings.margin.to_value(),
+            "smoothing" => settings.smoothing.to_value(),
+            "threads" => settings.threads.to_value(),
+            "output" => settings.output.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for SlimMatte {}
+
+impl ElementImpl for SlimMatte {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Alpha matting",
+                "Filter/Effect/Video",
+                "Refines the trimap in the alpha channel into a soft alpha matte with a pruned \
+                 student network (known regions stay exact)",
+                "slimmatte developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        crate::video::rgba_pad_templates()
+    }
+}
+
+impl BaseTransformImpl for SlimMatte {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let path = settings.model_path();
+        let mut refiner = MatteRefiner::load(&path, settings.threads as usize).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ["Failed to load matting model: {e}"]
+            )
+        })?;
+        // Warm up on a 640×360 frame with a person-sized unknown band: the first inference is
+        // slow, and the timed second run primes the latency query before the first buffer.
+        let (w, h) = (640usize, 360usize);
+        let mut warm = vec![0u8; w * h * 4];
+        for (i, px) in warm.chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i % w, i / w);
+            let d = ((x as f32 - 320.0).powi(2) + (y as f32 - 220.0).powi(2)).sqrt();
+            px[3] = if d < 120.0 {
+                255
+            } else if d < 140.0 {
+                128
+            } else {
+                0
+            };
+        }
+        let template = warm.clone();
+        let warm_err =
+            |e| gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"]);
+        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
+        refiner
+            .process(&mut view, &settings.matte())
+            .map_err(warm_err)?;
+        warm.copy_from_slice(&template);
+        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
+        let t = Instant::now();
+        refiner
+            .process(&mut view, &settings.matte())
+            .map_err(warm_err)?;
+        self.latency.reset();
+        self.latency.prime(t.elapsed());
+        refiner.reset();
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {}, warm-up frame 640×360 took {}",
+            path.display(),
+            self.latency.current()
+        );
+        *self.state.lock().unwrap() = Some(State { refiner });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        let ret = BaseTransformImplExt::parent_query(self, direction, query);
+        if ret && is_latency && direction == gst::PadDirection::Src {
+            self.latency.add_to_query(query);
+        }
+        ret
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(
+            event.view(),
+            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
+        ) && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            state.refiner.reset();
+        }
+        self.parent_sink_event(event)
+    }
+}
+
+impl VideoFilterImpl for SlimMatte {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if in_info.format() != gst_video::VideoFormat::Rgba {
+            return Err(gst::loggable_error!(
+                CAT,
+                "Unsupported caps {incaps:?}: only RGBA"
+            ));
+        }
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.refiner.reset();
+        }
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+
+    fn transform_frame_ip(
+        &self,
+        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let start = Instant::now();
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state_guard = self.state.lock().unwrap();
+        let Some(state) = state_guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let mut view = crate::video::frame_view(frame).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
+            gst::FlowError::Error
+        })?;
+        let stats = state
+            .refiner
+            .process(&mut view, &settings.matte())
+            .map_err(|e| {
+                gst::element_imp_error!(self, gst::LibraryError::Failed, ["Matting failed: {e}"]);
+                gst::FlowError::Error
+            })?;
+        if settings.output == SlimMatteOutput::Grey {
+            alpha_as_grey(&mut view);
+        }
+        drop(state_guard);
+        gst::trace!(CAT, imp = self, "{stats:?}");
+        if self.latency.record(start) {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

@@ -1,0 +1,165 @@
+//! `slimmatte` (matting element) and `mattebin` tests. The plumbing tests use the luma-key
+//! fixture network (alpha = sigmoid(20·(luma − 0.5))) so the expected matte is known.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+
+fn fixture_model() -> String {
+    repo_file("tests/fixtures/luma_key_matte.onnx")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn harness(props: &[(&str, &str)]) -> gst_check::Harness {
+    init();
+    let mut builder = gst::ElementFactory::make("slimmatte").property("model", fixture_model());
+    for (k, v) in props {
+        builder = builder.property_from_str(k, v);
+    }
+    let element = builder.build().unwrap();
+    gst_check::Harness::with_element(&element, Some("sink"), Some("src"))
+}
+
+/// `w × 2` frame: columns alternate bright / dark; trimap: first quarter bg, last quarter fg,
+/// the middle unknown.
+fn frame(w: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut trimap = Vec::new();
+    for _y in 0..2 {
+        for x in 0..w {
+            let v = if x % 2 == 0 { 240 } else { 10 };
+            let t = if x < w / 4 {
+                0
+            } else if x >= 3 * w / 4 {
+                255
+            } else {
+                128
+            };
+            data.extend_from_slice(&[v, v, v, t]);
+            trimap.push(t);
+        }
+    }
+    (data, trimap)
+}
+
+#[test]
+fn alpha_is_exact_in_known_regions_and_soft_net_output_in_the_band() {
+    let mut h = harness(&[("working-size", "0")]);
+    h.set_src_caps(rgba_caps(64, 2));
+    let (data, trimap) = frame(64);
+    h.push(gst::Buffer::from_slice(data)).unwrap();
+    let out = h.pull().unwrap();
+    let map = out.map_readable().unwrap();
+    for (i, (px, t)) in map.chunks_exact(4).zip(&trimap).enumerate() {
+        match t {
+            0 => assert_eq!(px[3], 0, "pixel {i}"),
+            255 => assert_eq!(px[3], 255, "pixel {i}"),
+            _ if px[0] == 240 => assert!(px[3] > 240, "bright unknown pixel {i}: {}", px[3]),
+            _ => assert!(px[3] < 15, "dark unknown pixel {i}: {}", px[3]),
+        }
+    }
+}
+
+#[test]
+fn grey_output_shows_the_matte() {
+    let mut h = harness(&[("output", "grey")]);
+    h.set_src_caps(rgba_caps(64, 2));
+    h.push(gst::Buffer::from_slice(frame(64).0)).unwrap();
+    let out = h.pull().unwrap();
+    let map = out.map_readable().unwrap();
+    assert!(
+        map.chunks_exact(4)
+            .all(|p| p[3] == 255 && p[0] == p[1] && p[1] == p[2])
+    );
+    assert_eq!(map[0], 0, "background pixel is black");
+    assert_eq!(map[63 * 4], 255, "foreground pixel is white");
+}
+
+#[test]
+fn output_follows_caps_changes() {
+    let mut h = harness(&[]);
+    for w in [64usize, 32, 96] {
+        h.set_src_caps(rgba_caps(w as i32, 2));
+        h.push(gst::Buffer::from_slice(frame(w).0)).unwrap();
+        let out = h.pull().unwrap();
+        assert_eq!(out.size(), w * 2 * 4);
+    }
+}
+
+#[test]
+fn eos_after_n_frames_yields_n_frames_through_the_whole_chain() {
+    init();
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "videotestsrc num-buffers=9 pattern=ball ! video/x-raw,width=160,height=90 ! videoconvert \
+         ! trimapgen ! slimmatte model={} ! bgreplace background=color",
+        fixture_model()
+    ));
+    h.play();
+    let mut n = 0;
+    while let Some(_buf) = h.pull_until_eos().unwrap() {
+        n += 1;
+    }
+    assert_eq!(n, 9);
+}
+
+#[test]
+fn missing_model_posts_an_error_naming_the_file() {
+    init();
+    let e = gst::ElementFactory::make("slimmatte")
+        .property("model", "/no/such/student.onnx")
+        .build()
+        .unwrap();
+    let msg = start_error(&e).expect("start must fail");
+    assert!(msg.contains("/no/such/student.onnx"), "{msg}");
+}
+
+#[test]
+fn a_segmentation_model_is_refused_as_matting_model() {
+    init();
+    let seg = repo_file("models/selfie_segmentation_landscape.onnx");
+    let e = gst::ElementFactory::make("slimmatte")
+        .property("model", seg.to_str().unwrap())
+        .build()
+        .unwrap();
+    let msg = start_error(&e).expect("start must fail");
+    assert!(msg.contains("no input named 'input'"), "{msg}");
+}
+
+#[test]
+fn mattebin_forwards_properties_and_runs_any_format() {
+    init();
+    let bin = gst::ElementFactory::make("mattebin")
+        .property_from_str("background", "color")
+        .property("color", 0x102030u32)
+        .property("working-size", 256u32)
+        .build()
+        .unwrap();
+    let bin = bin.downcast::<gst::Bin>().unwrap();
+    let bg = bin.by_name("background").unwrap();
+    assert_eq!(bg.property::<u32>("color"), 0x102030);
+    assert_eq!(
+        bin.by_name("matte")
+            .unwrap()
+            .property::<u32>("working-size"),
+        256
+    );
+    assert_eq!(bin.property::<u32>("color"), 0x102030);
+    // The matte child takes its model from the child proxy.
+    bin.by_name("matte")
+        .unwrap()
+        .set_property("model", fixture_model());
+    let mut h = gst_check::Harness::with_element(
+        bin.upcast_ref::<gst::Element>(),
+        Some("sink"),
+        Some("src"),
+    );
+    h.set_src_caps_str("video/x-raw,format=I420,width=160,height=90,framerate=30/1");
+    h.set_sink_caps_str("video/x-raw,format=RGBA");
+    h.push(gst::Buffer::with_size(160 * 90 * 3 / 2).unwrap())
+        .unwrap();
+    let out = h.pull().unwrap();
+    assert_eq!(out.size(), 160 * 90 * 4);
+}
