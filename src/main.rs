@@ -17,14 +17,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replace the background of the built-in clip (a moving shot of a person) and write a file.
-    Demo(cli::demo::DemoArgs),
+    /// Replace the background of a video file, a camera or the built-in clip; write a file,
+    /// show a window or feed a virtual camera.
+    Run(cli::run::RunArgs),
+    /// The main job on its defaults: the built-in clip (a moving shot of a person) with an
+    /// image background, written to out/demo.mp4 (same options as `run`).
+    Demo(cli::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Demo(args) => cli::demo::run(args),
+        Command::Run(args) | Command::Demo(args) => cli::run::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -84,6 +84,68 @@ fn demo_writes_the_clip_with_a_replaced_background() {
 }
 
 #[test]
+fn run_reads_a_video_file_and_writes_webm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = dir.path().join("in.mp4");
+    let webm = dir.path().join("out.webm");
+    let out = slimmatte(&["demo", "--frames", "15", "--output", mp4.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = slimmatte(&[
+        "run",
+        "--input",
+        mp4.to_str().unwrap(),
+        "--output",
+        webm.to_str().unwrap(),
+        "--background",
+        "blur",
+        "--width",
+        "320",
+        "--height",
+        "180",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = decode(&webm);
+    assert_eq!(frames.len(), 15);
+    assert_eq!(frames[0].len(), 320 * 180 * 4);
+}
+
+#[test]
+fn missing_camera_and_non_video_input_are_named() {
+    let out = slimmatte(&["run", "--input", "/dev/video77", "--output", "display"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("camera /dev/video77 does not exist"), "{err}");
+
+    let out = slimmatte(&[
+        "run",
+        "--input",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        "--output",
+        "/tmp/slimmatte-never.mp4",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pipeline error") && err.contains("decodebin"),
+        "{err}"
+    );
+
+    let out = slimmatte(&["run", "--input", "/no/such/clip.mp4"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("input file /no/such/clip.mp4 does not exist")
+    );
+}
+
+#[test]
 fn bad_arguments_fail_with_one_clear_line() {
     let out = slimmatte(&["demo", "--frames", "2", "--output", "/tmp/x.avi"]);
     assert!(!out.status.success());

@@ -1,0 +1,383 @@
+//! `slimmatte run` / `slimmatte demo`: a GStreamer pipeline built from the project's elements,
+//! input → trimapgen → slimmatte → bgreplace → output.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use gst::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use slimmatte::clip::DemoClip;
+
+use super::output::encoder_tail;
+
+/// Background modes, as the `bgreplace` element names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackgroundArg {
+    /// The frame itself, blurred (--blur-sigma).
+    Blur,
+    /// A solid colour (--color).
+    Color,
+    /// A picture (--image).
+    Image,
+    /// Keep alpha (use a PNG sequence output to keep it in the file).
+    Transparent,
+}
+
+/// Which stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The matting network when its model is installed, otherwise the coarse mask.
+    Auto,
+    /// trimapgen → slimmatte (pruned student) → bgreplace: soft, detailed edges.
+    Matte,
+    /// trimapgen output=mask → bgreplace: the coarse segmentation mask only (fastest).
+    Mask,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Input: `builtin` (the embedded clip of a person), a video file, or a camera such as
+    /// /dev/video0.
+    #[arg(short, long, default_value = "builtin")]
+    pub input: String,
+    /// Output: a file (.mp4 H.264, .webm VP8, or a PNG pattern such as out/%05d.png that keeps
+    /// alpha), `display` for a window, or a v4l2 loopback device such as /dev/video10 (virtual
+    /// camera for video calls).
+    #[arg(short, long, default_value = "out/demo.mp4")]
+    pub output: String,
+    /// What replaces the background.
+    #[arg(long, value_enum, default_value_t = BackgroundArg::Image)]
+    pub background: BackgroundArg,
+    /// Background picture for --background image (default: the shipped Hubble deep field).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Background colour for --background color, as RRGGBB hex.
+    #[arg(long, default_value = "00b140")]
+    pub color: String,
+    /// Blur standard deviation in pixels for --background blur.
+    #[arg(long, default_value_t = 12.0)]
+    pub blur_sigma: f64,
+    /// Which stages run.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+    /// Longest side in pixels of the region the matting network sees (0 = full resolution).
+    #[arg(long, default_value_t = 512)]
+    pub working_size: u32,
+    /// Intra-op threads of each network.
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
+    /// Frame width (the built-in clip is rendered at it; files and cameras are scaled to it).
+    #[arg(long, default_value_t = 640)]
+    pub width: u32,
+    /// Frame height.
+    #[arg(long, default_value_t = 360)]
+    pub height: u32,
+    /// Number of frames of the built-in clip (30 per second); for a camera, stop after this
+    /// many frames (0 = until interrupted). Files always play to the end.
+    #[arg(long, default_value_t = 150)]
+    pub frames: u64,
+}
+
+impl RunArgs {
+    fn matting(&self) -> Result<bool> {
+        let model = slimmatte::paths::default_matting_model();
+        Ok(match self.mode {
+            ModeArg::Mask => false,
+            ModeArg::Matte => {
+                if !model.is_file() {
+                    bail!(
+                        "--mode matte needs the matting model {}; it is made by training/ \
+                         (see training/README.md)",
+                        model.display()
+                    );
+                }
+                true
+            }
+            ModeArg::Auto => {
+                if !model.is_file() {
+                    eprintln!(
+                        "note: {} not found, using the coarse mask only (--mode mask)",
+                        model.display()
+                    );
+                }
+                model.is_file()
+            }
+        })
+    }
+
+    fn background_props(&self) -> Result<String> {
+        Ok(match self.background {
+            BackgroundArg::Blur => format!("background=blur blur-sigma={}", self.blur_sigma),
+            BackgroundArg::Transparent => "background=transparent".to_string(),
+            BackgroundArg::Color => {
+                let hex = self.color.trim_start_matches('#');
+                let v = u32::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 6)
+                    .with_context(|| format!("--color must be RRGGBB hex, got {}", self.color))?;
+                format!("background=color color={v}")
+            }
+            BackgroundArg::Image => {
+                let image = self
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| slimmatte::paths::asset("hubble_deep_field.jpg"));
+                if !image.is_file() {
+                    bail!("background image {} does not exist", image.display());
+                }
+                format!("background=image image-location={}", quote(&image)?)
+            }
+        })
+    }
+}
+
+/// Quotes a path for a gst-launch description.
+fn quote(path: &Path) -> Result<String> {
+    let s = path
+        .to_str()
+        .with_context(|| format!("path {} is not UTF-8", path.display()))?;
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+fn is_device(s: &str) -> bool {
+    s.starts_with("/dev/video")
+}
+
+/// The pipeline's source part, ending in RGBA at the requested size.
+fn source(args: &RunArgs) -> Result<String> {
+    let (w, h) = (args.width, args.height);
+    let rgba = format!("video/x-raw,format=RGBA,width={w},height={h}");
+    if args.input == "builtin" {
+        return Ok(format!(
+            "appsrc name=src format=time block=true max-bytes={} caps={rgba},framerate=30/1",
+            w as usize * h as usize * 4 * 4
+        ));
+    }
+    let limit = |s: String| {
+        if args.frames > 0 {
+            s.replacen(" !", &format!(" num-buffers={} !", args.frames), 1)
+        } else {
+            s
+        }
+    };
+    if is_device(&args.input) {
+        let dev = Path::new(&args.input);
+        if !dev.exists() {
+            bail!(
+                "camera {} does not exist: no such video device (list cameras with \
+                 `v4l2-ctl --list-devices`, or use --input builtin or a video file)",
+                args.input
+            );
+        }
+        return Ok(limit(format!(
+            "v4l2src device={} ! videoconvert ! videoscale ! {rgba}",
+            quote(dev)?
+        )));
+    }
+    let file = Path::new(&args.input);
+    if !file.is_file() {
+        bail!("input file {} does not exist", file.display());
+    }
+    Ok(format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {rgba}",
+        quote(file)?
+    ))
+}
+
+/// The pipeline's sink part.
+fn sink(args: &RunArgs) -> Result<String> {
+    if args.output == "display" {
+        return Ok("videoconvert ! autovideosink".to_string());
+    }
+    if is_device(&args.output) {
+        let dev = Path::new(&args.output);
+        if !dev.exists() {
+            bail!(
+                "virtual camera {} does not exist: load v4l2loopback first \
+                 (sudo modprobe v4l2loopback devices=1 video_nr=10 exclusive_caps=1)",
+                args.output
+            );
+        }
+        return Ok(format!(
+            "videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device={}",
+            quote(dev)?
+        ));
+    }
+    let path = Path::new(&args.output);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    }
+    encoder_tail(path)
+}
+
+/// The full gst-launch description of a run.
+pub fn describe(args: &RunArgs) -> Result<String> {
+    let stages = if args.matting()? {
+        format!(
+            "trimapgen threads={t} ! slimmatte name=matte threads={t} working-size={ws}",
+            t = args.threads,
+            ws = args.working_size
+        )
+    } else {
+        format!("trimapgen output=mask threads={}", args.threads)
+    };
+    Ok(format!(
+        "{} ! {stages} ! bgreplace name=bg {} ! {}",
+        source(args)?,
+        args.background_props()?,
+        sink(args)?
+    ))
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    super::plugin::init()?;
+    let description = describe(args)?;
+    let pipeline = gst::parse::launch(&description)
+        .with_context(|| format!("cannot build the pipeline: {description}"))?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let bus = pipeline.bus().expect("pipeline bus");
+
+    // Count frames leaving the last stage.
+    let done = Arc::new(AtomicU64::new(0));
+    let bg = pipeline
+        .by_name("bg")
+        .expect("bgreplace in the description");
+    let counter = done.clone();
+    bg.static_pad("src")
+        .expect("src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| pipeline_error(&bus, "cannot start the pipeline"))?;
+    let bar = ProgressBar::new(if args.input == "builtin" {
+        args.frames
+    } else {
+        0
+    })
+    .with_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} frames {per_sec} ETA {eta}")
+            .expect("template"),
+    );
+    let started = Instant::now();
+    let feeder = if let Some(src) = pipeline.by_name("src") {
+        let appsrc = src.downcast::<gst_app::AppSrc>().expect("an appsrc");
+        Some(feed_builtin_clip(appsrc, args)?)
+    } else {
+        None
+    };
+    let result = wait_for_eos(&bus, &done, &bar);
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    bar.finish_and_clear();
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    let frames = done.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} ({frames} frames {}×{}, {:.1} s, {:.1} fps end to end incl. decoding/encoding)",
+        args.output,
+        args.width,
+        args.height,
+        secs,
+        frames as f64 / secs
+    );
+    Ok(())
+}
+
+/// Renders the built-in clip on one thread and pushes it into `appsrc` from another, with a
+/// bounded channel between them so rendering runs ahead by a few frames, never more.
+fn feed_builtin_clip(
+    appsrc: gst_app::AppSrc,
+    args: &RunArgs,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (width, height) = (args.width as usize, args.height as usize);
+    let frames = args.frames.max(1);
+    let mut clip = DemoClip::new(width, height, frames)?;
+    let (tx, rx) = crossbeam_channel::bounded::<gst::Buffer>(4);
+    let frame_ns = 1_000_000_000u64 / 30;
+    std::thread::spawn(move || {
+        for i in 0..frames {
+            let Ok(mut buffer) = gst::Buffer::with_size(width * height * 4) else {
+                return;
+            };
+            {
+                let b = buffer.get_mut().expect("new buffer is writable");
+                b.set_pts(gst::ClockTime::from_nseconds(i * frame_ns));
+                b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
+                let Ok(mut map) = b.map_writable() else {
+                    return;
+                };
+                if clip.render(i, map.as_mut_slice()).is_err() {
+                    return;
+                }
+            }
+            if tx.send(buffer).is_err() {
+                return; // the pusher stopped
+            }
+        }
+    });
+    Ok(std::thread::spawn(move || {
+        for buffer in rx {
+            if appsrc.push_buffer(buffer).is_err() {
+                return; // the pipeline failed or stopped; the bus says why
+            }
+        }
+        let _ = appsrc.end_of_stream();
+    }))
+}
+
+fn pipeline_error(bus: &gst::Bus, what: &str) -> anyhow::Error {
+    match bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error]) {
+        Some(msg) => match msg.view() {
+            gst::MessageView::Error(e) => anyhow::anyhow!("{what}: {}", describe_error(e)),
+            _ => anyhow::anyhow!("{what}"),
+        },
+        None => anyhow::anyhow!("{what}"),
+    }
+}
+
+fn describe_error(e: &gst::message::Error) -> String {
+    let src = e
+        .src()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| "pipeline".into());
+    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+    let detail = debug.lines().last().unwrap_or_default().trim().to_string();
+    if detail.is_empty() {
+        format!("{src}: {}", e.error())
+    } else {
+        format!("{src}: {} ({detail})", e.error())
+    }
+}
+
+fn wait_for_eos(bus: &gst::Bus, done: &AtomicU64, bar: &ProgressBar) -> Result<()> {
+    loop {
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) else {
+            bar.set_position(done.load(Ordering::Relaxed));
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Error(e) => bail!("pipeline error from {}", describe_error(e)),
+            _ => {}
+        }
+    }
+}
