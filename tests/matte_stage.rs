@@ -45,10 +45,16 @@ fn unknown_band_gets_the_network_output_and_known_stays_exact() {
         ..Default::default()
     };
     let stats = refiner()
-        .process(&mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(), &settings)
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &settings,
+        )
         .unwrap();
     assert_eq!(stats.unknown, 30 * h);
-    assert_eq!(stats.working, (stats.crop.unwrap().2, stats.crop.unwrap().3));
+    assert_eq!(
+        stats.working,
+        (stats.crop.unwrap().2, stats.crop.unwrap().3)
+    );
     for y in 0..h {
         for x in 0..w {
             let a = alpha(&data, w, x, y);
@@ -61,7 +67,11 @@ fn unknown_band_gets_the_network_output_and_known_stays_exact() {
         }
     }
     // Colours untouched.
-    let rgb = |d: &[u8]| d.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
+    let rgb = |d: &[u8]| {
+        d.chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect::<Vec<_>>()
+    };
     assert_eq!(rgb(&data), rgb(&before));
 }
 
@@ -77,7 +87,10 @@ fn scaled_working_resolution_keeps_the_edge_in_place() {
         smoothing: 0.0,
     };
     let stats = refiner()
-        .process(&mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(), &settings)
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &settings,
+        )
         .unwrap();
     let (lw, lh) = stats.working;
     assert!(lw <= 64 && lh <= 64, "working size {lw}×{lh}");
@@ -106,7 +119,11 @@ fn odd_sizes_and_padding_work() {
                 _ if p[0] == 255 => 255, // white pixel: sigmoid(10) ≈ 1
                 _ => 0,
             };
-            assert!((p[3] as i32 - want).abs() <= 2, "{w}×{h}: alpha {} want {want}", p[3]);
+            assert!(
+                (p[3] as i32 - want).abs() <= 2,
+                "{w}×{h}: alpha {} want {want}",
+                p[3]
+            );
         }
     }
 }
@@ -119,7 +136,10 @@ fn no_unknown_region_skips_the_network() {
         px[3] = if i % w < 20 { 3 } else { 250 }; // near-known values snap to 0 / 255
     }
     let stats = refiner()
-        .process(&mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(), &MatteSettings::default())
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &MatteSettings::default(),
+        )
         .unwrap();
     assert_eq!(stats.unknown, 0);
     assert_eq!(stats.crop, None);
@@ -136,19 +156,28 @@ fn temporal_smoothing_blends_with_the_previous_matte() {
         smoothing: 0.5,
     };
     // Frame 1: all white, unknown everywhere → alpha ≈ 255.
-    let mut white = vec![255u8, 255, 255, 128].repeat(w * h);
-    m.process(&mut rgba_view_mut(&mut white, w, h, w * 4).unwrap(), &settings)
-        .unwrap();
+    let mut white = [255u8, 255, 255, 128].repeat(w * h);
+    m.process(
+        &mut rgba_view_mut(&mut white, w, h, w * 4).unwrap(),
+        &settings,
+    )
+    .unwrap();
     // Frame 2: all black → the network says 0; with smoothing 0.5 the matte is ≈ 128.
-    let mut black = vec![0u8, 0, 0, 128].repeat(w * h);
-    m.process(&mut rgba_view_mut(&mut black, w, h, w * 4).unwrap(), &settings)
-        .unwrap();
+    let mut black = [0u8, 0, 0, 128].repeat(w * h);
+    m.process(
+        &mut rgba_view_mut(&mut black, w, h, w * 4).unwrap(),
+        &settings,
+    )
+    .unwrap();
     assert!(black.chunks_exact(4).all(|p| (120..=136).contains(&p[3])));
     // After a reset there is no history.
     m.reset();
-    let mut black = vec![0u8, 0, 0, 128].repeat(w * h);
-    m.process(&mut rgba_view_mut(&mut black, w, h, w * 4).unwrap(), &settings)
-        .unwrap();
+    let mut black = [0u8, 0, 0, 128].repeat(w * h);
+    m.process(
+        &mut rgba_view_mut(&mut black, w, h, w * 4).unwrap(),
+        &settings,
+    )
+    .unwrap();
     assert!(black.chunks_exact(4).all(|p| p[3] < 5));
 }
 
