@@ -3,23 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use gst::prelude::*;
-
-/// Folder holding libgstslimmatte.so for this build (target/<profile>).
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>/deps/..
-    assert!(
-        dir.join("libgstslimmatte.so").is_file(),
-        "libgstslimmatte.so not built in {}",
-        dir.display()
-    );
-    dir
-}
 
 fn gst_launch(description: &str) {
     let args: Vec<&str> = description.split_whitespace().collect();

@@ -73,3 +73,15 @@ pub fn start_error(element: &gst::Element) -> Option<String> {
     pipeline.set_state(gst::State::Null).unwrap();
     msg
 }
+
+/// Folder holding libgstslimmatte.so for this build (target/<profile>).
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>/deps/..
+    assert!(
+        dir.join("libgstslimmatte.so").is_file(),
+        "libgstslimmatte.so not built in {}",
+        dir.display()
+    );
+    dir
+}
