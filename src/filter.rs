@@ -157,13 +157,22 @@ mod tests {
         PlaneResizer::new().run(&guide_hr, hw, hh, &mut guide_lr, lw, lh);
         let alpha_lr = guide_lr.clone();
         let mut out = vec![0.0; hw * hh];
-        GuidedUpsampler::new().run(&guide_lr, &alpha_lr, lw, lh, &guide_hr, hw, hh, 1, 1e-4, &mut out);
+        GuidedUpsampler::new().run(
+            &guide_lr, &alpha_lr, lw, lh, &guide_hr, hw, hh, 1, 1e-4, &mut out,
+        );
         let row = &out[..hw];
-        assert!(row[35] < 0.1 && row[39] > 0.9, "edge kept sharp: {:?}", &row[30..44]);
+        assert!(
+            row[35] < 0.1 && row[39] > 0.9,
+            "edge kept sharp: {:?}",
+            &row[30..44]
+        );
         let mut bilinear = vec![0.0; hw * hh];
         PlaneResizer::new().run(&alpha_lr, lw, lh, &mut bilinear, hw, hh);
         let soft = |r: &[f32]| r.iter().filter(|&&v| v > 0.05 && v < 0.95).count();
-        assert!(soft(row) < soft(&bilinear[..hw]) / 2, "sharper than bilinear");
+        assert!(
+            soft(row) < soft(&bilinear[..hw]) / 2,
+            "sharper than bilinear"
+        );
     }
 
     #[test]
@@ -172,7 +181,18 @@ mod tests {
         let guide_lr: Vec<f32> = (0..lw * lh).map(|i| (i % 7) as f32 / 7.0).collect();
         let guide_hr: Vec<f32> = (0..hw * hh).map(|i| (i % 5) as f32 / 5.0).collect();
         let mut out = vec![0.0; hw * hh];
-        GuidedUpsampler::new().run(&guide_lr, &vec![0.7; lw * lh], lw, lh, &guide_hr, hw, hh, 2, 1e-3, &mut out);
+        GuidedUpsampler::new().run(
+            &guide_lr,
+            &vec![0.7; lw * lh],
+            lw,
+            lh,
+            &guide_hr,
+            hw,
+            hh,
+            2,
+            1e-3,
+            &mut out,
+        );
         assert!(out.iter().all(|v| (v - 0.7).abs() < 1e-3));
     }
 }

@@ -247,9 +247,7 @@ impl MatteRefiner {
         smoothing: f32,
     ) {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
-        let smooth = self.has_previous
-            && self.previous_size == (width, height)
-            && smoothing > 0.0;
+        let smooth = self.has_previous && self.previous_size == (width, height) && smoothing > 0.0;
         let s = smoothing.clamp(0.0, 0.99);
         self.previous.resize(width * height, 0);
         let (cx, cy, cw, ch) = crop.unwrap_or((0, 0, 0, 0));
