@@ -3,7 +3,8 @@
 //!
 //! Graph: input `input` float32 `[1, 4, height, width]` (height/width dynamic, multiples of 16),
 //! output `alpha` float32 `[1, 1, height, width]`, opset 13; ops Conv, Relu, MaxPool, Resize
-//! (nearest, asymmetric, floor = tch's `upsample_nearest2d` at scale 2), Add, Sigmoid.
+//! (nearest, asymmetric, floor = tch's `upsample_nearest2d` at scale 2), Add, DepthToSpace
+//! (CRD = tch's `pixel_shuffle`), Sigmoid.
 
 use std::path::Path;
 
@@ -134,7 +135,7 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                     vec![
                         attr_ints("kernel_shape", &[l.k as i64, l.k as i64]),
                         attr_ints("pads", &[p, p, p, p]),
-                        attr_ints("strides", &[1, 1]),
+                        attr_ints("strides", &[l.stride as i64, l.stride as i64]),
                         attr_ints("dilations", &[1, 1]),
                     ],
                 ));
@@ -169,6 +170,18 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                     ],
                 ));
                 g.node.push(node("Add", &format!("skip{k}"), &[&up, &saved[k]], &out, vec![]));
+            }
+            Op::PixelShuffle => {
+                let mut a = attr_ints("blocksize", &[]);
+                a.type_ = AttributeType::INT.into();
+                a.i = 2;
+                g.node.push(node(
+                    "DepthToSpace",
+                    "pixel_shuffle",
+                    &[&cur],
+                    &out,
+                    vec![a, attr_str("mode", "CRD")],
+                ));
             }
             Op::Sigmoid => {
                 g.node.push(node("Sigmoid", "sigmoid", &[&cur], &out, vec![]));

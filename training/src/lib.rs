@@ -1,5 +1,12 @@
-pub fn hello() -> i64 {
-    tch::Tensor::from_slice(&[1i64, 2])
-        .sum(tch::Kind::Int64)
-        .int64_value(&[])
-}
+//! slimmatte-training: distillation-based channel pruning (Yoon, Cho, Park 2022) of the
+//! slimmatte matting net with tch, at a scale that trains on a 2-core CPU, with ONNX export
+//! written from Rust. See `training/README.md`.
+
+pub mod data;
+pub mod distill;
+pub mod export;
+pub mod nets;
+pub mod prune;
+pub mod card;
+pub mod pipeline;
+pub mod plots;

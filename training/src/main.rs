@@ -1,3 +1,111 @@
-fn main() {
-    println!("{}", slimmatte_training::hello());
+//! `slimmatte-train`: the training / pruning / export pipeline. See `training/README.md`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use slimmatte_training::pipeline::{self, Settings};
+
+#[derive(Parser)]
+#[command(name = "slimmatte-train", about = "Distillation-based channel pruning of the slimmatte matting net (tch), ONNX export")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Work folder: datasets are regenerated, trained nets / checkpoints live here (resumable).
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Where the ONNX models, cards, results.md and plots go.
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Tiny CI run of every stage (a few minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Latency budget of the shipped student, ms.
+    #[arg(long, default_value_t = 6.0)]
+    budget_ms: f64,
+    /// Frame size of the budget, WIDTHxHEIGHT (padded to multiples of 16 for the net).
+    #[arg(long, default_value = "640x360")]
+    at: String,
+    /// ONNX Runtime / libtorch threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Master seed.
+    #[arg(long, default_value_t = 2022)]
+    seed: u64,
+    /// Scale every training run's steps by this factor.
+    #[arg(long, default_value_t = 1.0)]
+    steps_scale: f64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything: data, teacher, stage 1, budget search, stage 2, baselines, export, cards, plots.
+    All(Common),
+    /// `all --quick` into a temporary folder, failing unless the loss falls and ONNX matches tch.
+    Quick(Common),
+    /// Only the latency-budget search (trains teacher / stage 1 first when the work folder lacks them).
+    Budget(Common),
+}
+
+fn parse_at(s: &str) -> Result<(usize, usize)> {
+    let Some((w, h)) = s.split_once(['x', 'X']) else {
+        bail!("--at must look like 640x360, got '{s}'");
+    };
+    Ok((w.trim().parse()?, h.trim().parse()?))
+}
+
+fn settings(c: &Common, quick: bool) -> Result<Settings> {
+    let root = slimmatte::paths::project_root();
+    let tmp_root = std::env::temp_dir().join(format!("slimmatte-quick-{}", std::process::id()));
+    let work = c.work.clone().unwrap_or_else(|| {
+        if quick { tmp_root.join("work") } else { root.join("target/slimmatte-train/full") }
+    });
+    let models = c.models.clone().unwrap_or_else(|| if quick { tmp_root.join("models") } else { root.join("models") });
+    let mut s = if quick { Settings::quick(work, models) } else { Settings::full(work, models) };
+    s.budget_ms = c.budget_ms;
+    s.at = parse_at(&c.at)?;
+    s.threads = c.threads.max(1);
+    s.seed = c.seed;
+    let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
+    s.steps_teacher = sc(s.steps_teacher);
+    s.steps_prune = sc(s.steps_prune);
+    s.steps_slim = sc(s.steps_slim);
+    Ok(s)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let t = Instant::now();
+    match cli.cmd {
+        Cmd::All(c) => {
+            let s = settings(&c, c.quick)?;
+            tch::set_num_threads(s.threads as i32);
+            let o = pipeline::run_all(&s)?;
+            if s.quick {
+                pipeline::check_quick(&o)?;
+            }
+            println!("{}", slimmatte_training::card::table(&o.rows));
+            println!("models, cards and results in {}", s.models.display());
+        }
+        Cmd::Quick(c) => {
+            let s = settings(&c, true)?;
+            tch::set_num_threads(s.threads as i32);
+            let o = pipeline::run_all(&s)?;
+            println!("{}", slimmatte_training::card::table(&o.rows));
+            pipeline::check_quick(&o)?;
+            println!("quick mode OK in {:.0} s (outputs in {})", t.elapsed().as_secs_f64(), s.models.display());
+        }
+        Cmd::Budget(c) => {
+            let s = settings(&c, c.quick)?;
+            tch::set_num_threads(s.threads as i32);
+            pipeline::run_budget(&s)?;
+        }
+    }
+    eprintln!("done in {:.1} min", t.elapsed().as_secs_f64() / 60.0);
+    Ok(())
 }

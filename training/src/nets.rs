@@ -4,27 +4,31 @@
 //! DIM-style encoder–decoder, RGB + trimap in, alpha out:
 //!
 //! ```text
-//! input 4ch ─ enc0a ─ enc0b ─┬────────────────────────────────────────── + ─ dec0b ─ head ─ sigmoid
-//!   pool ─ enc1a ─ enc1b ────┼──────────────────────────────── + ─ dec1b ─ dec0a ─ up ┘
-//!     pool ─ enc2a ─ enc2b ──┼────────────────────── + ─ dec2b ─ dec1a ─ up ┘
-//!       pool ─ enc3a ─ enc3b ┼──────────── + ─ dec3b ─ dec2a ─ up ┘
-//!         pool ─ enc4a ─ enc4b ─ dec3a ─ up ┘
+//! input 4ch ─ enc0a (stride 2) ─ enc0b ─┬──────────────────────── + ─ dec0b ─ head ─ pixel-shuffle ─ sigmoid
+//!   pool ─ enc1a ─ enc1b ───────────────┼────────────── + ─ dec1b ─ dec0a ─ up ┘
+//!     pool ─ enc2a ─ enc2b ─────────────┼──── + ─ dec2b ─ dec1a ─ up ┘
+//!       pool ─ enc3a ─ enc3b ─ dec2a ─ up ┘
 //! ```
 //!
-//! Every conv is 3×3 + BatchNorm + ReLU except the head (3×3, bias, 1 channel). The skip joins
-//! are additions (the role of DIM's max-unpooling with the encoder's indices): `dec{k}a`'s output
-//! is added to `enc{k}b`'s, so the two are *tied* and always keep the same channels when pruned.
-//! Four 2× poolings: the input's height and width must be multiples of 16.
+//! Every conv is 3×3 + BatchNorm + ReLU except the head (3×3, bias, 4 channels that a 2×
+//! pixel shuffle turns into the full-resolution alpha). Stage k runs at 1/2^(k+1) of the input:
+//! nothing but the stem's input and the pixel shuffle touches full resolution, because 3×3
+//! convs at 640×360 alone would eat the runtime's latency budget. The skip joins are additions
+//! (the role of DIM's max-unpooling with the encoder's indices): `dec{k}a`'s output is added to
+//! `enc{k}b`'s, so the two are *tied* and always keep the same channels when pruned.
+//! One stride-2 conv and three 2× poolings: height and width must be multiples of 16.
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
-/// Resolution levels (level k runs at 1/2^k of the input).
-pub const LEVELS: usize = 5;
+/// Encoder stages (stage k runs at 1/2^(k+1) of the input).
+pub const LEVELS: usize = 4;
 /// Number of BatchNorm conv layers (everything but the head).
-pub const BN_LAYERS: usize = 18;
+pub const BN_LAYERS: usize = 14;
 /// Index of the head conv in the table.
-pub const HEAD: usize = 18;
+pub const HEAD: usize = 14;
+/// The head's output channels (2×2 sub-pixels of the alpha).
+pub const HEAD_CHANNELS: usize = 4;
 /// Input channels: RGB + trimap.
 pub const IN_CHANNELS: usize = 4;
 /// BatchNorm epsilon (tch / PyTorch default).
@@ -46,10 +50,11 @@ pub struct ConvLayer {
     pub cin: usize,
     pub cout: usize,
     pub k: usize,
+    pub stride: usize,
     /// BatchNorm after the conv (then the conv has no bias).
     pub bn: bool,
     pub relu: bool,
-    /// Resolution level the conv runs at.
+    /// Resolution level of the conv's output (1/2^level of the input).
     pub level: usize,
     /// Layer whose output channels are this layer's input channels (`None`: the net input).
     pub src: Option<usize>,
@@ -68,6 +73,8 @@ pub enum Op {
     Save(usize),
     /// Nearest 2× upsampling, then add skip `k`.
     UpAdd(usize),
+    /// 2× pixel shuffle (depth-to-space, CRD order): `[B, 4, h, w]` → `[B, 1, 2h, 2w]`.
+    PixelShuffle,
     /// Sigmoid (alpha in 0..1).
     Sigmoid,
 }
@@ -79,13 +86,13 @@ pub fn enc_b(k: usize) -> usize {
     2 * k + 1
 }
 pub fn dec_a(k: usize) -> usize {
-    10 + 2 * (3 - k)
+    8 + 2 * (2 - k)
 }
 pub fn dec_b(k: usize) -> usize {
-    11 + 2 * (3 - k)
+    9 + 2 * (2 - k)
 }
 
-/// Output widths of the 18 BatchNorm layers, in table order.
+/// Output widths of the 14 BatchNorm layers, in table order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arch {
     pub widths: Vec<usize>,
@@ -98,7 +105,7 @@ impl Arch {
         for (k, &ck) in c.iter().enumerate() {
             widths[enc_a(k)] = ck;
             widths[enc_b(k)] = ck;
-            if k < 4 {
+            if k + 1 < LEVELS {
                 widths[dec_a(k)] = ck;
                 widths[dec_b(k)] = ck;
             }
@@ -117,6 +124,7 @@ impl Arch {
             cin,
             cout,
             k: 3,
+            stride: 1,
             bn: true,
             relu: true,
             level,
@@ -129,27 +137,31 @@ impl Arch {
             } else {
                 (w[enc_b(k - 1)], Some(enc_b(k - 1)))
             };
-            let tied = if k < 4 { Some(dec_a(k)) } else { None };
-            t.push(conv(format!("enc{k}a"), Part::Encoder, cin, w[enc_a(k)], k, src, None));
+            let tied = if k + 1 < LEVELS { Some(dec_a(k)) } else { None };
+            let mut a = conv(format!("enc{k}a"), Part::Encoder, cin, w[enc_a(k)], k + 1, src, None);
+            if k == 0 {
+                a.stride = 2;
+            }
+            t.push(a);
             t.push(conv(
                 format!("enc{k}b"),
                 Part::Encoder,
                 w[enc_a(k)],
                 w[enc_b(k)],
-                k,
+                k + 1,
                 Some(enc_a(k)),
                 tied,
             ));
         }
-        for k in (0..4).rev() {
-            let src = if k == 3 { enc_b(4) } else { dec_b(k + 1) };
-            // dec{k}a runs at level k+1, then is upsampled and added to enc{k}b.
+        for k in (0..LEVELS - 1).rev() {
+            let src = if k == LEVELS - 2 { enc_b(LEVELS - 1) } else { dec_b(k + 1) };
+            // dec{k}a runs at stage k+1's resolution, then is upsampled and added to enc{k}b.
             t.push(conv(
                 format!("dec{k}a"),
                 Part::Decoder,
                 w[src],
                 w[dec_a(k)],
-                k + 1,
+                k + 2,
                 Some(src),
                 Some(enc_b(k)),
             ));
@@ -158,7 +170,7 @@ impl Arch {
                 Part::Decoder,
                 w[dec_a(k)],
                 w[dec_b(k)],
-                k,
+                k + 1,
                 Some(dec_a(k)),
                 None,
             ));
@@ -167,11 +179,12 @@ impl Arch {
             name: "head".into(),
             part: Part::Head,
             cin: w[dec_b(0)],
-            cout: 1,
+            cout: HEAD_CHANNELS,
             k: 3,
+            stride: 1,
             bn: false,
             relu: false,
-            level: 0,
+            level: 1,
             src: Some(dec_b(0)),
             tied: None,
         });
@@ -188,7 +201,7 @@ impl Arch {
     }
 
     /// Multiply–accumulates of one forward pass at `h × w` (convs only; pooling, upsampling,
-    /// adds and activations are a rounding error).
+    /// adds and activations are a rounding error). Convs are counted at their output size.
     pub fn macs(&self, h: usize, w: usize) -> u64 {
         self.table()
             .iter()
@@ -229,12 +242,13 @@ pub fn program() -> Vec<Op> {
         p.push(Op::Conv(enc_b(k)));
         p.push(Op::Save(k));
     }
-    for k in (0..4).rev() {
+    for k in (0..LEVELS - 1).rev() {
         p.push(Op::Conv(dec_a(k)));
         p.push(Op::UpAdd(k));
         p.push(Op::Conv(dec_b(k)));
     }
     p.push(Op::Conv(HEAD));
+    p.push(Op::PixelShuffle);
     p.push(Op::Sigmoid);
     p
 }
@@ -272,7 +286,7 @@ pub struct Net {
 pub struct Forward {
     /// Alpha in 0..1, `[B, 1, H, W]`.
     pub alpha: Tensor,
-    /// Encoder stage outputs (`enc{k}b` after ReLU), k = 0..4, for feature distillation.
+    /// Encoder stage outputs (`enc{k}b` after ReLU), k = 0..3, for feature distillation.
     pub features: Vec<Tensor>,
 }
 
@@ -284,6 +298,7 @@ impl Net {
         for l in &table {
             let cfg = nn::ConvConfig {
                 padding: (l.k / 2) as i64,
+                stride: l.stride as i64,
                 bias: !l.bn,
                 ..Default::default()
             };
@@ -335,6 +350,7 @@ impl Net {
                     let (h, w) = (s.size()[2], s.size()[3]);
                     cur.upsample_nearest2d([h, w], Some(2.0), Some(2.0)) + s
                 }
+                Op::PixelShuffle => cur.pixel_shuffle(2),
                 Op::Sigmoid => cur.sigmoid(),
             };
         }
@@ -344,7 +360,7 @@ impl Net {
         }
     }
 
-    /// |γ| of every BatchNorm layer (18 vectors).
+    /// |γ| of every BatchNorm layer (14 vectors).
     pub fn gammas(&self) -> Vec<Vec<f32>> {
         self.bns
             .iter()
@@ -354,6 +370,20 @@ impl Net {
                 Vec::<f32>::try_from(&g).expect("gamma to vec")
             })
             .collect()
+    }
+
+    /// L1 norm of every output filter of the BatchNorm layers (uniform pruning's importance).
+    pub fn filter_norms(&self) -> Vec<Vec<f32>> {
+        tch::no_grad(|| {
+            self.convs
+                .iter()
+                .take(BN_LAYERS)
+                .map(|c| {
+                    let n = c.ws.abs().sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
+                    Vec::<f32>::try_from(&n).expect("norms to vec")
+                })
+                .collect()
+        })
     }
 
     /// The γ tensors (for the L1 sparsity term), split into encoder and decoder ones.
@@ -410,14 +440,14 @@ impl Net {
     }
 
     /// Copies the weights of the channels `keep[i]` (output channels of layer i; the head keeps
-    /// its single channel) from `src` (a net of a wider arch) into `self`.
+    /// all its channels) from `src` (a net of a wider arch) into `self`.
     pub fn copy_from_pruned(&mut self, src: &Net, keep: &[Vec<usize>]) {
         assert_eq!(keep.len(), BN_LAYERS, "keep lists");
         let idx = |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let all_in: Vec<usize> = (0..IN_CHANNELS).collect();
         tch::no_grad(|| {
             for (i, l) in self.table.clone().iter().enumerate() {
-                let out_keep: Vec<usize> = if i == HEAD { vec![0] } else { keep[i].clone() };
+                let out_keep: Vec<usize> = if i == HEAD { (0..HEAD_CHANNELS).collect() } else { keep[i].clone() };
                 let in_keep: &[usize] = match l.src {
                     None => &all_in,
                     Some(s) => &keep[s],
@@ -447,7 +477,7 @@ mod tests {
 
     #[test]
     fn table_is_consistent() {
-        let a = Arch::from_levels([8, 16, 24, 32, 48]);
+        let a = Arch::from_levels([8, 16, 24, 32]);
         let t = a.table();
         assert_eq!(t.len(), BN_LAYERS + 1);
         for l in &t {
@@ -468,7 +498,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "tied layers")]
     fn untied_widths_are_rejected() {
-        let mut a = Arch::from_levels([8, 16, 24, 32, 48]);
+        let mut a = Arch::from_levels([8, 16, 24, 32]);
         a.widths[enc_b(1)] = 10;
         let _ = a.table();
     }

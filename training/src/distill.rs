@@ -1,0 +1,252 @@
+//! Losses and the training loop: task loss (Charbonnier on the unknown region), distillation
+//! from a teacher (alpha + SPKD spatial / channel similarity of every encoder stage) and the L1
+//! subgradient on BatchNorm γ. Checkpoints let a long run resume.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
+
+use crate::data::{Dataset, Rng};
+use crate::nets::Net;
+
+/// Settings of one training run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainCfg {
+    pub name: String,
+    pub steps: usize,
+    pub batch: usize,
+    /// Adam learning rate, cosine-decayed to 5 % at the end.
+    pub lr: f64,
+    /// L1 subgradient weight on encoder / decoder BN γ (0 = none).
+    pub l1_enc: f64,
+    pub l1_dec: f64,
+    /// Alpha loss vs ground truth.
+    pub w_gt: f64,
+    /// Alpha loss vs the teacher's output (only with a teacher).
+    pub w_kd: f64,
+    /// SPKD feature distillation (only with a teacher).
+    pub w_spkd: f64,
+    pub eval_every: usize,
+    pub ckpt_every: usize,
+    pub seed: u64,
+}
+
+/// A frozen teacher and, per encoder stage, the teacher channel each student channel is compared
+/// with in the channel-similarity term (identity for a same-width student; the surviving
+/// channel indices for a pruned one).
+pub struct TeacherRef<'a> {
+    pub net: &'a Net,
+    pub chan_map: Vec<Vec<i64>>,
+}
+
+/// Loss and validation history of a run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Curve {
+    pub name: String,
+    pub steps: Vec<usize>,
+    pub loss: Vec<f64>,
+    pub task_loss: Vec<f64>,
+    pub val_steps: Vec<usize>,
+    pub val_sad: Vec<f64>,
+    pub seconds: f64,
+}
+
+impl Curve {
+    /// Mean training loss over the first / last `frac` of the logged points.
+    pub fn first_last(&self, frac: f64) -> (f64, f64) {
+        let n = self.task_loss.len();
+        if n == 0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let k = ((n as f64 * frac).ceil() as usize).clamp(1, n);
+        let first = self.task_loss[..k].iter().sum::<f64>() / k as f64;
+        let last = self.task_loss[n - k..].iter().sum::<f64>() / k as f64;
+        (first, last)
+    }
+}
+
+/// Charbonnier loss over the unknown region, mean per unknown pixel.
+pub fn charbonnier(pred: &Tensor, target: &Tensor, unknown: &Tensor) -> Tensor {
+    let d = ((pred - target).square() + 1e-6).sqrt() * unknown;
+    d.sum(Kind::Float) / (unknown.sum(Kind::Float) + 1.0)
+}
+
+fn pooled(f: &Tensor) -> Tensor {
+    let h = f.size()[2];
+    if h > 16 { f.adaptive_avg_pool2d([16, 16]) } else { f.shallow_clone() }
+}
+
+/// Spatial similarity (positions × positions) and channel similarity (channels × channels),
+/// cosine, of a feature map (pooled to at most 16×16).
+fn similarities(f: &Tensor) -> (Tensor, Tensor) {
+    let p = pooled(f);
+    let (b, c) = (p.size()[0], p.size()[1]);
+    let x = p.view([b, c, -1]);
+    let xs = &x / (x.norm_scalaropt_dim(2.0, [1i64].as_slice(), true) + 1e-8);
+    let spatial = xs.transpose(1, 2).matmul(&xs);
+    let xc = &x / (x.norm_scalaropt_dim(2.0, [2i64].as_slice(), true) + 1e-8);
+    let channel = xc.matmul(&xc.transpose(1, 2));
+    (spatial, channel)
+}
+
+/// SPKD over all encoder stages: MSE of spatial and channel similarity matrices, summed.
+pub fn spkd(student: &[Tensor], teacher: &[Tensor], chan_map: &[Vec<i64>]) -> Tensor {
+    let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+    for (k, (s, t)) in student.iter().zip(teacher).enumerate() {
+        let idx = Tensor::from_slice(&chan_map[k]);
+        let t = t.index_select(1, &idx);
+        let (ss, sc) = similarities(s);
+        let (ts, tc) = similarities(&t);
+        total = total + (ss - ts).square().mean(Kind::Float) + (sc - tc).square().mean(Kind::Float);
+    }
+    total
+}
+
+fn cosine_lr(base: f64, step: usize, steps: usize) -> f64 {
+    let t = step as f64 / steps.max(1) as f64;
+    let min = base * 0.05;
+    min + (base - min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// Mean per-image SAD (Composition-1k units) of `net` on `data`, predicting only the unknown
+/// region (known pixels come from the trimap, as the runtime does).
+pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
+    let mut total = 0.0;
+    tch::no_grad(|| {
+        let idx: Vec<usize> = (0..data.len()).collect();
+        for chunk in idx.chunks(batch.max(1)) {
+            let flips = vec![false; chunk.len()];
+            let (x, a, u) = data.batch(chunk, &flips);
+            let p = net.forward(&x, false).alpha;
+            let sad = ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float) / 1000.0;
+            total += sad.sum(Kind::Double).double_value(&[]);
+        }
+    });
+    total / data.len().max(1) as f64
+}
+
+fn ckpt_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{name}.ckpt.safetensors")), dir.join(format!("{name}.ckpt.json")))
+}
+
+#[derive(Serialize, Deserialize)]
+struct CkptMeta {
+    step: usize,
+    curve: Curve,
+}
+
+/// Trains `net` (whose variables live in `vs`) on `train`; validation SAD on `val`.
+/// Resumes from `{dir}/{name}.ckpt.*` when present and checkpoints every `ckpt_every` steps.
+pub fn train(
+    net: &Net,
+    vs: &mut nn::VarStore,
+    teacher: Option<&TeacherRef<'_>>,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainCfg,
+    dir: &Path,
+) -> Result<Curve> {
+    std::fs::create_dir_all(dir)?;
+    let (ckpt, meta_path) = ckpt_paths(dir, &cfg.name);
+    let mut curve = Curve {
+        name: cfg.name.clone(),
+        ..Default::default()
+    };
+    let mut start = 0usize;
+    if ckpt.exists() && meta_path.exists() {
+        let meta: CkptMeta = serde_json::from_str(&std::fs::read_to_string(&meta_path)?)?;
+        vs.load(&ckpt).with_context(|| format!("loading checkpoint {}", ckpt.display()))?;
+        start = meta.step;
+        curve = meta.curve;
+        eprintln!("[{}] resuming from step {start}", cfg.name);
+    }
+    let mut opt = nn::Adam::default().build(vs, cfg.lr)?;
+    let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000 ^ start as u64);
+    let bar = ProgressBar::new(cfg.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(cfg.name.clone());
+    bar.set_position(start as u64);
+    let tty = std::io::stderr().is_terminal();
+    let log_every = (cfg.steps / 20).max(1);
+    let t0 = Instant::now();
+    let base_seconds = curve.seconds;
+    let mut ema = f64::NAN;
+    let mut ema_task = f64::NAN;
+    for step in start..cfg.steps {
+        opt.set_lr(cosine_lr(cfg.lr, step, cfg.steps));
+        let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(train.len())).collect();
+        let flips: Vec<bool> = (0..cfg.batch).map(|_| rng.chance(0.5)).collect();
+        let (x, a, u) = train.batch(&idx, &flips);
+        let out = net.forward(&x, true);
+        let task = charbonnier(&out.alpha, &a, &u);
+        let mut loss = &task * cfg.w_gt;
+        if let Some(t) = teacher {
+            let tout = tch::no_grad(|| t.net.forward(&x, false));
+            loss = loss + charbonnier(&out.alpha, &tout.alpha, &u) * cfg.w_kd;
+            if cfg.w_spkd > 0.0 {
+                loss = loss + spkd(&out.features, &tout.features, &t.chan_map) * cfg.w_spkd;
+            }
+        }
+        if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
+            let (enc, dec) = net.gamma_tensors();
+            for g in enc {
+                loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
+            }
+            for g in dec {
+                loss = loss + g.abs().sum(Kind::Float) * cfg.l1_dec;
+            }
+        }
+        opt.backward_step(&loss);
+        let lv = loss.double_value(&[]);
+        let tv = task.double_value(&[]);
+        ema = if ema.is_nan() { lv } else { 0.95 * ema + 0.05 * lv };
+        ema_task = if ema_task.is_nan() { tv } else { 0.95 * ema_task + 0.05 * tv };
+        if step % 10 == 0 || step + 1 == cfg.steps {
+            curve.steps.push(step);
+            curve.loss.push(ema);
+            curve.task_loss.push(ema_task);
+        }
+        bar.set_message(format!("loss {ema:.4} task {ema_task:.4}"));
+        bar.inc(1);
+        let last = step + 1 == cfg.steps;
+        if (step + 1) % cfg.eval_every.max(1) == 0 || last {
+            let sad = evaluate_sad(net, val, 8);
+            curve.val_steps.push(step + 1);
+            curve.val_sad.push(sad);
+        }
+        if !tty && ((step + 1) % log_every == 0 || last) {
+            eprintln!(
+                "[{}] step {}/{} loss {ema:.4} task {ema_task:.4} val SAD {:.3} ({:.1}s)",
+                cfg.name,
+                step + 1,
+                cfg.steps,
+                curve.val_sad.last().copied().unwrap_or(f64::NAN),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        if cfg.ckpt_every > 0 && (step + 1) % cfg.ckpt_every == 0 && !last {
+            vs.save(&ckpt)?;
+            let mut snapshot = curve.clone();
+            snapshot.seconds = base_seconds + t0.elapsed().as_secs_f64();
+            let meta = CkptMeta {
+                step: step + 1,
+                curve: snapshot,
+            };
+            std::fs::write(&meta_path, serde_json::to_string(&meta)?)?;
+        }
+    }
+    bar.finish_and_clear();
+    curve.seconds = base_seconds + t0.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&ckpt);
+    let _ = std::fs::remove_file(&meta_path);
+    Ok(curve)
+}

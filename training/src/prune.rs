@@ -1,0 +1,324 @@
+//! Channel selection: the paper's global |γ| threshold per encoder / decoder, uniform pruning,
+//! FLOPs matching, and the latency-budget search with the project's own ONNX Runtime.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tch::nn;
+
+use crate::export;
+use crate::nets::{Arch, BN_LAYERS, BnInit, Net, Part, enc_b};
+
+/// Channels every layer keeps at least.
+pub const MIN_KEEP: usize = 2;
+
+/// `k` rounded up to a multiple of `round` (at most `c`). ONNX Runtime's blocked (NCHWc)
+/// convolutions run channel counts that are multiples of 8/16 far faster than odd ones, so the
+/// kept counts are rounded up for every method alike (`round` = 1 turns this off).
+pub fn round_up(k: usize, round: usize, c: usize) -> usize {
+    let r = round.max(1);
+    (k.div_ceil(r) * r).clamp(MIN_KEEP.min(c), c)
+}
+
+/// Tied (skip-joined) layer pairs: their channels are kept or dropped together.
+pub fn tied_pairs(arch: &Arch) -> Vec<(usize, usize)> {
+    let t = arch.table();
+    (0..crate::nets::LEVELS - 1).map(|k| (enc_b(k), t[enc_b(k)].tied.expect("enc_b is tied"))).collect()
+}
+
+/// The `q` quantile (0..1) of `v` (linear interpolation).
+pub fn quantile(v: &[f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let f = (pos - lo as f64) as f32;
+    s[lo] * (1.0 - f) + s[hi] * f
+}
+
+/// Global thresholds at the `rate` quantile of |γ|, one for the encoder, one for the decoder.
+pub fn thresholds(arch: &Arch, gammas: &[Vec<f32>], rate: f64) -> (f32, f32) {
+    let t = arch.table();
+    let mut enc = Vec::new();
+    let mut dec = Vec::new();
+    for (i, g) in gammas.iter().enumerate().take(BN_LAYERS) {
+        match t[i].part {
+            Part::Encoder => enc.extend_from_slice(g),
+            Part::Decoder => dec.extend_from_slice(g),
+            Part::Head => {}
+        }
+    }
+    (quantile(&enc, rate), quantile(&dec, rate))
+}
+
+fn top_k(score: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..score.len()).collect();
+    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
+    let mut keep: Vec<usize> = idx.into_iter().take(k.min(score.len())).collect();
+    keep.sort();
+    keep
+}
+
+/// The paper's selection: keep channel c of a layer when |γ_c| is above its half's threshold;
+/// a tied pair keeps c when either layer needs it. At least [`MIN_KEEP`] channels per layer.
+pub fn select_by_gamma(arch: &Arch, gammas: &[Vec<f32>], rate: f64, round: usize) -> Vec<Vec<usize>> {
+    let t = arch.table();
+    let (te, td) = thresholds(arch, gammas, rate);
+    let thr = |i: usize| if t[i].part == Part::Encoder { te } else { td };
+    // Score relative to the layer's threshold: > 1 means kept.
+    let score = |i: usize| -> Vec<f32> { gammas[i].iter().map(|&g| g / thr(i).max(1e-12)).collect() };
+    let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
+    for (a, b) in tied_pairs(arch) {
+        let (sa, sb) = (score(a), score(b));
+        let s: Vec<f32> = sa.iter().zip(&sb).map(|(x, y)| x.max(*y)).collect();
+        let k = round_up(s.iter().filter(|&&v| v > 1.0).count(), round, s.len());
+        let kept = top_k(&s, k);
+        keep[a] = Some(kept.clone());
+        keep[b] = Some(kept);
+    }
+    for (i, slot) in keep.iter_mut().enumerate() {
+        if slot.is_none() {
+            let s = score(i);
+            let k = round_up(s.iter().filter(|&&v| v > 1.0).count(), round, s.len());
+            *slot = Some(top_k(&s, k));
+        }
+    }
+    keep.into_iter().map(|k| k.expect("all layers selected")).collect()
+}
+
+/// Uniform pruning: every layer keeps the same fraction `frac` of its channels, chosen by an
+/// importance per channel (summed over a tied pair).
+pub fn select_uniform(arch: &Arch, importance: &[Vec<f32>], frac: f64, round: usize) -> Vec<Vec<usize>> {
+    let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
+    let n_of = |c: usize| round_up((c as f64 * frac).round() as usize, round, c);
+    for (a, b) in tied_pairs(arch) {
+        let s: Vec<f32> = importance[a].iter().zip(&importance[b]).map(|(x, y)| x + y).collect();
+        let kept = top_k(&s, n_of(s.len()));
+        keep[a] = Some(kept.clone());
+        keep[b] = Some(kept);
+    }
+    for (i, slot) in keep.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(top_k(&importance[i], n_of(importance[i].len())));
+        }
+    }
+    keep.into_iter().map(|k| k.expect("all layers selected")).collect()
+}
+
+/// The arch a selection leaves.
+pub fn arch_of(keep: &[Vec<usize>]) -> Arch {
+    Arch {
+        widths: keep.iter().map(|k| k.len()).collect(),
+    }
+}
+
+/// Teacher channel index of every surviving channel of each encoder stage output (for the
+/// channel-similarity distillation term).
+pub fn chan_map(keep: &[Vec<usize>]) -> Vec<Vec<i64>> {
+    (0..crate::nets::LEVELS)
+        .map(|k| keep[enc_b(k)].iter().map(|&c| c as i64).collect())
+        .collect()
+}
+
+/// The identity channel map of an arch (student as wide as the teacher).
+pub fn identity_map(arch: &Arch) -> Vec<Vec<i64>> {
+    (0..crate::nets::LEVELS)
+        .map(|k| (0..arch.widths[enc_b(k)] as i64).collect())
+        .collect()
+}
+
+/// Bisection on a monotone parameter `p ∈ [lo, hi]` so that `macs(p)` is as close as possible
+/// to `target` (macs decreasing in p when `decreasing`).
+pub fn match_macs(lo: f64, hi: f64, target: u64, decreasing: bool, macs: impl Fn(f64) -> u64) -> f64 {
+    let (mut a, mut b) = (lo, hi);
+    let mut best = (f64::MAX, lo);
+    for _ in 0..30 {
+        let m = 0.5 * (a + b);
+        let v = macs(m);
+        let err = (v as f64 - target as f64).abs();
+        if err < best.0 {
+            best = (err, m);
+        }
+        let too_big = v > target;
+        if too_big == decreasing {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    for p in [lo, hi] {
+        let err = (macs(p) as f64 - target as f64).abs();
+        if err < best.0 {
+            best = (err, p);
+        }
+    }
+    best.1
+}
+
+/// Median latency in ms of `arch` exported to ONNX and run by `slimmatte::model::Model` on a
+/// `1×4×h×w` input with `threads` intra-op threads.
+pub fn measure_latency(arch: &Arch, h: usize, w: usize, threads: usize, runs: usize, tmp: &Path) -> Result<f64> {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let net = Net::new(&vs.root(), arch, BnInit::STANDARD);
+    let path = tmp.join(format!("latency_{}.onnx", std::process::id()));
+    export::export(&net, &path, "latency probe")?;
+    let r = measure_onnx_latency(&path, h, w, threads, runs);
+    let _ = std::fs::remove_file(&path);
+    r
+}
+
+/// Median latency in ms of an ONNX matting model file.
+pub fn measure_onnx_latency(path: &Path, h: usize, w: usize, threads: usize, runs: usize) -> Result<f64> {
+    let mut model = slimmatte::model::Model::load(path, &export::model_spec(), threads)
+        .with_context(|| format!("loading {}", path.display()))?;
+    let input: Vec<f32> = (0..4 * h * w).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    let mut out = vec![0.0f32; h * w];
+    for _ in 0..3 {
+        model.run(&input, &[1, 4, h, w], &mut out)?;
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        model.run(&input, &[1, 4, h, w], &mut out)?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+/// One probe of the budget search.
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub rate: f64,
+    pub macs: u64,
+    pub params: u64,
+    pub latency_ms: f64,
+    pub fits: bool,
+}
+
+/// The smallest prune rate whose student meets `budget_ms` at `h × w` with `threads` threads
+/// (bisection over the rate with real measurements). Returns the chosen rate and all probes.
+pub fn search_budget(
+    arch: &Arch,
+    gammas: &[Vec<f32>],
+    budget_ms: f64,
+    h: usize,
+    w: usize,
+    threads: usize,
+    tmp: &Path,
+    iters: usize,
+    round: usize,
+) -> Result<(f64, Vec<Probe>)> {
+    let mut probes = Vec::new();
+    let mut probe = |rate: f64| -> Result<bool> {
+        let a = arch_of(&select_by_gamma(arch, gammas, rate, round));
+        let lat = measure_latency(&a, h, w, threads, 30, tmp)?;
+        let fits = lat <= budget_ms;
+        eprintln!(
+            "budget: rate {rate:.3} → {:.1} MFLOPs, {:.3} ms {}",
+            a.flops(h, w) as f64 / 1e6,
+            lat,
+            if fits { "fits" } else { "too slow" }
+        );
+        probes.push(Probe {
+            rate,
+            macs: a.macs(h, w),
+            params: a.params(),
+            latency_ms: lat,
+            fits,
+        });
+        Ok(fits)
+    };
+    let hi_rate = 0.97;
+    if probe(0.0)? {
+        return Ok((0.0, probes));
+    }
+    if !probe(hi_rate)? {
+        eprintln!("budget: even rate {hi_rate} misses {budget_ms} ms; using it anyway");
+        return Ok((hi_rate, probes));
+    }
+    let (mut lo, mut hi) = (0.0, hi_rate);
+    for _ in 0..iters {
+        let mid = 0.5 * (lo + hi);
+        if probe(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok((hi, probes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_gammas(arch: &Arch) -> Vec<Vec<f32>> {
+        arch.widths
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (0..c).map(|j| ((i * 31 + j * 17) % 97) as f32 / 97.0).collect())
+            .collect()
+    }
+
+    #[test]
+    fn pruned_widths_are_consistent() {
+        let arch = Arch::from_levels([8, 16, 24, 32]);
+        let g = fake_gammas(&arch);
+        for rate in [0.0, 0.3, 0.5, 0.8, 0.97] {
+            let keep = select_by_gamma(&arch, &g, rate, 1);
+            let a = arch_of(&keep);
+            // table() asserts tied widths are equal and in/out widths chain.
+            let t = a.table();
+            for (x, y) in tied_pairs(&arch) {
+                assert_eq!(keep[x], keep[y], "tied layers keep the same channels");
+            }
+            for (i, k) in keep.iter().enumerate() {
+                assert!(k.len() >= MIN_KEEP && k.len() <= arch.widths[i]);
+                assert!(k.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
+                assert_eq!(t[i].cout, k.len());
+            }
+        }
+        let m0 = arch_of(&select_by_gamma(&arch, &g, 0.2, 1)).macs(64, 64);
+        let m1 = arch_of(&select_by_gamma(&arch, &g, 0.7, 1)).macs(64, 64);
+        for rate in [0.1, 0.5, 0.9] {
+            let a = arch_of(&select_by_gamma(&arch, &g, rate, 8));
+            assert!(a.widths.iter().all(|&w| w % 8 == 0), "{:?}", a.widths);
+        }
+        assert!(m1 < m0, "higher rate, fewer MACs");
+    }
+
+    #[test]
+    fn uniform_keeps_the_fraction() {
+        let arch = Arch::from_levels([8, 16, 24, 32]);
+        let g = fake_gammas(&arch);
+        let keep = select_uniform(&arch, &g, 0.5, 1);
+        let a = arch_of(&keep);
+        assert_eq!(a, Arch::from_levels([4, 8, 12, 16]));
+    }
+
+    #[test]
+    fn quantiles() {
+        let v = [4.0, 1.0, 3.0, 2.0, 5.0];
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 1.0), 5.0);
+        assert!((quantile(&v, 0.125) - 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn macs_matching() {
+        let arch = Arch::from_levels([8, 16, 24, 32]);
+        let g = fake_gammas(&arch);
+        let target = arch.macs(64, 64) / 3;
+        let f = match_macs(0.05, 1.0, target, false, |f| arch_of(&select_uniform(&arch, &g, f, 1)).macs(64, 64));
+        let got = arch_of(&select_uniform(&arch, &g, f, 1)).macs(64, 64);
+        assert!((got as f64 / target as f64 - 1.0).abs() < 0.15, "{got} vs {target}");
+    }
+}
