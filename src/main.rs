@@ -23,12 +23,15 @@ enum Command {
     /// The main job on its defaults: the built-in clip (a moving shot of a person) with an
     /// image background, written to out/demo.mp4 (same options as `run`).
     Demo(cli::run::RunArgs),
+    /// Push many frames through the full chain; check frames in = frames out and flat memory.
+    Soak(cli::soak::SoakArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) | Command::Demo(args) => cli::run::run(args),
+        Command::Soak(args) => cli::soak::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

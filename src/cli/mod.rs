@@ -3,3 +3,4 @@
 pub mod output;
 pub mod plugin;
 pub mod run;
+pub mod soak;
