@@ -271,8 +271,8 @@ mod tests {
     #[test]
     fn gauss_kernel_matches_reference_shape() {
         let (k, half) = gauss_gradient_kernel(1.4);
-        // halfsize = ceil(1.4 * sqrt(-2 ln(sqrt(2π)·1.4·0.01))) = ceil(1.4 · 2.9225) = 5
-        assert_eq!(half, 5);
+        // halfsize = ceil(1.4 · sqrt(-2 ln(sqrt(2π)·1.4·0.01))) = ceil(1.4 · 2.5883) = ceil(3.62) = 4
+        assert_eq!(half, 4);
         let size = 2 * half + 1;
         let norm: f64 = k.iter().map(|v| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-12);

@@ -57,7 +57,10 @@ pub struct ModelCard {
 impl ModelCard {
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join(format!("{}.json", self.name)), serde_json::to_string_pretty(self)? + "\n")?;
+        std::fs::write(
+            dir.join(format!("{}.json", self.name)),
+            serde_json::to_string_pretty(self)? + "\n",
+        )?;
         std::fs::write(dir.join(format!("{}.md", self.name)), self.markdown())?;
         Ok(())
     }
@@ -65,7 +68,10 @@ impl ModelCard {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         s += &format!("# {} — model card\n\n", self.name);
-        s += &format!("**File:** `{}`  \n**Role:** {}  \n**Method:** {}\n\n", self.file, self.role, self.method);
+        s += &format!(
+            "**File:** `{}`  \n**Role:** {}  \n**Method:** {}\n\n",
+            self.file, self.role, self.method
+        );
         s += "## Interface\n\n";
         s += &format!("- input: {}\n- output: {}\n\n", self.input, self.output);
         s += "## Architecture\n\n";
@@ -92,7 +98,10 @@ impl ModelCard {
             self.test.sad, self.test.mse, self.test.grad, self.test.conn
         );
         s += "## Training\n\n";
-        s += &format!("Seed {}; {:.0} s of training on this machine.\n\n", self.seed, self.training_seconds);
+        s += &format!(
+            "Seed {}; {:.0} s of training on this machine.\n\n",
+            self.seed, self.training_seconds
+        );
         s += "| run | steps | batch | lr | L1 enc/dec | w_gt | w_kd | w_spkd |\n|---|---|---|---|---|---|---|---|\n";
         for c in &self.training {
             s += &format!(

@@ -59,7 +59,9 @@ impl Rng {
 
 /// Seed of sample `i` of the split with seed `split`.
 pub fn sample_seed(split: u64, i: usize) -> u64 {
-    let mut r = Rng::new(split.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (i as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7));
+    let mut r = Rng::new(
+        split.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (i as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7),
+    );
     r.next_u64()
 }
 
@@ -114,7 +116,11 @@ pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
         if let Ok(rd) = std::fs::read_dir(d) {
             for e in rd.flatten() {
                 let p = e.path();
-                let ext = p.extension().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
+                let ext = p
+                    .extension()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 if ext == "png" || ext == "jpg" || ext == "jpeg" {
                     files.push(p);
                 }
@@ -285,7 +291,11 @@ fn morph(mask: &[bool], s: usize, r: usize, dilate: bool) -> Vec<bool> {
             let lo = x.saturating_sub(r);
             let hi = (x + r).min(s - 1);
             let row = &mask[y * s + lo..=y * s + hi];
-            tmp[y * s + x] = if dilate { row.iter().any(|&b| b) } else { row.iter().all(|&b| b) };
+            tmp[y * s + x] = if dilate {
+                row.iter().any(|&b| b)
+            } else {
+                row.iter().all(|&b| b)
+            };
         }
     }
     for y in 0..s {
@@ -373,7 +383,11 @@ impl Generator {
         for y in 0..size {
             for x in 0..size {
                 let xx = if flip { size - 1 - x } else { x };
-                t.sample(x0 + (xx as f32 + 0.5) * step, y0 + (y as f32 + 0.5) * step, &mut px);
+                t.sample(
+                    x0 + (xx as f32 + 0.5) * step,
+                    y0 + (y as f32 + 0.5) * step,
+                    &mut px,
+                );
                 let g = (px[0] + px[1] + px[2]) / 3.0;
                 for c in 0..3 {
                     let v = (g + (px[c] - g) * sat) * gain[c] + bright;
@@ -423,7 +437,11 @@ impl Generator {
                 ));
             }
         }
-        let edge = if r.chance(0.3) { r.range(2.0, 6.0) } else { r.range(0.6, 2.0) };
+        let edge = if r.chance(0.3) {
+            r.range(2.0, 6.0)
+        } else {
+            r.range(0.6, 2.0)
+        };
         let wob_a = r.range(0.0, 3.0);
         let (wf1, wf2) = (r.range(0.05, 0.3), r.range(0.05, 0.3));
         let (wp1, wp2) = (r.range(0.0, 6.28), r.range(0.0, 6.28));
@@ -535,7 +553,11 @@ impl Generator {
         let bg = self.crop(&mut r, s);
         let fg = self.crop(&mut r, s);
         let alpha = self.alpha(&mut r, s);
-        let sigma = if r.chance(0.7) { r.range(0.0, 0.03) } else { 0.0 };
+        let sigma = if r.chance(0.7) {
+            r.range(0.0, 0.03)
+        } else {
+            0.0
+        };
         let mut rgb = vec![0u8; s * s * 3];
         for i in 0..s * s {
             let a = alpha[i];
@@ -611,7 +633,8 @@ fn motion_blur(r: &mut Rng, a: &mut [f32], s: usize) {
 fn jpeg_roundtrip(rgb: &[u8], s: usize, quality: u8) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
-    enc.encode(rgb, s as u32, s as u32, image::ExtendedColorType::Rgb8).ok()?;
+    enc.encode(rgb, s as u32, s as u32, image::ExtendedColorType::Rgb8)
+        .ok()?;
     let img = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok()?;
     Some(img.to_rgb8().into_raw())
 }
@@ -649,8 +672,14 @@ pub fn pipeline_trimap(r: &mut Rng, alpha: &[f32], s: usize) -> Vec<u8> {
     for cy in 0..cs {
         for cx in 0..cs {
             // Area average.
-            let (x0, x1) = ((cx as f32 * cell) as usize, (((cx + 1) as f32 * cell) as usize).min(s));
-            let (y0, y1) = ((cy as f32 * cell) as usize, (((cy + 1) as f32 * cell) as usize).min(s));
+            let (x0, x1) = (
+                (cx as f32 * cell) as usize,
+                (((cx + 1) as f32 * cell) as usize).min(s),
+            );
+            let (y0, y1) = (
+                (cy as f32 * cell) as usize,
+                (((cy + 1) as f32 * cell) as usize).min(s),
+            );
             let mut acc = 0.0;
             let mut n = 0;
             for y in y0..y1.max(y0 + 1) {
@@ -681,7 +710,11 @@ pub fn pipeline_trimap(r: &mut Rng, alpha: &[f32], s: usize) -> Vec<u8> {
             for x in 0..cs {
                 let inside = smoothstep01(0.5 - e.dist(x as f32 + 0.5, y as f32 + 0.5));
                 let v = &mut coarse[y * cs + x];
-                *v = if miss { *v * (1.0 - 0.8 * inside) } else { v.max(0.85 * inside) };
+                *v = if miss {
+                    *v * (1.0 - 0.8 * inside)
+                } else {
+                    v.max(0.85 * inside)
+                };
             }
         }
     }
@@ -712,7 +745,13 @@ pub struct Dataset {
 
 impl Dataset {
     /// Generates `n` samples of `size` from split seed `seed` on `threads` threads.
-    pub fn generate(generator: &Generator, seed: u64, n: usize, size: usize, threads: usize) -> Dataset {
+    pub fn generate(
+        generator: &Generator,
+        seed: u64,
+        n: usize,
+        size: usize,
+        threads: usize,
+    ) -> Dataset {
         let threads = threads.max(1);
         let mut samples: Vec<Option<Sample>> = (0..n).map(|_| None).collect();
         std::thread::scope(|scope| {
@@ -786,7 +825,10 @@ impl Dataset {
                 pipe += 1;
             }
         }
-        (unk as f64 / tot.max(1) as f64, pipe as f64 / self.samples.len().max(1) as f64)
+        (
+            unk as f64 / tot.max(1) as f64,
+            pipe as f64 / self.samples.len().max(1) as f64,
+        )
     }
 }
 
@@ -837,7 +879,10 @@ mod tests {
             assert_eq!(x.alpha, y.alpha);
         }
         let c = Dataset::generate(&g, 12, 6, 64, 1);
-        assert_ne!(a.samples[0].alpha, c.samples[0].alpha, "other split seed, other data");
+        assert_ne!(
+            a.samples[0].alpha, c.samples[0].alpha,
+            "other split seed, other data"
+        );
     }
 
     #[test]
@@ -862,7 +907,9 @@ mod tests {
     #[test]
     fn gt_trimap_marks_soft_pixels_unknown() {
         let s = 32;
-        let alpha: Vec<f32> = (0..s * s).map(|i| ((i % s) as f32 / (s - 1) as f32)).collect();
+        let alpha: Vec<f32> = (0..s * s)
+            .map(|i| ((i % s) as f32 / (s - 1) as f32))
+            .collect();
         let mut r = Rng::new(3);
         let t = gt_trimap(&mut r, &alpha, s);
         for i in 0..s * s {

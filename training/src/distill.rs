@@ -78,7 +78,11 @@ pub fn charbonnier(pred: &Tensor, target: &Tensor, unknown: &Tensor) -> Tensor {
 
 fn pooled(f: &Tensor) -> Tensor {
     let h = f.size()[2];
-    if h > 16 { f.adaptive_avg_pool2d([16, 16]) } else { f.shallow_clone() }
+    if h > 16 {
+        f.adaptive_avg_pool2d([16, 16])
+    } else {
+        f.shallow_clone()
+    }
 }
 
 /// Spatial similarity (positions × positions) and channel similarity (channels × channels),
@@ -123,7 +127,9 @@ pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
             let flips = vec![false; chunk.len()];
             let (x, a, u) = data.batch(chunk, &flips);
             let p = net.forward(&x, false).alpha;
-            let sad = ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float) / 1000.0;
+            let sad =
+                ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float)
+                    / 1000.0;
             total += sad.sum(Kind::Double).double_value(&[]);
         }
     });
@@ -131,7 +137,10 @@ pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
 }
 
 fn ckpt_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    (dir.join(format!("{name}.ckpt.safetensors")), dir.join(format!("{name}.ckpt.json")))
+    (
+        dir.join(format!("{name}.ckpt.safetensors")),
+        dir.join(format!("{name}.ckpt.json")),
+    )
 }
 
 #[derive(Serialize, Deserialize)]
@@ -160,7 +169,8 @@ pub fn train(
     let mut start = 0usize;
     if ckpt.exists() && meta_path.exists() {
         let meta: CkptMeta = serde_json::from_str(&std::fs::read_to_string(&meta_path)?)?;
-        vs.load(&ckpt).with_context(|| format!("loading checkpoint {}", ckpt.display()))?;
+        vs.load(&ckpt)
+            .with_context(|| format!("loading checkpoint {}", ckpt.display()))?;
         start = meta.step;
         curve = meta.curve;
         eprintln!("[{}] resuming from step {start}", cfg.name);
@@ -208,8 +218,16 @@ pub fn train(
         opt.backward_step(&loss);
         let lv = loss.double_value(&[]);
         let tv = task.double_value(&[]);
-        ema = if ema.is_nan() { lv } else { 0.95 * ema + 0.05 * lv };
-        ema_task = if ema_task.is_nan() { tv } else { 0.95 * ema_task + 0.05 * tv };
+        ema = if ema.is_nan() {
+            lv
+        } else {
+            0.95 * ema + 0.05 * lv
+        };
+        ema_task = if ema_task.is_nan() {
+            tv
+        } else {
+            0.95 * ema_task + 0.05 * tv
+        };
         if step % 10 == 0 || step + 1 == cfg.steps {
             curve.steps.push(step);
             curve.loss.push(ema);

@@ -11,8 +11,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use onnx_protobuf::{
     AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType,
-    tensor_shape_proto::{Dimension, dimension}, type_proto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType,
+    tensor_proto::DataType,
+    tensor_shape_proto::{Dimension, dimension},
+    type_proto,
 };
 
 use crate::nets::{Net, Op, program};
@@ -53,7 +56,13 @@ fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    output: &str,
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         op_type: op.into(),
         name: name.into(),
@@ -101,9 +110,16 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
         name: "slimmatte_matting".into(),
         ..Default::default()
     };
-    g.input.push(value_info(INPUT, &[Ok(1), Ok(4), Err("height"), Err("width")]));
-    g.output.push(value_info(OUTPUT, &[Ok(1), Ok(1), Err("height"), Err("width")]));
-    g.initializer.push(tensor_f32("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
+    g.input.push(value_info(
+        INPUT,
+        &[Ok(1), Ok(4), Err("height"), Err("width")],
+    ));
+    g.output.push(value_info(
+        OUTPUT,
+        &[Ok(1), Ok(1), Err("height"), Err("width")],
+    ));
+    g.initializer
+        .push(tensor_f32("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
 
     let mut cur = INPUT.to_string();
     let mut saved: Vec<String> = vec![String::new(); crate::nets::LEVELS];
@@ -112,7 +128,11 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
     let last = prog.len() - 1;
     for (pi, op) in prog.into_iter().enumerate() {
         n += 1;
-        let out = if pi == last { OUTPUT.to_string() } else { format!("t{n}") };
+        let out = if pi == last {
+            OUTPUT.to_string()
+        } else {
+            format!("t{n}")
+        };
         match op {
             Op::Conv(i) => {
                 let l = &net.table[i];
@@ -126,7 +146,11 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                 ));
                 g.initializer.push(tensor_f32(&bn, &[l.cout as i64], b));
                 let p = (l.k / 2) as i64;
-                let conv_out = if l.relu { format!("{}_conv", l.name) } else { out.clone() };
+                let conv_out = if l.relu {
+                    format!("{}_conv", l.name)
+                } else {
+                    out.clone()
+                };
                 g.node.push(node(
                     "Conv",
                     &l.name,
@@ -140,7 +164,13 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                     ],
                 ));
                 if l.relu {
-                    g.node.push(node("Relu", &format!("{}_relu", l.name), &[&conv_out], &out, vec![]));
+                    g.node.push(node(
+                        "Relu",
+                        &format!("{}_relu", l.name),
+                        &[&conv_out],
+                        &out,
+                        vec![],
+                    ));
                 }
             }
             Op::Pool => {
@@ -149,7 +179,10 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                     &format!("pool{n}"),
                     &[&cur],
                     &out,
-                    vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])],
+                    vec![
+                        attr_ints("kernel_shape", &[2, 2]),
+                        attr_ints("strides", &[2, 2]),
+                    ],
                 ));
             }
             Op::Save(k) => {
@@ -169,7 +202,13 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                         attr_str("nearest_mode", "floor"),
                     ],
                 ));
-                g.node.push(node("Add", &format!("skip{k}"), &[&up, &saved[k]], &out, vec![]));
+                g.node.push(node(
+                    "Add",
+                    &format!("skip{k}"),
+                    &[&up, &saved[k]],
+                    &out,
+                    vec![],
+                ));
             }
             Op::PixelShuffle => {
                 let mut a = attr_ints("blocksize", &[]);
@@ -184,7 +223,8 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                 ));
             }
             Op::Sigmoid => {
-                g.node.push(node("Sigmoid", "sigmoid", &[&cur], &out, vec![]));
+                g.node
+                    .push(node("Sigmoid", "sigmoid", &[&cur], &out, vec![]));
             }
         }
         cur = out;

@@ -2,11 +2,11 @@
 //! slimmatte matting net with tch, at a scale that trains on a 2-core CPU, with ONNX export
 //! written from Rust. See `training/README.md`.
 
+pub mod card;
 pub mod data;
 pub mod distill;
 pub mod export;
 pub mod nets;
-pub mod prune;
-pub mod card;
 pub mod pipeline;
 pub mod plots;
+pub mod prune;

@@ -8,7 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use slimmatte_training::pipeline::{self, Settings};
 
 #[derive(Parser)]
-#[command(name = "slimmatte-train", about = "Distillation-based channel pruning of the slimmatte matting net (tch), ONNX export")]
+#[command(
+    name = "slimmatte-train",
+    about = "Distillation-based channel pruning of the slimmatte matting net (tch), ONNX export"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -63,10 +66,24 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     let root = slimmatte::paths::project_root();
     let tmp_root = std::env::temp_dir().join(format!("slimmatte-quick-{}", std::process::id()));
     let work = c.work.clone().unwrap_or_else(|| {
-        if quick { tmp_root.join("work") } else { root.join("target/slimmatte-train/full") }
+        if quick {
+            tmp_root.join("work")
+        } else {
+            root.join("target/slimmatte-train/full")
+        }
     });
-    let models = c.models.clone().unwrap_or_else(|| if quick { tmp_root.join("models") } else { root.join("models") });
-    let mut s = if quick { Settings::quick(work, models) } else { Settings::full(work, models) };
+    let models = c.models.clone().unwrap_or_else(|| {
+        if quick {
+            tmp_root.join("models")
+        } else {
+            root.join("models")
+        }
+    });
+    let mut s = if quick {
+        Settings::quick(work, models)
+    } else {
+        Settings::full(work, models)
+    };
     s.budget_ms = c.budget_ms;
     s.at = parse_at(&c.at)?;
     s.threads = c.threads.max(1);
@@ -98,7 +115,11 @@ fn main() -> Result<()> {
             let o = pipeline::run_all(&s)?;
             println!("{}", slimmatte_training::card::table(&o.rows));
             pipeline::check_quick(&o)?;
-            println!("quick mode OK in {:.0} s (outputs in {})", t.elapsed().as_secs_f64(), s.models.display());
+            println!(
+                "quick mode OK in {:.0} s (outputs in {})",
+                t.elapsed().as_secs_f64(),
+                s.models.display()
+            );
         }
         Cmd::Budget(c) => {
             let s = settings(&c, c.quick)?;

@@ -115,7 +115,11 @@ impl Arch {
 
     /// The layer table of this shape. Panics when tied layers have different widths.
     pub fn table(&self) -> Vec<ConvLayer> {
-        assert_eq!(self.widths.len(), BN_LAYERS, "arch needs {BN_LAYERS} widths");
+        assert_eq!(
+            self.widths.len(),
+            BN_LAYERS,
+            "arch needs {BN_LAYERS} widths"
+        );
         let w = &self.widths;
         let mut t: Vec<ConvLayer> = Vec::with_capacity(BN_LAYERS + 1);
         let conv = |name: String, part, cin, cout, level, src, tied| ConvLayer {
@@ -138,7 +142,15 @@ impl Arch {
                 (w[enc_b(k - 1)], Some(enc_b(k - 1)))
             };
             let tied = if k + 1 < LEVELS { Some(dec_a(k)) } else { None };
-            let mut a = conv(format!("enc{k}a"), Part::Encoder, cin, w[enc_a(k)], k + 1, src, None);
+            let mut a = conv(
+                format!("enc{k}a"),
+                Part::Encoder,
+                cin,
+                w[enc_a(k)],
+                k + 1,
+                src,
+                None,
+            );
             if k == 0 {
                 a.stride = 2;
             }
@@ -154,7 +166,11 @@ impl Arch {
             ));
         }
         for k in (0..LEVELS - 1).rev() {
-            let src = if k == LEVELS - 2 { enc_b(LEVELS - 1) } else { dec_b(k + 1) };
+            let src = if k == LEVELS - 2 {
+                enc_b(LEVELS - 1)
+            } else {
+                dec_b(k + 1)
+            };
             // dec{k}a runs at stage k+1's resolution, then is upsampled and added to enc{k}b.
             t.push(conv(
                 format!("dec{k}a"),
@@ -302,7 +318,13 @@ impl Net {
                 bias: !l.bn,
                 ..Default::default()
             };
-            convs.push(nn::conv2d(vs / l.name.as_str(), l.cin as i64, l.cout as i64, l.k as i64, cfg));
+            convs.push(nn::conv2d(
+                vs / l.name.as_str(),
+                l.cin as i64,
+                l.cout as i64,
+                l.k as i64,
+                cfg,
+            ));
             if l.bn {
                 let bcfg = nn::BatchNormConfig {
                     ws_init: nn::Init::Const(init.gamma),
@@ -356,7 +378,10 @@ impl Net {
         }
         Forward {
             alpha: cur,
-            features: saved.into_iter().map(|s| s.expect("all stages saved")).collect(),
+            features: saved
+                .into_iter()
+                .map(|s| s.expect("all stages saved"))
+                .collect(),
         }
     }
 
@@ -366,7 +391,12 @@ impl Net {
             .iter()
             .flatten()
             .map(|bn| {
-                let g = bn.ws.as_ref().expect("affine BN").abs().to_kind(Kind::Float);
+                let g = bn
+                    .ws
+                    .as_ref()
+                    .expect("affine BN")
+                    .abs()
+                    .to_kind(Kind::Float);
                 Vec::<f32>::try_from(&g).expect("gamma to vec")
             })
             .collect()
@@ -379,7 +409,9 @@ impl Net {
                 .iter()
                 .take(BN_LAYERS)
                 .map(|c| {
-                    let n = c.ws.abs().sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
+                    let n =
+                        c.ws.abs()
+                            .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
                     Vec::<f32>::try_from(&n).expect("norms to vec")
                 })
                 .collect()
@@ -428,7 +460,9 @@ impl Net {
                             conv.bs
                                 .as_ref()
                                 .map(|b| b.to_kind(Kind::Double))
-                                .unwrap_or_else(|| Tensor::zeros([l.cout as i64], (Kind::Double, tch::Device::Cpu))),
+                                .unwrap_or_else(|| {
+                                    Tensor::zeros([l.cout as i64], (Kind::Double, tch::Device::Cpu))
+                                }),
                         ),
                     };
                     let w = Vec::<f32>::try_from(&w.to_kind(Kind::Float).flatten(0, -1)).unwrap();
@@ -443,11 +477,16 @@ impl Net {
     /// all its channels) from `src` (a net of a wider arch) into `self`.
     pub fn copy_from_pruned(&mut self, src: &Net, keep: &[Vec<usize>]) {
         assert_eq!(keep.len(), BN_LAYERS, "keep lists");
-        let idx = |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let idx =
+            |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let all_in: Vec<usize> = (0..IN_CHANNELS).collect();
         tch::no_grad(|| {
             for (i, l) in self.table.clone().iter().enumerate() {
-                let out_keep: Vec<usize> = if i == HEAD { (0..HEAD_CHANNELS).collect() } else { keep[i].clone() };
+                let out_keep: Vec<usize> = if i == HEAD {
+                    (0..HEAD_CHANNELS).collect()
+                } else {
+                    keep[i].clone()
+                };
                 let in_keep: &[usize] = match l.src {
                     None => &all_in,
                     Some(s) => &keep[s],
@@ -461,8 +500,12 @@ impl Net {
                     d.copy_(&s.index_select(0, &oi));
                 }
                 if let (Some(d), Some(s)) = (self.bns[i].as_mut(), src.bns[i].as_ref()) {
-                    d.ws.as_mut().unwrap().copy_(&s.ws.as_ref().unwrap().index_select(0, &oi));
-                    d.bs.as_mut().unwrap().copy_(&s.bs.as_ref().unwrap().index_select(0, &oi));
+                    d.ws.as_mut()
+                        .unwrap()
+                        .copy_(&s.ws.as_ref().unwrap().index_select(0, &oi));
+                    d.bs.as_mut()
+                        .unwrap()
+                        .copy_(&s.bs.as_ref().unwrap().index_select(0, &oi));
                     d.running_mean.copy_(&s.running_mean.index_select(0, &oi));
                     d.running_var.copy_(&s.running_var.index_select(0, &oi));
                 }

@@ -28,7 +28,9 @@ pub fn fonts_ready() -> bool {
                 }
             }
         }
-        eprintln!("warning: no DejaVuSans.ttf found (apt-get install fonts-dejavu-core); plots skipped");
+        eprintln!(
+            "warning: no DejaVuSans.ttf found (apt-get install fonts-dejavu-core); plots skipped"
+        );
         false
     })
 }
@@ -56,33 +58,60 @@ pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (left, right) = root.split_horizontally(600);
-    let max_step = curves.iter().flat_map(|c| c.steps.last()).max().copied().unwrap_or(1).max(1) as f64;
-    let losses: Vec<f64> = curves.iter().flat_map(|c| c.task_loss.iter().copied()).filter(|v| *v > 0.0).collect();
+    let max_step = curves
+        .iter()
+        .flat_map(|c| c.steps.last())
+        .max()
+        .copied()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let losses: Vec<f64> = curves
+        .iter()
+        .flat_map(|c| c.task_loss.iter().copied())
+        .filter(|v| *v > 0.0)
+        .collect();
     let (lmin, lmax) = (
         losses.iter().copied().fold(f64::MAX, f64::min).max(1e-4),
         losses.iter().copied().fold(0.0, f64::max).max(1e-3),
     );
     let mut ch = ChartBuilder::on(&left)
-        .caption("training alpha loss (Charbonnier, unknown region, EMA)", ("sans-serif", 18))
+        .caption(
+            "training alpha loss (Charbonnier, unknown region, EMA)",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..max_step, (lmin * 0.9..lmax * 1.1).log_scale())
         .map_err(err)?;
-    ch.configure_mesh().x_desc("step").y_desc("loss").draw().map_err(err)?;
+    ch.configure_mesh()
+        .x_desc("step")
+        .y_desc("loss")
+        .draw()
+        .map_err(err)?;
     for (i, c) in curves.iter().enumerate() {
         let col = COLORS[i % COLORS.len()];
         ch.draw_series(LineSeries::new(
-            c.steps.iter().zip(&c.task_loss).map(|(&s, &l)| (s as f64, l.max(lmin))),
+            c.steps
+                .iter()
+                .zip(&c.task_loss)
+                .map(|(&s, &l)| (s as f64, l.max(lmin))),
             col.stroke_width(2),
         ))
         .map_err(err)?
         .label(c.name.clone())
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
     }
-    ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    ch.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
 
-    let sads: Vec<f64> = curves.iter().flat_map(|c| c.val_sad.iter().copied()).collect();
+    let sads: Vec<f64> = curves
+        .iter()
+        .flat_map(|c| c.val_sad.iter().copied())
+        .collect();
     let smax = sads.iter().copied().fold(0.0, f64::max).max(1e-3);
     let mut ch = ChartBuilder::on(&right)
         .caption("validation SAD (mean per image)", ("sans-serif", 18))
@@ -91,24 +120,41 @@ pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..max_step, 0f64..smax * 1.05)
         .map_err(err)?;
-    ch.configure_mesh().x_desc("step").y_desc("SAD").draw().map_err(err)?;
+    ch.configure_mesh()
+        .x_desc("step")
+        .y_desc("SAD")
+        .draw()
+        .map_err(err)?;
     for (i, c) in curves.iter().enumerate() {
         let col = COLORS[i % COLORS.len()];
         ch.draw_series(LineSeries::new(
-            c.val_steps.iter().zip(&c.val_sad).map(|(&s, &v)| (s as f64, v)),
+            c.val_steps
+                .iter()
+                .zip(&c.val_sad)
+                .map(|(&s, &v)| (s as f64, v)),
             col.stroke_width(2),
         ))
         .map_err(err)?
         .label(c.name.clone())
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
     }
-    ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    ch.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }
 
 /// Histogram of |γ| after sparse distillation, encoder and decoder, with their thresholds.
-pub fn gamma_histogram(enc: &[f32], dec: &[f32], thr_enc: f32, thr_dec: f32, path: &Path) -> Result<()> {
+pub fn gamma_histogram(
+    enc: &[f32],
+    dec: &[f32],
+    thr_enc: f32,
+    thr_dec: f32,
+    path: &Path,
+) -> Result<()> {
     if !fonts_ready() {
         return Ok(());
     }
@@ -134,7 +180,11 @@ pub fn gamma_histogram(enc: &[f32], dec: &[f32], thr_enc: f32, thr_dec: f32, pat
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..max, 0f64..cmax * 1.1)
             .map_err(err)?;
-        ch.configure_mesh().x_desc("|γ|").y_desc("channels").draw().map_err(err)?;
+        ch.configure_mesh()
+            .x_desc("|γ|")
+            .y_desc("channels")
+            .draw()
+            .map_err(err)?;
         ch.draw_series(counts.iter().enumerate().map(|(i, &c)| {
             let x0 = i as f64 * max / bins as f64;
             let x1 = (i + 1) as f64 * max / bins as f64;
@@ -148,21 +198,33 @@ pub fn gamma_histogram(enc: &[f32], dec: &[f32], thr_enc: f32, thr_dec: f32, pat
         .map_err(err)?
         .label(format!("threshold {thr:.4}"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-        ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+        ch.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
     }
     root.present().map_err(err)?;
     Ok(())
 }
 
 /// Grouped bars: channels per layer for several archs.
-pub fn kept_channels(layers: &[String], series: &[(String, Vec<usize>)], path: &Path) -> Result<()> {
+pub fn kept_channels(
+    layers: &[String],
+    series: &[(String, Vec<usize>)],
+    path: &Path,
+) -> Result<()> {
     if !fonts_ready() {
         return Ok(());
     }
     let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let n = layers.len();
-    let ymax = series.iter().flat_map(|(_, w)| w.iter().copied()).max().unwrap_or(1) as f64;
+    let ymax = series
+        .iter()
+        .flat_map(|(_, w)| w.iter().copied())
+        .max()
+        .unwrap_or(1) as f64;
     let mut ch = ChartBuilder::on(&root)
         .caption("channels per layer", ("sans-serif", 20))
         .margin(10)
@@ -192,7 +254,11 @@ pub fn kept_channels(layers: &[String], series: &[(String, Vec<usize>)], path: &
         .label(label.clone())
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], col.filled()));
     }
-    ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    ch.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

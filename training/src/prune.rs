@@ -19,13 +19,15 @@ pub const MIN_KEEP: usize = 2;
 /// kept counts are rounded up for every method alike (`round` = 1 turns this off).
 pub fn round_up(k: usize, round: usize, c: usize) -> usize {
     let r = round.max(1);
-    (k.div_ceil(r) * r).clamp(MIN_KEEP.min(c), c)
+    (k.max(MIN_KEEP).div_ceil(r) * r).min(c)
 }
 
 /// Tied (skip-joined) layer pairs: their channels are kept or dropped together.
 pub fn tied_pairs(arch: &Arch) -> Vec<(usize, usize)> {
     let t = arch.table();
-    (0..crate::nets::LEVELS - 1).map(|k| (enc_b(k), t[enc_b(k)].tied.expect("enc_b is tied"))).collect()
+    (0..crate::nets::LEVELS - 1)
+        .map(|k| (enc_b(k), t[enc_b(k)].tied.expect("enc_b is tied")))
+        .collect()
 }
 
 /// The `q` quantile (0..1) of `v` (linear interpolation).
@@ -67,12 +69,18 @@ fn top_k(score: &[f32], k: usize) -> Vec<usize> {
 
 /// The paper's selection: keep channel c of a layer when |γ_c| is above its half's threshold;
 /// a tied pair keeps c when either layer needs it. At least [`MIN_KEEP`] channels per layer.
-pub fn select_by_gamma(arch: &Arch, gammas: &[Vec<f32>], rate: f64, round: usize) -> Vec<Vec<usize>> {
+pub fn select_by_gamma(
+    arch: &Arch,
+    gammas: &[Vec<f32>],
+    rate: f64,
+    round: usize,
+) -> Vec<Vec<usize>> {
     let t = arch.table();
     let (te, td) = thresholds(arch, gammas, rate);
     let thr = |i: usize| if t[i].part == Part::Encoder { te } else { td };
     // Score relative to the layer's threshold: > 1 means kept.
-    let score = |i: usize| -> Vec<f32> { gammas[i].iter().map(|&g| g / thr(i).max(1e-12)).collect() };
+    let score =
+        |i: usize| -> Vec<f32> { gammas[i].iter().map(|&g| g / thr(i).max(1e-12)).collect() };
     let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
     for (a, b) in tied_pairs(arch) {
         let (sa, sb) = (score(a), score(b));
@@ -89,16 +97,27 @@ pub fn select_by_gamma(arch: &Arch, gammas: &[Vec<f32>], rate: f64, round: usize
             *slot = Some(top_k(&s, k));
         }
     }
-    keep.into_iter().map(|k| k.expect("all layers selected")).collect()
+    keep.into_iter()
+        .map(|k| k.expect("all layers selected"))
+        .collect()
 }
 
 /// Uniform pruning: every layer keeps the same fraction `frac` of its channels, chosen by an
 /// importance per channel (summed over a tied pair).
-pub fn select_uniform(arch: &Arch, importance: &[Vec<f32>], frac: f64, round: usize) -> Vec<Vec<usize>> {
+pub fn select_uniform(
+    arch: &Arch,
+    importance: &[Vec<f32>],
+    frac: f64,
+    round: usize,
+) -> Vec<Vec<usize>> {
     let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
     let n_of = |c: usize| round_up((c as f64 * frac).round() as usize, round, c);
     for (a, b) in tied_pairs(arch) {
-        let s: Vec<f32> = importance[a].iter().zip(&importance[b]).map(|(x, y)| x + y).collect();
+        let s: Vec<f32> = importance[a]
+            .iter()
+            .zip(&importance[b])
+            .map(|(x, y)| x + y)
+            .collect();
         let kept = top_k(&s, n_of(s.len()));
         keep[a] = Some(kept.clone());
         keep[b] = Some(kept);
@@ -108,7 +127,9 @@ pub fn select_uniform(arch: &Arch, importance: &[Vec<f32>], frac: f64, round: us
             *slot = Some(top_k(&importance[i], n_of(importance[i].len())));
         }
     }
-    keep.into_iter().map(|k| k.expect("all layers selected")).collect()
+    keep.into_iter()
+        .map(|k| k.expect("all layers selected"))
+        .collect()
 }
 
 /// The arch a selection leaves.
@@ -135,7 +156,13 @@ pub fn identity_map(arch: &Arch) -> Vec<Vec<i64>> {
 
 /// Bisection on a monotone parameter `p ∈ [lo, hi]` so that `macs(p)` is as close as possible
 /// to `target` (macs decreasing in p when `decreasing`).
-pub fn match_macs(lo: f64, hi: f64, target: u64, decreasing: bool, macs: impl Fn(f64) -> u64) -> f64 {
+pub fn match_macs(
+    lo: f64,
+    hi: f64,
+    target: u64,
+    decreasing: bool,
+    macs: impl Fn(f64) -> u64,
+) -> f64 {
     let (mut a, mut b) = (lo, hi);
     let mut best = (f64::MAX, lo);
     for _ in 0..30 {
@@ -163,7 +190,14 @@ pub fn match_macs(lo: f64, hi: f64, target: u64, decreasing: bool, macs: impl Fn
 
 /// Median latency in ms of `arch` exported to ONNX and run by `slimmatte::model::Model` on a
 /// `1×4×h×w` input with `threads` intra-op threads.
-pub fn measure_latency(arch: &Arch, h: usize, w: usize, threads: usize, runs: usize, tmp: &Path) -> Result<f64> {
+pub fn measure_latency(
+    arch: &Arch,
+    h: usize,
+    w: usize,
+    threads: usize,
+    runs: usize,
+    tmp: &Path,
+) -> Result<f64> {
     let vs = nn::VarStore::new(tch::Device::Cpu);
     let net = Net::new(&vs.root(), arch, BnInit::STANDARD);
     let path = tmp.join(format!("latency_{}.onnx", std::process::id()));
@@ -173,23 +207,36 @@ pub fn measure_latency(arch: &Arch, h: usize, w: usize, threads: usize, runs: us
     r
 }
 
-/// Median latency in ms of an ONNX matting model file.
-pub fn measure_onnx_latency(path: &Path, h: usize, w: usize, threads: usize, runs: usize) -> Result<f64> {
+/// Latency in ms of an ONNX matting model file: the smallest of three medians of `runs` runs.
+pub fn measure_onnx_latency(
+    path: &Path,
+    h: usize,
+    w: usize,
+    threads: usize,
+    runs: usize,
+) -> Result<f64> {
     let mut model = slimmatte::model::Model::load(path, &export::model_spec(), threads)
         .with_context(|| format!("loading {}", path.display()))?;
-    let input: Vec<f32> = (0..4 * h * w).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    let input: Vec<f32> = (0..4 * h * w)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
     let mut out = vec![0.0f32; h * w];
     for _ in 0..3 {
         model.run(&input, &[1, 4, h, w], &mut out)?;
     }
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        model.run(&input, &[1, 4, h, w], &mut out)?;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    // The machine is shared: the minimum of three medians is robust to bursts of other work.
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            model.run(&input, &[1, 4, h, w], &mut out)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        best = best.min(times[times.len() / 2]);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    Ok(times[times.len() / 2])
+    Ok(best)
 }
 
 /// One probe of the budget search.
@@ -218,7 +265,7 @@ pub fn search_budget(
     let mut probes = Vec::new();
     let mut probe = |rate: f64| -> Result<bool> {
         let a = arch_of(&select_by_gamma(arch, gammas, rate, round));
-        let lat = measure_latency(&a, h, w, threads, 30, tmp)?;
+        let lat = measure_latency(&a, h, w, threads, 15, tmp)?;
         let fits = lat <= budget_ms;
         eprintln!(
             "budget: rate {rate:.3} → {:.1} MFLOPs, {:.3} ms {}",
@@ -263,7 +310,11 @@ mod tests {
         arch.widths
             .iter()
             .enumerate()
-            .map(|(i, &c)| (0..c).map(|j| ((i * 31 + j * 17) % 97) as f32 / 97.0).collect())
+            .map(|(i, &c)| {
+                (0..c)
+                    .map(|j| ((i * 31 + j * 17) % 97) as f32 / 97.0)
+                    .collect()
+            })
             .collect()
     }
 
@@ -317,8 +368,13 @@ mod tests {
         let arch = Arch::from_levels([8, 16, 24, 32]);
         let g = fake_gammas(&arch);
         let target = arch.macs(64, 64) / 3;
-        let f = match_macs(0.05, 1.0, target, false, |f| arch_of(&select_uniform(&arch, &g, f, 1)).macs(64, 64));
+        let f = match_macs(0.05, 1.0, target, false, |f| {
+            arch_of(&select_uniform(&arch, &g, f, 1)).macs(64, 64)
+        });
         let got = arch_of(&select_uniform(&arch, &g, f, 1)).macs(64, 64);
-        assert!((got as f64 / target as f64 - 1.0).abs() < 0.15, "{got} vs {target}");
+        assert!(
+            (got as f64 / target as f64 - 1.0).abs() < 0.15,
+            "{got} vs {target}"
+        );
     }
 }

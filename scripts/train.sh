@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One command that reproduces the shipped matting models: assembles the CPU libtorch, builds
+# the training crate, runs every stage (teacher, sparse distillation, latency-budget search,
+# slim student, baselines), and writes models/matting_*.onnx + cards, models/results.md and
+# models/plots/. Finished stages are kept in target/slimmatte-train/full and skipped on a rerun;
+# an interrupted stage resumes from its checkpoint. Extra arguments go to `slimmatte-train all`
+# (e.g. --budget-ms 6 --at 640x360 --threads 2).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# ONNX Runtime + scikit-image images come from the project's .venv (scripts/setup.sh).
+if ! ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0 >/dev/null 2>&1; then
+    say "no .venv with onnxruntime: running scripts/setup.sh --no-demo"
+    scripts/setup.sh --no-demo
+fi
+# Real background / texture photographs (opencv-doc); the scikit-image ones are in .venv.
+if [ ! -d /usr/share/doc/opencv-doc/examples/data ] && command -v apt-get >/dev/null; then
+    say "installing opencv-doc (example photographs used as textures/backgrounds)"
+    $SUDO apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends opencv-doc >/dev/null \
+        || echo "warning: opencv-doc not installed; training uses the scikit-image photographs only" >&2
+fi
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || {
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null || true
+}
+
+say "libtorch 2.13.0 (CPU)"
+LIBTORCH="$(scripts/setup_libtorch.sh | tail -n1)"
+export LIBTORCH
+say "building slimmatte-train"
+cargo build --release -p slimmatte-training
+say "training (about an hour on 2 cores)"
+target/release/slimmatte-train all "$@"
