@@ -25,12 +25,20 @@ enum Command {
     Demo(cli::run::RunArgs),
     /// Push many frames through the full chain; check frames in = frames out and flat memory.
     Soak(cli::soak::SoakArgs),
+    /// Frame-latency benchmark per stage and end to end (GStreamer pipeline and bare model
+    /// calls) against Robust Video Matting and the coarse mask; JSON, Markdown and PNG plots.
+    Bench(cli::bench::BenchArgs),
+    /// Matte quality (SAD, MSE, Grad, Conn, dtSSD) on synthetic data and image folders,
+    /// against the same peers; per-image CSV and a summary table.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) | Command::Demo(args) => cli::run::run(args),
+        Command::Bench(args) => cli::bench::run(args),
+        Command::Eval(args) => cli::eval::run(args),
         Command::Soak(args) => cli::soak::run(args),
     };
     match result {

@@ -1,5 +1,7 @@
 //! Command-line front end: builds GStreamer pipelines out of the project's elements.
 
+pub mod bench;
+pub mod eval;
 pub mod output;
 pub mod plugin;
 pub mod run;

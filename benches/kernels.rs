@@ -1,0 +1,133 @@
+//! Micro-benchmarks of the pre/post-processing kernels that run on every frame, with
+//! throughput in (output) pixels per second: resizing, the trimap band (TrimapBuilder's
+//! threshold + exact distance transform, the erode/dilate of the pipeline), the guided
+//! upsampler and compositing.
+//!
+//! `cargo bench --bench kernels` (HTML-free: criterion's default features are off).
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use slimmatte::composite::{Background, Compositor};
+use slimmatte::filter::GuidedUpsampler;
+use slimmatte::frame::{rgba_view, rgba_view_mut};
+use slimmatte::resize::{PlaneResizer, RgbaToPlanar};
+use slimmatte::trimap::TrimapBuilder;
+
+const SIZES: [(usize, usize); 3] = [(640, 360), (1280, 720), (1920, 1080)];
+
+fn frame(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h * 4)
+        .map(|i| ((i * 2654435761usize) >> 7) as u8)
+        .collect()
+}
+
+/// A soft disc: a person-sized blob whose contour the trimap band follows.
+fn mask(w: usize, h: usize) -> Vec<f32> {
+    let (cx, cy, r) = (w as f32 / 2.0, h as f32 * 0.6, h as f32 * 0.4);
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            (1.0 - (((x - cx).powi(2) + (y - cy).powi(2)).sqrt() - r) / 8.0).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+fn resize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("resize");
+    for (w, h) in SIZES {
+        let data = frame(w, h);
+        let view = rgba_view(&data, w, h, w * 4).unwrap();
+        let mut out = vec![0.0f32; 3 * 256 * 144];
+        let mut r = RgbaToPlanar::new();
+        g.throughput(Throughput::Elements((w * h) as u64));
+        g.bench_function(BenchmarkId::new("rgba_to_planar_to_256x144", w), |b| {
+            b.iter(|| r.run(black_box(&view), 256, 144, 1.0 / 255.0, &mut out))
+        });
+        let small = vec![0.5f32; 256 * 144];
+        let mut up = vec![0.0f32; w * h];
+        let mut p = PlaneResizer::new();
+        g.bench_function(BenchmarkId::new("plane_256x144_up_to", w), |b| {
+            b.iter(|| p.run(black_box(&small), 256, 144, &mut up, w, h))
+        });
+    }
+    g.finish();
+}
+
+fn trimap(c: &mut Criterion) {
+    let mut g = c.benchmark_group("trimap_band");
+    for (w, h) in SIZES {
+        let m = mask(w, h);
+        let mut out = vec![0u8; w * h];
+        let mut b = TrimapBuilder::new();
+        let radius = 0.03 * h as f32;
+        g.throughput(Throughput::Elements((w * h) as u64));
+        g.bench_function(BenchmarkId::new("build", w), |bn| {
+            bn.iter(|| b.build(black_box(&m), w, h, 0.5, radius, &mut out))
+        });
+    }
+    g.finish();
+}
+
+fn guided(c: &mut Criterion) {
+    let mut g = c.benchmark_group("guided_upsample");
+    for (w, h) in SIZES {
+        // The matting stage's default: the crop's long side brought down to 512.
+        let s = 512.0 / w.max(h) as f32;
+        let (lw, lh) = ((w as f32 * s) as usize, (h as f32 * s) as usize);
+        let guide_lr: Vec<f32> = (0..lw * lh).map(|i| (i % 97) as f32 / 97.0).collect();
+        let alpha_lr: Vec<f32> = (0..lw * lh).map(|i| (i % 89) as f32 / 89.0).collect();
+        let guide_hr: Vec<f32> = (0..w * h).map(|i| (i % 101) as f32 / 101.0).collect();
+        let mut out = vec![0.0f32; w * h];
+        let mut up = GuidedUpsampler::new();
+        g.throughput(Throughput::Elements((w * h) as u64));
+        g.bench_function(BenchmarkId::new("from_512", w), |b| {
+            b.iter(|| {
+                up.run(
+                    black_box(&guide_lr),
+                    &alpha_lr,
+                    lw,
+                    lh,
+                    &guide_hr,
+                    w,
+                    h,
+                    1,
+                    1e-3,
+                    &mut out,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+fn composite(c: &mut Criterion) {
+    let mut g = c.benchmark_group("composite");
+    for (w, h) in SIZES {
+        let src = frame(w, h);
+        let mut data = src.clone();
+        g.throughput(Throughput::Elements((w * h) as u64));
+        for (name, bg) in [
+            ("color", Background::Color([0, 177, 64])),
+            ("blur", Background::Blur { sigma: 12.0 }),
+        ] {
+            let mut comp = Compositor::new(bg);
+            g.bench_function(BenchmarkId::new(name, w), |b| {
+                b.iter(|| {
+                    data.copy_from_slice(&src);
+                    let mut view = rgba_view_mut(&mut data, w, h, w * 4).unwrap();
+                    comp.apply(&mut view);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = kernels;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
+    targets = resize, trimap, guided, composite
+}
+criterion_main!(kernels);
