@@ -3,22 +3,41 @@
 
 use crate::resize::PlaneResizer;
 
-/// In-place box blur of one plane with edge clamping (horizontal then vertical pass).
+/// In-place box blur of one plane with edge clamping (horizontal then vertical pass). The
+/// vertical pass keeps one running sum per column and walks rows in order, so memory is read
+/// sequentially.
 pub fn box_blur(plane: &mut [f32], width: usize, height: usize, radius: usize, tmp: &mut Vec<f32>) {
+    assert_eq!(plane.len(), width * height, "plane size");
     let norm = 1.0 / (2 * radius + 1) as f32;
-    tmp.resize(width.max(height), 0.0);
-    for y in 0..height {
-        let row = &mut plane[y * width..(y + 1) * width];
-        tmp[..width].copy_from_slice(row);
-        blur_line(&tmp[..width], radius, norm, |x, v| row[x] = v);
+    tmp.resize(width * height + width, 0.0);
+    let (copy, sums) = tmp.split_at_mut(width * height);
+    for (row, line) in plane
+        .chunks_exact_mut(width)
+        .zip(copy.chunks_exact_mut(width))
+    {
+        line.copy_from_slice(row);
+        blur_line(line, radius, norm, |x, v| row[x] = v);
     }
-    for x in 0..width {
-        for y in 0..height {
-            tmp[y] = plane[y * width + x];
+    copy.copy_from_slice(plane);
+    let r = radius as isize;
+    let row_at = |y: isize| {
+        let y = y.clamp(0, height as isize - 1) as usize;
+        &copy[y * width..(y + 1) * width]
+    };
+    sums.fill(0.0);
+    for k in -r..=r {
+        for (s, v) in sums.iter_mut().zip(row_at(k)) {
+            *s += v;
         }
-        blur_line(&tmp[..height], radius, norm, |y, v| {
-            plane[y * width + x] = v
-        });
+    }
+    for (y, out) in plane.chunks_exact_mut(width).enumerate() {
+        for (o, s) in out.iter_mut().zip(sums.iter()) {
+            *o = s * norm;
+        }
+        let (add, sub) = (row_at(y as isize + r + 1), row_at(y as isize - r));
+        for ((s, a), b) in sums.iter_mut().zip(add).zip(sub) {
+            *s += a - b;
+        }
     }
 }
 
