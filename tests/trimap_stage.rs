@@ -166,3 +166,32 @@ fn temporal_smoothing_damps_a_sudden_change() {
         "smoothing keeps the mask: {with} vs {person_mean}"
     );
 }
+
+#[test]
+fn large_frames_get_the_same_trimap_as_their_half_size() {
+    // 1280×720 is computed at 640×360 and enlarged: classes stay exact and the class
+    // proportions match those of the half-size frame with a half-size band.
+    let fractions = |w: usize, h: usize, band: u32| {
+        let mut frame = common::astronaut(w as u32, h as u32);
+        let mut g = generator();
+        let settings = TrimapSettings {
+            band: BandWidth::Pixels(band),
+            ..Default::default()
+        };
+        g.process(
+            &mut rgba_view_mut(&mut frame, w, h, w * 4).unwrap(),
+            &settings,
+            AlphaOutput::Trimap,
+        )
+        .unwrap();
+        let alpha: Vec<u8> = frame.chunks_exact(4).map(|p| p[3]).collect();
+        assert!(alpha.iter().all(|&a| a == 0 || a == 128 || a == 255));
+        let n = alpha.len() as f64;
+        [0u8, 128, 255].map(|v| alpha.iter().filter(|&&a| a == v).count() as f64 / n)
+    };
+    let small = fractions(640, 360, 8);
+    let large = fractions(1280, 720, 16);
+    for (s, l) in small.iter().zip(&large) {
+        assert!((s - l).abs() < 0.01, "{small:?} vs {large:?}");
+    }
+}
