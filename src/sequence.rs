@@ -115,7 +115,7 @@ impl Silhouette {
         let head_y = h - scale * rng.range(0.85, 0.95) + head_r;
         let torso = (
             cx,
-            head_y + 1.6 * head_r + 0.35 * scale,
+            head_y + 0.8 * head_r + 0.38 * scale,
             0.33 * scale,
             0.4 * scale,
         );

