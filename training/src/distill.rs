@@ -99,6 +99,7 @@ fn similarities(f: &Tensor) -> (Tensor, Tensor) {
 }
 
 /// SPKD over all encoder stages: MSE of spatial and channel similarity matrices, summed.
+#[allow(clippy::assign_op_pattern)]
 pub fn spkd(student: &[Tensor], teacher: &[Tensor], chan_map: &[Vec<i64>]) -> Tensor {
     let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
     for (k, (s, t)) in student.iter().zip(teacher).enumerate() {
@@ -151,6 +152,7 @@ struct CkptMeta {
 
 /// Trains `net` (whose variables live in `vs`) on `train`; validation SAD on `val`.
 /// Resumes from `{dir}/{name}.ckpt.*` when present and checkpoints every `ckpt_every` steps.
+#[allow(clippy::assign_op_pattern)]
 pub fn train(
     net: &Net,
     vs: &mut nn::VarStore,

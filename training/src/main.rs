@@ -43,6 +43,15 @@ struct Common {
     /// Scale every training run's steps by this factor.
     #[arg(long, default_value_t = 1.0)]
     steps_scale: f64,
+    /// Override the teacher's steps.
+    #[arg(long)]
+    steps_teacher: Option<usize>,
+    /// Override the steps of the full-width sparsity runs (stage 1, Network Slimming).
+    #[arg(long)]
+    steps_prune: Option<usize>,
+    /// Override the steps of the slim runs (stage 2, fine-tuning, small student).
+    #[arg(long)]
+    steps_slim: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +101,9 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.steps_teacher = sc(s.steps_teacher);
     s.steps_prune = sc(s.steps_prune);
     s.steps_slim = sc(s.steps_slim);
+    s.steps_teacher = c.steps_teacher.unwrap_or(s.steps_teacher);
+    s.steps_prune = c.steps_prune.unwrap_or(s.steps_prune);
+    s.steps_slim = c.steps_slim.unwrap_or(s.steps_slim);
     Ok(s)
 }
 
