@@ -50,4 +50,49 @@ say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
 cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \
   | grep -E "^[a-z_]+/|time:|thrpt:" > "$OUT/kernels.txt" || true
 cat "$OUT/kernels.txt"
+say "README.md Results section (between the results markers) ← $OUT"
+.venv/bin/python - "$OUT" <<'PY'
+import json, pathlib, re, sys
+out = pathlib.Path(sys.argv[1])
+bench = json.loads((out / "bench.json").read_text())
+ev = json.loads((out / "eval.json").read_text())
+lines = ["**Measured ratios** (this run; same frames, same machine, same thread count):", ""]
+def run(system, mode, w, h):
+    for r in bench["runs"]:
+        if (r["system"], r["mode"], r["width"], r["height"]) == (system, mode, w, h):
+            return r
+for (w, h) in [(640, 360), (1280, 720)]:
+    rvm = run("rvm", "bare", w, h)
+    if not rvm:
+        continue
+    for r in bench["runs"]:
+        if r["system"].startswith("ours:") and (r["width"], r["height"]) == (w, h):
+            lines.append(f"- {w}×{h}: {r['system']} ({r['mode']}) {r['fps']:.1f} fps vs RVM "
+                         f"{rvm['fps']:.1f} fps (bare, {rvm['detail']}) → **{r['fps']/rvm['fps']:.2f}× faster than RVM**")
+for s in ev["summary"]:
+    pass
+sets = []
+for s in ev["summary"]:
+    if s["set"] not in sets:
+        sets.append(s["set"])
+for st in sets:
+    rows = [s for s in ev["summary"] if s["set"] == st]
+    parts = ", ".join(f"{s['method']} {s['sad']:.2f}" for s in rows)
+    lines.append(f"- SAD on {st} (n = {rows[0]['n']}): {parts}")
+summary = "\n".join(lines)
+plots = "\n".join(f"![{p.stem}]({out.name}/{p.name})" for p in sorted(out.glob("*.png")))
+kernels = (out / "kernels.txt").read_text() if (out / "kernels.txt").exists() else ""
+block = (f"<!-- results:begin (written by scripts/bench.sh) -->\n{summary}\n\n"
+         f"#### Quality (`slimmatte eval`)\n\n{(out / 'eval.md').read_text()}\n"
+         f"#### Latency (`slimmatte bench`)\n\n{(out / 'bench.md').read_text()}\n"
+         f"{plots}\n\n#### Kernels (`cargo bench --bench kernels`, criterion)\n\n```\n{kernels}```\n"
+         f"<!-- results:end -->")
+readme = pathlib.Path("README.md")
+text = readme.read_text()
+new, n = re.subn(r"<!-- results:begin.*?<!-- results:end -->", lambda m: block, text, flags=re.S)
+if n == 0:
+    print("README.md has no results markers; not updated", file=sys.stderr)
+else:
+    readme.write_text(new)
+PY
 say "done: $OUT/"

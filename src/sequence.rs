@@ -231,6 +231,54 @@ fn cover(image: &RgbaImage, w: usize, h: usize) -> Result<Vec<u8>> {
     Ok(rgb)
 }
 
+/// Centre and radius of Eileen Collins' head (hair included) in scikit-image's 512×512
+/// `astronaut` photograph.
+const ASTRONAUT_HEAD: (f32, f32, f32) = (225.0, 95.0, 75.0);
+
+/// Whether a texture is the astronaut photograph (the person used as foreground).
+fn is_person(name: &str) -> bool {
+    name.starts_with("astronaut")
+}
+
+/// The astronaut photograph scaled and placed so her head fills the silhouette's head circle
+/// (her shoulders then fill the torso), on a `cw × ch` canvas whose origin is at `-origin` in
+/// frame coordinates. Packed RGB, bilinear, edges clamped.
+fn person_canvas(
+    image: &RgbaImage,
+    head: (f32, f32, f32),
+    cw: usize,
+    ch: usize,
+    origin: f32,
+) -> Vec<u8> {
+    let (ax, ay, ar) = ASTRONAUT_HEAD;
+    let scale = image.width as f32 / 512.0;
+    let k = head.2 / (ar * scale);
+    let mut out = vec![0u8; 3 * cw * ch];
+    let (iw, ih) = (image.width as f32, image.height as f32);
+    for y in 0..ch {
+        for x in 0..cw {
+            let u =
+                ((x as f32 + 0.5 - origin - head.0) / k + ax * scale - 0.5).clamp(0.0, iw - 1.0);
+            let v =
+                ((y as f32 + 0.5 - origin - head.1) / k + ay * scale - 0.5).clamp(0.0, ih - 1.0);
+            let (x0, y0) = (u.floor() as usize, v.floor() as usize);
+            let (x1, y1) = (
+                (x0 + 1).min(image.width - 1),
+                (y0 + 1).min(image.height - 1),
+            );
+            let (fx, fy) = (u - x0 as f32, v - y0 as f32);
+            let px =
+                |xx: usize, yy: usize, c: usize| image.data[4 * (yy * image.width + xx) + c] as f32;
+            for c in 0..3 {
+                let top = px(x0, y0, c) * (1.0 - fx) + px(x1, y0, c) * fx;
+                let bot = px(x0, y1, c) * (1.0 - fx) + px(x1, y1, c) * fx;
+                out[3 * (y * cw + x) + c] = (top * (1.0 - fy) + bot * fy + 0.5) as u8;
+            }
+        }
+    }
+    out
+}
+
 /// `I = α·F + (1−α)·B` with `F` and `B` packed RGB windows of larger pictures.
 #[allow(clippy::too_many_arguments)]
 fn composite(
@@ -265,13 +313,14 @@ pub fn still(textures: &[(String, RgbaImage)], index: usize, w: usize, h: usize)
     ensure!(textures.len() >= 2, "need at least two texture images");
     ensure!(w >= 16 && h >= 16, "synthetic images need at least 16×16");
     let mut rng = Rng(0x5EED_0000 + index as u64);
-    let n = textures.len();
-    let fi = index % n;
-    let bi = (index / n + fi + 1) % n;
-    let bi = if bi == fi { (bi + 1) % n } else { bi };
-    let fg = cover(&textures[fi].1, w, h)?;
-    let bg = cover(&textures[bi].1, w, h)?;
+    let (fi, bi) = pick(textures, index);
     let sil = Silhouette::random(&mut rng, w, h);
+    let fg = if is_person(&textures[fi].0) {
+        person_canvas(&textures[fi].1, sil.head, w, h, 0.0)
+    } else {
+        cover(&textures[fi].1, w, h)?
+    };
+    let bg = cover(&textures[bi].1, w, h)?;
     let alpha = sil.alpha(w, h);
     let rgba = composite(&alpha, w, h, &fg, w, (0, 0), &bg, w, (0, 0));
     Ok(Sample {
@@ -285,6 +334,24 @@ pub fn still(textures: &[(String, RgbaImage)], index: usize, w: usize, h: usize)
         rgba,
         alpha,
     })
+}
+
+/// Foreground and background textures for item `index`: the astronaut (a person, so person
+/// models such as RVM and MediaPipe see what they were made for) over every other picture in
+/// turn; without the astronaut, pairs of the other pictures.
+fn pick(textures: &[(String, RgbaImage)], index: usize) -> (usize, usize) {
+    let n = textures.len();
+    match textures.iter().position(|(name, _)| is_person(name)) {
+        Some(p) => {
+            let others: Vec<usize> = (0..n).filter(|&i| i != p).collect();
+            (p, others[index % others.len()])
+        }
+        None => {
+            let fi = index % n;
+            let bi = (index / n + fi + 1) % n;
+            (fi, if bi == fi { (bi + 1) % n } else { bi })
+        }
+    }
 }
 
 fn stem(name: &str) -> &str {
@@ -316,11 +383,15 @@ impl MovingSequence {
         ensure!(textures.len() >= 2, "need at least two texture images");
         ensure!(frames >= 2, "a sequence needs at least two frames");
         let mut rng = Rng(0xD7_55D0 + index as u64);
-        let n = textures.len();
-        let fi = (index * 3) % n;
-        let bi = (fi + 1 + index % (n - 1)) % n;
+        let (fi, bi) = pick(textures, index * 3 + 1);
         let margin = (w / 8).max(4);
         let (mw, mh) = (w + 2 * margin, h + 2 * margin);
+        let silhouette = Silhouette::random(&mut rng, w, h);
+        let fg = if is_person(&textures[fi].0) {
+            person_canvas(&textures[fi].1, silhouette.head, mw, mh, margin as f32)
+        } else {
+            cover(&textures[fi].1, mw, mh)?
+        };
         Ok(Self {
             name: format!(
                 "moving_{index:02}_{}_over_{}",
@@ -330,9 +401,9 @@ impl MovingSequence {
             width: w,
             height: h,
             frames,
-            silhouette: Silhouette::random(&mut rng, w, h),
+            silhouette,
             margin,
-            fg: cover(&textures[fi].1, mw, mh)?,
+            fg,
             bg: cover(&textures[bi].1, mw, mh)?,
         })
     }
