@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of slimmatte: set-up (idempotent), Rust unit, integration and GStreamer
-# element tests, the model-conversion parity tests, formatting and clippy.
+# element tests, the model-conversion parity tests, the training crate's tests and its --quick
+# end-to-end run, formatting and clippy.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh --no-demo
@@ -12,7 +13,14 @@ cargo test --release --quiet
 echo "==> python tools tests (converter parity against LiteRT)"
 SLIMMATTE_REQUIRE_PARITY=1 .venv/bin/python -m pytest -q tools/
 
+echo "==> training crate (CPU libtorch assembled from PyPI wheels, cached outside the repo)"
+LIBTORCH="$(bash scripts/setup_libtorch.sh | tail -n1)"
+export LIBTORCH
+cargo test --release --quiet -p slimmatte-training
+echo "==> training --quick: every stage end to end on a tiny set"
+bash scripts/train_quick.sh
+
 echo "==> cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
-cargo clippy --release --quiet --all-targets -- -D warnings
+cargo clippy --release --quiet --workspace --all-targets -- -D warnings
 echo "all tests passed"
