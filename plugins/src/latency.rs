@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
+
 /// Tracks how long an element takes per buffer (a moving average that reacts quickly to
 /// slow-downs) and adds it to upstream's latency when answering a latency query.
 #[derive(Debug, Default)]
@@ -45,6 +47,28 @@ impl ProcessingLatency {
     /// The current estimate.
     pub fn current(&self) -> gst::ClockTime {
         gst::ClockTime::from_nseconds(self.estimate_ns.load(Ordering::Relaxed))
+    }
+
+    /// Records one buffer (see [`record`](Self::record)) and posts a latency message from
+    /// `element` when the processing time has grown, so the pipeline asks again.
+    pub fn finish_buffer(&self, start: Instant, element: &gst::Element) {
+        if self.record(start) {
+            let _ = element.post_message(gst::message::Latency::builder().src(element).build());
+        }
+    }
+
+    /// To call after the parent answered `query` (`answered`): adds this element's processing
+    /// time when it is a latency query on the src pad. Returns `answered`.
+    pub fn after_query(
+        &self,
+        direction: gst::PadDirection,
+        query: &mut gst::QueryRef,
+        answered: bool,
+    ) -> bool {
+        if answered && direction == gst::PadDirection::Src {
+            self.add_to_query(query);
+        }
+        answered
     }
 
     /// Adds this element's processing time to a latency query answered by upstream.

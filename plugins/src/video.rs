@@ -8,27 +8,33 @@ use slimmatte::frame::{RgbaViewMut, rgba_view_mut};
 /// Sink and src pad templates accepting RGBA video of any size and rate.
 pub fn rgba_pad_templates() -> &'static [gst::PadTemplate] {
     static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-        let caps = gst_video::VideoCapsBuilder::new()
-            .format(gst_video::VideoFormat::Rgba)
-            .build();
-        vec![
-            gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &caps,
-            )
-            .unwrap(),
-            gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &caps,
-            )
-            .unwrap(),
-        ]
+        pad_templates(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build(),
+        )
     });
     PAD_TEMPLATES.as_ref()
+}
+
+/// Always-present "src" and "sink" templates with the same caps.
+pub fn pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    vec![
+        gst::PadTemplate::new(
+            "src",
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            caps,
+        )
+        .unwrap(),
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            caps,
+        )
+        .unwrap(),
+    ]
 }
 
 /// A writable ndarray view of a mapped RGBA video frame (strides respected).

@@ -296,12 +296,8 @@ impl BaseTransformImpl for SlimMatte {
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
-        let ret = BaseTransformImplExt::parent_query(self, direction, query);
-        if ret && is_latency && direction == gst::PadDirection::Src {
-            self.latency.add_to_query(query);
-        }
-        ret
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        self.latency.after_query(direction, query, answered)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -362,11 +358,8 @@ impl VideoFilterImpl for SlimMatte {
         }
         drop(state_guard);
         gst::trace!(CAT, imp = self, "{stats:?}");
-        if self.latency.record(start) {
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
+        self.latency
+            .finish_buffer(start, self.obj().upcast_ref::<gst::Element>());
         Ok(gst::FlowSuccess::Ok)
     }
 }

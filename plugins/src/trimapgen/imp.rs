@@ -325,13 +325,8 @@ impl BaseTransformImpl for TrimapGen {
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
-        let ret = BaseTransformImplExt::parent_query(self, direction, query);
-        if ret && is_latency && direction == gst::PadDirection::Src {
-            self.latency.add_to_query(query);
-            gst::debug!(CAT, imp = self, "latency query answered: {query:?}");
-        }
-        ret
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        self.latency.after_query(direction, query, answered)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -399,17 +394,8 @@ impl VideoFilterImpl for TrimapGen {
                 gst::FlowError::Error
             })?;
         drop(state_guard);
-        if self.latency.record(start) {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "processing time grew to {}",
-                self.latency.current()
-            );
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
+        self.latency
+            .finish_buffer(start, self.obj().upcast_ref::<gst::Element>());
         Ok(gst::FlowSuccess::Ok)
     }
 }
