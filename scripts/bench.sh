@@ -48,7 +48,8 @@ say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"
 
 say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
 cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \
-  | grep -E "^[a-z_]+/|time:|thrpt:" > "$OUT/kernels.txt" || true
+  | grep -E "^[a-z_]+/|time:|thrpt:" | grep -v -E "\[[+-][0-9.]+%" \
+  | sed "s/elem\/s/px\/s (pixels\/s)/g" > "$OUT/kernels.txt" || true
 cat "$OUT/kernels.txt"
 say "README.md Results section (between the results markers) ← $OUT"
 .venv/bin/python - "$OUT" <<'PY'
@@ -56,7 +57,13 @@ import json, pathlib, re, sys
 out = pathlib.Path(sys.argv[1])
 bench = json.loads((out / "bench.json").read_text())
 ev = json.loads((out / "eval.json").read_text())
-lines = ["**Measured ratios** (this run; same frames, same machine, same thread count):", ""]
+lines = ["**Closing note — measured ratios of this run** (same frames, same machine, same "
+         f"thread count: {bench['threads']}; {bench['machine']}; shared with other jobs, so "
+         "absolute times are noisy — the ratios are the result):", ""]
+if any("luma_key" in r["system"] for r in bench["runs"]):
+    lines.append("- **No trained matting model was in models/ for this run: `ours:luma_key_matte` is "
+                 "the plumbing test fixture (same contract, not a matting net). Its speed is "
+                 "the pipeline's overhead with a trivial net; its quality means nothing.**")
 def run(system, mode, w, h):
     for r in bench["runs"]:
         if (r["system"], r["mode"], r["width"], r["height"]) == (system, mode, w, h):
@@ -82,11 +89,11 @@ for st in sets:
 summary = "\n".join(lines)
 plots = "\n".join(f"![{p.stem}]({out.name}/{p.name})" for p in sorted(out.glob("*.png")))
 kernels = (out / "kernels.txt").read_text() if (out / "kernels.txt").exists() else ""
-block = (f"<!-- results:begin (written by scripts/bench.sh) -->\n{summary}\n\n"
+block = (f"<!-- results:begin (written by scripts/bench.sh) -->\n"
          f"#### Quality (`slimmatte eval`)\n\n{(out / 'eval.md').read_text()}\n"
          f"#### Latency (`slimmatte bench`)\n\n{(out / 'bench.md').read_text()}\n"
          f"{plots}\n\n#### Kernels (`cargo bench --bench kernels`, criterion)\n\n```\n{kernels}```\n"
-         f"<!-- results:end -->")
+         f"\n{summary}\n<!-- results:end -->")
 readme = pathlib.Path("README.md")
 text = readme.read_text()
 new, n = re.subn(r"<!-- results:begin.*?<!-- results:end -->", lambda m: block, text, flags=re.S)
