@@ -49,7 +49,7 @@ say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"
 say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
 cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \
   | grep -E "^[a-z_]+/|time:|thrpt:" | grep -v -E "\[[+-][0-9.]+%" \
-  | sed "s/elem\/s/px\/s (pixels\/s)/g" > "$OUT/kernels.txt" || true
+  | sed "s/elem\/s/px\/s/g" > "$OUT/kernels.txt" || true
 cat "$OUT/kernels.txt"
 say "README.md Results section (between the results markers) ← $OUT"
 .venv/bin/python - "$OUT" <<'PY'
