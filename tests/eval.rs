@@ -178,6 +178,30 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
             }
         }
     }
+
+    // Without trimaps the folder's trimap is made from the ground truth with the same
+    // radius: the same trimap, so the same errors again.
+    std::fs::remove_dir_all(export.join("trimap")).unwrap();
+    let out3 = dir.path().join("r3");
+    let mut c = vec![
+        "eval",
+        "--synthetic",
+        "0",
+        "--folder",
+        export.to_str().unwrap(),
+    ];
+    c.extend(common);
+    c.extend(["--out", out3.to_str().unwrap()]);
+    run_ok(&c);
+    let r3 = read_csv(&out3.join("eval.csv"));
+    for (x, y) in r2.iter().zip(&r3) {
+        assert_eq!(x.2, y.2);
+        if x.2.ends_with("gt-trimap") {
+            for k in 0..4 {
+                assert!((x.3[k] - y.3[k]).abs() < 1e-3, "{x:?} vs {y:?}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -254,4 +278,8 @@ fn dtssd_and_errors_by_hand() {
     let e = slimmatte::metrics::MatteErrors::compute(&pred, &alpha, &trimap, 7, 1);
     assert!((e.sad - 0.3 / 1000.0).abs() < 1e-7, "{}", e.sad);
     assert!((e.mse - (0.01 + 0.04) / 3.0).abs() < 1e-7, "{}", e.mse);
+
+    // A perfect prediction has no error of any kind.
+    let e = slimmatte::metrics::MatteErrors::compute(&alpha, &alpha, &trimap, 7, 1);
+    assert_eq!((e.sad, e.mse, e.grad, e.conn), (0.0, 0.0, 0.0, 0.0));
 }

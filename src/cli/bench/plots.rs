@@ -34,7 +34,7 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plot: {e:?}")
 }
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 14] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -43,6 +43,12 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(174, 199, 232),
 ];
 
 /// Writes every plot; returns the files written.
@@ -98,7 +104,9 @@ fn stages(report: &BenchReport, w: usize, h: usize, path: &Path) -> Result<()> {
         .filter(|v| v.is_finite())
         .fold(1.0f64, f64::max)
         * 1.1;
-    let root = BitMapBackend::new(path, (1400, 620)).into_drawing_area();
+    // Wide enough for every bar: 14 px per (stage, run) at least.
+    let width = (300 + 14 * stages.len() * runs.len()).clamp(1400, 3000) as u32;
+    let root = BitMapBackend::new(path, (width, 620)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
