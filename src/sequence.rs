@@ -488,7 +488,8 @@ pub fn trimap_from_alpha(alpha: &[f32], w: usize, h: usize, radius: usize) -> Ve
 
 /// dtSSD of a predicted sequence against the truth, as in RVM's evaluation code: per frame
 /// `t ≥ 1`, `sqrt(Σ((p_t − p_{t−1}) − (g_t − g_{t−1}))² / N) · 100` over all N pixels (alpha
-/// 0..1), averaged over the frames. Lower is more temporally coherent.
+/// 0..1), averaged over the frames t ≥ 1 (RVM's `evaluate_lr.py` also counts a 0 for frame 0 in
+/// its average, i.e. its value is ours × (T−1)/T). Lower is more temporally coherent.
 pub fn dtssd(pred: &[Vec<f32>], gt: &[Vec<f32>]) -> f64 {
     assert_eq!(pred.len(), gt.len(), "sequence lengths differ");
     if pred.len() < 2 {
