@@ -163,3 +163,46 @@ fn mattebin_forwards_properties_and_runs_any_format() {
     let out = h.pull().unwrap();
     assert_eq!(out.size(), 160 * 90 * 4);
 }
+
+#[test]
+fn shipped_student_gives_a_soft_matte_on_a_real_photo() {
+    // trimapgen → slimmatte with the shipped models on the astronaut photograph.
+    init();
+    let mut h = gst_check::Harness::new_parse("trimapgen band-width=10 ! slimmatte");
+    h.set_src_caps(rgba_caps(640, 360));
+    h.push(astronaut_buffer(640, 360)).unwrap();
+    let alpha = alpha_of(&h.pull().unwrap());
+    // The same frame's trimap, for reference.
+    let mut t = gst_check::Harness::new_parse("trimapgen band-width=10");
+    t.set_src_caps(rgba_caps(640, 360));
+    t.push(astronaut_buffer(640, 360)).unwrap();
+    let trimap = alpha_of(&t.pull().unwrap());
+    let mut soft = 0;
+    let mut band = 0;
+    for (a, t) in alpha.iter().zip(&trimap) {
+        match t {
+            0 => assert_eq!(*a, 0),
+            255 => assert_eq!(*a, 255),
+            _ => {
+                band += 1;
+                if *a > 10 && *a < 245 {
+                    soft += 1;
+                }
+            }
+        }
+    }
+    assert!(band > 1000, "a band exists ({band} px)");
+    assert!(
+        soft > band / 20,
+        "the band gets soft values ({soft} of {band})"
+    );
+    let decided = alpha
+        .iter()
+        .zip(&trimap)
+        .filter(|(a, t)| **t == 128 && (**a <= 10 || **a >= 245))
+        .count();
+    assert!(
+        decided > band / 4,
+        "and decides much of it ({decided} of {band})"
+    );
+}
