@@ -68,24 +68,35 @@ def run(system, mode, w, h):
     for r in bench["runs"]:
         if (r["system"], r["mode"], r["width"], r["height"]) == (system, mode, w, h):
             return r
+def speed(r, rvm):
+    x = r["fps"] / rvm["fps"]
+    return f"**{x:.2f}× faster than RVM**" if x >= 1 else f"**{1 / x:.2f}× slower than RVM**"
+def shipped_first(name):
+    order = ["ours:student", "rvm", "coarse-mask", "closed-form"]
+    return (next((i for i, o in enumerate(order) if name.startswith(o)), len(order)), name)
 for (w, h) in [(640, 360), (1280, 720)]:
     rvm = run("rvm", "bare", w, h)
     if not rvm:
         continue
-    for r in bench["runs"]:
-        if r["system"].startswith("ours:") and (r["width"], r["height"]) == (w, h):
-            lines.append(f"- {w}×{h}: {r['system']} ({r['mode']}) {r['fps']:.1f} fps vs RVM "
-                         f"{rvm['fps']:.1f} fps (bare, {rvm['detail']}) → **{r['fps']/rvm['fps']:.2f}× faster than RVM**")
-for s in ev["summary"]:
-    pass
+    ours = [r for r in bench["runs"] if r["system"].startswith("ours:") and (r["width"], r["height"]) == (w, h)]
+    for r in sorted(ours, key=lambda r: shipped_first(r["system"])):
+        lines.append(f"- {w}×{h}: {r['system']} ({r['mode']}) {r['fps']:.1f} fps vs RVM "
+                     f"{rvm['fps']:.1f} fps (bare, {rvm['detail']}) → {speed(r, rvm)}")
 sets = []
 for s in ev["summary"]:
     if s["set"] not in sets:
         sets.append(s["set"])
 for st in sets:
-    rows = [s for s in ev["summary"] if s["set"] == st]
+    rows = sorted((s for s in ev["summary"] if s["set"] == st), key=lambda s: shipped_first(s["method"]))
     parts = ", ".join(f"{s['method']} {s['sad']:.2f}" for s in rows)
-    lines.append(f"- SAD on {st} (n = {rows[0]['n']}): {parts}")
+    ns = sorted({s["n"] for s in rows}, reverse=True)
+    lines.append(f"- SAD on {st} (n = {' / '.join(map(str, ns))} images): {parts}")
+dt = {}
+for q in ev.get("sequences", []):
+    dt.setdefault(q["method"], []).append(q["dtssd"])
+if dt:
+    parts = ", ".join(f"{m} {sum(v) / len(v):.2f}" for m, v in sorted(dt.items(), key=lambda kv: shipped_first(kv[0])))
+    lines.append(f"- dtSSD on the moving sequences (mean of {len(next(iter(dt.values())))}, lower = steadier): {parts}")
 summary = "\n".join(lines)
 plots = "\n".join(f"![{p.stem}]({out.name}/{p.name})" for p in sorted(out.glob("*.png")))
 kernels = (out / "kernels.txt").read_text() if (out / "kernels.txt").exists() else ""

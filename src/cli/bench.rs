@@ -89,6 +89,9 @@ pub struct BenchArgs {
     /// Output folder: bench.json, bench.md, PNG plots.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+    /// Measure nothing: redraw the plots from <out>/bench.json (and the eval.json).
+    #[arg(long)]
+    pub replot: bool,
 }
 
 /// Latency statistics of one stage, milliseconds.
@@ -809,7 +812,31 @@ pub fn markdown(report: &BenchReport) -> String {
     md
 }
 
+fn write_plots(report: &BenchReport, args: &BenchArgs) {
+    let quality = args
+        .quality
+        .clone()
+        .unwrap_or_else(|| args.out.join("eval.json"));
+    match plots::all(report, &quality, &args.out) {
+        Ok(written) => {
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+        }
+        Err(e) => eprintln!("warning: plots not written: {e:#}"),
+    }
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.replot {
+        let path = args.out.join("bench.json");
+        let report: BenchReport = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("--replot needs {}", path.display()))?,
+        )?;
+        write_plots(&report, args);
+        return Ok(());
+    }
     let resolutions: Vec<(usize, usize)> = args
         .resolutions
         .iter()
@@ -972,18 +999,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let md = markdown(&report);
     std::fs::write(args.out.join("bench.md"), &md)?;
     println!("{md}");
-    let quality = args
-        .quality
-        .clone()
-        .unwrap_or_else(|| args.out.join("eval.json"));
-    match plots::all(&report, &quality, &args.out) {
-        Ok(written) => {
-            for p in written {
-                println!("wrote {}", p.display());
-            }
-        }
-        Err(e) => eprintln!("warning: plots not written: {e:#}"),
-    }
+    write_plots(&report, args);
     println!("wrote {}/bench.json, bench.md", args.out.display());
     if report.runs.is_empty() {
         bail!("nothing was measured");

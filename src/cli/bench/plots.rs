@@ -288,15 +288,15 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
     let xmax = points.iter().map(|p| p.1).fold(1.0f64, f64::max) * 2.0;
     let xmin = points.iter().map(|p| p.1).fold(f64::MAX, f64::min) * 0.5;
     let ymax = points.iter().map(|p| p.2).fold(0.1f64, f64::max) * 1.15;
-    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1100, 650)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "Quality vs latency at {}×{} (synthetic set; lower-left is better)",
+                "Quality vs latency at {}×{}, synthetic set (lower-left is better; gt-trimap and closed-form get the true trimap)",
                 eval.width, eval.height
             ),
-            ("sans-serif", 20),
+            ("sans-serif", 17),
         )
         .margin(12)
         .x_label_area_size(40)
@@ -317,15 +317,25 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
         .map_err(err)?
         .label("Pareto front")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(160, 160, 160)));
+    // Labels: nudged down when they would overlap one already placed nearby.
+    let mut placed: Vec<(f64, f64)> = Vec::new();
     for (k, (name, l, s)) in points.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         chart
             .draw_series(std::iter::once(Circle::new((*l, *s), 6, color.filled())))
             .map_err(err)?;
+        let mut y = *s + ymax * 0.015;
+        while placed
+            .iter()
+            .any(|&(pl, py)| (pl / l).max(l / pl) < 1.6 && (py - y).abs() < ymax * 0.03)
+        {
+            y -= ymax * 0.035;
+        }
+        placed.push((*l, y));
         chart
             .draw_series(std::iter::once(Text::new(
                 name.clone(),
-                (*l * 1.05, *s + ymax * 0.015),
+                (*l * 1.05, y),
                 ("sans-serif", 14),
             )))
             .map_err(err)?;
