@@ -12,7 +12,7 @@ use ndarray::{ArrayView3, s};
 
 use crate::filter::box_blur;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
-use crate::resize::{PlaneResizer, RgbaToPlanar};
+use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
 
 /// An RGBA image held in memory (a decoded background picture).
 #[derive(Debug, Clone)]
@@ -73,11 +73,12 @@ pub struct Compositor {
     fitted: Vec<u8>,
     fitted_size: (usize, usize),
     down: RgbaToPlanar,
-    up: PlaneResizer,
+    /// The blurred frame at reduced resolution, planar RGB, `small_size`.
     small: Vec<f32>,
+    small_size: (usize, usize),
     scratch: Vec<f32>,
-    /// The blurred frame at full resolution, planar RGB.
-    blurred: Vec<f32>,
+    xs: BilinearAxis,
+    ys: BilinearAxis,
 }
 
 impl Compositor {
@@ -87,10 +88,11 @@ impl Compositor {
             fitted: Vec::new(),
             fitted_size: (0, 0),
             down: RgbaToPlanar::new(),
-            up: PlaneResizer::new(),
             small: Vec::new(),
+            small_size: (0, 0),
             scratch: Vec::new(),
-            blurred: Vec::new(),
+            xs: BilinearAxis::default(),
+            ys: BilinearAxis::default(),
         }
     }
 
@@ -133,15 +135,18 @@ impl Compositor {
             Background::Blur { sigma } => {
                 let sigma = *sigma;
                 self.blur_frame(frame, sigma);
-                let plane = width * height;
-                let blurred = &self.blurred;
+                let (sw, sh) = self.small_size;
+                let plane = sw * sh;
+                let (small, xs, ys) = (&self.small, &self.xs, &self.ys);
                 for_each_row_mut(frame, |y, row| {
-                    let o = y * width;
                     for (x, px) in row.chunks_exact_mut(4).enumerate() {
-                        let a = px[3] as f32 * (1.0 / 255.0);
-                        for (c, v) in px[..3].iter_mut().enumerate() {
-                            let b = blurred[c * plane + o + x];
-                            *v = (b + a * (*v as f32 - b) + 0.5).clamp(0.0, 255.0) as u8;
+                        // The person's inside needs no background: sample only where seen.
+                        if px[3] < 255 {
+                            let a = px[3] as f32 * (1.0 / 255.0);
+                            for (c, v) in px[..3].iter_mut().enumerate() {
+                                let b = sample_bilinear(&small[c * plane..], sw, xs, ys, x, y);
+                                *v = (b + a * (*v as f32 - b) + 0.5).clamp(0.0, 255.0) as u8;
+                            }
                         }
                         px[3] = 255;
                     }
@@ -150,7 +155,7 @@ impl Compositor {
         }
     }
 
-    /// Fills `self.blurred` with the frame's RGB blurred by `sigma` pixels.
+    /// Blurs the frame's RGB by `sigma` pixels at reduced resolution into `self.small`.
     fn blur_frame(&mut self, frame: &RgbaViewMut<'_>, sigma: f32) {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         // Work at 1/factor resolution with a box radius of about 4 small pixels.
@@ -160,22 +165,14 @@ impl Compositor {
         let radius = ((sigma / factor).round() as usize).max(1);
         self.small.resize(3 * sw * sh, 0.0);
         self.down.run(&frame.view(), sw, sh, 1.0, &mut self.small);
-        let plane = width * height;
-        self.blurred.resize(3 * plane, 0.0);
-        for c in 0..3 {
-            let p = &mut self.small[c * sw * sh..(c + 1) * sw * sh];
+        for p in self.small.chunks_exact_mut(sw * sh) {
             for _ in 0..3 {
                 box_blur(p, sw, sh, radius, &mut self.scratch);
             }
-            self.up.run(
-                p,
-                sw,
-                sh,
-                &mut self.blurred[c * plane..(c + 1) * plane],
-                width,
-                height,
-            );
         }
+        self.small_size = (sw, sh);
+        self.xs.ensure(sw, width);
+        self.ys.ensure(sh, height);
     }
 }
 

@@ -94,11 +94,33 @@ impl GuidedUpsampler {
         eps: f32,
         out: &mut [f32],
     ) {
+        assert_eq!(guide_hr.len(), hw * hh);
+        assert_eq!(out.len(), hw * hh);
+        self.coefficients(guide_lr, alpha_lr, lw, lh, radius, eps);
+        self.a_hr.resize(hw * hh, 0.0);
+        self.b_hr.resize(hw * hh, 0.0);
+        self.up.run(&self.a, lw, lh, &mut self.a_hr, hw, hh);
+        self.up.run(&self.b, lw, lh, &mut self.b_hr, hw, hh);
+        for (((o, &a), &b), &g) in out.iter_mut().zip(&self.a_hr).zip(&self.b_hr).zip(guide_hr) {
+            *o = (a * g + b).clamp(0.0, 1.0);
+        }
+    }
+
+    /// Fits the local linear model at low resolution: afterwards [`a`](Self::a) and
+    /// [`b`](Self::b) (`lw × lh`, box-averaged) give `α ≈ a·I + b`. Callers that need the
+    /// matte at only some full-resolution pixels sample them there (bilinearly) themselves.
+    pub fn coefficients(
+        &mut self,
+        guide_lr: &[f32],
+        alpha_lr: &[f32],
+        lw: usize,
+        lh: usize,
+        radius: usize,
+        eps: f32,
+    ) {
         let n = lw * lh;
         assert_eq!(guide_lr.len(), n);
         assert_eq!(alpha_lr.len(), n);
-        assert_eq!(guide_hr.len(), hw * hh);
-        assert_eq!(out.len(), hw * hh);
         for v in [
             &mut self.mean_i,
             &mut self.mean_p,
@@ -133,13 +155,16 @@ impl GuidedUpsampler {
         }
         box_blur(&mut self.a, lw, lh, radius, &mut self.tmp);
         box_blur(&mut self.b, lw, lh, radius, &mut self.tmp);
-        self.a_hr.resize(hw * hh, 0.0);
-        self.b_hr.resize(hw * hh, 0.0);
-        self.up.run(&self.a, lw, lh, &mut self.a_hr, hw, hh);
-        self.up.run(&self.b, lw, lh, &mut self.b_hr, hw, hh);
-        for (((o, &a), &b), &g) in out.iter_mut().zip(&self.a_hr).zip(&self.b_hr).zip(guide_hr) {
-            *o = (a * g + b).clamp(0.0, 1.0);
-        }
+    }
+
+    /// The slope plane of the last [`coefficients`](Self::coefficients) call.
+    pub fn a(&self) -> &[f32] {
+        &self.a
+    }
+
+    /// The offset plane of the last [`coefficients`](Self::coefficients) call.
+    pub fn b(&self) -> &[f32] {
+        &self.b
     }
 }
 

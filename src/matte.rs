@@ -17,7 +17,7 @@ use ndarray::s;
 use crate::filter::GuidedUpsampler;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
-use crate::resize::RgbaToPlanar;
+use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
 
 /// Network input height and width are padded up to a multiple of this.
 pub const PAD_MULTIPLE: usize = 16;
@@ -79,9 +79,15 @@ pub struct MatteRefiner {
     output: Vec<f32>,
     alpha_lr: Vec<f32>,
     luma_lr: Vec<f32>,
-    luma_hr: Vec<f32>,
+    /// The crop's matte when the network ran at full resolution.
     alpha_hr: Vec<f32>,
     guided: GuidedUpsampler,
+    /// Whether the last crop ran scaled down: its matte is then `a·luma + b` with the guided
+    /// filter's coefficients sampled bilinearly at each unknown pixel.
+    scaled: bool,
+    xs: BilinearAxis,
+    ys: BilinearAxis,
+    working: (usize, usize),
     previous: Vec<u8>,
     previous_size: (usize, usize),
     has_previous: bool,
@@ -103,9 +109,12 @@ impl MatteRefiner {
             output: Vec::new(),
             alpha_lr: Vec::new(),
             luma_lr: Vec::new(),
-            luma_hr: Vec::new(),
             alpha_hr: Vec::new(),
             guided: GuidedUpsampler::new(),
+            scaled: false,
+            xs: BilinearAxis::default(),
+            ys: BilinearAxis::default(),
+            working: (0, 0),
             previous: Vec::new(),
             previous_size: (0, 0),
             has_previous: false,
@@ -203,10 +212,9 @@ impl MatteRefiner {
         for y in 0..lh {
             self.alpha_lr[y * lw..(y + 1) * lw].copy_from_slice(&self.output[y * pw..y * pw + lw]);
         }
-        self.alpha_hr.resize(cw * ch, 0.0);
-        if (lw, lh) == (cw, ch) {
-            self.alpha_hr.copy_from_slice(&self.alpha_lr);
-        } else {
+        self.scaled = (lw, lh) != (cw, ch);
+        self.working = (lw, lh);
+        if self.scaled {
             self.luma_lr.resize(plane, 0.0);
             for i in 0..plane {
                 self.luma_lr[i] = luma(
@@ -215,26 +223,13 @@ impl MatteRefiner {
                     self.planes[2 * plane + i],
                 );
             }
-            self.luma_hr.resize(cw * ch, 0.0);
-            for (y, row) in crop.outer_iter().enumerate() {
-                let row = row.to_slice().expect("RGBA rows are contiguous");
-                let out = &mut self.luma_hr[y * cw..(y + 1) * cw];
-                for (o, px) in out.iter_mut().zip(row.chunks_exact(4)) {
-                    *o = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
-                }
-            }
-            self.guided.run(
-                &self.luma_lr,
-                &self.alpha_lr,
-                lw,
-                lh,
-                &self.luma_hr,
-                cw,
-                ch,
-                1,
-                1e-3,
-                &mut self.alpha_hr,
-            );
+            self.guided
+                .coefficients(&self.luma_lr, &self.alpha_lr, lw, lh, 1, 1e-3);
+            self.xs.ensure(lw, cw);
+            self.ys.ensure(lh, ch);
+        } else {
+            self.alpha_hr.clear();
+            self.alpha_hr.extend_from_slice(&self.alpha_lr);
         }
         Ok((lw, lh))
     }
@@ -252,6 +247,9 @@ impl MatteRefiner {
         self.previous.resize(width * height, 0);
         let (cx, cy, cw, ch) = crop.unwrap_or((0, 0, 0, 0));
         let alpha_hr = &self.alpha_hr;
+        let (scaled, lw) = (self.scaled, self.working.0);
+        let (coef_a, coef_b) = (self.guided.a(), self.guided.b());
+        let (xs, ys) = (&self.xs, &self.ys);
         let previous = &mut self.previous;
         for_each_row_mut(frame, |y, row| {
             let prev_row = &mut previous[y * width..(y + 1) * width];
@@ -263,9 +261,17 @@ impl MatteRefiner {
                     255
                 } else {
                     // Unknown pixels are always inside the crop.
-                    let i = (y - cy) * cw + (x - cx);
                     debug_assert!(x >= cx && x < cx + cw && y >= cy && y < cy + ch);
-                    let mut v = alpha_hr[i] * 255.0;
+                    let (u, v) = (x - cx, y - cy);
+                    let matte = if scaled {
+                        let l = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
+                        let a = sample_bilinear(coef_a, lw, xs, ys, u, v);
+                        let b = sample_bilinear(coef_b, lw, xs, ys, u, v);
+                        (a * l + b).clamp(0.0, 1.0)
+                    } else {
+                        alpha_hr[v * cw + u]
+                    };
+                    let mut v = matte * 255.0;
                     if smooth {
                         v = s * prev_row[x] as f32 + (1.0 - s) * v;
                     }

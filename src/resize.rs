@@ -166,6 +166,76 @@ impl RgbaToPlanar {
     }
 }
 
+/// Bilinear sampling positions along one axis, enlarging `src_len` samples to `dst_len`
+/// (half-pixel centres, edges clamped; the same values as [`PlaneResizer`] when enlarging).
+/// Lets a caller sample a small plane at only the full-resolution pixels it needs.
+#[derive(Debug, Clone, Default)]
+pub struct BilinearAxis {
+    src_len: usize,
+    dst_len: usize,
+    i0: Vec<u32>,
+    i1: Vec<u32>,
+    w: Vec<f32>,
+}
+
+impl BilinearAxis {
+    pub fn new(src_len: usize, dst_len: usize) -> Self {
+        assert!(src_len > 0 && dst_len > 0, "cannot resample an empty axis");
+        let scale = src_len as f64 / dst_len as f64;
+        let (mut i0, mut i1, mut w) = (
+            Vec::with_capacity(dst_len),
+            Vec::with_capacity(dst_len),
+            Vec::with_capacity(dst_len),
+        );
+        for i in 0..dst_len {
+            let c = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (src_len - 1) as f64);
+            let lo = c.floor() as usize;
+            i0.push(lo as u32);
+            i1.push((lo + 1).min(src_len - 1) as u32);
+            w.push((c - lo as f64) as f32);
+        }
+        Self {
+            src_len,
+            dst_len,
+            i0,
+            i1,
+            w,
+        }
+    }
+
+    /// Rebuilds the table when the sizes changed.
+    pub fn ensure(&mut self, src_len: usize, dst_len: usize) {
+        if self.src_len != src_len || self.dst_len != dst_len {
+            *self = Self::new(src_len, dst_len);
+        }
+    }
+
+    /// (first index, second index, weight of the second) for output sample `i`.
+    #[inline]
+    pub fn at(&self, i: usize) -> (usize, usize, f32) {
+        (self.i0[i] as usize, self.i1[i] as usize, self.w[i])
+    }
+}
+
+/// Samples `plane` (`width` wide) bilinearly at output pixel (x, y).
+#[inline]
+pub fn sample_bilinear(
+    plane: &[f32],
+    width: usize,
+    xs: &BilinearAxis,
+    ys: &BilinearAxis,
+    x: usize,
+    y: usize,
+) -> f32 {
+    let (x0, x1, wx) = xs.at(x);
+    let (y0, y1, wy) = ys.at(y);
+    let r0 = &plane[y0 * width..];
+    let r1 = &plane[y1 * width..];
+    let top = r0[x0] + wx * (r0[x1] - r0[x0]);
+    let bottom = r1[x0] + wx * (r1[x1] - r1[x0]);
+    top + wy * (bottom - top)
+}
+
 /// Resizes one f32 plane (a mask, a matte or a colour channel).
 #[derive(Debug, Default)]
 pub struct PlaneResizer {
@@ -246,6 +316,25 @@ mod tests {
                 assert!(start + w.len() <= s, "{s}->{d} tap {i} out of range");
                 let sum: f32 = w.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-5, "{s}->{d} tap {i} sums to {sum}");
+            }
+        }
+    }
+
+    #[test]
+    fn bilinear_sampling_matches_the_plane_resizer_when_enlarging() {
+        let (sw, sh, dw, dh) = (7, 5, 23, 17);
+        let src: Vec<f32> = (0..sw * sh).map(|i| ((i * 37) % 11) as f32).collect();
+        let mut full = vec![0.0; dw * dh];
+        PlaneResizer::new().run(&src, sw, sh, &mut full, dw, dh);
+        let (xs, ys) = (BilinearAxis::new(sw, dw), BilinearAxis::new(sh, dh));
+        for y in 0..dh {
+            for x in 0..dw {
+                let v = sample_bilinear(&src, sw, &xs, &ys, x, y);
+                assert!(
+                    (v - full[y * dw + x]).abs() < 1e-4,
+                    "({x},{y}) {v} vs {}",
+                    full[y * dw + x]
+                );
             }
         }
     }
