@@ -138,6 +138,14 @@ fn missing_camera_and_non_video_input_are_named() {
         "{err}"
     );
 
+    let out = slimmatte(&["run", "--frames", "2", "--output", "/dev/video99"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("virtual camera /dev/video99 does not exist") && err.contains("v4l2loopback"),
+        "{err}"
+    );
+
     let out = slimmatte(&["run", "--input", "/no/such/clip.mp4"]);
     assert!(
         String::from_utf8_lossy(&out.stderr)
