@@ -43,6 +43,9 @@ struct Common {
     /// Scale every training run's steps by this factor.
     #[arg(long, default_value_t = 1.0)]
     steps_scale: f64,
+    /// Suffix of the output file names, e.g. `_10ms` → models/matting_student_10ms.onnx.
+    #[arg(long, default_value = "")]
+    tag: String,
     /// Override the teacher's steps.
     #[arg(long)]
     steps_teacher: Option<usize>,
@@ -97,6 +100,7 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.at = parse_at(&c.at)?;
     s.threads = c.threads.max(1);
     s.seed = c.seed;
+    s.tag = c.tag.clone();
     let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
     s.steps_teacher = sc(s.steps_teacher);
     s.steps_prune = sc(s.steps_prune);

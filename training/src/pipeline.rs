@@ -49,6 +49,8 @@ pub struct Settings {
     pub threads: usize,
     pub round: usize,
     pub search_iters: usize,
+    /// Suffix of every output file name (a second operating point next to the shipped one).
+    pub tag: String,
 }
 
 impl Settings {
@@ -79,6 +81,7 @@ impl Settings {
             threads: 2,
             round: 8,
             search_iters: 6,
+            tag: String::new(),
         }
     }
 
@@ -424,6 +427,25 @@ fn teacher_and_stage1(s: &Settings, d: &Splits) -> Result<(Trained, Trained)> {
     Ok((teacher, stage1))
 }
 
+/// The budget result of an earlier search in the work folder, when it was for the same budget.
+/// A full rerun reuses it, so the trained slim nets keep matching their arch; the `budget`
+/// command always measures afresh (then delete the stage-2 / baseline nets of the work folder).
+pub fn cached_budget(s: &Settings) -> Option<(f64, Vec<Probe>)> {
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.work.join("budget.json")).ok()?).ok()?;
+    let same = j["budget_ms"].as_f64()? == s.budget_ms
+        && j["at"][0].as_u64()? as usize == s.at.0
+        && j["at"][1].as_u64()? as usize == s.at.1
+        && j["threads"].as_u64()? as usize == s.threads;
+    if !same {
+        return None;
+    }
+    let probes: Vec<Probe> = serde_json::from_value(j["probes"].clone()).ok()?;
+    let rate = j["rate"].as_f64()?;
+    eprintln!("budget: reusing the earlier search in budget.json (rate {rate:.3})");
+    Some((rate, probes))
+}
+
 /// The budget search on the stage-1 γ; writes `budget.json` in the work folder.
 pub fn budget(s: &Settings, stage1: &Net) -> Result<(f64, Vec<Probe>)> {
     let (h, w) = s.padded();
@@ -524,7 +546,10 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     let tarch = teacher.net.arch.clone();
 
     // Latency budget → prune rate → slim arch.
-    let (rate, probes) = budget(s, &stage1.net)?;
+    let (rate, probes) = match cached_budget(s) {
+        Some(b) => b,
+        None => budget(s, &stage1.net)?,
+    };
     let gam = stage1.net.gammas();
     let keep = prune::select_by_gamma(&tarch, &gam, rate, s.round);
     let sarch = prune::arch_of(&keep);
@@ -648,7 +673,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     shipped.push(ship(
         s,
         &d,
-        "matting_teacher",
+        &format!("matting_teacher{}", s.tag),
         "teacher (distillation source; too slow for the real-time budget)",
         "teacher, task loss only",
         &teacher,
@@ -660,7 +685,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     shipped.push(ship(
         s,
         &d,
-        "matting_student",
+        &format!("matting_student{}", s.tag),
         "shipped real-time matting net (runtime default)",
         &format!("distillation-based channel pruning (Yoon et al. 2022), stage 2 from {best_name}"),
         best,
@@ -676,7 +701,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     shipped.push(ship(
         s,
         &d,
-        "matting_uniform",
+        &format!("matting_uniform{}", s.tag),
         "baseline (not used by the runtime)",
         "uniform channel pruning of the teacher (filter L1 norm), fine-tuned, task loss",
         &uniform,
@@ -690,7 +715,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     shipped.push(ship(
         s,
         &d,
-        "matting_netslim",
+        &format!("matting_netslim{}", s.tag),
         "baseline (not used by the runtime)",
         "Network Slimming (L1 on γ, task loss only), pruned, fine-tuned",
         &ns_ft,
@@ -701,7 +726,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     shipped.push(ship(
         s,
         &d,
-        "matting_small",
+        &format!("matting_small{}", s.tag),
         "baseline (not used by the runtime)",
         "unpruned small student (uniform shape, random init), same distillation loss",
         &small,
@@ -739,7 +764,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         &uniform.curve,
         &small.curve,
     ];
-    plots::curves(&curves, &pdir.join("training_curves.png"))?;
+    plots::curves(&curves, &pdir.join(format!("training_curves{}.png", s.tag)))?;
     let (te, td) = prune::thresholds(&tarch, &gam, rate);
     let table = tarch.table();
     let mut ge = Vec::new();
@@ -751,7 +776,13 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
             gd.extend_from_slice(g);
         }
     }
-    plots::gamma_histogram(&ge, &gd, te, td, &pdir.join("gamma_histogram.png"))?;
+    plots::gamma_histogram(
+        &ge,
+        &gd,
+        te,
+        td,
+        &pdir.join(format!("gamma_histogram{}.png", s.tag)),
+    )?;
     let names: Vec<String> = tarch
         .describe()
         .into_iter()
@@ -766,7 +797,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
             ("Network Slimming".into(), ns_arch.widths.clone()),
             ("uniform".into(), u_arch.widths.clone()),
         ],
-        &pdir.join("kept_channels.png"),
+        &pdir.join(format!("kept_channels{}.png", s.tag)),
     )?;
 
     // Results.
@@ -781,7 +812,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         best_name,
         t_all.elapsed().as_secs_f64(),
     );
-    std::fs::write(s.models.join("results.md"), md)?;
+    std::fs::write(s.models.join(format!("results{}.md", s.tag)), md)?;
     let teacher_loss_first_last = teacher.curve.first_last(0.1);
     Ok(Outcome {
         rows,
@@ -873,7 +904,10 @@ fn results_markdown(
             if p.fits { "yes" } else { "no" }
         );
     }
-    m += "\n## Plots\n\n![training curves](plots/training_curves.png)\n\n![|γ| histogram](plots/gamma_histogram.png)\n\n![kept channels](plots/kept_channels.png)\n\n![data samples: composite, trimap, alpha](plots/data_samples.png)\n";
+    m += &format!(
+        "\n## Plots\n\n![training curves](plots/training_curves{t}.png)\n\n![|γ| histogram](plots/gamma_histogram{t}.png)\n\n![kept channels](plots/kept_channels{t}.png)\n\n![data samples: composite, trimap, alpha](plots/data_samples.png)\n",
+        t = s.tag
+    );
     m += &format!("\n## Data\n\n{}\n", d.description);
     m += &format!(
         "\n## Settings\n\n```json\n{}\n```\n",

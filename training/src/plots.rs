@@ -87,6 +87,7 @@ pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
     ch.configure_mesh()
         .x_desc("step")
         .y_desc("loss")
+        .y_label_formatter(&|v| format!("{v:.3}"))
         .draw()
         .map_err(err)?;
     for (i, c) in curves.iter().enumerate() {
@@ -234,10 +235,15 @@ pub fn kept_channels(
         .map_err(err)?;
     let names = layers.to_vec();
     ch.configure_mesh()
-        .x_labels(n)
+        .x_labels(2 * n + 1)
+        .x_label_style(("sans-serif", 11))
         .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            names.get(i).cloned().unwrap_or_default()
+            // Labels at the bar-group centres (i + 0.5) only.
+            if (x - x.floor() - 0.5).abs() < 0.05 {
+                names.get(x.floor() as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
         })
         .y_desc("channels")
         .draw()

@@ -240,7 +240,7 @@ pub fn measure_onnx_latency(
 }
 
 /// One probe of the budget search.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Probe {
     pub rate: f64,
     pub macs: u64,
