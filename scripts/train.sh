@@ -33,5 +33,7 @@ LIBTORCH="$(scripts/setup_libtorch.sh | tail -n1)"
 export LIBTORCH
 say "building slimmatte-train"
 cargo build --release -p slimmatte-training
+# libtorch's OpenMP threads spin-wait; on a shared machine that collapses throughput.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 say "training (about an hour on 2 cores)"
 target/release/slimmatte-train all "$@"
