@@ -283,12 +283,18 @@ impl VideoFilterImpl for BgReplace {
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let start = Instant::now();
-        let settings = self.settings.lock().unwrap().clone();
         let mut state_guard = self.state.lock().unwrap();
         let Some(state) = state_guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
-        if state.built != settings {
+        // Rebuild the background only when a property changed (compared under the lock, so
+        // nothing is cloned per buffer). Lock order: state, then settings; no path takes them
+        // the other way round.
+        let changed = {
+            let settings = self.settings.lock().unwrap();
+            (state.built != *settings).then(|| settings.clone())
+        };
+        if let Some(settings) = changed {
             state.configure(&settings).map_err(|e| {
                 gst::element_imp_error!(
                     self,

@@ -337,7 +337,11 @@ impl VideoFilterImpl for SlimMatte {
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let start = Instant::now();
-        let settings = self.settings.lock().unwrap().clone();
+        // Copy out only the per-frame values: no allocation per buffer.
+        let (matte, output) = {
+            let settings = self.settings.lock().unwrap();
+            (settings.matte(), settings.output)
+        };
         let mut state_guard = self.state.lock().unwrap();
         let Some(state) = state_guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
@@ -346,14 +350,11 @@ impl VideoFilterImpl for SlimMatte {
             gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
             gst::FlowError::Error
         })?;
-        let stats = state
-            .refiner
-            .process(&mut view, &settings.matte())
-            .map_err(|e| {
-                gst::element_imp_error!(self, gst::LibraryError::Failed, ["Matting failed: {e}"]);
-                gst::FlowError::Error
-            })?;
-        if settings.output == SlimMatteOutput::Grey {
+        let stats = state.refiner.process(&mut view, &matte).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ["Matting failed: {e}"]);
+            gst::FlowError::Error
+        })?;
+        if output == SlimMatteOutput::Grey {
             alpha_as_grey(&mut view);
         }
         drop(state_guard);

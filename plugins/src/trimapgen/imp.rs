@@ -373,7 +373,11 @@ impl VideoFilterImpl for TrimapGen {
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let start = Instant::now();
-        let settings = self.settings.lock().unwrap().clone();
+        // Copy out only the per-frame values: no allocation per buffer.
+        let (trimap, output) = {
+            let settings = self.settings.lock().unwrap();
+            (settings.trimap(), settings.alpha_output())
+        };
         let mut state_guard = self.state.lock().unwrap();
         let Some(state) = state_guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
@@ -384,7 +388,7 @@ impl VideoFilterImpl for TrimapGen {
         })?;
         state
             .generator
-            .process(&mut view, &settings.trimap(), settings.alpha_output())
+            .process(&mut view, &trimap, output)
             .map_err(|e| {
                 gst::element_imp_error!(
                     self,
