@@ -182,7 +182,7 @@ fn load_texture(path: &Path, max_side: usize) -> Option<Texture> {
     })
 }
 
-fn procedural_texture(r: &mut Rng, i: usize) -> Texture {
+pub(crate) fn procedural_texture(r: &mut Rng, i: usize) -> Texture {
     let (w, h) = (256, 256);
     let mut rgb = vec![0.0; w * h * 3];
     let f: Vec<f32> = (0..6).map(|_| r.range(0.01, 0.2)).collect();

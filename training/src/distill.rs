@@ -14,6 +14,18 @@ use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 use crate::data::{Dataset, Rng};
 use crate::nets::Net;
 
+/// Batches assembled ahead of the training loop.
+const PREFETCH: usize = 4;
+
+/// One training batch with the draw that made it (the teacher cache is indexed by it).
+struct Batch {
+    idx: Vec<usize>,
+    flips: Vec<bool>,
+    x: Tensor,
+    a: Tensor,
+    u: Tensor,
+}
+
 /// Settings of one training run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainCfg {
@@ -42,6 +54,69 @@ pub struct TrainCfg {
 pub struct TeacherRef<'a> {
     pub net: &'a Net,
     pub chan_map: Vec<Vec<i64>>,
+    /// The teacher's outputs on the training split, computed once (else a forward per step).
+    pub outputs: Option<&'a TeacherOutputs>,
+}
+
+/// The frozen teacher's alpha and SPKD features (already pooled to ≤16×16, which is all SPKD
+/// looks at) for every training sample in both mirror states. The teacher's forward pass is the
+/// costliest part of a distillation step; computing it once and sharing it between stage 1,
+/// both stage-2 runs and the small student gives the same losses (up to float rounding, ~1e-6:
+/// convolutions pick their kernels by batch size) at a fraction of the time.
+pub struct TeacherOutputs {
+    alpha: Tensor,
+    features: Vec<Tensor>,
+    samples: usize,
+}
+
+impl TeacherOutputs {
+    pub fn compute(net: &Net, data: &Dataset, batch: usize) -> TeacherOutputs {
+        let n = data.len();
+        let mut alphas = Vec::new();
+        let mut feats: Vec<Vec<Tensor>> = Vec::new();
+        tch::no_grad(|| {
+            // Row 2i = sample i as stored, row 2i + 1 = sample i mirrored.
+            let rows: Vec<(usize, bool)> = (0..n).flat_map(|i| [(i, false), (i, true)]).collect();
+            for chunk in rows.chunks(batch.max(1)) {
+                let idx: Vec<usize> = chunk.iter().map(|r| r.0).collect();
+                let flips: Vec<bool> = chunk.iter().map(|r| r.1).collect();
+                let (x, _, _) = data.batch(&idx, &flips);
+                let out = net.forward(&x, false);
+                alphas.push(out.alpha);
+                for (k, f) in out.features.iter().enumerate() {
+                    if feats.len() <= k {
+                        feats.push(Vec::new());
+                    }
+                    feats[k].push(pooled(f));
+                }
+            }
+        });
+        TeacherOutputs {
+            alpha: Tensor::cat(&alphas, 0),
+            features: feats.iter().map(|f| Tensor::cat(f, 0)).collect(),
+            samples: n,
+        }
+    }
+
+    /// The cached outputs of a batch made by `Dataset::batch(idx, flips)` of the same split.
+    pub fn gather(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Vec<Tensor>) {
+        let rows: Vec<i64> = idx
+            .iter()
+            .zip(flips)
+            .map(|(&i, &f)| {
+                assert!(i < self.samples, "sample {i} outside the cached split");
+                2 * i as i64 + f as i64
+            })
+            .collect();
+        let rows = Tensor::from_slice(&rows);
+        (
+            self.alpha.index_select(0, &rows),
+            self.features
+                .iter()
+                .map(|f| f.index_select(0, &rows))
+                .collect(),
+        )
+    }
 }
 
 /// Loss and validation history of a run.
@@ -86,7 +161,7 @@ fn pooled(f: &Tensor) -> Tensor {
 }
 
 /// Spatial similarity (positions × positions) and channel similarity (channels × channels),
-/// cosine, of a feature map (pooled to at most 16×16).
+/// cosine, of a feature map (pooled to at most 16×16; an already pooled map stays as it is).
 fn similarities(f: &Tensor) -> (Tensor, Tensor) {
     let p = pooled(f);
     let (b, c) = (p.size()[0], p.size()[1]);
@@ -193,80 +268,163 @@ pub fn train(
     let base_seconds = curve.seconds;
     let mut ema = f64::NAN;
     let mut ema_task = f64::NAN;
-    for step in start..cfg.steps {
-        opt.set_lr(cosine_lr(cfg.lr, step, cfg.steps));
-        let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(train.len())).collect();
-        let flips: Vec<bool> = (0..cfg.batch).map(|_| rng.chance(0.5)).collect();
-        let (x, a, u) = train.batch(&idx, &flips);
-        let out = net.forward(&x, true);
-        let task = charbonnier(&out.alpha, &a, &u);
-        let mut loss = &task * cfg.w_gt;
-        if let Some(t) = teacher {
-            let tout = tch::no_grad(|| t.net.forward(&x, false));
-            loss = loss + charbonnier(&out.alpha, &tout.alpha, &u) * cfg.w_kd;
-            if cfg.w_spkd > 0.0 {
-                loss = loss + spkd(&out.features, &tout.features, &t.chan_map) * cfg.w_spkd;
+    // Batches are drawn and assembled on a producer thread and handed over through a bounded
+    // channel, so that the next batch is ready when the optimizer step ends (back-pressure:
+    // at most PREFETCH batches wait). The draw order is the same as without the thread.
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(PREFETCH);
+        let (steps, batch) = (cfg.steps, cfg.batch);
+        scope.spawn(move || {
+            for _ in start..steps {
+                let idx: Vec<usize> = (0..batch).map(|_| rng.below(train.len())).collect();
+                let flips: Vec<bool> = (0..batch).map(|_| rng.chance(0.5)).collect();
+                let (x, a, u) = train.batch(&idx, &flips);
+                if tx
+                    .send(Batch {
+                        idx,
+                        flips,
+                        x,
+                        a,
+                        u,
+                    })
+                    .is_err()
+                {
+                    return; // the training loop ended early (error)
+                }
             }
-        }
-        if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
-            let (enc, dec) = net.gamma_tensors();
-            for g in enc {
-                loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
+        });
+        for step in start..cfg.steps {
+            opt.set_lr(cosine_lr(cfg.lr, step, cfg.steps));
+            let Batch {
+                idx,
+                flips,
+                x,
+                a,
+                u,
+            } = rx.recv().context("the batch producer thread stopped")?;
+            let out = net.forward(&x, true);
+            let task = charbonnier(&out.alpha, &a, &u);
+            let mut loss = &task * cfg.w_gt;
+            if let Some(t) = teacher {
+                let (t_alpha, t_features) = match t.outputs {
+                    Some(o) => o.gather(&idx, &flips),
+                    None => {
+                        let o = tch::no_grad(|| t.net.forward(&x, false));
+                        (o.alpha, o.features)
+                    }
+                };
+                loss = loss + charbonnier(&out.alpha, &t_alpha, &u) * cfg.w_kd;
+                if cfg.w_spkd > 0.0 {
+                    loss = loss + spkd(&out.features, &t_features, &t.chan_map) * cfg.w_spkd;
+                }
             }
-            for g in dec {
-                loss = loss + g.abs().sum(Kind::Float) * cfg.l1_dec;
+            if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
+                let (enc, dec) = net.gamma_tensors();
+                for g in enc {
+                    loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
+                }
+                for g in dec {
+                    loss = loss + g.abs().sum(Kind::Float) * cfg.l1_dec;
+                }
             }
-        }
-        opt.backward_step(&loss);
-        let lv = loss.double_value(&[]);
-        let tv = task.double_value(&[]);
-        ema = if ema.is_nan() {
-            lv
-        } else {
-            0.95 * ema + 0.05 * lv
-        };
-        ema_task = if ema_task.is_nan() {
-            tv
-        } else {
-            0.95 * ema_task + 0.05 * tv
-        };
-        if step % 10 == 0 || step + 1 == cfg.steps {
-            curve.steps.push(step);
-            curve.loss.push(ema);
-            curve.task_loss.push(ema_task);
-        }
-        bar.set_message(format!("loss {ema:.4} task {ema_task:.4}"));
-        bar.inc(1);
-        let last = step + 1 == cfg.steps;
-        if (step + 1) % cfg.eval_every.max(1) == 0 || last {
-            let sad = evaluate_sad(net, val, 8);
-            curve.val_steps.push(step + 1);
-            curve.val_sad.push(sad);
-        }
-        if !tty && ((step + 1) % log_every == 0 || last) {
-            eprintln!(
-                "[{}] step {}/{} loss {ema:.4} task {ema_task:.4} val SAD {:.3} ({:.1}s)",
-                cfg.name,
-                step + 1,
-                cfg.steps,
-                curve.val_sad.last().copied().unwrap_or(f64::NAN),
-                t0.elapsed().as_secs_f64()
-            );
-        }
-        if cfg.ckpt_every > 0 && (step + 1) % cfg.ckpt_every == 0 && !last {
-            vs.save(&ckpt)?;
-            let mut snapshot = curve.clone();
-            snapshot.seconds = base_seconds + t0.elapsed().as_secs_f64();
-            let meta = CkptMeta {
-                step: step + 1,
-                curve: snapshot,
+            opt.backward_step(&loss);
+            let lv = loss.double_value(&[]);
+            let tv = task.double_value(&[]);
+            ema = if ema.is_nan() {
+                lv
+            } else {
+                0.95 * ema + 0.05 * lv
             };
-            std::fs::write(&meta_path, serde_json::to_string(&meta)?)?;
+            ema_task = if ema_task.is_nan() {
+                tv
+            } else {
+                0.95 * ema_task + 0.05 * tv
+            };
+            if step % 10 == 0 || step + 1 == cfg.steps {
+                curve.steps.push(step);
+                curve.loss.push(ema);
+                curve.task_loss.push(ema_task);
+            }
+            bar.set_message(format!("loss {ema:.4} task {ema_task:.4}"));
+            bar.inc(1);
+            let last = step + 1 == cfg.steps;
+            if (step + 1) % cfg.eval_every.max(1) == 0 || last {
+                let sad = evaluate_sad(net, val, 8);
+                curve.val_steps.push(step + 1);
+                curve.val_sad.push(sad);
+            }
+            if !tty && ((step + 1) % log_every == 0 || last) {
+                eprintln!(
+                    "[{}] step {}/{} loss {ema:.4} task {ema_task:.4} val SAD {:.3} ({:.1}s)",
+                    cfg.name,
+                    step + 1,
+                    cfg.steps,
+                    curve.val_sad.last().copied().unwrap_or(f64::NAN),
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            if cfg.ckpt_every > 0 && (step + 1) % cfg.ckpt_every == 0 && !last {
+                vs.save(&ckpt)?;
+                let mut snapshot = curve.clone();
+                snapshot.seconds = base_seconds + t0.elapsed().as_secs_f64();
+                let meta = CkptMeta {
+                    step: step + 1,
+                    curve: snapshot,
+                };
+                std::fs::write(&meta_path, serde_json::to_string(&meta)?)?;
+            }
         }
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     curve.seconds = base_seconds + t0.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&ckpt);
     let _ = std::fs::remove_file(&meta_path);
     Ok(curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Generator, procedural_texture};
+    use crate::nets::{Arch, BnInit};
+
+    #[test]
+    fn cached_teacher_outputs_equal_a_fresh_forward_pass() {
+        let mut r = Rng::new(7);
+        let g = Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect());
+        let data = Dataset::generate(&g, 3, 5, 64, 1);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            &Arch::from_levels([8, 8, 16, 16]),
+            BnInit::STANDARD,
+        );
+        // Batch 3 so that the cache is built from several chunks, one of them partial.
+        let cache = TeacherOutputs::compute(&net, &data, 3);
+        let idx = [4, 0, 2, 4];
+        let flips = [true, false, true, false];
+        let (alpha, features) = cache.gather(&idx, &flips);
+        let (x, _, _) = data.batch(&idx, &flips);
+        let fresh = tch::no_grad(|| net.forward(&x, false));
+        let max_diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        let d = max_diff(&alpha, &fresh.alpha);
+        assert!(d < 1e-5, "alpha differs by {d}");
+        assert_eq!(features.len(), fresh.features.len());
+        for (c, f) in features.iter().zip(&fresh.features) {
+            assert!(c.size()[2] <= 16);
+            let d = max_diff(c, &pooled(f));
+            assert!(d < 1e-5, "features differ by {d}");
+        }
+        // The SPKD term is the same whether the teacher side is pooled first or not.
+        let map = crate::prune::identity_map(&net.arch);
+        let student: Vec<Tensor> = fresh.features.iter().map(|f| f * 0.5 + 0.1).collect();
+        let a = spkd(&student, &features, &map).double_value(&[]);
+        let b = spkd(&student, &fresh.features, &map).double_value(&[]);
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        // Mirrored rows differ from the unmirrored ones (the cache keeps both states).
+        let (a0, _) = cache.gather(&[1], &[false]);
+        let (a1, _) = cache.gather(&[1], &[true]);
+        assert!(max_diff(&a0, &a1) > 0.0);
+    }
 }

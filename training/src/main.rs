@@ -29,7 +29,7 @@ struct Common {
     #[arg(long)]
     quick: bool,
     /// Latency budget of the shipped student, ms.
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = 10.0)]
     budget_ms: f64,
     /// Frame size of the budget, WIDTHxHEIGHT (padded to multiples of 16 for the net).
     #[arg(long, default_value = "640x360")]
@@ -55,6 +55,15 @@ struct Common {
     /// Override the steps of the slim runs (stage 2, fine-tuning, small student).
     #[arg(long)]
     steps_slim: Option<usize>,
+    /// Override the number of training crops.
+    #[arg(long)]
+    n_train: Option<usize>,
+    /// Override the weight of the alpha loss vs the teacher's output.
+    #[arg(long)]
+    w_kd: Option<f64>,
+    /// Override the weight of the SPKD feature-similarity loss.
+    #[arg(long)]
+    w_spkd: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +117,9 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.steps_teacher = c.steps_teacher.unwrap_or(s.steps_teacher);
     s.steps_prune = c.steps_prune.unwrap_or(s.steps_prune);
     s.steps_slim = c.steps_slim.unwrap_or(s.steps_slim);
+    s.n_train = c.n_train.unwrap_or(s.n_train);
+    s.w_kd = c.w_kd.unwrap_or(s.w_kd);
+    s.w_spkd = c.w_spkd.unwrap_or(s.w_spkd);
     Ok(s)
 }
 

@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use crate::card::{self, Errors, ModelCard, Row};
 use crate::data::{self, Dataset, Generator};
-use crate::distill::{self, Curve, TeacherRef, TrainCfg};
+use crate::distill::{self, Curve, TeacherOutputs, TeacherRef, TrainCfg};
 use crate::export;
 use crate::nets::{Arch, BnInit, LEVELS, Net};
 use crate::plots;
@@ -63,20 +63,20 @@ impl Settings {
             seed: 2022,
             teacher_levels: [24, 48, 96, 128],
             crop: 128,
-            n_train: 3000,
+            n_train: 6000,
             n_val: 48,
             n_test: 100,
             test_size: 256,
             batch: 8,
-            steps_teacher: 2400,
-            steps_prune: 2000,
+            steps_teacher: 4800,
+            steps_prune: 2400,
             steps_slim: 2400,
             lr: 2e-3,
             l1_enc: 1e-4,
             l1_dec: 1e-5,
             w_kd: 1.0,
             w_spkd: 0.5,
-            budget_ms: 6.0,
+            budget_ms: 10.0,
             at: (640, 360),
             threads: 2,
             round: 8,
@@ -109,7 +109,7 @@ impl Settings {
         (self.at.1.div_ceil(16) * 16, self.at.0.div_ceil(16) * 16)
     }
 
-    fn cfg(&self, name: &str, steps: usize, l1: bool, teacher: bool) -> TrainCfg {
+    pub fn cfg(&self, name: &str, steps: usize, l1: bool, teacher: bool) -> TrainCfg {
         TrainCfg {
             name: name.into(),
             steps,
@@ -398,8 +398,8 @@ pub struct Outcome {
     pub teacher_loss_first_last: (f64, f64),
 }
 
-/// Loads the stage-1 net (trains teacher and stage 1 when missing).
-fn teacher_and_stage1(s: &Settings, d: &Splits) -> Result<(Trained, Trained)> {
+/// Loads the teacher (trains it when missing), frozen.
+fn teacher(s: &Settings, d: &Splits) -> Result<Trained> {
     let tarch = Arch::from_levels(s.teacher_levels);
     let mut teacher = stage(
         s,
@@ -411,20 +411,55 @@ fn teacher_and_stage1(s: &Settings, d: &Splits) -> Result<(Trained, Trained)> {
         None,
     )?;
     teacher.vs.freeze();
-    let tref = TeacherRef {
-        net: &teacher.net,
-        chan_map: prune::identity_map(&tarch),
+    Ok(teacher)
+}
+
+/// The teacher's outputs on the training split when one of the `runs` (distillation runs)
+/// still has to be trained; `None` when all of them are finished in the work folder.
+pub fn teacher_outputs(
+    s: &Settings,
+    d: &Splits,
+    teacher: &Net,
+    runs: &[&str],
+) -> Option<TeacherOutputs> {
+    let done = |name: &str| {
+        s.work.join(format!("{name}.safetensors")).exists()
+            && s.work.join(format!("{name}.curve.json")).exists()
     };
-    let stage1 = stage(
+    if runs.iter().all(|r| done(r)) {
+        return None;
+    }
+    let t = Instant::now();
+    let o = TeacherOutputs::compute(teacher, &d.train, 32);
+    eprintln!(
+        "teacher outputs for {} training samples × 2 mirror states in {:.1}s",
+        d.train.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Some(o)
+}
+
+/// Loads the stage-1 net (sparse distillation; trains it when missing).
+fn stage1(
+    s: &Settings,
+    d: &Splits,
+    teacher: &Net,
+    outputs: Option<&TeacherOutputs>,
+) -> Result<Trained> {
+    let tref = TeacherRef {
+        net: teacher,
+        chan_map: prune::identity_map(&teacher.arch),
+        outputs,
+    };
+    stage(
         s,
         d,
         s.cfg("stage1_sparse", s.steps_prune, true, true),
-        &tarch,
+        &teacher.arch,
         BnInit::PRUNING,
         None,
         Some(&tref),
-    )?;
-    Ok((teacher, stage1))
+    )
 }
 
 /// The budget result of an earlier search in the work folder, when it was for the same budget.
@@ -504,7 +539,9 @@ pub fn budget(s: &Settings, stage1: &Net) -> Result<(f64, Vec<Probe>)> {
 pub fn run_budget(s: &Settings) -> Result<()> {
     std::fs::create_dir_all(&s.work)?;
     let d = make_data(s)?;
-    let (_teacher, stage1) = teacher_and_stage1(s, &d)?;
+    let teacher = teacher(s, &d)?;
+    let outputs = teacher_outputs(s, &d, &teacher.net, &["stage1_sparse"]);
+    let stage1 = stage1(s, &d, &teacher.net, outputs.as_ref())?;
     let (rate, probes) = budget(s, &stage1.net)?;
     println!(
         "| prune rate | GFLOPs | params | latency ms | fits {} ms |\n|---|---|---|---|---|",
@@ -542,7 +579,19 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     let (h, w) = s.padded();
 
     // Teacher + stage 1 (sparse distillation: γ = 0.5, β = 0 frozen, L1 on γ).
-    let (teacher, stage1) = teacher_and_stage1(s, &d)?;
+    let teacher = teacher(s, &d)?;
+    let outputs = teacher_outputs(
+        s,
+        &d,
+        &teacher.net,
+        &[
+            "stage1_sparse",
+            "stage2_inherit",
+            "stage2_scratch",
+            "small_distill",
+        ],
+    );
+    let stage1 = stage1(s, &d, &teacher.net, outputs.as_ref())?;
     let tarch = teacher.net.arch.clone();
 
     // Latency budget → prune rate → slim arch.
@@ -557,6 +606,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     let tref = TeacherRef {
         net: &teacher.net,
         chan_map: prune::chan_map(&keep),
+        outputs: outputs.as_ref(),
     };
 
     // Stage 2: the slim student with the same distillation loss, two inits.
@@ -652,6 +702,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     let small_ref = TeacherRef {
         net: &teacher.net,
         chan_map: prune::chan_map(&u_keep),
+        outputs: outputs.as_ref(),
     };
     let small = stage(
         s,
