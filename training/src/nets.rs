@@ -473,6 +473,20 @@ impl Net {
         })
     }
 
+    /// Copies the convolution weights (and the head's bias) of `src`, a net of the same arch;
+    /// BatchNorm keeps its own initialisation.
+    pub fn copy_convs_from(&mut self, src: &Net) {
+        assert_eq!(self.arch.widths, src.arch.widths, "same arch");
+        tch::no_grad(|| {
+            for (d, s) in self.convs.iter_mut().zip(&src.convs) {
+                d.ws.copy_(&s.ws);
+                if let (Some(db), Some(sb)) = (d.bs.as_mut(), s.bs.as_ref()) {
+                    db.copy_(sb);
+                }
+            }
+        });
+    }
+
     /// Copies the weights of the channels `keep[i]` (output channels of layer i; the head keeps
     /// all its channels) from `src` (a net of a wider arch) into `self`.
     pub fn copy_from_pruned(&mut self, src: &Net, keep: &[Vec<usize>]) {

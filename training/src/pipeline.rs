@@ -197,6 +197,19 @@ pub struct Trained {
     pub cfg: TrainCfg,
 }
 
+/// Where a net's starting weights come from.
+#[derive(Clone, Copy)]
+pub enum Start<'a> {
+    /// Fresh initialisation.
+    Scratch,
+    /// The surviving channels `keep` of a wider trained net, BatchNorm included.
+    Pruned(&'a Net, &'a [Vec<usize>]),
+    /// A trained net of the same shape, convolutions only; BatchNorm starts as the `BnInit`
+    /// says (the sparsity runs reset γ to 0.5 and β to 0, so that |γ| ranks channels from an
+    /// even start, as in the paper).
+    Convs(&'a Net),
+}
+
 /// Trains (or loads, when already finished in `work`) one net.
 #[allow(clippy::too_many_arguments)]
 pub fn stage(
@@ -205,7 +218,7 @@ pub fn stage(
     cfg: TrainCfg,
     arch: &Arch,
     init: BnInit,
-    from: Option<(&Net, &[Vec<usize>])>,
+    start: Start<'_>,
     teacher: Option<&TeacherRef<'_>>,
 ) -> Result<Trained> {
     let mut vs = nn::VarStore::new(Device::Cpu);
@@ -233,8 +246,10 @@ pub fn stage(
             cfg,
         });
     }
-    if let Some((src, keep)) = from {
-        net.copy_from_pruned(src, keep);
+    match start {
+        Start::Scratch => {}
+        Start::Pruned(src, keep) => net.copy_from_pruned(src, keep),
+        Start::Convs(src) => net.copy_convs_from(src),
     }
     eprintln!(
         "[{}] training {} steps, {:.3} GFLOPs@640x368, {} params",
@@ -407,7 +422,7 @@ fn teacher(s: &Settings, d: &Splits) -> Result<Trained> {
         s.cfg("teacher", s.steps_teacher, false, false),
         &tarch,
         BnInit::STANDARD,
-        None,
+        Start::Scratch,
         None,
     )?;
     teacher.vs.freeze();
@@ -457,7 +472,7 @@ fn stage1(
         s.cfg("stage1_sparse", s.steps_prune, true, true),
         &teacher.arch,
         BnInit::PRUNING,
-        None,
+        Start::Convs(teacher),
         Some(&tref),
     )
 }
@@ -579,7 +594,8 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     }
     let (h, w) = s.padded();
 
-    // Teacher + stage 1 (sparse distillation: γ = 0.5, β = 0 frozen, L1 on γ).
+    // Teacher + stage 1 (sparse distillation from the teacher's convolutions: γ = 0.5,
+    // β = 0 frozen, L1 on γ).
     let teacher = teacher(s, &d)?;
     let outputs = teacher_outputs(
         s,
@@ -617,7 +633,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("stage2_inherit", s.steps_slim, false, true),
         &sarch,
         BnInit::STANDARD,
-        Some((&stage1.net, &keep)),
+        Start::Pruned(&stage1.net, &keep),
         Some(&tref),
     )?;
     let s2_scratch = stage(
@@ -626,7 +642,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("stage2_scratch", s.steps_slim, false, true),
         &sarch,
         BnInit::STANDARD,
-        None,
+        Start::Scratch,
         Some(&tref),
     )?;
     let v_init = *s2_init.curve.val_sad.last().unwrap_or(&f64::MAX);
@@ -651,7 +667,10 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     );
 
     // Baseline: Network Slimming (L1 on γ with the task loss only, no teacher; prune at the
-    // rate that matches the student's FLOPs; fine-tune with the task loss).
+    // rate that matches the student's FLOPs; fine-tune with the task loss). Like stage 1 and
+    // uniform pruning it starts from the trained teacher's convolutions, so that every pruning
+    // method prunes the same trained net and the comparison is about the method, not about
+    // how many steps each lineage got.
     let ns_init = BnInit {
         gamma: 0.5,
         freeze_beta: false,
@@ -662,7 +681,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("netslim_sparse", s.steps_prune, true, false),
         &tarch,
         ns_init,
-        None,
+        Start::Convs(&teacher.net),
         None,
     )?;
     let ns_gam = ns_sparse.net.gammas();
@@ -677,7 +696,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("netslim_finetune", s.steps_slim, false, false),
         &ns_arch,
         BnInit::STANDARD,
-        Some((&ns_sparse.net, &ns_keep)),
+        Start::Pruned(&ns_sparse.net, &ns_keep),
         None,
     )?;
 
@@ -695,7 +714,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("uniform_finetune", s.steps_slim, false, false),
         &u_arch,
         BnInit::STANDARD,
-        Some((&teacher.net, &u_keep)),
+        Start::Pruned(&teacher.net, &u_keep),
         None,
     )?;
 
@@ -711,7 +730,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         s.cfg("small_distill", s.steps_slim, false, true),
         &u_arch,
         BnInit::STANDARD,
-        None,
+        Start::Scratch,
         Some(&small_ref),
     )?;
 
