@@ -64,6 +64,10 @@ struct Common {
     /// Override the weight of the SPKD feature-similarity loss.
     #[arg(long)]
     w_spkd: Option<f64>,
+    /// Ablation: stage 1 trains the BatchNorm β instead of keeping it frozen at 0 (the paper's
+    /// choice, the default).
+    #[arg(long)]
+    stage1_train_beta: bool,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +124,7 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.n_train = c.n_train.unwrap_or(s.n_train);
     s.w_kd = c.w_kd.unwrap_or(s.w_kd);
     s.w_spkd = c.w_spkd.unwrap_or(s.w_spkd);
+    s.stage1_train_beta = c.stage1_train_beta;
     Ok(s)
 }
 

@@ -43,6 +43,8 @@ pub struct Settings {
     pub l1_dec: f64,
     pub w_kd: f64,
     pub w_spkd: f64,
+    /// Ablation: let stage 1 train the BN β (the paper freezes it at 0).
+    pub stage1_train_beta: bool,
     pub budget_ms: f64,
     /// Width × height the budget is for (the net runs at the size padded to multiples of 16).
     pub at: (usize, usize),
@@ -76,6 +78,7 @@ impl Settings {
             l1_dec: 1e-5,
             w_kd: 1.0,
             w_spkd: 0.5,
+            stage1_train_beta: false,
             budget_ms: 10.0,
             at: (640, 360),
             threads: 2,
@@ -471,7 +474,10 @@ fn stage1(
         d,
         s.cfg("stage1_sparse", s.steps_prune, true, true),
         &teacher.arch,
-        BnInit::PRUNING,
+        BnInit {
+            freeze_beta: !s.stage1_train_beta,
+            ..BnInit::PRUNING
+        },
         Start::Convs(teacher),
         Some(&tref),
     )
