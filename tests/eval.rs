@@ -33,6 +33,17 @@ fn run_err(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// The error of `eval` on `--folder dir` alone.
+fn folder_err(dir: &Path) -> String {
+    run_err(&[
+        "eval",
+        "--synthetic",
+        "0",
+        "--folder",
+        dir.to_str().unwrap(),
+    ])
+}
+
 /// Parses eval.csv into (set, image, method, [sad, mse, grad, conn, ms]).
 fn read_csv(path: &Path) -> Vec<(String, String, String, [f64; 5])> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -155,18 +166,22 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
     for sub in ["image", "trimap", "alpha"] {
         assert_eq!(std::fs::read_dir(export.join(sub)).unwrap().count(), 2);
     }
-    let mut b = vec![
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        export.to_str().unwrap(),
-    ];
-    b.extend(common);
-    b.extend(["--out", out2.to_str().unwrap()]);
-    run_ok(&b);
+    // The exported folder evaluated alone, with the same settings.
+    let eval_folder = |out: &Path| {
+        let mut args = vec![
+            "eval",
+            "--synthetic",
+            "0",
+            "--folder",
+            export.to_str().unwrap(),
+        ];
+        args.extend(common);
+        args.extend(["--out", out.to_str().unwrap()]);
+        run_ok(&args);
+        read_csv(&out.join("eval.csv"))
+    };
     let r1 = read_csv(&out1.join("eval.csv"));
-    let r2 = read_csv(&out2.join("eval.csv"));
+    let r2 = eval_folder(&out2);
     assert_eq!(r1.len(), r2.len());
     for (x, y) in r1.iter().zip(&r2) {
         assert_eq!(x.1, y.1, "same image names");
@@ -183,17 +198,7 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
     // radius: the same trimap, so the same errors again.
     std::fs::remove_dir_all(export.join("trimap")).unwrap();
     let out3 = dir.path().join("r3");
-    let mut c = vec![
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        export.to_str().unwrap(),
-    ];
-    c.extend(common);
-    c.extend(["--out", out3.to_str().unwrap()]);
-    run_ok(&c);
-    let r3 = read_csv(&out3.join("eval.csv"));
+    let r3 = eval_folder(&out3);
     for (x, y) in r2.iter().zip(&r3) {
         assert_eq!(x.2, y.2);
         if x.2.ends_with("gt-trimap") {
@@ -208,24 +213,12 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
 fn folder_errors_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let e = run_err(&[
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        missing.to_str().unwrap(),
-    ]);
+    let e = folder_err(&missing);
     assert!(e.contains("does not exist"), "{e}");
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = run_err(&[
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        empty.to_str().unwrap(),
-    ]);
+    let e = folder_err(&empty);
     assert!(e.contains("no (image, alpha) pairs"), "{e}");
 
     let lonely = dir.path().join("lonely");
@@ -233,13 +226,7 @@ fn folder_errors_name_the_problem() {
     image::RgbImage::new(20, 20)
         .save(lonely.join("cat.png"))
         .unwrap();
-    let e = run_err(&[
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        lonely.to_str().unwrap(),
-    ]);
+    let e = folder_err(&lonely);
     assert!(e.contains("cat.png") && e.contains("cat_alpha.png"), "{e}");
 
     let mismatch = dir.path().join("mismatch");
@@ -250,13 +237,7 @@ fn folder_errors_name_the_problem() {
     image::GrayImage::new(10, 20)
         .save(mismatch.join("dog_alpha.png"))
         .unwrap();
-    let e = run_err(&[
-        "eval",
-        "--synthetic",
-        "0",
-        "--folder",
-        mismatch.to_str().unwrap(),
-    ]);
+    let e = folder_err(&mismatch);
     assert!(e.contains("10×20") && e.contains("20×20"), "{e}");
 }
 
