@@ -53,9 +53,4 @@ if [ "$second" != "none" ]; then
     done
     say "second operating point: budget ${second} ms"
     target/release/slimmatte-train all --budget-ms "$second" --tag "_${second}ms" --work "$op"
-    # The teacher is shared: keep one copy.
-    if cmp -s models/matting_teacher.onnx "models/matting_teacher_${second}ms.onnx"; then
-        rm -f "models/matting_teacher_${second}ms".{onnx,json,md}
-        sed -i "s/matting_teacher_${second}ms.onnx/matting_teacher.onnx/" "models/results_${second}ms.md"
-    fi
 fi

@@ -213,6 +213,12 @@ pub enum Start<'a> {
     Convs(&'a Net),
 }
 
+/// Whether the run `name` is finished in the work folder (its weights and curve are saved).
+fn finished(s: &Settings, name: &str) -> bool {
+    s.work.join(format!("{name}.safetensors")).exists()
+        && s.work.join(format!("{name}.curve.json")).exists()
+}
+
 /// Trains (or loads, when already finished in `work`) one net.
 #[allow(clippy::too_many_arguments)]
 pub fn stage(
@@ -229,7 +235,7 @@ pub fn stage(
     let fin = s.work.join(format!("{}.safetensors", cfg.name));
     let cpath = s.work.join(format!("{}.curve.json", cfg.name));
     let cfg_path = s.work.join(format!("{}.cfg.json", cfg.name));
-    if fin.exists() && cpath.exists() {
+    if finished(s, &cfg.name) {
         vs.load(&fin)
             .with_context(|| format!("loading {}", fin.display()))?;
         let curve: Curve = serde_json::from_str(&std::fs::read_to_string(&cpath)?)?;
@@ -409,6 +415,23 @@ fn ship(
     })
 }
 
+/// A tagged run (a second operating point) that reuses the shipped teacher exports the very same
+/// file: keep one copy, `matting_teacher.onnx`, and point the results row at it.
+fn keep_one_teacher(s: &Settings, row: &mut Row) -> Result<()> {
+    if s.tag.is_empty() {
+        return Ok(());
+    }
+    let shared = s.models.join("matting_teacher.onnx");
+    let tagged = s.models.join(format!("matting_teacher{}.onnx", s.tag));
+    if shared.exists() && std::fs::read(&shared)? == std::fs::read(&tagged)? {
+        for ext in ["onnx", "json", "md"] {
+            std::fs::remove_file(tagged.with_extension(ext))?;
+        }
+        row.model = "`matting_teacher.onnx`".into();
+    }
+    Ok(())
+}
+
 /// What the `all` run reports back.
 pub struct Outcome {
     pub rows: Vec<Row>,
@@ -440,11 +463,7 @@ pub fn teacher_outputs(
     teacher: &Net,
     runs: &[&str],
 ) -> Option<TeacherOutputs> {
-    let done = |name: &str| {
-        s.work.join(format!("{name}.safetensors")).exists()
-            && s.work.join(format!("{name}.curve.json")).exists()
-    };
-    if runs.iter().all(|r| done(r)) {
+    if runs.iter().all(|r| finished(s, r)) {
         return None;
     }
     let t = Instant::now();
@@ -758,6 +777,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
         teacher.curve.seconds,
         vec![],
     )?);
+    keep_one_teacher(s, &mut shipped[0].row)?;
     let student_seconds = teacher.curve.seconds + stage1.curve.seconds + best.curve.seconds;
     shipped.push(ship(
         s,

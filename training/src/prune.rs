@@ -269,14 +269,12 @@ pub fn search_budget(
     round: usize,
 ) -> Result<(f64, Vec<Probe>)> {
     let mut probes: Vec<Probe> = Vec::new();
-    let probe = |rate: f64, probes: &mut Vec<Probe>| -> Result<bool> {
+    // Rates that give a shape measured before are not measured again.
+    let mut measured: Vec<(Vec<usize>, bool)> = Vec::new();
+    let mut probe = |rate: f64, probes: &mut Vec<Probe>| -> Result<bool> {
         let a = arch_of(&select_by_gamma(arch, gammas, rate, round));
-        // Rates that give a shape measured before are not measured again.
-        if let Some(p) = probes
-            .iter()
-            .find(|p| arch_of(&select_by_gamma(arch, gammas, p.rate, round)).widths == a.widths)
-        {
-            return Ok(p.fits);
+        if let Some((_, fits)) = measured.iter().find(|(w, _)| *w == a.widths) {
+            return Ok(*fits);
         }
         let lat = measure_latency(&a, h, w, threads, 15, tmp)?;
         let fits = lat <= budget_ms;
@@ -293,6 +291,7 @@ pub fn search_budget(
             latency_ms: lat,
             fits,
         });
+        measured.push((a.widths, fits));
         Ok(fits)
     };
     let hi_rate = 0.97;
