@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod peers;
+pub mod refine;
 pub mod resize;
 pub mod runtime;
 pub mod segment;

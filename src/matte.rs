@@ -18,14 +18,10 @@ use crate::filter::GuidedUpsampler;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
 use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
+use crate::trimap::{KNOWN_BG, KNOWN_FG};
 
 /// Network input height and width are padded up to a multiple of this.
 pub const PAD_MULTIPLE: usize = 16;
-
-/// Alpha at or below this counts as definite background in the incoming trimap.
-const KNOWN_BG: u8 = 10;
-/// Alpha at or above this counts as definite foreground in the incoming trimap.
-const KNOWN_FG: u8 = 245;
 
 /// The input/output contract of a matting model.
 pub fn spec() -> ModelSpec {

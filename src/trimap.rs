@@ -18,6 +18,11 @@ pub const BACKGROUND: u8 = 0;
 pub const UNKNOWN: u8 = 128;
 /// Trimap value of definite foreground.
 pub const FOREGROUND: u8 = 255;
+/// An incoming trimap value at or below this is definite background (downstream stages read
+/// trimaps that went through scaling or compression, so not only the exact three values).
+pub const KNOWN_BG: u8 = 10;
+/// An incoming trimap value at or above this is definite foreground.
+pub const KNOWN_FG: u8 = 245;
 
 /// Radius of the unknown band around the mask contour.
 #[derive(Debug, Clone, Copy, PartialEq)]
