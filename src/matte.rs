@@ -11,12 +11,14 @@
 //! `[1, 1, H, W]` in 0..1, H and W multiples of [`PAD_MULTIPLE`].
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use ndarray::s;
 
 use crate::filter::GuidedUpsampler;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
+use crate::refine::{LaplacianSolver, MAX_REFINE_PIXELS, RefineReport, RefineSettings};
 use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
 use crate::trimap::{KNOWN_BG, KNOWN_FG};
 
@@ -40,6 +42,8 @@ pub struct MatteSettings {
     pub margin: u32,
     /// Weight of the previous frame's matte inside the unknown band, 0 (off) ..< 1.
     pub smoothing: f32,
+    /// Classical refinement of the net's matte inside the crop.
+    pub refine: RefineSettings,
 }
 
 impl Default for MatteSettings {
@@ -48,12 +52,13 @@ impl Default for MatteSettings {
             working_size: 512,
             margin: 16,
             smoothing: 0.0,
+            refine: RefineSettings::default(),
         }
     }
 }
 
 /// What one call of [`MatteRefiner::process`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RefineStats {
     /// Unknown pixels in the trimap.
     pub unknown: usize,
@@ -61,6 +66,10 @@ pub struct RefineStats {
     pub crop: Option<(usize, usize, usize, usize)>,
     /// The network's input size before padding (width, height).
     pub working: (usize, usize),
+    /// What the refinement did, if it ran.
+    pub refine: Option<RefineReport>,
+    /// Time spent in the refinement (included in the stage's time).
+    pub refine_time: Duration,
 }
 
 /// Runs the matting network on the unknown band of RGBA+trimap frames, reusing its buffers.
@@ -78,6 +87,7 @@ pub struct MatteRefiner {
     /// The crop's matte when the network ran at full resolution.
     alpha_hr: Vec<f32>,
     guided: GuidedUpsampler,
+    solver: LaplacianSolver,
     /// Whether the last crop ran scaled down: its matte is then `a·luma + b` with the guided
     /// filter's coefficients sampled bilinearly at each unknown pixel.
     scaled: bool,
@@ -107,6 +117,7 @@ impl MatteRefiner {
             luma_lr: Vec::new(),
             alpha_hr: Vec::new(),
             guided: GuidedUpsampler::new(),
+            solver: LaplacianSolver::new(),
             scaled: false,
             xs: BilinearAxis::default(),
             ys: BilinearAxis::default(),
@@ -153,6 +164,12 @@ impl MatteRefiner {
             let (cw, ch) = ((x1 + m + 1).min(width) - cx, (y1 + m + 1).min(height) - cy);
             stats.crop = Some((cx, cy, cw, ch));
             stats.working = self.refine_crop(frame, (cx, cy, cw, ch), settings)?;
+            if settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS {
+                let start = Instant::now();
+                stats.refine =
+                    Some(self.refine_laplacian(frame, (cx, cy, cw, ch), &settings.refine));
+                stats.refine_time = start.elapsed();
+            }
         }
         self.write_alpha(frame, stats.crop, settings.smoothing);
         Ok(stats)
@@ -228,6 +245,41 @@ impl MatteRefiner {
             self.alpha_hr.extend_from_slice(&self.alpha_lr);
         }
         Ok((lw, lh))
+    }
+
+    /// Brings the net's matte of the crop to full resolution (if it ran scaled) and refines it
+    /// with the matting Laplacian; afterwards `alpha_hr` holds the crop's matte.
+    fn refine_laplacian(
+        &mut self,
+        frame: &RgbaViewMut<'_>,
+        (cx, cy, cw, ch): (usize, usize, usize, usize),
+        settings: &RefineSettings,
+    ) -> RefineReport {
+        let crop = frame.slice(s![cy..cy + ch, cx..cx + cw, ..]);
+        if self.scaled {
+            let lw = self.working.0;
+            let (coef_a, coef_b) = (self.guided.a(), self.guided.b());
+            self.alpha_hr.resize(cw * ch, 0.0);
+            for (v, row) in crop.outer_iter().enumerate() {
+                let out = &mut self.alpha_hr[v * cw..(v + 1) * cw];
+                for (u, px) in row.outer_iter().enumerate() {
+                    let t = px[3];
+                    out[u] = if t <= KNOWN_BG {
+                        0.0
+                    } else if t >= KNOWN_FG {
+                        1.0
+                    } else {
+                        let l = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
+                        let a = sample_bilinear(coef_a, lw, &self.xs, &self.ys, u, v);
+                        let b = sample_bilinear(coef_b, lw, &self.xs, &self.ys, u, v);
+                        (a * l + b).clamp(0.0, 1.0)
+                    };
+                }
+            }
+            self.scaled = false;
+        }
+        self.solver
+            .refine(&crop.view(), &mut self.alpha_hr, settings)
     }
 
     /// Writes the final alpha: the matte in the unknown band, exact 0/255 elsewhere.

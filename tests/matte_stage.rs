@@ -6,6 +6,7 @@ mod common;
 
 use slimmatte::frame::rgba_view_mut;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::refine::RefineSettings;
 
 fn refiner() -> MatteRefiner {
     MatteRefiner::load(&common::fixture("luma_key_matte.onnx"), 1).unwrap()
@@ -42,6 +43,7 @@ fn unknown_band_gets_the_network_output_and_known_stays_exact() {
     let before = data.clone();
     let settings = MatteSettings {
         working_size: 0,
+        refine: RefineSettings::none(),
         ..Default::default()
     };
     let stats = refiner()
@@ -85,6 +87,7 @@ fn scaled_working_resolution_keeps_the_edge_in_place() {
         working_size: 64,
         margin: 8,
         smoothing: 0.0,
+        refine: RefineSettings::none(),
     };
     let stats = refiner()
         .process(
@@ -108,7 +111,10 @@ fn odd_sizes_and_padding_work() {
         let stats = refiner()
             .process(
                 &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
-                &MatteSettings::default(),
+                &MatteSettings {
+                    refine: RefineSettings::none(),
+                    ..MatteSettings::default()
+                },
             )
             .unwrap();
         assert!(stats.unknown > 0, "{w}×{h}");
@@ -154,6 +160,7 @@ fn temporal_smoothing_blends_with_the_previous_matte() {
         working_size: 0,
         margin: 0,
         smoothing: 0.5,
+        refine: RefineSettings::none(),
     };
     // Frame 1: all white, unknown everywhere → alpha ≈ 255.
     let mut white = [255u8, 255, 255, 128].repeat(w * h);
@@ -186,4 +193,100 @@ fn the_student_contract_is_checked() {
     // The segmentation model is not a matting model: refused with the reason.
     let e = MatteRefiner::load(&slimmatte::paths::default_segmentation_model(), 1).unwrap_err();
     assert!(e.to_string().contains("no input named 'input'"), "{e}");
+}
+
+/// With the refinement on (the default), the edge cases still give a valid matte: known pixels
+/// exact, unknown ones in range, no panic — an empty band, a whole-frame band (no constraints at
+/// all), tiny frames, and a 4096×2160 frame.
+#[test]
+fn refinement_handles_empty_whole_tiny_and_huge_bands() {
+    let mut m = refiner();
+    let settings = MatteSettings::default();
+    assert!(settings.refine.enabled(), "the refinement is on by default");
+    let check = |data: &[u8], before: &[u8]| {
+        for (p, b) in data.chunks_exact(4).zip(before.chunks_exact(4)) {
+            assert_eq!(&p[..3], &b[..3]);
+            match b[3] {
+                0 => assert_eq!(p[3], 0),
+                255 => assert_eq!(p[3], 255),
+                _ => {}
+            }
+        }
+    };
+    // Whole frame unknown: a left-dark/right-light frame, no constraint anywhere.
+    for (w, h) in [(1, 1), (2, 1), (1, 3), (64, 36)] {
+        let mut data: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = if i % w >= w / 2 { 230 } else { 20 };
+                [v, v, v, 128]
+            })
+            .collect();
+        let before = data.clone();
+        let stats = m
+            .process(
+                &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+                &settings,
+            )
+            .unwrap();
+        assert_eq!(stats.unknown, w * h);
+        assert!(stats.refine.is_some(), "{w}×{h}: refined");
+        check(&data, &before);
+    }
+    // Empty band: nothing to refine.
+    let (w, h) = (40, 20);
+    let mut data: Vec<u8> = (0..w * h)
+        .flat_map(|i| [9, 9, 9, if i % w < 20 { 0 } else { 255 }])
+        .collect();
+    let before = data.clone();
+    let stats = m
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &settings,
+        )
+        .unwrap();
+    assert_eq!(stats.refine, None);
+    assert_eq!(data, before);
+    // 4096×2160 with the usual three-band trimap: the refinement runs on the band's crop.
+    let (w, h) = (4096, 2160);
+    let mut data = frame(w, h);
+    let before = data.clone();
+    let stats = m
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &settings,
+        )
+        .unwrap();
+    check(&data, &before);
+    assert!(
+        stats.refine.is_some()
+            || stats
+                .crop
+                .is_some_and(|(_, _, cw, ch)| cw * ch > slimmatte::refine::MAX_REFINE_PIXELS)
+    );
+    // The step edge (black | white) is where the matte steps, refined or not.
+    for y in [0, h / 2, h - 1] {
+        assert!(
+            alpha(&data, w, w / 2 - 8, y) < 30,
+            "left of the edge, row {y}"
+        );
+        assert!(
+            alpha(&data, w, w / 2 + 8, y) > 225,
+            "right of the edge, row {y}"
+        );
+    }
+}
+
+/// A network that outputs NaN is refused with an error before any refinement runs.
+#[test]
+fn nan_from_the_network_is_an_error_with_refinement_on() {
+    let mut m = MatteRefiner::load(&common::fixture("nan_matte.onnx"), 1).unwrap();
+    let (w, h) = (30, 12);
+    let mut data = frame(w, h);
+    let e = m
+        .process(
+            &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
+            &MatteSettings::default(),
+        )
+        .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("nan"), "{e}");
 }

@@ -15,6 +15,8 @@ output `alpha` [1,1,H,W]), whose output is a known function of the pixels so ele
 predict it:
 
   luma_key_matte.onnx  alpha = sigmoid(20·(luma − 0.5)), dynamic H and W
+  nan_matte.onnx       alpha = NaN everywhere (0/0), dynamic H and W: a broken net must be an
+                       error before the refinement sees it
 
 The files are deterministic (fixed weights, no timestamps) and a few hundred bytes.
 """
@@ -93,8 +95,21 @@ def luma_key_matte() -> onnx.ModelProto:
         doc="Matting-contract plumbing fixture: alpha = sigmoid(20*(luma-0.5)) (test fixture).")
 
 
+def nan_matte() -> onnx.ModelProto:
+    # z = mean over channels * 0, alpha = z / z = 0/0 = NaN for every pixel.
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    return _model(
+        "nan_matte",
+        [helper.make_node("ReduceMean", ["input"], ["m"], axes=[1], keepdims=1),
+         helper.make_node("Mul", ["m", "zero"], ["z"]),
+         helper.make_node("Div", ["z", "z"], ["alpha"])],
+        [_f32("input", [1, 4, "height", "width"])], [_f32("alpha", [1, 1, "height", "width"])],
+        [zero],
+        doc="Matting-contract model whose output is NaN everywhere (test fixture).")
+
+
 FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output,
-            "luma_key_matte": luma_key_matte}
+            "luma_key_matte": luma_key_matte, "nan_matte": nan_matte}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,9 @@ use slimmatte::peers::{self, CoarseMask, RvmSession};
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 use super::eval::{matting_models, model_label, rvm_model};
+use super::refine_args::RefineArgs;
 
-mod plots;
+pub(crate) mod plots;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -92,6 +93,9 @@ pub struct BenchArgs {
     /// Measure nothing: redraw the plots from <out>/bench.json (and the eval.json).
     #[arg(long)]
     pub replot: bool,
+    /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
+    #[command(flatten)]
+    pub refine: RefineArgs,
 }
 
 /// Latency statistics of one stage, milliseconds.
@@ -173,12 +177,15 @@ pub const DECODE: &str = "decode";
 pub const TRIMAP: &str = "trimap";
 pub const NET: &str = "matting net";
 pub const UPSAMPLE: &str = "upsampling";
+pub const REFINE: &str = "refine";
 pub const MATTE: &str = "matting stage";
 pub const COMPOSITE: &str = "composite";
 pub const ENCODE: &str = "encode";
 pub const E2E: &str = "end to end";
 
-pub const STAGES: &[&str] = &[DECODE, TRIMAP, NET, UPSAMPLE, MATTE, COMPOSITE, ENCODE, E2E];
+pub const STAGES: &[&str] = &[
+    DECODE, TRIMAP, NET, UPSAMPLE, REFINE, MATTE, COMPOSITE, ENCODE, E2E,
+];
 
 fn parse_resolution(s: &str) -> Result<(usize, usize)> {
     let (w, h) = s
@@ -347,6 +354,9 @@ fn run_bare(
                 let t = Instant::now();
                 let stats = refiner.process(&mut view, matte_settings)?;
                 let t_matte = t.elapsed();
+                if stats.refine.is_some() {
+                    extra.push((REFINE, ms(stats.refine_time)));
+                }
                 // The network and the upsampling alone, on the shapes this frame used.
                 if let Some((_, _, cw, ch)) = stats.crop {
                     let (lw, lh) = stats.working;
@@ -460,12 +470,14 @@ fn probe(pad: &gst::Pad, marks: &Marks, stage: &'static str, leave: bool, frame_
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pipeline_description(
     w: usize,
     h: usize,
     matting_model: Option<&Path>,
     threads: usize,
     working_size: u32,
+    refine: &str,
     image: &Path,
     queued: bool,
 ) -> String {
@@ -477,7 +489,7 @@ fn pipeline_description(
     let stages = match matting_model {
         Some(m) => format!(
             "trimapgen name=trimap threads={threads}{q} ! slimmatte name=matte model=\"{}\" \
-             threads={threads} working-size={working_size}",
+             threads={threads} working-size={working_size} {refine}",
             m.display()
         ),
         None => format!("trimapgen name=trimap output=mask threads={threads}"),
@@ -617,6 +629,7 @@ fn run_pipeline(
         matting_model,
         args.threads,
         args.working_size,
+        &args.refine.element_props(),
         image,
         false,
     );
@@ -663,6 +676,7 @@ fn run_pipeline(
         matting_model,
         args.threads,
         args.working_size,
+        &args.refine.element_props(),
         image,
         true,
     );
@@ -757,10 +771,10 @@ pub fn markdown(report: &BenchReport) -> String {
     for (w, h) in sizes {
         let _ = writeln!(md, "\n### {w}×{h}\n");
         md.push_str(
-            "| system | mode | n | decode | trimap / mask | net | upsampling | matting stage | \
-             composite | encode | end to end p50 / p95 / p99 | fps | vs RVM |\n",
+            "| system | mode | n | decode | trimap / mask | net | upsampling | refine | \
+             matting stage | composite | encode | end to end p50 / p95 / p99 | fps | vs RVM |\n",
         );
-        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         let rvm_fps = report
             .runs
             .iter()
@@ -775,7 +789,7 @@ pub fn markdown(report: &BenchReport) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
                 r.system,
                 if r.detail.is_empty() {
                     String::new()
@@ -788,6 +802,7 @@ pub fn markdown(report: &BenchReport) -> String {
                 fmt_ms(r.stage(TRIMAP)),
                 fmt_ms(r.stage(NET)),
                 fmt_ms(r.stage(UPSAMPLE)),
+                fmt_ms(r.stage(REFINE)),
                 fmt_ms(r.stage(MATTE)),
                 fmt_ms(r.stage(COMPOSITE)),
                 fmt_ms(r.stage(ENCODE)),
@@ -862,6 +877,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let background = Background::image(&image)?;
     let matte_settings = MatteSettings {
         working_size: args.working_size,
+        refine: args.refine.settings(),
         ..MatteSettings::default()
     };
     let budget = Budget {

@@ -7,6 +7,7 @@
 //! - `ours:<model>/gt-trimap`: the matting stage given the evaluation trimap (like closed-form);
 //! - `ours:<model>/trimapgen`: the full pipeline, trimap from the project's `trimapgen`
 //!   (coarse MediaPipe mask + band) — no ground truth used;
+//! - `ours:<model>+refine/…`: the same with the matting-Laplacian refinement (`--refine*`);
 //! - `rvm`: Robust Video Matting MobileNetV3 at its recommended downsample ratio;
 //! - `coarse-mask`: MediaPipe's mask thresholded and feathered (obs-backgroundremoval style);
 //! - `closed-form`: pymatting's `estimate_alpha_cf` on the evaluation trimap (slow, limited).
@@ -28,8 +29,11 @@ use slimmatte::frame::rgba_view_mut;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
 use slimmatte::peers::{self, CoarseMask, RvmSession};
+use slimmatte::refine::RefineSettings;
 use slimmatte::sequence::{self, Sample};
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
+
+use super::refine_args::RefineArgs;
 
 /// Where the real-photo example with reference alpha lives once `opencv-doc` is installed.
 pub const ALPHAMAT_DIR: &str = "/usr/share/doc/opencv-doc/examples/alphamat";
@@ -88,6 +92,13 @@ pub struct EvalArgs {
     /// Output folder: eval.csv (per image), eval_sequences.csv, eval.md, eval.json.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+    /// The refinement evaluated in the `+refine` rows (`--refine none` leaves them out).
+    #[command(flatten)]
+    pub refine: RefineArgs,
+    /// Instead of the tables: the refinement's quality/time curve over iteration counts
+    /// (refine_curve.{csv,md,png} and a hair crop PNG) on this many images per resolution.
+    #[arg(long, default_value_t = 0)]
+    pub refine_curve: usize,
 }
 
 /// One evaluated image: its pixels, ground truth and evaluation trimap.
@@ -496,6 +507,7 @@ enum Method {
         label: String,
         refiner: Box<MatteRefiner>,
         trimapgen: Option<Box<TrimapGenerator>>,
+        refine: RefineSettings,
     },
     Rvm(Box<RvmSession>),
     Coarse(Box<CoarseMask>),
@@ -505,9 +517,13 @@ impl Method {
     fn name(&self) -> String {
         match self {
             Method::Ours {
-                label, trimapgen, ..
+                label,
+                trimapgen,
+                refine,
+                ..
             } => format!(
-                "ours:{label}/{}",
+                "ours:{label}{}/{}",
+                if refine.enabled() { "+refine" } else { "" },
                 if trimapgen.is_some() {
                     "trimapgen"
                 } else {
@@ -546,8 +562,15 @@ impl Method {
         let mut frame = img.sample.rgba.clone();
         match self {
             Method::Ours {
-                refiner, trimapgen, ..
+                refiner,
+                trimapgen,
+                refine,
+                ..
             } => {
+                let settings = &MatteSettings {
+                    refine: *refine,
+                    ..*settings
+                };
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
                 match trimapgen {
                     Some(t) => {
@@ -582,7 +605,7 @@ impl Method {
     }
 }
 
-fn errors(pred: &[f32], img: &EvalImage) -> MatteErrors {
+pub fn errors(pred: &[f32], img: &EvalImage) -> MatteErrors {
     MatteErrors::compute(
         pred,
         &img.sample.alpha,
@@ -616,8 +639,27 @@ fn save_png_rgb(path: &Path, rgba: &[u8], w: usize, h: usize) -> Result<()> {
 
 /// Closed-form matting of `images` through `tools/closed_form.py`; one row per image.
 fn closed_form(images: &[&EvalImage], notes: &mut Vec<String>) -> Result<Vec<Row>> {
-    if images.is_empty() {
+    let Some(results) = closed_form_alphas(images, notes)? else {
         return Ok(Vec::new());
+    };
+    Ok(images
+        .iter()
+        .zip(results)
+        .map(|(img, (pred, ms))| row(img, "closed-form", errors(&pred, img), ms))
+        .collect())
+}
+
+/// Closed-form alpha and its time in milliseconds, per image.
+pub type ClosedFormAlphas = Vec<(Vec<f32>, f64)>;
+
+/// pymatting's `estimate_alpha_cf` on each image and its evaluation trimap: (alpha, ms) per
+/// image, or `None` (with a note) when the Python side is unavailable.
+pub fn closed_form_alphas(
+    images: &[&EvalImage],
+    notes: &mut Vec<String>,
+) -> Result<Option<ClosedFormAlphas>> {
+    if images.is_empty() {
+        return Ok(Some(Vec::new()));
     }
     let dir = tempfile_dir()?;
     let mut jobs = String::new();
@@ -643,19 +685,19 @@ fn closed_form(images: &[&EvalImage], notes: &mut Vec<String>) -> Result<Vec<Row
         .arg(&list)
         .output()
         .context("running tools/closed_form.py")?;
-    let mut rows = Vec::new();
     if !out.status.success() {
         notes.push(format!(
             "closed-form skipped: tools/closed_form.py failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        return Ok(rows);
+        return Ok(None);
     }
     let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect();
+    let mut results = Vec::new();
     for (i, img) in images.iter().enumerate() {
         let bytes = std::fs::read(dir.join(format!("{i}.f32")))?;
         let pred: Vec<f32> = bytes
@@ -667,10 +709,10 @@ fn closed_form(images: &[&EvalImage], notes: &mut Vec<String>) -> Result<Vec<Row
             "closed-form alpha size"
         );
         let ms = times.get(i).copied().unwrap_or(f64::NAN) * 1000.0;
-        rows.push(row(img, "closed-form", errors(&pred, img), ms));
+        results.push((pred, ms));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(rows)
+    Ok(Some(results))
 }
 
 /// Writes images as `dir/{image,trimap,alpha}/NAME.png` (alpha as 16-bit grey).
@@ -712,18 +754,26 @@ fn tempfile_dir() -> Result<PathBuf> {
 fn build_methods(args: &EvalArgs, models: &[PathBuf], rvm: Option<&Path>) -> Result<Vec<Method>> {
     let seg = slimmatte::paths::default_segmentation_model();
     let mut methods = Vec::new();
+    let mut refines = vec![RefineSettings::none()];
+    if args.refine.settings().enabled() {
+        refines.push(args.refine.settings());
+    }
     for m in models {
         let label = model_label(m);
-        methods.push(Method::Ours {
-            label: label.clone(),
-            refiner: Box::new(MatteRefiner::load(m, args.threads)?),
-            trimapgen: None,
-        });
-        methods.push(Method::Ours {
-            label,
-            refiner: Box::new(MatteRefiner::load(m, args.threads)?),
-            trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
-        });
+        for refine in &refines {
+            methods.push(Method::Ours {
+                label: label.clone(),
+                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                trimapgen: None,
+                refine: *refine,
+            });
+            methods.push(Method::Ours {
+                label: label.clone(),
+                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
+                refine: *refine,
+            });
+        }
     }
     if let Some(r) = rvm {
         methods.push(Method::Rvm(Box::new(RvmSession::load(r, args.threads)?)));
@@ -736,6 +786,9 @@ fn build_methods(args: &EvalArgs, models: &[PathBuf], rvm: Option<&Path>) -> Res
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.refine_curve > 0 {
+        return super::refine_curve::run(args);
+    }
     let mut notes = Vec::new();
     let (models, model_notes) = matting_models(&args.model);
     notes.extend(model_notes);

@@ -4,5 +4,7 @@ pub mod bench;
 pub mod eval;
 pub mod output;
 pub mod plugin;
+pub mod refine_args;
+pub mod refine_curve;
 pub mod run;
 pub mod soak;

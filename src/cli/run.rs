@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use slimmatte::clip::DemoClip;
 
 use super::output::encoder_tail;
+use super::refine_args::RefineArgs;
 
 /// Background modes, as the `bgreplace` element names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +82,8 @@ pub struct RunArgs {
     /// many frames (0 = until interrupted). Files always play to the end.
     #[arg(long, default_value_t = 150)]
     pub frames: u64,
+    #[command(flatten)]
+    pub refine: RefineArgs,
 }
 
 impl RunArgs {
@@ -223,9 +226,10 @@ fn sink(args: &RunArgs) -> Result<String> {
 pub fn describe(args: &RunArgs) -> Result<String> {
     let stages = if args.matting()? {
         format!(
-            "trimapgen threads={t} ! slimmatte name=matte threads={t} working-size={ws}",
+            "trimapgen threads={t} ! slimmatte name=matte threads={t} working-size={ws} {refine}",
             t = args.threads,
-            ws = args.working_size
+            ws = args.working_size,
+            refine = args.refine.element_props()
         )
     } else {
         format!("trimapgen output=mask threads={}", args.threads)

@@ -13,6 +13,11 @@ const FORWARDED: &[(&str, &str)] = &[
     ("image-location", "background"),
     ("blur-sigma", "background"),
     ("working-size", "matte"),
+    ("refine", "matte"),
+    ("refine-iterations", "matte"),
+    ("refine-radius", "matte"),
+    ("refine-lambda", "matte"),
+    ("refine-levels", "matte"),
 ];
 
 #[derive(Default)]
@@ -36,7 +41,7 @@ impl MatteBin {
 impl ObjectImpl for MatteBin {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut properties = vec![
                 glib::ParamSpecEnum::builder_with_default("background", BgReplaceMode::Blur)
                     .nick("Background")
                     .blurb("What replaces the background (bgreplace's background)")
@@ -78,7 +83,9 @@ impl ObjectImpl for MatteBin {
                     .default_value(2)
                     .mutable_ready()
                     .build(),
-            ]
+            ];
+            properties.extend(crate::matting::refine_properties());
+            properties
         });
         PROPERTIES.as_ref()
     }

@@ -10,8 +10,12 @@ use gst_video::subclass::prelude::*;
 
 use slimmatte::frame::{alpha_as_grey, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::refine::{
+    DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, RefineSettings,
+};
 
-use super::SlimMatteOutput;
+use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::ProcessingLatency;
 
 const DEFAULT_WORKING_SIZE: u32 = 512;
@@ -36,6 +40,11 @@ struct Settings {
     smoothing: f64,
     threads: u32,
     output: SlimMatteOutput,
+    refine: SlimMatteRefine,
+    refine_iterations: u32,
+    refine_radius: u32,
+    refine_lambda: f64,
+    refine_levels: u32,
 }
 
 impl Default for Settings {
@@ -47,6 +56,11 @@ impl Default for Settings {
             smoothing: DEFAULT_SMOOTHING,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
+            refine: super::DEFAULT_REFINE,
+            refine_iterations: DEFAULT_REFINE_ITERATIONS,
+            refine_radius: DEFAULT_REFINE_RADIUS,
+            refine_lambda: DEFAULT_REFINE_LAMBDA as f64,
+            refine_levels: DEFAULT_REFINE_LEVELS,
         }
     }
 }
@@ -63,6 +77,14 @@ impl Settings {
             working_size: self.working_size,
             margin: self.margin,
             smoothing: self.smoothing as f32,
+            refine: RefineSettings {
+                method: self.refine.into(),
+                iterations: self.refine_iterations,
+                radius: self.refine_radius,
+                lambda: self.refine_lambda as f32,
+                levels: self.refine_levels,
+                epsilon: DEFAULT_REFINE_EPSILON,
+            },
         }
     }
 }
@@ -90,7 +112,7 @@ impl ObjectImpl for SlimMatte {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let default_model = slimmatte::paths::default_matting_model();
-            vec![
+            let mut properties = vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Matting model")
                     .blurb(
@@ -144,7 +166,9 @@ impl ObjectImpl for SlimMatte {
                     .blurb("The matte in alpha, or as a grey picture for debugging")
                     .mutable_playing()
                     .build(),
-            ]
+            ];
+            properties.extend(super::refine_properties());
+            properties
         });
         PROPERTIES.as_ref()
     }
@@ -194,6 +218,51 @@ impl ObjectImpl for SlimMatte {
                 gst::info!(CAT, imp = self, "output: {:?} -> {v:?}", settings.output);
                 settings.output = v;
             }
+            "refine" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "refine: {:?} -> {v:?}", settings.refine);
+                settings.refine = v;
+            }
+            "refine-iterations" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-iterations: {} -> {v}",
+                    settings.refine_iterations
+                );
+                settings.refine_iterations = v;
+            }
+            "refine-radius" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-radius: {} -> {v}",
+                    settings.refine_radius
+                );
+                settings.refine_radius = v;
+            }
+            "refine-lambda" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-lambda: {} -> {v}",
+                    settings.refine_lambda
+                );
+                settings.refine_lambda = v;
+            }
+            "refine-levels" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-levels: {} -> {v}",
+                    settings.refine_levels
+                );
+                settings.refine_levels = v;
+            }
             _ => unimplemented!(),
         }
     }
@@ -207,6 +276,11 @@ impl ObjectImpl for SlimMatte {
             "smoothing" => settings.smoothing.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
+            "refine" => settings.refine.to_value(),
+            "refine-iterations" => settings.refine_iterations.to_value(),
+            "refine-radius" => settings.refine_radius.to_value(),
+            "refine-lambda" => settings.refine_lambda.to_value(),
+            "refine-levels" => settings.refine_levels.to_value(),
             _ => unimplemented!(),
         }
     }

@@ -4,6 +4,8 @@
 //! a soft alpha matte with the pruned student network. Known foreground and background stay
 //! exact; only a crop around the unknown band goes through the network, at a working
 //! resolution, and the matte is upsampled with a fast guided filter so hair detail survives.
+//! The network's matte then warm-starts a real-time closed-form matting solve (`refine`), which
+//! recovers strands and holes that the small network blurs.
 //!
 //! ```text
 //! gst-launch-1.0 v4l2src ! videoconvert ! trimapgen ! slimmatte ! bgreplace background=blur ! videoconvert ! autovideosink
@@ -27,6 +29,97 @@ pub enum SlimMatteOutput {
         nick = "grey"
     )]
     Grey = 1,
+}
+
+/// Which classical refinement `slimmatte` runs after the network.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSlimMatteRefine")]
+pub enum SlimMatteRefine {
+    #[enum_value(name = "None: the network's matte as it is", nick = "none")]
+    None = 0,
+    #[default]
+    #[enum_value(
+        name = "Laplacian: closed-form matting warm-started from the network",
+        nick = "laplacian"
+    )]
+    Laplacian = 1,
+}
+
+impl From<SlimMatteRefine> for slimmatte::refine::RefineMethod {
+    fn from(r: SlimMatteRefine) -> Self {
+        match r {
+            SlimMatteRefine::None => Self::None,
+            SlimMatteRefine::Laplacian => Self::Laplacian,
+        }
+    }
+}
+
+/// The refinement `slimmatte` runs unless told otherwise.
+pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
+
+/// The refinement properties, shared by `slimmatte` and `mattebin` (which forwards them).
+pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
+    use slimmatte::refine::{
+        DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS,
+        DEFAULT_REFINE_RADIUS, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
+    };
+    vec![
+        glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
+            .nick("Refinement")
+            .blurb(
+                "Classical refinement of the network's matte inside the unknown band: \
+                 none, or closed-form matting (matting Laplacian) warm-started from the \
+                 network, which recovers hair strands the network blurs",
+            )
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-iterations")
+            .nick("Refinement iterations")
+            .blurb(
+                "Conjugate-gradient iterations of the refinement at full resolution \
+                 (each coarser pyramid level runs twice as many at a quarter of the \
+                 cost); more = closer to closed-form matting, slower; 0 = off",
+            )
+            .minimum(0)
+            .maximum(10_000)
+            .default_value(DEFAULT_REFINE_ITERATIONS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-radius")
+            .nick("Refinement window radius")
+            .blurb(
+                "Radius in pixels of the refinement's local colour-model windows at \
+                 full resolution ((2r+1)² pixels; coarser levels use half)",
+            )
+            .minimum(1)
+            .maximum(MAX_REFINE_RADIUS)
+            .default_value(DEFAULT_REFINE_RADIUS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("refine-lambda")
+            .nick("Refinement data weight")
+            .blurb(
+                "Weight of the term that keeps the refined matte near the network's \
+                 (0 = the network is only the starting point)",
+            )
+            .minimum(0.0)
+            .maximum(1000.0)
+            .default_value(DEFAULT_REFINE_LAMBDA as f64)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-levels")
+            .nick("Refinement pyramid levels")
+            .blurb(
+                "Levels of the coarse-to-fine pyramid the refinement solves on \
+                 (1 = full resolution only)",
+            )
+            .minimum(1)
+            .maximum(MAX_REFINE_LEVELS)
+            .default_value(DEFAULT_REFINE_LEVELS)
+            .mutable_playing()
+            .build(),
+    ]
 }
 
 glib::wrapper! {

@@ -1,0 +1,79 @@
+//! The `--refine*` options shared by `run`, `demo`, `eval` and `bench`: the same knobs as the
+//! `slimmatte` element's `refine*` properties, with the same defaults (the core's constants).
+
+use clap::{Args, ValueEnum};
+
+use slimmatte::refine::{
+    DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
+    RefineMethod, RefineSettings,
+};
+
+/// Which refinement runs after the matting network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefineArg {
+    /// The network's matte as it is.
+    None,
+    /// Closed-form matting (matting Laplacian) warm-started from the network.
+    Laplacian,
+}
+
+impl RefineArg {
+    /// The element's enum nick.
+    pub fn nick(self) -> &'static str {
+        match self {
+            RefineArg::None => "none",
+            RefineArg::Laplacian => "laplacian",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefineArgs {
+    /// Refinement of the network's matte inside the unknown band.
+    #[arg(long, value_enum, default_value_t = RefineArg::Laplacian)]
+    pub refine: RefineArg,
+    /// Conjugate-gradient iterations of the refinement at full resolution (each coarser
+    /// pyramid level runs twice as many).
+    #[arg(long, default_value_t = DEFAULT_REFINE_ITERATIONS)]
+    pub refine_iterations: u32,
+    /// Window radius of the refinement at full resolution.
+    #[arg(long, default_value_t = DEFAULT_REFINE_RADIUS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_REFINE_RADIUS as i64))]
+    pub refine_radius: u32,
+    /// Weight of the term keeping the refined matte near the network's (0 = warm start only).
+    #[arg(long, default_value_t = DEFAULT_REFINE_LAMBDA)]
+    pub refine_lambda: f32,
+    /// Pyramid levels of the refinement (1 = full resolution only).
+    #[arg(long, default_value_t = DEFAULT_REFINE_LEVELS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_REFINE_LEVELS as i64))]
+    pub refine_levels: u32,
+}
+
+impl RefineArgs {
+    pub fn settings(&self) -> RefineSettings {
+        RefineSettings {
+            method: match self.refine {
+                RefineArg::None => RefineMethod::None,
+                RefineArg::Laplacian => RefineMethod::Laplacian,
+            },
+            iterations: self.refine_iterations,
+            radius: self.refine_radius,
+            lambda: self.refine_lambda.max(0.0),
+            levels: self.refine_levels,
+            epsilon: DEFAULT_REFINE_EPSILON,
+        }
+    }
+
+    /// The `slimmatte` element properties for a gst-launch description.
+    pub fn element_props(&self) -> String {
+        format!(
+            "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={}",
+            self.refine.nick(),
+            self.refine_iterations,
+            self.refine_radius,
+            self.refine_lambda.max(0.0),
+            self.refine_levels
+        )
+    }
+}

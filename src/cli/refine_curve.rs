@@ -1,0 +1,481 @@
+//! `slimmatte eval --refine-curve N`: what the matting-Laplacian refinement buys per
+//! millisecond. For N synthetic stills at 640×360 and at 1280×720 (given the true trimap) and
+//! for opencv-doc's real `alphamat` photograph, the shipped student's matte is refined with
+//! 0 … 128 CG iterations at window radius 1, 2 and 3; SAD and the refinement's own time are
+//! recorded per point, next to the net alone and pymatting's closed-form solve on the same
+//! images. Writes refine_curve.{csv,md,png} and refine_crops_<set>.png (image, net alone, net +
+//! refine at the shipped default, net + refine at the quality preset, closed-form, ground truth).
+//!
+//! The stills use other indices than `eval`'s test stills (a tuning set), so defaults picked
+//! from this curve are not tuned to the test split; `alphamat` is only reported.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use plotters::prelude::*;
+
+use slimmatte::frame::rgba_view_mut;
+use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::metrics::MatteErrors;
+use slimmatte::refine::{RefineMethod, RefineSettings};
+use slimmatte::sequence;
+
+use super::bench::plots::{COLORS, err, fonts_ready};
+use super::eval::{ALPHAMAT_DIR, EvalArgs, EvalImage, closed_form_alphas, errors, load_folder};
+
+/// CG iterations at full resolution on the curve (0 = the net alone).
+const ITERATIONS: &[u32] = &[0, 1, 2, 4, 8, 16, 32, 64, 128];
+/// Window radii on the curve.
+const RADII: &[u32] = &[1, 2, 3];
+/// First still index of the tuning set (`eval` tests on 0 … N−1).
+const TUNING_OFFSET: usize = 10_000;
+
+/// One point of the curve: a set, a configuration, mean errors and time.
+#[derive(Debug, Clone)]
+struct Point {
+    set: String,
+    radius: u32,
+    iterations: u32,
+    errors: MatteErrors,
+    refine_ms: f64,
+    stage_ms: f64,
+}
+
+fn run_one(
+    refiner: &mut MatteRefiner,
+    img: &EvalImage,
+    settings: &MatteSettings,
+    out: &mut Vec<f32>,
+) -> Result<(f64, f64)> {
+    let (w, h) = (img.sample.width, img.sample.height);
+    let mut frame = img.sample.rgba.clone();
+    for (px, &t) in frame.chunks_exact_mut(4).zip(&img.trimap) {
+        px[3] = t;
+    }
+    let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
+    refiner.reset();
+    let start = std::time::Instant::now();
+    let stats = refiner.process(&mut view, settings)?;
+    let stage = start.elapsed().as_secs_f64() * 1000.0;
+    out.clear();
+    out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
+    Ok((stats.refine_time.as_secs_f64() * 1000.0, stage))
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let model = args
+        .model
+        .first()
+        .cloned()
+        .unwrap_or_else(slimmatte::paths::default_matting_model);
+    let mut refiner = MatteRefiner::load(&model, args.threads)?;
+    let textures = sequence::textures()?;
+    let mut sets: Vec<(String, Vec<EvalImage>)> = Vec::new();
+    for (w, h) in [(640usize, 360usize), (1280, 720)] {
+        let radius = args.trimap_radius * h / 360;
+        let mut images = Vec::new();
+        for i in 0..args.refine_curve {
+            let s = sequence::still(&textures, TUNING_OFFSET + i, w, h)?;
+            let trimap = sequence::trimap_from_alpha(&s.alpha, w, h, radius);
+            images.push(EvalImage {
+                set: format!("synthetic {w}×{h}"),
+                sample: s,
+                trimap,
+            });
+        }
+        sets.push((format!("synthetic {w}×{h}"), images));
+    }
+    let mut notes = Vec::new();
+    if Path::new(ALPHAMAT_DIR).is_dir() {
+        sets.push((
+            "alphamat".into(),
+            load_folder(Path::new(ALPHAMAT_DIR), "alphamat", args.trimap_radius)?,
+        ));
+    } else {
+        notes.push(format!(
+            "{ALPHAMAT_DIR} missing (apt-get install opencv-doc): skipped"
+        ));
+    }
+    let base = MatteSettings {
+        working_size: args.working_size,
+        ..MatteSettings::default()
+    };
+    let configs: Vec<(u32, u32)> = std::iter::once((0, 0))
+        .chain(
+            RADII
+                .iter()
+                .flat_map(|&r| ITERATIONS.iter().filter(|&&i| i > 0).map(move |&i| (r, i))),
+        )
+        .collect();
+    let total: usize = sets.iter().map(|(_, v)| v.len()).sum::<usize>() * configs.len();
+    let bar = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{spinner} refine curve {bar:40} {pos}/{len} {msg}")
+            .expect("template"),
+    );
+    let mut points = Vec::new();
+    let mut pred = Vec::new();
+    // Warm-up (first inference and buffer growth are not timed).
+    if let Some(img) = sets.iter().flat_map(|(_, v)| v.first()).next() {
+        run_one(&mut refiner, img, &base, &mut pred)?;
+    }
+    for (set, images) in &sets {
+        for &(radius, iterations) in &configs {
+            bar.set_message(format!("{set} r={radius} n={iterations}"));
+            let settings = MatteSettings {
+                refine: RefineSettings {
+                    method: if iterations == 0 {
+                        RefineMethod::None
+                    } else {
+                        RefineMethod::Laplacian
+                    },
+                    iterations,
+                    radius: radius.max(1),
+                    ..args.refine.settings()
+                },
+                ..base
+            };
+            let (mut errs, mut refine_ms, mut stage_ms) = (Vec::new(), 0.0, 0.0);
+            for img in images {
+                let (r, s) = run_one(&mut refiner, img, &settings, &mut pred)?;
+                errs.push(errors(&pred, img));
+                refine_ms += r;
+                stage_ms += s;
+                bar.inc(1);
+            }
+            let n = images.len().max(1) as f64;
+            points.push(Point {
+                set: set.clone(),
+                radius,
+                iterations,
+                errors: MatteErrors::mean(&errs),
+                refine_ms: refine_ms / n,
+                stage_ms: stage_ms / n,
+            });
+        }
+    }
+    bar.finish_and_clear();
+
+    // Closed-form on the same images.
+    eprintln!("closed-form matting (pymatting) on every curve image…");
+    let mut cf: Vec<(String, MatteErrors, f64, Vec<Vec<f32>>)> = Vec::new();
+    for (set, images) in &sets {
+        let refs: Vec<&EvalImage> = images.iter().collect();
+        if let Some(results) = closed_form_alphas(&refs, &mut notes)? {
+            let errs: Vec<MatteErrors> = results
+                .iter()
+                .zip(images)
+                .map(|((a, _), img)| errors(a, img))
+                .collect();
+            let ms = results.iter().map(|(_, ms)| ms).sum::<f64>() / results.len().max(1) as f64;
+            cf.push((
+                set.clone(),
+                MatteErrors::mean(&errs),
+                ms,
+                results.into_iter().map(|(a, _)| a).collect(),
+            ));
+        }
+    }
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut csv =
+        String::from("set,method,radius,iterations,sad,mse,grad,conn,refine_ms,stage_ms\n");
+    for p in &points {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3}",
+            p.set,
+            if p.iterations == 0 {
+                "net"
+            } else {
+                "net+refine"
+            },
+            p.radius,
+            p.iterations,
+            p.errors.sad,
+            p.errors.mse,
+            p.errors.grad,
+            p.errors.conn,
+            p.refine_ms,
+            p.stage_ms
+        );
+    }
+    for (set, e, ms, _) in &cf {
+        let _ = writeln!(
+            csv,
+            "{set},closed-form,1,,{:.4},{:.6},{:.4},{:.4},{ms:.3},{ms:.3}",
+            e.sad, e.mse, e.grad, e.conn
+        );
+    }
+    std::fs::write(args.out.join("refine_curve.csv"), &csv)?;
+    let md = markdown(&points, &cf, args, &model, &notes);
+    std::fs::write(args.out.join("refine_curve.md"), &md)?;
+    println!("{md}");
+    if fonts_ready() {
+        let p = args.out.join("refine_curve.png");
+        plot(&points, &cf, &sets, &p)?;
+        println!("wrote {}", p.display());
+    } else {
+        eprintln!("note: no DejaVuSans.ttf (apt-get install fonts-dejavu-core): no plot");
+    }
+
+    // Crops: the most detailed window of the first image of each 640×360 / alphamat set.
+    let default = args.refine.settings();
+    let quality = RefineSettings::quality();
+    for (si, (set, images)) in sets.iter().enumerate() {
+        if set.contains("1280") || images.is_empty() {
+            continue;
+        }
+        let img = &images[0];
+        let mut tiles = Vec::new();
+        for refine in [RefineSettings::none(), default, quality] {
+            let settings = MatteSettings {
+                refine: RefineSettings {
+                    method: if refine.enabled() {
+                        RefineMethod::Laplacian
+                    } else {
+                        RefineMethod::None
+                    },
+                    ..refine
+                },
+                ..base
+            };
+            run_one(&mut refiner, img, &settings, &mut pred)?;
+            tiles.push(pred.clone());
+        }
+        if let Some((_, _, _, alphas)) = cf.iter().find(|(s, ..)| s == set) {
+            tiles.push(alphas[0].clone());
+        }
+        tiles.push(img.sample.alpha.clone());
+        let key = if set == "alphamat" {
+            "alphamat"
+        } else {
+            "synthetic"
+        };
+        let p = args.out.join(format!("refine_crops_{key}.png"));
+        crops(img, &tiles, &p)?;
+        println!("wrote {} ({})", p.display(), sets[si].0);
+    }
+    Ok(())
+}
+
+fn markdown(
+    points: &[Point],
+    cf: &[(String, MatteErrors, f64, Vec<Vec<f32>>)],
+    args: &EvalArgs,
+    model: &Path,
+    notes: &[String],
+) -> String {
+    let r = args.refine.settings();
+    let mut md = format!(
+        "Refinement curve: `{}` given the true trimap, working size {}, {} threads, {} pyramid \
+         level(s), λ = {}. SAD (÷1000) over the trimap's unknown region; refine ms = the \
+         refinement alone, stage ms = the whole matting stage (net + upsampling + refinement). \
+         The synthetic stills are a tuning set (indices {TUNING_OFFSET}…), not eval's test \
+         stills.\n\n",
+        model
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model"),
+        args.working_size,
+        args.threads,
+        r.levels,
+        r.lambda
+    );
+    let sets: Vec<&str> = {
+        let mut s: Vec<&str> = points.iter().map(|p| p.set.as_str()).collect();
+        s.dedup();
+        s
+    };
+    for set in sets {
+        let _ = writeln!(md, "### {set}\n");
+        md.push_str("| method | radius | iterations | SAD | MSE | Grad | refine ms | stage ms |\n");
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for p in points.iter().filter(|p| p.set == set) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.3} | {:.5} | {:.3} | {:.2} | {:.2} |",
+                if p.iterations == 0 {
+                    "net alone"
+                } else {
+                    "net + refine"
+                },
+                if p.iterations == 0 {
+                    "–".into()
+                } else {
+                    p.radius.to_string()
+                },
+                p.iterations,
+                p.errors.sad,
+                p.errors.mse,
+                p.errors.grad,
+                p.refine_ms,
+                p.stage_ms
+            );
+        }
+        if let Some((_, e, ms, _)) = cf.iter().find(|(s, ..)| s == set) {
+            let _ = writeln!(
+                md,
+                "| closed-form (pymatting) | 1 | direct | {:.3} | {:.5} | {:.3} | {ms:.0} | {ms:.0} |",
+                e.sad, e.mse, e.grad
+            );
+        }
+        md.push('\n');
+    }
+    for n in notes {
+        let _ = writeln!(md, "Note: {n}\n");
+    }
+    md
+}
+
+fn plot(
+    points: &[Point],
+    cf: &[(String, MatteErrors, f64, Vec<Vec<f32>>)],
+    sets: &[(String, Vec<EvalImage>)],
+    path: &PathBuf,
+) -> Result<()> {
+    let n = sets.len().max(1);
+    let root = BitMapBackend::new(path, (560 * n as u32, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    for ((set, _), area) in sets.iter().zip(root.split_evenly((1, n))) {
+        let pts: Vec<&Point> = points.iter().filter(|p| &p.set == set).collect();
+        let net = pts.iter().find(|p| p.iterations == 0).map(|p| p.errors.sad);
+        let cf_sad = cf.iter().find(|(s, ..)| s == set).map(|(_, e, ..)| e.sad);
+        let refined: Vec<&&Point> = pts.iter().filter(|p| p.iterations > 0).collect();
+        let xmax = refined.iter().map(|p| p.refine_ms).fold(1.0f64, f64::max) * 1.5;
+        let xmin = refined
+            .iter()
+            .map(|p| p.refine_ms)
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            .min(xmax / 10.0)
+            * 0.7;
+        let ymax = pts
+            .iter()
+            .map(|p| p.errors.sad)
+            .chain(cf_sad)
+            .fold(0.0f64, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(format!("{set}: SAD vs refinement time"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((xmin.max(1e-3)..xmax).log_scale(), 0.0..ymax.max(1e-3))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("refinement ms per frame (log)")
+            .y_desc("SAD (unknown region)")
+            .draw()
+            .map_err(err)?;
+        for (ri, &r) in RADII.iter().enumerate() {
+            let line: Vec<(f64, f64)> = refined
+                .iter()
+                .filter(|p| p.radius == r)
+                .map(|p| (p.refine_ms.max(xmin), p.errors.sad))
+                .collect();
+            let color = COLORS[ri % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("net + refine, radius {r} (1…128 iterations)"))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+            chart
+                .draw_series(
+                    line.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                )
+                .map_err(err)?;
+        }
+        if let Some(v) = net {
+            let c = COLORS[3];
+            chart
+                .draw_series(LineSeries::new([(xmin, v), (xmax, v)], c.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("net alone ({v:.2})"))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c));
+        }
+        if let Some((_, e, ms, _)) = cf.iter().find(|(s, ..)| s == set) {
+            let c = COLORS[10];
+            chart
+                .draw_series(LineSeries::new(
+                    [(xmin, e.sad), (xmax, e.sad)],
+                    c.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label(format!(
+                    "closed-form, pymatting ({:.2}, {:.0} ms)",
+                    e.sad, ms
+                ))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Side-by-side crops of the window with the most soft ground-truth pixels: the image, then
+/// each alpha in `tiles`, each enlarged 2× (nearest neighbour, so strands are not smoothed).
+fn crops(img: &EvalImage, tiles: &[Vec<f32>], path: &Path) -> Result<()> {
+    let (w, h) = (img.sample.width, img.sample.height);
+    let side = 128.min(w).min(h);
+    let soft: Vec<u32> = img
+        .sample
+        .alpha
+        .iter()
+        .map(|&a| (a > 0.05 && a < 0.95) as u32)
+        .collect();
+    // Best window on an 8-px grid.
+    let (mut best, mut best_xy) = (0u32, (0, 0));
+    for y in (0..=h - side).step_by(8) {
+        for x in (0..=w - side).step_by(8) {
+            let mut s = 0;
+            for yy in (y..y + side).step_by(2) {
+                for xx in (x..x + side).step_by(2) {
+                    s += soft[yy * w + xx];
+                }
+            }
+            if s > best {
+                best = s;
+                best_xy = (x, y);
+            }
+        }
+    }
+    let (x0, y0) = best_xy;
+    let scale = 2;
+    let n = 1 + tiles.len();
+    let gap = 4;
+    let tw = side * scale;
+    let (ow, oh) = (n * tw + (n - 1) * gap, tw);
+    let mut out = vec![255u8; ow * oh * 3];
+    for t in 0..n {
+        for y in 0..oh {
+            for x in 0..tw {
+                let (sx, sy) = (x0 + x / scale, y0 + y / scale);
+                let k = sy * w + sx;
+                let px = if t == 0 {
+                    let p = &img.sample.rgba[k * 4..k * 4 + 3];
+                    [p[0], p[1], p[2]]
+                } else {
+                    let v = (tiles[t - 1][k].clamp(0.0, 1.0) * 255.0).round() as u8;
+                    [v, v, v]
+                };
+                let o = (y * ow + t * (tw + gap) + x) * 3;
+                out[o..o + 3].copy_from_slice(&px);
+            }
+        }
+    }
+    image::save_buffer(path, &out, ow as u32, oh as u32, image::ColorType::Rgb8)
+        .with_context(|| format!("writing {}", path.display()))
+}
