@@ -94,14 +94,17 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
         out.to_str().unwrap(),
     ]);
     let rows = read_csv(&out.join("eval.csv"));
-    // 3 images × (gt-trimap, trimapgen, coarse-mask); RVM is not cached for tests.
-    assert_eq!(rows.len(), 9);
-    let methods: Vec<&str> = rows.iter().take(3).map(|r| r.2.as_str()).collect();
+    // 3 images × (gt-trimap, trimapgen, each without and with the refinement, coarse-mask);
+    // RVM is not cached for tests.
+    assert_eq!(rows.len(), 15);
+    let methods: Vec<&str> = rows.iter().take(5).map(|r| r.2.as_str()).collect();
     assert_eq!(
         methods,
         [
             "ours:luma_key_matte/gt-trimap",
             "ours:luma_key_matte/trimapgen",
+            "ours:luma_key_matte+refine/gt-trimap",
+            "ours:luma_key_matte+refine/trimapgen",
             "coarse-mask"
         ]
     );
@@ -112,7 +115,7 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     let summary = json["summary"].as_array().unwrap();
-    assert_eq!(summary.len(), 3);
+    assert_eq!(summary.len(), 5);
     for s in summary {
         let method = s["method"].as_str().unwrap();
         let mine: Vec<_> = rows.iter().filter(|r| r.2 == method).collect();
@@ -125,7 +128,7 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
         }
     }
     let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
-    assert_eq!(seq.lines().count(), 1 + 3, "{seq}");
+    assert_eq!(seq.lines().count(), 1 + 5, "{seq}");
     assert!(seq.lines().skip(1).all(|l| l.contains(",3,")));
     let md = std::fs::read_to_string(out.join("eval.md")).unwrap();
     assert!(md.contains("| set | method | n | SAD | MSE | Grad | Conn |"));

@@ -47,7 +47,7 @@ fn frame(w: usize) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn alpha_is_exact_in_known_regions_and_soft_net_output_in_the_band() {
-    let mut h = harness(&[("working-size", "0")]);
+    let mut h = harness(&[("working-size", "0"), ("refine", "none")]);
     h.set_src_caps(rgba_caps(64, 2));
     let (data, trimap) = frame(64);
     h.push(gst::Buffer::from_slice(data)).unwrap();
@@ -59,6 +59,57 @@ fn alpha_is_exact_in_known_regions_and_soft_net_output_in_the_band() {
             255 => assert_eq!(px[3], 255, "pixel {i}"),
             _ if px[0] == 240 => assert!(px[3] > 240, "bright unknown pixel {i}: {}", px[3]),
             _ => assert!(px[3] < 15, "dark unknown pixel {i}: {}", px[3]),
+        }
+    }
+}
+
+/// A horizontal colour ramp from dark (known background) to bright (known foreground): the
+/// colour model says alpha is the same ramp, the luma-key net says a hard step. With
+/// `refine=laplacian` run long enough the element outputs the ramp; with `refine=none` the step.
+#[test]
+fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
+    let (w, h) = (64usize, 16usize);
+    let mut data = Vec::new();
+    for _y in 0..h {
+        for x in 0..w {
+            let t = ((x as f32 - 16.0) / 32.0).clamp(0.0, 1.0);
+            let v = (20.0 + t * 215.0).round() as u8;
+            let tri = if x < 16 {
+                0
+            } else if x >= 48 {
+                255
+            } else {
+                128
+            };
+            data.extend_from_slice(&[v, v, v, tri]);
+        }
+    }
+    let run = |props: &[(&str, &str)]| {
+        let mut hs = harness(props);
+        hs.set_src_caps(rgba_caps(w as i32, h as i32));
+        hs.push(gst::Buffer::from_slice(data.clone())).unwrap();
+        alpha_of(&hs.pull().unwrap())
+    };
+    let net = run(&[("working-size", "0"), ("refine", "none")]);
+    let refined = run(&[
+        ("working-size", "0"),
+        ("refine", "laplacian"),
+        ("refine-iterations", "300"),
+    ]);
+    for y in [0, h / 2, h - 1] {
+        for x in 0..w {
+            let want = 255.0 * ((x as f32 - 16.0) / 32.0).clamp(0.0, 1.0);
+            let (n, r) = (net[y * w + x] as f32, refined[y * w + x] as f32);
+            assert!(
+                (r - want).abs() <= 6.0,
+                "refined ({x}, {y}): {r} want {want}"
+            );
+            if (20..28).contains(&x) {
+                assert!(
+                    (n - want).abs() > 30.0,
+                    "the net alone is a step at x = {x}: {n}"
+                );
+            }
         }
     }
 }
@@ -135,9 +186,23 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         .property_from_str("background", "color")
         .property("color", 0x102030u32)
         .property("working-size", 256u32)
+        .property("refine-iterations", 7u32)
+        .property_from_str("refine", "none")
         .build()
         .unwrap();
     let bin = bin.downcast::<gst::Bin>().unwrap();
+    let matte = bin.by_name("matte").unwrap();
+    assert_eq!(matte.property::<u32>("refine-iterations"), 7);
+    assert_eq!(bin.property::<u32>("refine-iterations"), 7);
+    assert_eq!(
+        matte.property_value("refine").serialize().unwrap().as_str(),
+        "none"
+    );
+    // Not set: the child's default comes through unchanged.
+    assert_eq!(
+        bin.property::<u32>("refine-levels"),
+        slimmatte::refine::DEFAULT_REFINE_LEVELS
+    );
     let bg = bin.by_name("background").unwrap();
     assert_eq!(bg.property::<u32>("color"), 0x102030);
     assert_eq!(
