@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! frame ─▶ segment (coarse person mask) ─▶ trimap (fg / unknown / bg) ─▶ matte (student net)
+//!       ─▶ refine (closed-form matting of the band, warm-started by the net)
 //!       ─▶ composite (background)
 //! ```
 

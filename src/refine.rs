@@ -43,6 +43,11 @@ pub const DEFAULT_REFINE_LAMBDA: f32 = 0.0;
 /// Default number of pyramid levels (1 = full resolution only): 5 levels (down to 1/16) more
 /// than halved the real photo's SAD compared with 3 at the same full-resolution iterations.
 pub const DEFAULT_REFINE_LEVELS: u32 = 5;
+/// Default longest side of the finest solved level: any crop of a 640×360 frame is solved at
+/// full resolution; at 720p and 1080p the refinement solves at half resolution and upsamples,
+/// so its cost stays near the 640×360 figure (measured at full resolution on 2 cores: 37 ms at
+/// 1280×720 and 76 ms at 1920×1080 per frame of the built-in clip).
+pub const DEFAULT_REFINE_SIZE: u32 = 640;
 /// Regularisation `ε` of the window covariance (colours in 0..1), as in Levin et al.
 pub const DEFAULT_REFINE_EPSILON: f32 = 1e-6;
 /// Largest supported window radius.
@@ -77,6 +82,9 @@ pub struct RefineSettings {
     pub levels: u32,
     /// Covariance regularisation ε.
     pub epsilon: f32,
+    /// Longest side, in pixels, of the finest level that is solved; larger crops are solved
+    /// at the first pyramid level within it and upsampled (0 = always full resolution).
+    pub size: u32,
 }
 
 /// The shipped defaults: what the `slimmatte` element, `mattebin`, the CLI, `eval` and `bench`
@@ -90,6 +98,7 @@ impl Default for RefineSettings {
             lambda: DEFAULT_REFINE_LAMBDA,
             levels: DEFAULT_REFINE_LEVELS,
             epsilon: DEFAULT_REFINE_EPSILON,
+            size: DEFAULT_REFINE_SIZE,
         }
     }
 }
@@ -134,6 +143,8 @@ pub struct RefineReport {
     pub unknown: usize,
     /// Pyramid levels solved.
     pub levels: usize,
+    /// Size (width, height) of the finest level solved (the crop's, unless `size` capped it).
+    pub finest: (usize, usize),
     /// CG iterations run, all levels together.
     pub iterations: usize,
 }
@@ -780,11 +791,11 @@ impl LaplacianSolver {
         let radius = settings.radius.clamp(1, MAX_REFINE_RADIUS) as usize;
         let lambda = settings.lambda.max(0.0) as f64;
         let epsilon = (settings.epsilon as f64).max(1e-12);
-        if self.levels.len() < levels {
-            self.levels.resize_with(levels, Level::default);
-        }
 
         // Level 0 from the crop: colour centred on the crop's mean, constraints, warm start.
+        if self.levels.is_empty() {
+            self.levels.push(Level::default());
+        }
         {
             let l0 = &mut self.levels[0];
             l0.ensure(w, h);
@@ -836,8 +847,20 @@ impl LaplacianSolver {
                 }
             }
         }
+        // Levels above `size` are only upsampled into, not solved: the cost then stays bounded
+        // as the frame grows (like the network's working size).
+        let mut skip = 0;
+        if settings.size > 0 {
+            while w.div_ceil(1 << skip).max(h.div_ceil(1 << skip)) > settings.size as usize {
+                skip += 1;
+            }
+        }
+        let wanted = skip + levels;
+        if self.levels.len() < wanted {
+            self.levels.resize_with(wanted, Level::default);
+        }
         let mut used = 1;
-        while used < levels {
+        while used < wanted {
             let (fine, coarse) = self.levels.split_at_mut(used);
             let fine = &fine[used - 1];
             if fine.w < 8 || fine.h < 8 {
@@ -846,25 +869,36 @@ impl LaplacianSolver {
             downsample(fine, &mut coarse[0]);
             used += 1;
         }
-        report.levels = used;
+        let skip = skip.min(used - 1);
+        report.levels = used - skip;
+        report.finest = (self.levels[skip].w, self.levels[skip].h);
         report.unknown = self.levels[0].known.iter().filter(|&&k| k == 0).count();
         if report.unknown == 0 {
             write_back(&self.levels[0], alpha);
             return report;
         }
 
-        for l in (0..used).rev() {
-            let level_radius = if l == 0 { radius } else { radius.div_ceil(2) };
-            let iters = (settings.iterations as usize) << l;
+        for l in (skip..used).rev() {
+            let level_radius = if l == skip {
+                radius
+            } else {
+                radius.div_ceil(2)
+            };
+            let iters = (settings.iterations as usize) << (l - skip);
             self.levels[l].prepare(level_radius, epsilon, &mut self.masks);
-            if l == 0 {
+            if l == skip {
                 self.residuals.clear();
             }
             report.iterations += self.levels[l].solve(iters, lambda, &mut self.residuals);
+            // Each solution warm-starts the next finer level; below `skip` it is the result.
             if l > 0 {
                 let (fine, coarse) = self.levels.split_at_mut(l);
                 upsample_into(&coarse[0], &mut fine[l - 1]);
             }
+        }
+        for l in (1..skip).rev() {
+            let (fine, coarse) = self.levels.split_at_mut(l);
+            upsample_into(&coarse[0], &mut fine[l - 1]);
         }
         write_back(&self.levels[0], alpha);
         report
@@ -1296,6 +1330,35 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn size_cap_solves_a_coarser_level_and_keeps_constraints() {
+        let (w, h) = (200, 120);
+        let crop = noisy_scene(w, h, 5);
+        let mut solver = LaplacianSolver::new();
+        let mut run = |size| {
+            let mut alpha = vec![0.5f32; w * h];
+            let settings = RefineSettings {
+                size,
+                ..RefineSettings::laplacian()
+            };
+            let report = solver.refine(&crop.view(), &mut alpha, &settings);
+            (report, alpha)
+        };
+        let (full, _) = run(0);
+        assert_eq!(full.finest, (w, h));
+        let (capped, alpha) = run(64);
+        assert_eq!(capped.finest, (50, 30), "two levels down: 200 → 100 → 50");
+        // 50×30 → 25×15 → 13×8 → 7×4: the pyramid stops where a level gets under 8 px.
+        assert_eq!((full.levels, capped.levels), (5, 4));
+        for (i, a) in alpha.iter().enumerate() {
+            match crop[[i / w, i % w, 3]] {
+                0 => assert_eq!(*a, 0.0),
+                255 => assert_eq!(*a, 1.0),
+                _ => assert!(a.is_finite() && (0.0..=1.0).contains(a)),
             }
         }
     }

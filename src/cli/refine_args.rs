@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
-    RefineMethod, RefineSettings,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_LEVELS,
+    MAX_REFINE_RADIUS, RefineMethod, RefineSettings,
 };
 
 /// Which refinement runs after the matting network.
@@ -48,6 +48,10 @@ pub struct RefineArgs {
     #[arg(long, default_value_t = DEFAULT_REFINE_LEVELS,
           value_parser = clap::value_parser!(u32).range(1..=MAX_REFINE_LEVELS as i64))]
     pub refine_levels: u32,
+    /// Longest side of the finest level the refinement solves (larger crops are solved at a
+    /// coarser pyramid level and upsampled); 0 = always full resolution.
+    #[arg(long, default_value_t = DEFAULT_REFINE_SIZE)]
+    pub refine_size: u32,
 }
 
 impl RefineArgs {
@@ -62,18 +66,21 @@ impl RefineArgs {
             lambda: self.refine_lambda.max(0.0),
             levels: self.refine_levels,
             epsilon: DEFAULT_REFINE_EPSILON,
+            size: self.refine_size,
         }
     }
 
     /// The `slimmatte` element properties for a gst-launch description.
     pub fn element_props(&self) -> String {
         format!(
-            "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={}",
+            "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
+             refine-size={}",
             self.refine.nick(),
             self.refine_iterations,
             self.refine_radius,
             self.refine_lambda.max(0.0),
-            self.refine_levels
+            self.refine_levels,
+            self.refine_size
         )
     }
 }

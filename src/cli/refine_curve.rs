@@ -367,6 +367,8 @@ fn plot(
             .map_err(err)?;
         chart
             .configure_mesh()
+            .x_labels(8)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .x_desc("refinement ms per frame (log)")
             .y_desc("SAD (unknown region)")
             .draw()

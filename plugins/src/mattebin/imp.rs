@@ -18,6 +18,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("refine-radius", "matte"),
     ("refine-lambda", "matte"),
     ("refine-levels", "matte"),
+    ("refine-size", "matte"),
 ];
 
 #[derive(Default)]

@@ -12,7 +12,7 @@ use slimmatte::frame::{alpha_as_grey, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, RefineSettings,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, RefineSettings,
 };
 
 use super::{SlimMatteOutput, SlimMatteRefine};
@@ -45,6 +45,7 @@ struct Settings {
     refine_radius: u32,
     refine_lambda: f64,
     refine_levels: u32,
+    refine_size: u32,
 }
 
 impl Default for Settings {
@@ -61,6 +62,7 @@ impl Default for Settings {
             refine_radius: DEFAULT_REFINE_RADIUS,
             refine_lambda: DEFAULT_REFINE_LAMBDA as f64,
             refine_levels: DEFAULT_REFINE_LEVELS,
+            refine_size: DEFAULT_REFINE_SIZE,
         }
     }
 }
@@ -84,6 +86,7 @@ impl Settings {
                 lambda: self.refine_lambda as f32,
                 levels: self.refine_levels,
                 epsilon: DEFAULT_REFINE_EPSILON,
+                size: self.refine_size,
             },
         }
     }
@@ -253,6 +256,16 @@ impl ObjectImpl for SlimMatte {
                 );
                 settings.refine_lambda = v;
             }
+            "refine-size" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-size: {} -> {v}",
+                    settings.refine_size
+                );
+                settings.refine_size = v;
+            }
             "refine-levels" => {
                 let v = value.get().expect("type checked upstream");
                 gst::info!(
@@ -281,6 +294,7 @@ impl ObjectImpl for SlimMatte {
             "refine-radius" => settings.refine_radius.to_value(),
             "refine-lambda" => settings.refine_lambda.to_value(),
             "refine-levels" => settings.refine_levels.to_value(),
+            "refine-size" => settings.refine_size.to_value(),
             _ => unimplemented!(),
         }
     }

@@ -62,7 +62,7 @@ pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
         DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS,
-        DEFAULT_REFINE_RADIUS, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
+        DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
     };
     vec![
         glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
@@ -117,6 +117,18 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .minimum(1)
             .maximum(MAX_REFINE_LEVELS)
             .default_value(DEFAULT_REFINE_LEVELS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-size")
+            .nick("Refinement size")
+            .blurb(
+                "Longest side in pixels of the finest level the refinement solves: larger \
+                 crops (720p, 1080p) are solved at a coarser pyramid level and upsampled, which \
+                 keeps the cost near that of a 640×360 frame; 0 = always full resolution",
+            )
+            .minimum(0)
+            .maximum(8192)
+            .default_value(DEFAULT_REFINE_SIZE)
             .mutable_playing()
             .build(),
     ]
