@@ -1236,8 +1236,8 @@ mod tests {
                 let n = pix.len() as f64;
                 let mut m = [0.0; 3];
                 for &i in &pix {
-                    for c in 0..3 {
-                        m[c] += level.img[i][c] as f64 / n;
+                    for (mc, &ic) in m.iter_mut().zip(&level.img[i]) {
+                        *mc += ic as f64 / n;
                     }
                 }
                 let mut cov = [0.0; 6];
@@ -1319,14 +1319,12 @@ mod tests {
                     level.d.copy_from_slice(p);
                 }
                 level.apply(is_x);
-                for i in 0..w * h {
+                for (i, (&want, &got)) in expect.iter().zip(&level.q).enumerate() {
                     if level.known[i] == 0 {
-                        let tol = 1e-6 * expect[i].abs().max(1.0);
+                        let tol = 1e-6 * want.abs().max(1.0);
                         assert!(
-                            (level.q[i] - expect[i]).abs() < tol,
-                            "r={r} {name} pixel {i}: {} vs {}",
-                            level.q[i],
-                            expect[i]
+                            (got - want).abs() < tol,
+                            "r={r} {name} pixel {i}: {got} vs {want}"
                         );
                     }
                 }
