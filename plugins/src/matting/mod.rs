@@ -123,8 +123,9 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .nick("Refinement size")
             .blurb(
                 "Longest side in pixels of the finest level the refinement solves: larger \
-                 crops (720p, 1080p) are solved at a coarser pyramid level and upsampled, which \
-                 keeps the cost near that of a 640×360 frame; 0 = always full resolution",
+                 crops are solved at a coarser pyramid level and brought back by guided upsampling \
+                 (like working-size for the network), which bounds the cost at 720p and 1080p; \
+                 0 = always full resolution",
             )
             .minimum(0)
             .maximum(8192)
