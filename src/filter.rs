@@ -1,7 +1,13 @@
 //! Image filters on f32 planes: box (running-sum) blur and the fast guided filter used to
 //! upsample a low-resolution matte along the full-resolution image's edges.
 
-use crate::resize::PlaneResizer;
+use crate::resize::{BilinearAxis, PlaneResizer, sample_bilinear};
+
+/// Rec. 601 luma, the guide of the guided filters (any scale: 0..1, 0..255, or centred).
+#[inline]
+pub fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
 
 /// In-place box blur of one plane with edge clamping (horizontal then vertical pass). The
 /// vertical pass keeps one running sum per column and walks rows in order, so memory is read
@@ -165,6 +171,24 @@ impl GuidedUpsampler {
     /// The offset plane of the last [`coefficients`](Self::coefficients) call.
     pub fn b(&self) -> &[f32] {
         &self.b
+    }
+
+    /// The matte at one high-resolution pixel `(x, y)` whose guide value is `guide`: the
+    /// coefficients of the last [`coefficients`](Self::coefficients) call (`lw` wide) sampled
+    /// bilinearly through the axes `xs`, `ys` (low → high resolution), clamped to 0..1.
+    #[inline]
+    pub fn matte_at(
+        &self,
+        lw: usize,
+        xs: &BilinearAxis,
+        ys: &BilinearAxis,
+        x: usize,
+        y: usize,
+        guide: f32,
+    ) -> f32 {
+        let a = sample_bilinear(&self.a, lw, xs, ys, x, y);
+        let b = sample_bilinear(&self.b, lw, xs, ys, x, y);
+        (a * guide + b).clamp(0.0, 1.0)
     }
 }
 

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use ndarray::s;
 
-use crate::filter::GuidedUpsampler;
+use crate::filter::{GuidedUpsampler, luma};
 use crate::frame::{RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
 use crate::refine::{LaplacianSolver, MAX_REFINE_PIXELS, RefineReport, RefineSettings};
-use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
-use crate::trimap::{KNOWN_BG, KNOWN_FG};
+use crate::resize::{BilinearAxis, RgbaToPlanar};
+use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
 
 /// Network input height and width are padded up to a multiple of this.
 pub const PAD_MULTIPLE: usize = 16;
@@ -258,22 +258,14 @@ impl MatteRefiner {
         let crop = frame.slice(s![cy..cy + ch, cx..cx + cw, ..]);
         if self.scaled {
             let lw = self.working.0;
-            let (coef_a, coef_b) = (self.guided.a(), self.guided.b());
             self.alpha_hr.resize(cw * ch, 0.0);
             for (v, row) in crop.outer_iter().enumerate() {
                 let out = &mut self.alpha_hr[v * cw..(v + 1) * cw];
                 for (u, px) in row.outer_iter().enumerate() {
-                    let t = px[3];
-                    out[u] = if t <= KNOWN_BG {
-                        0.0
-                    } else if t >= KNOWN_FG {
-                        1.0
-                    } else {
+                    out[u] = known_alpha(px[3]).unwrap_or_else(|| {
                         let l = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
-                        let a = sample_bilinear(coef_a, lw, &self.xs, &self.ys, u, v);
-                        let b = sample_bilinear(coef_b, lw, &self.xs, &self.ys, u, v);
-                        (a * l + b).clamp(0.0, 1.0)
-                    };
+                        self.guided.matte_at(lw, &self.xs, &self.ys, u, v, l)
+                    });
                 }
             }
             self.scaled = false;
@@ -296,7 +288,7 @@ impl MatteRefiner {
         let (cx, cy, cw, ch) = crop.unwrap_or((0, 0, 0, 0));
         let alpha_hr = &self.alpha_hr;
         let (scaled, lw) = (self.scaled, self.working.0);
-        let (coef_a, coef_b) = (self.guided.a(), self.guided.b());
+        let guided = &self.guided;
         let (xs, ys) = (&self.xs, &self.ys);
         let previous = &mut self.previous;
         for_each_row_mut(frame, |y, row| {
@@ -313,9 +305,7 @@ impl MatteRefiner {
                     let (u, v) = (x - cx, y - cy);
                     let matte = if scaled {
                         let l = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
-                        let a = sample_bilinear(coef_a, lw, xs, ys, u, v);
-                        let b = sample_bilinear(coef_b, lw, xs, ys, u, v);
-                        (a * l + b).clamp(0.0, 1.0)
+                        guided.matte_at(lw, xs, ys, u, v, l)
                     } else {
                         alpha_hr[v * cw + u]
                     };
@@ -332,9 +322,4 @@ impl MatteRefiner {
         self.previous_size = (width, height);
         self.has_previous = true;
     }
-}
-
-#[inline]
-fn luma(r: f32, g: f32, b: f32) -> f32 {
-    0.299 * r + 0.587 * g + 0.114 * b
 }

@@ -8,12 +8,14 @@
 //! That assumption holds for hair, fur and leaves as a camera sees them, which is why the
 //! classical solver keeps strands that a small network blurs into fog.
 //!
-//! Solver: Jacobi-preconditioned conjugate gradient, warm-started from the net, with `L·p`
+//! Solver: conjugate gradient with a diagonal preconditioner (the number of windows covering a
+//! pixel), warm-started from the net, with `L·p`
 //! evaluated the way He, Sun and Tang do it ("Fast matting using large kernel matting Laplacian
 //! matrices", CVPR 2010) — box sums of `p` and `I·p`, a 3×3 solve per window, box sums of the
 //! resulting `a, b` — never forming `L`. Two things make it fit a frame budget:
 //! - **Coarse to fine**: the problem is solved on a 2×-downsampled pyramid first (where a window
-//!   covers 4× the area and an iteration costs ¼), and each solution warm-starts the next level.
+//!   covers 4× the area and an iteration costs ¼), and each solution, carried up by a guided
+//!   filter, warm-starts the next level.
 //! - **Only where it matters**: with `p` zero outside the unknown set `U`, every box sum is needed
 //!   only on `U` dilated by `r` or `2r`, so all passes run over per-row spans of those sets
 //!   (O(band area) per iteration, not O(crop area)). Horizontal box sums are running sums (their
@@ -25,16 +27,17 @@
 
 use ndarray::ArrayView3;
 
-use crate::filter::GuidedUpsampler;
-use crate::resize::{BilinearAxis, sample_bilinear};
-use crate::trimap::{KNOWN_BG, KNOWN_FG};
+use crate::filter::{GuidedUpsampler, luma};
+use crate::resize::BilinearAxis;
+use crate::trimap::known_alpha;
 
 /// Default CG iterations at full resolution (coarser levels run 2× as many per level down).
 /// Chosen from the measured curve (README, results/refine_curve.md): the most that fits the
 /// ≤ 8 ms real-time budget on a 640×360 frame of the built-in clip on 2 cores.
 pub const DEFAULT_REFINE_ITERATIONS: u32 = 1;
 /// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing the
-/// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 at 60 % of the time.
+/// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 in less time
+/// (results/refine_curve.md, one iteration).
 pub const DEFAULT_REFINE_RADIUS: u32 = 1;
 /// CG iterations of the quality preset ([`RefineSettings::quality`]).
 pub const QUALITY_REFINE_ITERATIONS: u32 = 32;
@@ -110,14 +113,6 @@ impl Default for RefineSettings {
 }
 
 impl RefineSettings {
-    /// The Laplacian refinement with the default parameters.
-    pub fn laplacian() -> Self {
-        Self {
-            method: RefineMethod::Laplacian,
-            ..Self::default()
-        }
-    }
-
     /// No refinement: the net's matte as it is.
     pub fn none() -> Self {
         Self {
@@ -192,42 +187,41 @@ impl Spans {
     }
 }
 
-/// Dilates a 0/1 mask by `rx` horizontally and `ry` vertically (a rectangle), in `out`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn dilate(
-    mask: &[u8],
-    w: usize,
-    h: usize,
-    rx: usize,
-    ry: usize,
-    tmp: &mut Vec<u8>,
-    counts: &mut Vec<u32>,
-    out: &mut Vec<u8>,
-) {
-    tmp.clear();
-    tmp.resize(w * h, 0);
+/// Dilates each row of a 0/1 mask by `r` pixels left and right, into `out`.
+fn dilate_rows(mask: &[u8], w: usize, h: usize, r: usize, out: &mut Vec<u8>) {
     out.clear();
     out.resize(w * h, 0);
-    for y in 0..h {
-        let src = &mask[y * w..(y + 1) * w];
-        let dst = &mut tmp[y * w..(y + 1) * w];
-        // Count of set pixels in [x - rx, x + rx].
-        let mut count: usize = src[..(rx + 1).min(w)].iter().map(|&v| v as usize).sum();
+    for (src, dst) in mask.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+        // Count of set pixels in [x - r, x + r].
+        let mut count: usize = src[..(r + 1).min(w)].iter().map(|&v| v as usize).sum();
         for x in 0..w {
             dst[x] = (count > 0) as u8;
-            if x + rx + 1 < w {
-                count += src[x + rx + 1] as usize;
+            if x + r + 1 < w {
+                count += src[x + r + 1] as usize;
             }
-            if x >= rx {
-                count -= src[x - rx] as usize;
+            if x >= r {
+                count -= src[x - r] as usize;
             }
         }
     }
+}
+
+/// Dilates each column of a 0/1 mask by `r` pixels up and down, into `out` (running column
+/// counts in `counts`, so rows are read in order).
+fn dilate_cols(
+    mask: &[u8],
+    w: usize,
+    h: usize,
+    r: usize,
+    counts: &mut Vec<u32>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(w * h, 0);
     counts.clear();
     counts.resize(w, 0);
-    for y in 0..=ry.min(h - 1) {
-        for (c, &v) in counts.iter_mut().zip(&tmp[y * w..(y + 1) * w]) {
+    for y in 0..=r.min(h - 1) {
+        for (c, &v) in counts.iter_mut().zip(&mask[y * w..(y + 1) * w]) {
             *c += v as u32;
         }
     }
@@ -235,14 +229,14 @@ fn dilate(
         for (o, &c) in out[y * w..(y + 1) * w].iter_mut().zip(counts.iter()) {
             *o = (c > 0) as u8;
         }
-        if y + ry + 1 < h {
-            let add = &tmp[(y + ry + 1) * w..(y + ry + 2) * w];
+        if y + r + 1 < h {
+            let add = &mask[(y + r + 1) * w..(y + r + 2) * w];
             for (c, &v) in counts.iter_mut().zip(add) {
                 *c += v as u32;
             }
         }
-        if y >= ry {
-            let sub = &tmp[(y - ry) * w..(y - ry + 1) * w];
+        if y >= r {
+            let sub = &mask[(y - r) * w..(y - r + 1) * w];
             for (c, &v) in counts.iter_mut().zip(sub) {
                 *c -= v as u32;
             }
@@ -455,38 +449,13 @@ impl Level {
             self.u_ranges
                 .extend(self.u.row(y).iter().map(|&(x0, x1)| y * w + x0..y * w + x1));
         }
-        dilate(
-            &masks.unknown,
-            w,
-            h,
-            0,
-            r,
-            &mut masks.tmp,
-            &mut masks.counts,
-            &mut masks.out,
-        );
+        dilate_cols(&masks.unknown, w, h, r, &mut masks.counts, &mut masks.out);
         self.v.set_from_mask(&masks.out, w, h);
-        dilate(
-            &masks.unknown,
-            w,
-            h,
-            r,
-            r,
-            &mut masks.tmp,
-            &mut masks.counts,
-            &mut masks.out,
-        );
+        // One horizontal dilation serves both rectangles.
+        dilate_rows(&masks.unknown, w, h, r, &mut masks.tmp);
+        dilate_cols(&masks.tmp, w, h, r, &mut masks.counts, &mut masks.out);
         self.d1.set_from_mask(&masks.out, w, h);
-        dilate(
-            &masks.unknown,
-            w,
-            h,
-            r,
-            2 * r,
-            &mut masks.tmp,
-            &mut masks.counts,
-            &mut masks.out,
-        );
+        dilate_cols(&masks.tmp, w, h, 2 * r, &mut masks.counts, &mut masks.out);
         self.wide.set_from_mask(&masks.out, w, h);
         // The CG direction must be zero outside U.
         self.d.fill(0.0);
@@ -773,7 +742,8 @@ impl LaplacianSolver {
     }
 
     /// [`refine`](Self::refine) compiled for AVX2 + FMA: the same code, with the hot loops
-    /// (inlined into this function) vectorised 4 × f64 wide instead of SSE2's 2.
+    /// (inlined into this function) vectorised 4 × f64 wide instead of SSE2's 2. Measured on
+    /// the built-in clip at 640×360: quality preset 31 vs 41 ms, default 6.5 vs 7.5 ms.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn refine_avx2(
@@ -838,20 +808,10 @@ impl LaplacianSolver {
                         p[1] as f32 * (1.0 / 255.0) - mean[1],
                         p[2] as f32 * (1.0 / 255.0) - mean[2],
                     ];
-                    let t = p[3];
-                    let (k, v) = if t <= KNOWN_BG {
-                        (1, 0.0)
-                    } else if t >= KNOWN_FG {
-                        (1, 1.0)
-                    } else {
-                        (
-                            0,
-                            if a.is_finite() {
-                                a.clamp(0.0, 1.0) as f64
-                            } else {
-                                0.5
-                            },
-                        )
+                    let (k, v) = match known_alpha(p[3]) {
+                        Some(v) => (1, v as f64),
+                        None if a.is_finite() => (0, a.clamp(0.0, 1.0) as f64),
+                        None => (0, 0.5),
                     };
                     *known = k;
                     *x = v;
@@ -920,7 +880,7 @@ impl LaplacianSolver {
     /// them; plain interpolation would blur them, and the few iterations of the finer level
     /// could not sharpen them again (measured: 0.25 alpha error at a black/white edge).
     fn guided_upsample(&mut self, from: usize, to: usize) {
-        let luma = |c: &[f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        let luma = |c: &[f32; 3]| luma(c[0], c[1], c[2]);
         let (lw, lh) = (self.levels[from].w, self.levels[from].h);
         self.luma_lr.clear();
         self.luma_lr.extend(self.levels[from].img.iter().map(luma));
@@ -933,21 +893,19 @@ impl LaplacianSolver {
         let (w, h) = (fine.w, fine.h);
         self.xs.ensure(lw, w);
         self.ys.ensure(lh, h);
-        let (a, b) = (self.guided.a(), self.guided.b());
         for y in 0..h {
             for x in 0..w {
                 let k = y * w + x;
                 if fine.known[k] == 0 {
-                    let ca = sample_bilinear(a, lw, &self.xs, &self.ys, x, y);
-                    let cb = sample_bilinear(b, lw, &self.xs, &self.ys, x, y);
-                    fine.x[k] = (ca * luma(&fine.img[k]) + cb).clamp(0.0, 1.0) as f64;
+                    let g = luma(&fine.img[k]);
+                    fine.x[k] = self.guided.matte_at(lw, &self.xs, &self.ys, x, y, g) as f64;
                 }
             }
         }
     }
 
-    /// ‖r‖ of the full-resolution CG solve of the last call: the initial residual, then one
-    /// value per iteration.
+    /// ‖r‖ of the CG solve of the finest solved level in the last call: the initial residual,
+    /// then one value per iteration.
     pub fn residuals(&self) -> &[f64] {
         &self.residuals
     }
@@ -1090,7 +1048,7 @@ mod tests {
             radius,
             levels,
             epsilon: 1e-7,
-            ..RefineSettings::laplacian()
+            ..RefineSettings::default()
         };
         let report = LaplacianSolver::new().refine(&crop.view(), &mut alpha, &settings);
         assert!(report.unknown > w * h / 4, "scene has an unknown band");
@@ -1152,7 +1110,7 @@ mod tests {
         let settings = RefineSettings {
             iterations: 60,
             levels: 1,
-            ..RefineSettings::laplacian()
+            ..RefineSettings::default()
         };
         let mut solver = LaplacianSolver::new();
         solver.refine(&crop.view(), &mut alpha, &settings);
@@ -1185,7 +1143,7 @@ mod tests {
             let settings = RefineSettings {
                 iterations: 80,
                 lambda,
-                ..RefineSettings::laplacian()
+                ..RefineSettings::default()
             };
             LaplacianSolver::new().refine(&crop.view(), &mut alpha, &settings);
             alpha
@@ -1206,7 +1164,7 @@ mod tests {
     #[test]
     fn degenerate_crops_do_not_panic() {
         let mut solver = LaplacianSolver::new();
-        let settings = RefineSettings::laplacian();
+        let settings = RefineSettings::default();
         for (w, h, t) in [
             (1, 1, 128u8),
             (1, 1, 255),
@@ -1312,7 +1270,7 @@ mod tests {
                 levels: 1,
                 radius: r as u32,
                 epsilon: 1e-4,
-                ..RefineSettings::laplacian()
+                ..RefineSettings::default()
             };
             solver.refine(&crop.view(), &mut alpha, &settings);
             let level = &mut solver.levels[0];
@@ -1355,7 +1313,7 @@ mod tests {
             let mut alpha = vec![0.5f32; w * h];
             let settings = RefineSettings {
                 size,
-                ..RefineSettings::laplacian()
+                ..RefineSettings::default()
             };
             let report = solver.refine(&crop.view(), &mut alpha, &settings);
             (report, alpha)
@@ -1421,7 +1379,8 @@ mod tests {
         let mut mask = vec![0u8; w * h];
         mask[3 * w + 4] = 1;
         let (mut tmp, mut counts, mut out) = (Vec::new(), Vec::new(), Vec::new());
-        dilate(&mask, w, h, 2, 1, &mut tmp, &mut counts, &mut out);
+        dilate_rows(&mask, w, h, 2, &mut tmp);
+        dilate_cols(&tmp, w, h, 1, &mut counts, &mut out);
         for y in 0..h {
             for x in 0..w {
                 let inside = (2..=6).contains(&x) && (2..=4).contains(&y);

@@ -24,6 +24,19 @@ pub const KNOWN_BG: u8 = 10;
 /// An incoming trimap value at or above this is definite foreground.
 pub const KNOWN_FG: u8 = 245;
 
+/// The alpha an incoming trimap value fixes: `Some(0.0)` for background, `Some(1.0)` for
+/// foreground, `None` for the unknown band.
+#[inline]
+pub fn known_alpha(t: u8) -> Option<f32> {
+    if t <= KNOWN_BG {
+        Some(0.0)
+    } else if t >= KNOWN_FG {
+        Some(1.0)
+    } else {
+        None
+    }
+}
+
 /// Radius of the unknown band around the mask contour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BandWidth {

@@ -25,7 +25,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use slimmatte::frame::rgba_view_mut;
+use slimmatte::frame::{rgba_view, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
 use slimmatte::peers::{self, CoarseMask, RvmSession};
@@ -108,6 +108,23 @@ pub struct EvalImage {
     pub sample: Sample,
     /// 0 / 128 / 255.
     pub trimap: Vec<u8>,
+}
+
+impl EvalImage {
+    /// The image's pixels with its evaluation trimap in alpha: the matting stage's input.
+    pub fn with_trimap(&self) -> Vec<u8> {
+        let mut frame = self.sample.rgba.clone();
+        for (px, &t) in frame.chunks_exact_mut(4).zip(&self.trimap) {
+            px[3] = t;
+        }
+        frame
+    }
+}
+
+/// The alpha channel of a packed RGBA frame, 0..1, into `out`.
+pub fn alpha_of(frame: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
 }
 
 /// One row of eval.csv.
@@ -559,7 +576,6 @@ impl Method {
     ) -> Result<()> {
         let (w, h) = (img.sample.width, img.sample.height);
         out.resize(w * h, 0.0);
-        let mut frame = img.sample.rgba.clone();
         match self {
             Method::Ours {
                 refiner,
@@ -571,34 +587,24 @@ impl Method {
                     refine: *refine,
                     ..*settings
                 };
+                let mut frame = match trimapgen {
+                    Some(_) => img.sample.rgba.clone(),
+                    None => img.with_trimap(),
+                };
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-                match trimapgen {
-                    Some(t) => {
-                        t.process(&mut view, &TrimapSettings::default(), AlphaOutput::Trimap)?
-                    }
-                    None => {
-                        for (px, &t) in view
-                            .as_slice_mut()
-                            .expect("packed frame")
-                            .chunks_exact_mut(4)
-                            .zip(&img.trimap)
-                        {
-                            px[3] = t;
-                        }
-                    }
+                if let Some(t) = trimapgen {
+                    t.process(&mut view, &TrimapSettings::default(), AlphaOutput::Trimap)?;
                 }
                 refiner.process(&mut view, settings)?;
-                for (o, px) in out.iter_mut().zip(frame.chunks_exact(4)) {
-                    *o = px[3] as f32 / 255.0;
-                }
+                alpha_of(&frame, out);
             }
             Method::Rvm(r) => {
-                let view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-                r.run(&view.view(), peers::rvm_recommended_ratio(w, h), out)?;
+                let view = rgba_view(&img.sample.rgba, w, h, w * 4)?;
+                r.run(&view, peers::rvm_recommended_ratio(w, h), out)?;
             }
             Method::Coarse(c) => {
-                let view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-                c.run(&view.view(), out)?;
+                let view = rgba_view(&img.sample.rgba, w, h, w * 4)?;
+                c.run(&view, out)?;
             }
         }
         Ok(())

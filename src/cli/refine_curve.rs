@@ -23,7 +23,9 @@ use slimmatte::refine::{RefineMethod, RefineSettings};
 use slimmatte::sequence;
 
 use super::bench::plots::{COLORS, err, fonts_ready};
-use super::eval::{ALPHAMAT_DIR, EvalArgs, EvalImage, closed_form_alphas, errors, load_folder};
+use super::eval::{
+    ALPHAMAT_DIR, EvalArgs, EvalImage, alpha_of, closed_form_alphas, errors, load_folder,
+};
 
 /// CG iterations at full resolution on the curve (0 = the net alone).
 const ITERATIONS: &[u32] = &[0, 1, 2, 4, 8, 16, 32, 64, 128];
@@ -50,17 +52,13 @@ fn run_one(
     out: &mut Vec<f32>,
 ) -> Result<(f64, f64)> {
     let (w, h) = (img.sample.width, img.sample.height);
-    let mut frame = img.sample.rgba.clone();
-    for (px, &t) in frame.chunks_exact_mut(4).zip(&img.trimap) {
-        px[3] = t;
-    }
+    let mut frame = img.with_trimap();
     let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
     refiner.reset();
     let start = std::time::Instant::now();
     let stats = refiner.process(&mut view, settings)?;
     let stage = start.elapsed().as_secs_f64() * 1000.0;
-    out.clear();
-    out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
+    alpha_of(&frame, out);
     Ok((stats.refine_time.as_secs_f64() * 1000.0, stage))
 }
 
