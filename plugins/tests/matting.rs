@@ -187,6 +187,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         .property("color", 0x102030u32)
         .property("working-size", 256u32)
         .property("refine-iterations", 7u32)
+        .property("refine-epsilon", 1e-7f64)
         .property_from_str("refine", "none")
         .build()
         .unwrap();
@@ -194,6 +195,11 @@ fn mattebin_forwards_properties_and_runs_any_format() {
     let matte = bin.by_name("matte").unwrap();
     assert_eq!(matte.property::<u32>("refine-iterations"), 7);
     assert_eq!(bin.property::<u32>("refine-iterations"), 7);
+    assert_eq!(matte.property::<f64>("refine-epsilon"), 1e-7);
+    assert_eq!(
+        bin.property::<f64>("refine-epsilon"),
+        matte.property::<f64>("refine-epsilon")
+    );
     assert_eq!(
         matte.property_value("refine").serialize().unwrap().as_str(),
         "none"

@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_LEVELS,
-    MAX_REFINE_RADIUS, RefineMethod, RefineSettings,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
+    MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON, RefineMethod, RefineSettings,
 };
 
 /// Which refinement runs after the matting network.
@@ -52,6 +52,21 @@ pub struct RefineArgs {
     /// coarser pyramid level and upsampled); 0 = always full resolution.
     #[arg(long, default_value_t = DEFAULT_REFINE_SIZE)]
     pub refine_size: u32,
+    /// Regularisation ε of the refinement's colour model (colours in 0…1): 1e-7 is closed-form
+    /// matting's (the quality preset), larger is smoother.
+    #[arg(long, default_value_t = DEFAULT_REFINE_EPSILON, value_parser = parse_epsilon)]
+    pub refine_epsilon: f32,
+}
+
+fn parse_epsilon(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (MIN_REFINE_EPSILON..=MAX_REFINE_EPSILON).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is outside {MIN_REFINE_EPSILON:e} … {MAX_REFINE_EPSILON}"
+        ))
+    }
 }
 
 impl RefineArgs {
@@ -65,7 +80,7 @@ impl RefineArgs {
             radius: self.refine_radius,
             lambda: self.refine_lambda.max(0.0),
             levels: self.refine_levels,
-            epsilon: DEFAULT_REFINE_EPSILON,
+            epsilon: self.refine_epsilon,
             size: self.refine_size,
         }
     }
@@ -74,13 +89,14 @@ impl RefineArgs {
     pub fn element_props(&self) -> String {
         format!(
             "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
-             refine-size={}",
+             refine-size={} refine-epsilon={:e}",
             self.refine.nick(),
             self.refine_iterations,
             self.refine_radius,
             self.refine_lambda.max(0.0),
             self.refine_levels,
-            self.refine_size
+            self.refine_size,
+            self.refine_epsilon
         )
     }
 }

@@ -1,7 +1,7 @@
 //! `slimmatte eval --refine-curve N`: what the matting-Laplacian refinement buys per
 //! millisecond. For N synthetic stills at 640×360 and at 1280×720 (given the true trimap) and
 //! for opencv-doc's real `alphamat` photograph, the shipped student's matte is refined with
-//! 0 … 128 CG iterations at window radius 1, 2 and 3; SAD and the refinement's own time are
+//! 0 … 256 CG iterations for each window model ([`WINDOWS`]: radius and ε); SAD and the refinement's own time are
 //! recorded per point, next to the net alone and pymatting's closed-form solve on the same
 //! images. Writes refine_curve.{csv,md,png} and refine_crops_<set>.png (image, net alone, net +
 //! refine at the shipped default, net + refine at the quality preset, closed-form, ground truth).
@@ -28,9 +28,10 @@ use super::eval::{
 };
 
 /// CG iterations at full resolution on the curve (0 = the net alone).
-const ITERATIONS: &[u32] = &[0, 1, 2, 4, 8, 16, 32, 64, 128];
-/// Window radii on the curve.
-const RADII: &[u32] = &[1, 2, 3];
+const ITERATIONS: &[u32] = &[0, 1, 2, 4, 8, 16, 32, 64, 128, 256];
+/// Window models on the curve: (radius, ε). Radius 3 was dominated by 1 and 2 in earlier runs;
+/// ε = 1e-7 is closed-form matting's own (the quality preset).
+const WINDOWS: &[(u32, f32)] = &[(1, 1e-6), (2, 1e-6), (1, 1e-7)];
 /// First still index of the tuning set (`eval` tests on 0 … N−1).
 const TUNING_OFFSET: usize = 10_000;
 
@@ -39,6 +40,7 @@ const TUNING_OFFSET: usize = 10_000;
 struct Point {
     set: String,
     radius: u32,
+    epsilon: f32,
     iterations: u32,
     errors: MatteErrors,
     refine_ms: f64,
@@ -100,12 +102,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         working_size: args.working_size,
         ..MatteSettings::default()
     };
-    let configs: Vec<(u32, u32)> = std::iter::once((0, 0))
-        .chain(
-            RADII
+    let configs: Vec<(u32, f32, u32)> = std::iter::once((0, 0.0, 0))
+        .chain(WINDOWS.iter().flat_map(|&(r, e)| {
+            ITERATIONS
                 .iter()
-                .flat_map(|&r| ITERATIONS.iter().filter(|&&i| i > 0).map(move |&i| (r, i))),
-        )
+                .filter(|&&i| i > 0)
+                .map(move |&i| (r, e, i))
+        }))
         .collect();
     let total: usize = sets.iter().map(|(_, v)| v.len()).sum::<usize>() * configs.len();
     let bar = ProgressBar::new(total as u64).with_style(
@@ -119,8 +122,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         run_one(&mut refiner, img, &base, &mut pred)?;
     }
     for (set, images) in &sets {
-        for &(radius, iterations) in &configs {
-            bar.set_message(format!("{set} r={radius} n={iterations}"));
+        for &(radius, epsilon, iterations) in &configs {
+            bar.set_message(format!("{set} r={radius} ε={epsilon:e} n={iterations}"));
             let settings = MatteSettings {
                 refine: RefineSettings {
                     method: if iterations == 0 {
@@ -130,6 +133,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     },
                     iterations,
                     radius: radius.max(1),
+                    epsilon: if iterations == 0 {
+                        args.refine.refine_epsilon
+                    } else {
+                        epsilon
+                    },
                     ..args.refine.settings()
                 },
                 ..base
@@ -146,6 +154,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             points.push(Point {
                 set: set.clone(),
                 radius,
+                epsilon,
                 iterations,
                 errors: MatteErrors::mean(&errs),
                 refine_ms: refine_ms / n,
@@ -179,11 +188,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut csv =
-        String::from("set,method,radius,iterations,sad,mse,grad,conn,refine_ms,stage_ms\n");
+        String::from("set,method,radius,epsilon,iterations,sad,mse,grad,conn,refine_ms,stage_ms\n");
     for p in &points {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3}",
+            "{},{},{},{:e},{},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3}",
             p.set,
             if p.iterations == 0 {
                 "net"
@@ -191,6 +200,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 "net+refine"
             },
             p.radius,
+            p.epsilon,
             p.iterations,
             p.errors.sad,
             p.errors.mse,
@@ -203,7 +213,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for (set, e, ms, _) in &cf {
         let _ = writeln!(
             csv,
-            "{set},closed-form,1,,{:.4},{:.6},{:.4},{:.4},{ms:.3},{ms:.3}",
+            "{set},closed-form,1,1e-7,,{:.4},{:.6},{:.4},{:.4},{ms:.3},{ms:.3}",
             e.sad, e.mse, e.grad, e.conn
         );
     }
@@ -289,12 +299,14 @@ fn markdown(
     };
     for set in sets {
         let _ = writeln!(md, "### {set}\n");
-        md.push_str("| method | radius | iterations | SAD | MSE | Grad | refine ms | stage ms |\n");
-        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str(
+            "| method | radius | ε | iterations | SAD | MSE | Grad | refine ms | stage ms |\n",
+        );
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for p in points.iter().filter(|p| p.set == set) {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.3} | {:.5} | {:.3} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {} | {:.3} | {:.5} | {:.3} | {:.2} | {:.2} |",
                 if p.iterations == 0 {
                     "net alone"
                 } else {
@@ -304,6 +316,11 @@ fn markdown(
                     "–".into()
                 } else {
                     p.radius.to_string()
+                },
+                if p.iterations == 0 {
+                    "–".into()
+                } else {
+                    format!("{:e}", p.epsilon)
                 },
                 p.iterations,
                 p.errors.sad,
@@ -316,7 +333,7 @@ fn markdown(
         if let Some((_, e, ms, _)) = cf.iter().find(|(s, ..)| s == set) {
             let _ = writeln!(
                 md,
-                "| closed-form (pymatting) | 1 | direct | {:.3} | {:.5} | {:.3} | {ms:.0} | {ms:.0} |",
+                "| closed-form (pymatting) | 1 | 1e-7 | direct | {:.3} | {:.5} | {:.3} | {ms:.0} | {ms:.0} |",
                 e.sad, e.mse, e.grad
             );
         }
@@ -371,17 +388,19 @@ fn plot(
             .y_desc("SAD (unknown region)")
             .draw()
             .map_err(err)?;
-        for (ri, &r) in RADII.iter().enumerate() {
+        for (ri, &(r, e)) in WINDOWS.iter().enumerate() {
             let line: Vec<(f64, f64)> = refined
                 .iter()
-                .filter(|p| p.radius == r)
+                .filter(|p| p.radius == r && p.epsilon == e)
                 .map(|p| (p.refine_ms.max(xmin), p.errors.sad))
                 .collect();
             let color = COLORS[ri % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
                 .map_err(err)?
-                .label(format!("net + refine, radius {r} (1…128 iterations)"))
+                .label(format!(
+                    "net + refine, radius {r}, ε {e:e} (1…256 iterations)"
+                ))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
             chart
                 .draw_series(

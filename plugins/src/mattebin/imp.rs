@@ -19,6 +19,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("refine-lambda", "matte"),
     ("refine-levels", "matte"),
     ("refine-size", "matte"),
+    ("refine-epsilon", "matte"),
 ];
 
 #[derive(Default)]

@@ -46,6 +46,7 @@ struct Settings {
     refine_lambda: f64,
     refine_levels: u32,
     refine_size: u32,
+    refine_epsilon: f64,
 }
 
 impl Default for Settings {
@@ -63,6 +64,7 @@ impl Default for Settings {
             refine_lambda: DEFAULT_REFINE_LAMBDA as f64,
             refine_levels: DEFAULT_REFINE_LEVELS,
             refine_size: DEFAULT_REFINE_SIZE,
+            refine_epsilon: DEFAULT_REFINE_EPSILON as f64,
         }
     }
 }
@@ -85,7 +87,7 @@ impl Settings {
                 radius: self.refine_radius,
                 lambda: self.refine_lambda as f32,
                 levels: self.refine_levels,
-                epsilon: DEFAULT_REFINE_EPSILON,
+                epsilon: self.refine_epsilon as f32,
                 size: self.refine_size,
             },
         }
@@ -266,6 +268,16 @@ impl ObjectImpl for SlimMatte {
                 );
                 settings.refine_size = v;
             }
+            "refine-epsilon" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "refine-epsilon: {} -> {v}",
+                    settings.refine_epsilon
+                );
+                settings.refine_epsilon = v;
+            }
             "refine-levels" => {
                 let v = value.get().expect("type checked upstream");
                 gst::info!(
@@ -295,6 +307,7 @@ impl ObjectImpl for SlimMatte {
             "refine-lambda" => settings.refine_lambda.to_value(),
             "refine-levels" => settings.refine_levels.to_value(),
             "refine-size" => settings.refine_size.to_value(),
+            "refine-epsilon" => settings.refine_epsilon.to_value(),
             _ => unimplemented!(),
         }
     }

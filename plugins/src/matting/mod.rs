@@ -61,8 +61,9 @@ pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 /// The refinement properties, shared by `slimmatte` and `mattebin` (which forwards them).
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
-        DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS,
-        DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
+        DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
+        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
+        MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
     };
     vec![
         glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
@@ -130,6 +131,18 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .minimum(0)
             .maximum(8192)
             .default_value(DEFAULT_REFINE_SIZE)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("refine-epsilon")
+            .nick("Refinement epsilon")
+            .blurb(
+                "Regularisation of the refinement's local colour model (colours in 0..1): \
+                 1e-7 is closed-form matting's and, with refine-iterations=256, reaches its \
+                 quality; larger values give a smoother matte",
+            )
+            .minimum(MIN_REFINE_EPSILON as f64)
+            .maximum(MAX_REFINE_EPSILON as f64)
+            .default_value(DEFAULT_REFINE_EPSILON as f64)
             .mutable_playing()
             .build(),
     ]
