@@ -1,6 +1,7 @@
 //! slimmatte core library: the stages of the real-time matting pipeline, shared by the
-//! GStreamer plugin, the CLI and the benchmarks. No GStreamer here: functions take frame views
-//! and caller-owned buffers.
+//! GStreamer plugin (`plugins/`), the command line (`cli/`) and the training crate
+//! (`training/`). No GStreamer, command line or plotting here (`cargo tree -p slimmatte`):
+//! functions take frame views and caller-owned buffers.
 //!
 //! ```text
 //! frame ─▶ segment (coarse person mask) ─▶ trimap (fg / unknown / bg) ─▶ matte (student net)
@@ -8,7 +9,6 @@
 //!       ─▶ composite (background)
 //! ```
 
-pub mod clip;
 pub mod composite;
 pub mod filter;
 pub mod frame;
@@ -16,10 +16,8 @@ pub mod matte;
 pub mod metrics;
 pub mod model;
 pub mod paths;
-pub mod peers;
 pub mod refine;
 pub mod resize;
 pub mod runtime;
 pub mod segment;
-pub mod sequence;
 pub mod trimap;

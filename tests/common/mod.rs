@@ -12,7 +12,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// scikit-image's astronaut photograph stretched to `w × h`, packed RGBA.
 pub fn astronaut(w: u32, h: u32) -> Vec<u8> {
-    let img = image::load_from_memory(slimmatte::clip::ASTRONAUT_JPEG)
+    let img = image::load_from_memory(include_bytes!("../../assets/astronaut.jpg"))
         .unwrap()
         .resize_exact(w, h, image::imageops::FilterType::Triangle)
         .to_rgba8();

@@ -8,7 +8,7 @@ use std::process::Command;
 fn two_thousand_frames_in_equal_frames_out_with_flat_memory() {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/luma_key_matte.onnx"
+        "/../tests/fixtures/luma_key_matte.onnx"
     );
     let out = Command::new(env!("CARGO_BIN_EXE_slimmatte"))
         .args([

@@ -16,11 +16,11 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
+use crate::sequence;
 use slimmatte::frame::rgba_view_mut;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
 use slimmatte::refine::{RefineMethod, RefineSettings};
-use slimmatte::sequence;
 
 use super::bench::plots::{COLORS, err, fonts_ready};
 use super::eval::{

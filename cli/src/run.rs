@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use slimmatte::clip::DemoClip;
+use crate::clip::DemoClip;
 
 use super::output::encoder_tail;
 use super::refine_args::RefineArgs;

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use anyhow::{Result, ensure};
 use ndarray::s;
 
-use crate::composite::RgbaImage;
-use crate::frame::rgba_view;
-use crate::resize::RgbaToPlanar;
+use slimmatte::composite::RgbaImage;
+use slimmatte::frame::rgba_view;
+use slimmatte::resize::RgbaToPlanar;
 
 /// One composited image with its exact alpha.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub fn textures() -> Result<Vec<(String, RgbaImage)>> {
         for name in ["hubble_deep_field.jpg", "astronaut.jpg"] {
             out.push((
                 name.to_string(),
-                RgbaImage::load(&crate::paths::asset(name))?,
+                RgbaImage::load(&slimmatte::paths::asset(name))?,
             ));
         }
     }
@@ -62,7 +62,7 @@ pub fn textures() -> Result<Vec<(String, RgbaImage)>> {
 
 /// `skimage/data` inside the project's `.venv`, if present.
 pub fn skimage_data_dir() -> Option<PathBuf> {
-    let lib = crate::paths::project_root().join(".venv").join("lib");
+    let lib = slimmatte::paths::project_root().join(".venv").join("lib");
     let mut pythons: Vec<PathBuf> = std::fs::read_dir(&lib)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))

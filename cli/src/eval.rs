@@ -25,12 +25,12 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::peers::{self, CoarseMask, RvmSession};
+use crate::sequence::{self, Sample};
 use slimmatte::frame::{rgba_view, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
-use slimmatte::peers::{self, CoarseMask, RvmSession};
 use slimmatte::refine::RefineSettings;
-use slimmatte::sequence::{self, Sample};
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 use super::refine_args::RefineArgs;

@@ -70,7 +70,7 @@ fn demo_writes_the_clip_with_a_replaced_background() {
     assert!(red < total * 9 / 10, "person kept: {red}/{total} red");
     // The photo has no pure red of its own: the first frame rendered without replacement
     // would have almost none.
-    let mut clip = slimmatte::clip::DemoClip::new(640, 360, 24).unwrap();
+    let mut clip = slimmatte_cli::clip::DemoClip::new(640, 360, 24).unwrap();
     let mut raw = vec![0u8; 640 * 360 * 4];
     clip.render(12, &mut raw).unwrap();
     let raw_red = raw

@@ -10,7 +10,7 @@ use clap::Args;
 use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use slimmatte::clip::DemoClip;
+use crate::clip::DemoClip;
 
 #[derive(Debug, Args)]
 pub struct SoakArgs {

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::{BenchReport, E2E, STAGES};
-use crate::cli::eval::EvalReport;
+use crate::eval::EvalReport;
 
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",

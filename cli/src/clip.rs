@@ -5,12 +5,12 @@
 use anyhow::{Context, Result, ensure};
 use ndarray::s;
 
-use crate::composite::RgbaImage;
-use crate::frame::rgba_view;
-use crate::resize::RgbaToPlanar;
+use slimmatte::composite::RgbaImage;
+use slimmatte::frame::rgba_view;
+use slimmatte::resize::RgbaToPlanar;
 
 /// JPEG of the source photograph (512×512).
-pub static ASTRONAUT_JPEG: &[u8] = include_bytes!("../assets/astronaut.jpg");
+pub static ASTRONAUT_JPEG: &[u8] = include_bytes!("../../assets/astronaut.jpg");
 
 /// Renders frames of the demo clip at any resolution.
 #[derive(Debug)]

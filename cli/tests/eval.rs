@@ -15,7 +15,7 @@ fn slimmatte(args: &[&str]) -> std::process::Output {
 
 fn fixture() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/luma_key_matte.onnx")
+        .join("../tests/fixtures/luma_key_matte.onnx")
         .display()
         .to_string()
 }
@@ -246,7 +246,7 @@ fn folder_errors_name_the_problem() {
 
 #[test]
 fn dtssd_and_errors_by_hand() {
-    use slimmatte::sequence::{dtssd, trimap_from_alpha};
+    use slimmatte_cli::sequence::{dtssd, trimap_from_alpha};
     // Three frames of two pixels. Truth is static; the prediction flickers 0 → 0.2 → 0 at
     // pixel 0: each step's residual is ±0.2 at one pixel of two → sqrt(0.04/2)·100 = 14.142.
     let gt = vec![vec![0.5, 1.0]; 3];

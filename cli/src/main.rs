@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+use slimmatte_cli as cli;
 
 #[derive(Debug, Parser)]
 #[command(

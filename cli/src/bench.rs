@@ -27,13 +27,13 @@ use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use slimmatte::clip::DemoClip;
+use crate::clip::DemoClip;
+use crate::peers::{self, CoarseMask, RvmSession};
 use slimmatte::composite::{Background, Compositor};
 use slimmatte::filter::GuidedUpsampler;
 use slimmatte::frame::{rgba_view_mut, write_alpha};
 use slimmatte::matte::{self, MatteRefiner, MatteSettings};
 use slimmatte::model::Model;
-use slimmatte::peers::{self, CoarseMask, RvmSession};
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 use super::eval::{matting_models, model_label, rvm_model};
