@@ -12,6 +12,9 @@ echo "==> cargo test --release"
 # pymatting's closed-form solve: CI must not skip that test.
 SLIMMATTE_REQUIRE_ALPHAMAT=1 cargo test --release --quiet
 
+echo "==> installed copy (scripts/install.sh into a fresh home; gst-inspect/gst-launch/slimmatte with no environment)"
+bash tests/installed_copy.sh
+
 echo "==> python tools tests (converter parity against LiteRT)"
 SLIMMATTE_REQUIRE_PARITY=1 .venv/bin/python -m pytest -q tools/
 

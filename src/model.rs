@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::runtime::{self, RuntimeError};
@@ -48,8 +48,8 @@ pub struct ModelSpec {
 pub enum ModelError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("model file {path} does not exist")]
-    Missing { path: PathBuf },
+    #[error("model file {path} does not exist{hint}")]
+    Missing { path: PathBuf, hint: String },
     #[error("model file {path} cannot be read: {reason}")]
     Unreadable { path: PathBuf, reason: String },
     #[error("model file {path} is empty")]
@@ -131,6 +131,20 @@ fn spec_string(dims: &[Dim]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// For a shipped model's name: where the shipped models are looked for.
+fn missing_hint(path: &Path) -> String {
+    if crate::paths::is_shipped_model_name(path) {
+        format!(
+            "; the shipped models are looked for in: {} (set {}=<folder> or install them with \
+             `bash scripts/install.sh`)",
+            crate::paths::searched_dirs_line(),
+            crate::paths::MODEL_DIR_ENV
+        )
+    } else {
+        String::new()
+    }
+}
+
 impl Model {
     /// Opens `path` with `threads` intra-op threads (0 lets ONNX Runtime choose) and checks it
     /// against `spec`.
@@ -140,6 +154,7 @@ impl Model {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ModelError::Missing {
                     path: path_buf.clone(),
+                    hint: missing_hint(path),
                 }
             } else {
                 ModelError::Unreadable {
@@ -233,11 +248,14 @@ impl Model {
     }
 }
 
-fn open_session(
+/// The project's ONNX Runtime session options in `env`: full graph optimisation, no busy-waiting
+/// worker threads, and `threads` intra-op threads (0 lets ONNX Runtime choose). Every network
+/// is opened with these, [`Model`]s and the peers that drive `ort` directly alike; commit the
+/// builder from a file or from memory.
+pub fn session_builder(
     env: &ort::environment::Environment,
-    bytes: &[u8],
     threads: usize,
-) -> ort::Result<Session> {
+) -> ort::Result<SessionBuilder> {
     let mut builder = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)?
         // Busy-waiting worker threads would steal the cores the other pipeline stages need.
@@ -245,7 +263,15 @@ fn open_session(
     if threads > 0 {
         builder = builder.with_intra_threads(threads)?;
     }
-    builder.commit_from_memory(bytes)
+    Ok(builder)
+}
+
+fn open_session(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    threads: usize,
+) -> ort::Result<Session> {
+    session_builder(env, threads)?.commit_from_memory(bytes)
 }
 
 fn check_outlet(

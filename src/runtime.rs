@@ -66,8 +66,9 @@ fn init() -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
     Ok((env, path))
 }
 
-/// Finds libonnxruntime: `$ORT_DYLIB_PATH`, then the project's `.venv`, then user and system
-/// Python site-packages that have the `onnxruntime` wheel installed.
+/// Finds libonnxruntime: `$ORT_DYLIB_PATH`, then an installed copy
+/// (`<data dir>/slimmatte/lib`, see [`crate::paths::data_dirs`]), then the project's `.venv`,
+/// then user and system Python site-packages that have the `onnxruntime` wheel installed.
 pub fn locate_library() -> Result<PathBuf, RuntimeError> {
     if let Some(p) = std::env::var_os(ORT_DYLIB_ENV).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -77,8 +78,17 @@ pub fn locate_library() -> Result<PathBuf, RuntimeError> {
             Err(RuntimeError::EnvPathMissing { path: p })
         };
     }
-    let roots = candidate_python_roots();
     let mut searched = vec![format!("${ORT_DYLIB_ENV} (unset)")];
+    // An installed copy (`scripts/install.sh`): <data dir>/slimmatte/lib/libonnxruntime.so.<v>.
+    for dir in crate::paths::data_dirs() {
+        let lib = dir.join("lib");
+        let exact = lib.join(format!("libonnxruntime.so.{ORT_VERSION}"));
+        searched.push(lib.display().to_string());
+        if exact.is_file() {
+            return Ok(exact);
+        }
+    }
+    let roots = candidate_python_roots();
     for root in &roots {
         searched.push(root.display().to_string());
         if let Some(lib) = find_in_python_root(root) {

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use slimmatte::filter::box_blur;
@@ -103,16 +102,9 @@ impl RvmSession {
             path.display()
         );
         let env = slimmatte::runtime::environment()?;
-        let open = || -> ort::Result<Session> {
-            let mut b = Session::builder(env)?
-                .with_optimization_level(GraphOptimizationLevel::Level3)?
-                .with_intra_op_spinning(false)?;
-            if threads > 0 {
-                b = b.with_intra_threads(threads)?;
-            }
-            b.commit_from_file(path)
-        };
-        let session = open().with_context(|| format!("opening RVM model {}", path.display()))?;
+        let session = slimmatte::model::session_builder(env, threads)
+            .and_then(|mut b| b.commit_from_file(path))
+            .with_context(|| format!("opening RVM model {}", path.display()))?;
         for name in ["src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"] {
             if !session.inputs().iter().any(|i| i.name() == name) {
                 bail!("{} is not the RVM model: no input '{name}'", path.display());

@@ -64,13 +64,13 @@ fn run_one(
     Ok((stats.refine_time.as_secs_f64() * 1000.0, stage))
 }
 
-pub fn run(args: &EvalArgs) -> Result<()> {
-    let model = args
-        .model
-        .first()
-        .cloned()
-        .unwrap_or_else(slimmatte::paths::default_matting_model);
-    let mut refiner = MatteRefiner::load(&model, args.threads)?;
+/// Closed-form matting on one set: the set, its mean errors, its mean time (ms) and the alpha
+/// of each image.
+type ClosedForm = (String, MatteErrors, f64, Vec<Vec<f32>>);
+
+/// The curve's image sets: synthetic tuning stills at 640×360 and 1280×720 (the trimap radius
+/// scaled with the height), and opencv-doc's alphamat photograph when installed.
+fn curve_sets(args: &EvalArgs, notes: &mut Vec<String>) -> Result<Vec<(String, Vec<EvalImage>)>> {
     let textures = sequence::textures()?;
     let mut sets: Vec<(String, Vec<EvalImage>)> = Vec::new();
     for (w, h) in [(640usize, 360usize), (1280, 720)] {
@@ -87,7 +87,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         sets.push((format!("synthetic {w}×{h}"), images));
     }
-    let mut notes = Vec::new();
     if Path::new(ALPHAMAT_DIR).is_dir() {
         sets.push((
             "alphamat".into(),
@@ -98,10 +97,44 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "{ALPHAMAT_DIR} missing (apt-get install opencv-doc): skipped"
         ));
     }
-    let base = MatteSettings {
-        working_size: args.working_size,
-        ..MatteSettings::default()
-    };
+    Ok(sets)
+}
+
+/// The matting settings of one point of the curve: (radius, ε, iterations), 0 iterations
+/// being the net alone.
+fn curve_settings(
+    args: &EvalArgs,
+    base: &MatteSettings,
+    (radius, epsilon, iterations): (u32, f32, u32),
+) -> MatteSettings {
+    MatteSettings {
+        refine: RefineSettings {
+            method: if iterations == 0 {
+                RefineMethod::None
+            } else {
+                RefineMethod::Laplacian
+            },
+            iterations,
+            radius: radius.max(1),
+            epsilon: if iterations == 0 {
+                args.refine.refine_epsilon
+            } else {
+                epsilon
+            },
+            ..args.refine.settings()
+        },
+        ..*base
+    }
+}
+
+/// Every configuration on every image of every set: one [`Point`] per (set, configuration).
+fn measure(
+    args: &EvalArgs,
+    refiner: &mut MatteRefiner,
+    sets: &[(String, Vec<EvalImage>)],
+    base: &MatteSettings,
+    pred: &mut Vec<f32>,
+) -> Result<Vec<Point>> {
     let configs: Vec<(u32, f32, u32)> = std::iter::once((0, 0.0, 0))
         .chain(WINDOWS.iter().flat_map(|&(r, e)| {
             ITERATIONS
@@ -116,36 +149,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             .expect("template"),
     );
     let mut points = Vec::new();
-    let mut pred = Vec::new();
     // Warm-up (first inference and buffer growth are not timed).
     if let Some(img) = sets.iter().flat_map(|(_, v)| v.first()).next() {
-        run_one(&mut refiner, img, &base, &mut pred)?;
+        run_one(refiner, img, base, pred)?;
     }
-    for (set, images) in &sets {
+    for (set, images) in sets {
         for &(radius, epsilon, iterations) in &configs {
             bar.set_message(format!("{set} r={radius} ε={epsilon:e} n={iterations}"));
-            let settings = MatteSettings {
-                refine: RefineSettings {
-                    method: if iterations == 0 {
-                        RefineMethod::None
-                    } else {
-                        RefineMethod::Laplacian
-                    },
-                    iterations,
-                    radius: radius.max(1),
-                    epsilon: if iterations == 0 {
-                        args.refine.refine_epsilon
-                    } else {
-                        epsilon
-                    },
-                    ..args.refine.settings()
-                },
-                ..base
-            };
+            let settings = curve_settings(args, base, (radius, epsilon, iterations));
             let (mut errs, mut refine_ms, mut stage_ms) = (Vec::new(), 0.0, 0.0);
             for img in images {
-                let (r, s) = run_one(&mut refiner, img, &settings, &mut pred)?;
-                errs.push(errors(&pred, img));
+                let (r, s) = run_one(refiner, img, &settings, pred)?;
+                errs.push(errors(pred, img));
                 refine_ms += r;
                 stage_ms += s;
                 bar.inc(1);
@@ -163,13 +178,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    Ok(points)
+}
 
-    // Closed-form on the same images.
+/// Closed-form matting on every image of every set (none where the Python side is missing).
+fn closed_form_sets(
+    sets: &[(String, Vec<EvalImage>)],
+    notes: &mut Vec<String>,
+) -> Result<Vec<ClosedForm>> {
     eprintln!("closed-form matting (pymatting) on every curve image…");
-    let mut cf: Vec<(String, MatteErrors, f64, Vec<Vec<f32>>)> = Vec::new();
-    for (set, images) in &sets {
+    let mut cf: Vec<ClosedForm> = Vec::new();
+    for (set, images) in sets {
         let refs: Vec<&EvalImage> = images.iter().collect();
-        if let Some(results) = closed_form_alphas(&refs, &mut notes)? {
+        if let Some(results) = closed_form_alphas(&refs, notes)? {
             let errs: Vec<MatteErrors> = results
                 .iter()
                 .zip(images)
@@ -184,12 +205,49 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             ));
         }
     }
+    Ok(cf)
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let model = args
+        .model
+        .first()
+        .cloned()
+        .unwrap_or_else(slimmatte::paths::default_matting_model);
+    let mut refiner = MatteRefiner::load(&model, args.threads)?;
+    let mut notes = Vec::new();
+    let sets = curve_sets(args, &mut notes)?;
+    let base = MatteSettings {
+        working_size: args.working_size,
+        ..MatteSettings::default()
+    };
+    let mut pred = Vec::new();
+    let points = measure(args, &mut refiner, &sets, &base, &mut pred)?;
+
+    // Closed-form on the same images.
+    let cf = closed_form_sets(&sets, &mut notes)?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::write(args.out.join("refine_curve.csv"), csv(&points, &cf))?;
+    let md = markdown(&points, &cf, args, &model, &notes);
+    std::fs::write(args.out.join("refine_curve.md"), &md)?;
+    println!("{md}");
+    if fonts_ready() {
+        let p = args.out.join("refine_curve.png");
+        plot(&points, &cf, &sets, &p)?;
+        println!("wrote {}", p.display());
+    } else {
+        eprintln!("note: no DejaVuSans.ttf (apt-get install fonts-dejavu-core): no plot");
+    }
+    write_crops(args, &mut refiner, &sets, &cf, &base, &mut pred)
+}
+
+/// refine_curve.csv: one line per point, then one per closed-form set.
+fn csv(points: &[Point], cf: &[ClosedForm]) -> String {
     let mut csv =
         String::from("set,method,radius,epsilon,iterations,sad,mse,grad,conn,refine_ms,stage_ms\n");
-    for p in &points {
+    for p in points {
         let _ = writeln!(
             csv,
             "{},{},{},{:e},{},{:.4},{:.6},{:.4},{:.4},{:.3},{:.3}",
@@ -210,26 +268,26 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             p.stage_ms
         );
     }
-    for (set, e, ms, _) in &cf {
+    for (set, e, ms, _) in cf {
         let _ = writeln!(
             csv,
             "{set},closed-form,1,1e-7,,{:.4},{:.6},{:.4},{:.4},{ms:.3},{ms:.3}",
             e.sad, e.mse, e.grad, e.conn
         );
     }
-    std::fs::write(args.out.join("refine_curve.csv"), &csv)?;
-    let md = markdown(&points, &cf, args, &model, &notes);
-    std::fs::write(args.out.join("refine_curve.md"), &md)?;
-    println!("{md}");
-    if fonts_ready() {
-        let p = args.out.join("refine_curve.png");
-        plot(&points, &cf, &sets, &p)?;
-        println!("wrote {}", p.display());
-    } else {
-        eprintln!("note: no DejaVuSans.ttf (apt-get install fonts-dejavu-core): no plot");
-    }
+    csv
+}
 
-    // Crops: the most detailed window of the first image of each 640×360 / alphamat set.
+/// Crops: the most detailed window of the first image of each 640×360 / alphamat set, as
+/// refine_crops_<set>.png.
+fn write_crops(
+    args: &EvalArgs,
+    refiner: &mut MatteRefiner,
+    sets: &[(String, Vec<EvalImage>)],
+    cf: &[ClosedForm],
+    base: &MatteSettings,
+    pred: &mut Vec<f32>,
+) -> Result<()> {
     let default = args.refine.settings();
     let quality = RefineSettings::quality();
     for (si, (set, images)) in sets.iter().enumerate() {
@@ -248,9 +306,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     },
                     ..refine
                 },
-                ..base
+                ..*base
             };
-            run_one(&mut refiner, img, &settings, &mut pred)?;
+            run_one(refiner, img, &settings, pred)?;
             tiles.push(pred.clone());
         }
         if let Some((_, _, _, alphas)) = cf.iter().find(|(s, ..)| s == set) {
@@ -271,7 +329,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 
 fn markdown(
     points: &[Point],
-    cf: &[(String, MatteErrors, f64, Vec<Vec<f32>>)],
+    cf: &[ClosedForm],
     args: &EvalArgs,
     model: &Path,
     notes: &[String],
@@ -347,7 +405,7 @@ fn markdown(
 
 fn plot(
     points: &[Point],
-    cf: &[(String, MatteErrors, f64, Vec<Vec<f32>>)],
+    cf: &[ClosedForm],
     sets: &[(String, Vec<EvalImage>)],
     path: &PathBuf,
 ) -> Result<()> {

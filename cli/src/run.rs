@@ -292,6 +292,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     result?;
     let frames = done.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
+    println!("models: {}", models_used(&pipeline).join(", "));
     println!(
         "wrote {} ({frames} frames {}×{}, {:.1} s, {:.1} fps end to end incl. decoding/encoding)",
         args.output,
@@ -301,6 +302,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
         frames as f64 / secs
     );
     Ok(())
+}
+
+/// The model files the pipeline's networks loaded (their `model` properties).
+fn models_used(pipeline: &gst::Pipeline) -> Vec<String> {
+    let mut models = Vec::new();
+    for factory in ["trimapgen", "slimmatte"] {
+        let element = pipeline
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name().as_str() == factory));
+        if let Some(path) = element.and_then(|e| e.property::<Option<String>>("model")) {
+            models.push(slimmatte::paths::display(std::path::Path::new(&path)));
+        }
+    }
+    models
 }
 
 /// Renders the built-in clip on one thread and pushes it into `appsrc` from another, with a

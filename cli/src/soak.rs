@@ -1,6 +1,7 @@
 //! `slimmatte soak`: pushes many frames through the full chain and checks that every frame
 //! comes out and that memory stays flat.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -45,13 +46,12 @@ fn memory_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-pub fn run(args: &SoakArgs) -> Result<()> {
-    super::plugin::init()?;
-    let (w, h) = (args.width as usize, args.height as usize);
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(slimmatte::paths::default_matting_model);
+/// The soak pipeline (the matting chain, or the coarse-mask chain when `model` is missing), its
+/// source, and the count of frames that reached the sink.
+fn build_pipeline(
+    model: &Path,
+    (w, h): (usize, usize),
+) -> Result<(gst::Pipeline, gst_app::AppSrc, Arc<AtomicU64>)> {
     let stages = if model.is_file() {
         format!("trimapgen ! slimmatte model=\"{}\"", model.display())
     } else {
@@ -89,7 +89,11 @@ pub fn run(args: &SoakArgs) -> Result<()> {
             })
             .build(),
     );
-    // 60 distinct frames of the clip, cycled: rendering must not be the bottleneck.
+    Ok((pipeline, appsrc, out))
+}
+
+/// 60 distinct frames of the clip, cycled: rendering must not be the bottleneck.
+fn clip_frames(w: usize, h: usize) -> Result<Vec<gst::Buffer>> {
     let mut clip = DemoClip::new(w, h, 60)?;
     let mut frames = Vec::new();
     for i in 0..60 {
@@ -97,19 +101,21 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         clip.render(i, &mut data)?;
         frames.push(gst::Buffer::from_slice(data));
     }
-    let bus = pipeline.bus().expect("bus");
-    pipeline
-        .set_state(gst::State::Playing)
-        .context("cannot start the soak pipeline")?;
-    let bar = ProgressBar::new(args.frames).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} ETA {eta} {msg}")
-            .expect("template"),
-    );
+    Ok(frames)
+}
+
+/// Pushes `count` frames (cycling `frames`); the frames pushed and the memory after the first
+/// 5 % of them.
+fn push_frames(
+    appsrc: &gst_app::AppSrc,
+    frames: &[gst::Buffer],
+    count: u64,
+    bar: &ProgressBar,
+) -> (u64, Option<(u64, u64)>) {
     let frame_ns = 1_000_000_000 / 30;
-    let started = Instant::now();
     let mut start_mem = None;
     let mut pushed = 0u64;
-    for i in 0..args.frames {
+    for i in 0..count {
         let mut buf = frames[(i % 60) as usize].copy();
         {
             let b = buf.get_mut().expect("fresh copy");
@@ -120,7 +126,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
             break;
         }
         pushed += 1;
-        if start_mem.is_none() && i >= args.frames / 20 {
+        if start_mem.is_none() && i >= count / 20 {
             start_mem = Some(memory_kib());
         }
         if i % 256 == 0 {
@@ -129,6 +135,28 @@ pub fn run(args: &SoakArgs) -> Result<()> {
             bar.set_message(format!("RSS {:.1} MiB", rss as f64 / 1024.0));
         }
     }
+    (pushed, start_mem)
+}
+
+pub fn run(args: &SoakArgs) -> Result<()> {
+    super::plugin::init()?;
+    let (w, h) = (args.width as usize, args.height as usize);
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(slimmatte::paths::default_matting_model);
+    let (pipeline, appsrc, out) = build_pipeline(&model, (w, h))?;
+    let frames = clip_frames(w, h)?;
+    let bus = pipeline.bus().expect("bus");
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("cannot start the soak pipeline")?;
+    let bar = ProgressBar::new(args.frames).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} ETA {eta} {msg}")
+            .expect("template"),
+    );
+    let started = Instant::now();
+    let (pushed, start_mem) = push_frames(&appsrc, &frames, args.frames, &bar);
     let _ = appsrc.end_of_stream();
     let eos = bus.timed_pop_filtered(
         gst::ClockTime::from_seconds(60),

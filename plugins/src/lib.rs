@@ -25,6 +25,10 @@ pub use matting::{SlimMatte, SlimMatteOutput};
 pub use trimapgen::{TrimapGen, TrimapGenOutput};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Models installed next to the plugin are found (`<prefix>/share/slimmatte/models`).
+    if let Some(file) = plugin.filename() {
+        slimmatte::paths::add_plugin_location(&file);
+    }
     trimapgen::register(plugin)?;
     bgreplace::register(plugin)?;
     matting::register(plugin)?;

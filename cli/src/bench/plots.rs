@@ -265,11 +265,11 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
         });
         let latency = match bench.and_then(|r| r.stage(E2E)) {
             Some(st) => st.p50,
-            None if s.method == "closed-form" => s.ms,
+            None if s.method == "closed-form" => s.scores.ms,
             None => continue,
         };
-        if latency.is_finite() && s.sad.is_finite() {
-            points.push((s.method.clone(), latency, s.sad));
+        if latency.is_finite() && s.scores.sad.is_finite() {
+            points.push((s.method.clone(), latency, s.scores.sad));
         }
     }
     if points.is_empty() {

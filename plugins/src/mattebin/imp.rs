@@ -1,18 +1,22 @@
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::bgreplace::BgReplaceMode;
+use crate::matting::SlimMatteRefine;
 
-/// Bin properties and the child element (by name) each one is forwarded to.
+/// Bin properties and the child element (by name) each one is forwarded to. The bin's
+/// property specs are the children's own (same type, range, default and blurb): nothing is
+/// copied, so a default changed in an element is the bin's default too.
 const FORWARDED: &[(&str, &str)] = &[
     ("background", "background"),
     ("color", "background"),
     ("image-location", "background"),
     ("blur-sigma", "background"),
     ("working-size", "matte"),
+    ("threads", "matte"),
     ("refine", "matte"),
     ("refine-iterations", "matte"),
     ("refine-radius", "matte"),
@@ -22,8 +26,31 @@ const FORWARDED: &[(&str, &str)] = &[
     ("refine-epsilon", "matte"),
 ];
 
+/// Properties set on more than the named child: `threads` sizes both networks.
+const ALSO_ON: &[(&str, &str)] = &[("threads", "trimap")];
+
+/// The chain, as (factory, child name).
+const CHAIN: &[(&str, &str)] = &[
+    ("videoconvert", "convert-in"),
+    ("trimapgen", "trimap"),
+    ("slimmatte", "matte"),
+    ("bgreplace", "background"),
+    ("videoconvert", "convert-out"),
+];
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "mattebin",
+        gst::DebugColorFlags::empty(),
+        Some("Background replacement chain"),
+    )
+});
+
 #[derive(Default)]
-pub struct MatteBin {}
+pub struct MatteBin {
+    /// Why the chain could not be built in `constructed()` (reported on NULL→READY).
+    broken: Mutex<Option<String>>,
+}
 
 #[glib::object_subclass]
 impl ObjectSubclass for MatteBin {
@@ -32,125 +59,168 @@ impl ObjectSubclass for MatteBin {
     type ParentType = gst::Bin;
 }
 
+/// The element type that owns a forwarded property.
+fn child_type(child: &str) -> glib::Type {
+    match child {
+        "background" => crate::bgreplace::BgReplace::static_type(),
+        "trimap" => crate::trimapgen::TrimapGen::static_type(),
+        _ => crate::matting::SlimMatte::static_type(),
+    }
+}
+
+/// The child's property spec, re-made under the same name for the bin: type, range, default,
+/// nick, blurb and flags come from the child (gst-inspect does not list override specs, so the
+/// spec is rebuilt rather than overridden).
+fn forwarded_pspec(name: &str, child: &str) -> Option<glib::ParamSpec> {
+    let class = glib::object::ObjectClass::from_type(child_type(child))?;
+    let original = class.find_property(name)?;
+    let (nick, blurb, flags) = (original.nick(), original.blurb()?, original.flags());
+    if let Some(p) = original.downcast_ref::<glib::ParamSpecUInt>() {
+        return Some(
+            glib::ParamSpecUInt::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .flags(flags)
+                .minimum(p.minimum())
+                .maximum(p.maximum())
+                .default_value(p.default_value())
+                .build(),
+        );
+    }
+    if let Some(p) = original.downcast_ref::<glib::ParamSpecDouble>() {
+        return Some(
+            glib::ParamSpecDouble::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .flags(flags)
+                .minimum(p.minimum())
+                .maximum(p.maximum())
+                .default_value(p.default_value())
+                .build(),
+        );
+    }
+    if let Some(p) = original.downcast_ref::<glib::ParamSpecString>() {
+        return Some(
+            glib::ParamSpecString::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .flags(flags)
+                .default_value(p.default_value())
+                .build(),
+        );
+    }
+    if let Some(p) = original.downcast_ref::<glib::ParamSpecEnum>() {
+        let t = p.enum_class().type_();
+        if t == BgReplaceMode::static_type() {
+            return enum_pspec::<BgReplaceMode>(name, nick, blurb, flags, p);
+        }
+        if t == SlimMatteRefine::static_type() {
+            return enum_pspec::<SlimMatteRefine>(name, nick, blurb, flags, p);
+        }
+    }
+    None
+}
+
+fn enum_pspec<T>(
+    name: &str,
+    nick: &str,
+    blurb: &str,
+    flags: glib::ParamFlags,
+    original: &glib::ParamSpecEnum,
+) -> Option<glib::ParamSpec>
+where
+    T: StaticType + glib::translate::FromGlib<i32> + glib::translate::IntoGlib<GlibType = i32>,
+{
+    let default = original.default_value::<T>().ok()?;
+    Some(
+        glib::ParamSpecEnum::builder_with_default(name, default)
+            .nick(nick)
+            .blurb(blurb)
+            .flags(flags)
+            .build(),
+    )
+}
+
 impl MatteBin {
-    fn child(&self, name: &str) -> gst::Element {
-        self.obj()
-            .by_name(name)
-            .unwrap_or_else(|| panic!("mattebin child {name} exists from construction"))
+    fn child(&self, name: &str) -> Option<gst::Element> {
+        self.obj().by_name(name)
+    }
+
+    fn build_chain(&self) -> Result<(), String> {
+        let obj = self.obj();
+        let mut elements = Vec::with_capacity(CHAIN.len());
+        for (factory, name) in CHAIN {
+            let e = gst::ElementFactory::make(factory)
+                .name(*name)
+                .build()
+                .map_err(|e| format!("element {factory} is not available: {e}"))?;
+            elements.push(e);
+        }
+        obj.add_many(&elements)
+            .map_err(|e| format!("cannot add the chain: {e}"))?;
+        gst::Element::link_many(&elements).map_err(|e| format!("cannot link the chain: {e}"))?;
+        for (direction, element, pad) in [
+            ("sink", elements.first(), "sink"),
+            ("src", elements.last(), "src"),
+        ] {
+            let target = element
+                .and_then(|e| e.static_pad(pad))
+                .ok_or_else(|| format!("the chain has no {pad} pad"))?;
+            let template = obj
+                .pad_template(direction)
+                .ok_or_else(|| format!("no {direction} pad template"))?;
+            let ghost = gst::GhostPad::builder_from_template_with_target(&template, &target)
+                .map_err(|e| format!("cannot ghost the {direction} pad: {e}"))?
+                .build();
+            obj.add_pad(&ghost)
+                .map_err(|e| format!("cannot add the {direction} pad: {e}"))?;
+        }
+        Ok(())
     }
 }
 
 impl ObjectImpl for MatteBin {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut properties = vec![
-                glib::ParamSpecEnum::builder_with_default("background", BgReplaceMode::Blur)
-                    .nick("Background")
-                    .blurb("What replaces the background (bgreplace's background)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("color")
-                    .nick("Colour")
-                    .blurb("Background colour for background=color, as 0xRRGGBB")
-                    .maximum(0xFF_FF_FF)
-                    .default_value(0x00_B1_40)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("image-location")
-                    .nick("Image location")
-                    .blurb("PNG or JPEG file for background=image")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("blur-sigma")
-                    .nick("Blur strength")
-                    .blurb("Standard deviation in pixels of the background blur")
-                    .minimum(1.0)
-                    .maximum(200.0)
-                    .default_value(12.0)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("working-size")
-                    .nick("Working size")
-                    .blurb(
-                        "Longest side in pixels of the region the matting network sees; 0 = full",
-                    )
-                    .maximum(4096)
-                    .default_value(512)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("Intra-op threads of each network (segmentation and matting)")
-                    .maximum(64)
-                    .default_value(2)
-                    .mutable_ready()
-                    .build(),
-            ];
-            properties.extend(crate::matting::refine_properties());
-            properties
+            FORWARDED
+                .iter()
+                .filter_map(|(name, child)| forwarded_pspec(name, child))
+                .collect()
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
-        if name == "threads" {
-            self.child("trimap")
-                .set_property_from_value("threads", value);
-            self.child("matte")
-                .set_property_from_value("threads", value);
-            return;
-        }
-        let (_, child) = FORWARDED
+        let targets = FORWARDED
             .iter()
-            .find(|(p, _)| *p == name)
-            .unwrap_or_else(|| unimplemented!());
-        self.child(child).set_property_from_value(name, value);
+            .chain(ALSO_ON)
+            .filter(|(p, _)| *p == name)
+            .map(|(_, child)| *child);
+        for child in targets {
+            match self.child(child) {
+                Some(c) => c.set_property_from_value(name, value),
+                None => gst::warning!(CAT, imp = self, "{name} not set: no {child} child"),
+            }
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let name = pspec.name();
-        if name == "threads" {
-            return self.child("matte").property_value("threads");
-        }
-        let (_, child) = FORWARDED
+        FORWARDED
             .iter()
             .find(|(p, _)| *p == name)
-            .unwrap_or_else(|| unimplemented!());
-        self.child(child).property_value(name)
+            .and_then(|(_, child)| self.child(child))
+            .map(|c| c.property_value(name))
+            .unwrap_or_else(|| pspec.default_value().clone())
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        let obj = self.obj();
-        let make = |factory: &str, name: &str| {
-            gst::ElementFactory::make(factory)
-                .name(name)
-                .build()
-                .unwrap_or_else(|e| panic!("element {factory} is missing: {e}"))
-        };
-        let convert_in = make("videoconvert", "convert-in");
-        let trimap = make("trimapgen", "trimap");
-        let matte = make("slimmatte", "matte");
-        let background = make("bgreplace", "background");
-        let convert_out = make("videoconvert", "convert-out");
-        let chain = [&convert_in, &trimap, &matte, &background, &convert_out];
-        obj.add_many(chain).expect("add children");
-        gst::Element::link_many(chain).expect("link children");
-        let sink = gst::GhostPad::builder_from_template_with_target(
-            &obj.pad_template("sink").expect("sink template"),
-            &convert_in.static_pad("sink").expect("sink pad"),
-        )
-        .expect("sink ghost pad")
-        .build();
-        let src = gst::GhostPad::builder_from_template_with_target(
-            &obj.pad_template("src").expect("src template"),
-            &convert_out.static_pad("src").expect("src pad"),
-        )
-        .expect("src ghost pad")
-        .build();
-        obj.add_pad(&sink).expect("add sink pad");
-        obj.add_pad(&src).expect("add src pad");
+        if let Err(e) = self.build_chain() {
+            gst::error!(CAT, imp = self, "{e}");
+            *self.broken.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        }
     }
 }
 
@@ -167,6 +237,28 @@ impl ElementImpl for MatteBin {
             )
         });
         Some(&*ELEMENT_METADATA)
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady
+            && let Some(why) = self
+                .broken
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::MissingPlugin,
+                ("mattebin cannot run: {}", why),
+                ["install the missing GStreamer elements (gst-plugins-base for videoconvert)"]
+            );
+            return Err(gst::StateChangeError);
+        }
+        self.parent_change_state(transition)
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {

@@ -116,15 +116,15 @@ impl ObjectSubclass for SlimMatte {
 impl ObjectImpl for SlimMatte {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let default_model = slimmatte::paths::default_matting_model();
             let mut properties = vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Matting model")
                     .blurb(
                         "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
-                         trimap 0/0.5/1, output 'alpha' [1,1,H,W]); unset = the shipped student",
+                         trimap 0/0.5/1, output 'alpha' [1,1,H,W]); unset = the shipped student (matting_student.onnx from $SLIMMATTE_MODEL_DIR, \
+                         the XDG data dirs' slimmatte/models, next to the plugin, or the source \
+                         checkout, in that order)",
                     )
-                    .default_value(default_model.to_str())
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("working-size")

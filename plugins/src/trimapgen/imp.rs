@@ -103,15 +103,15 @@ impl ObjectSubclass for TrimapGen {
 impl ObjectImpl for TrimapGen {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let default_model = slimmatte::paths::default_segmentation_model();
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Segmentation model")
                     .blurb(
                         "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
-                         0..1, output 'mask' [1,1,H,W]); unset = the shipped MediaPipe model",
+                         0..1, output 'mask' [1,1,H,W]); unset = the shipped MediaPipe model (selfie_segmentation_landscape.onnx from $SLIMMATTE_MODEL_DIR, \
+                         the XDG data dirs' slimmatte/models, next to the plugin, or the source \
+                         checkout, in that order)",
                     )
-                    .default_value(default_model.to_str())
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("band-width")

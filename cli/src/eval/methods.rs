@@ -1,0 +1,255 @@
+//! The matting methods `eval` compares (each row of the tables), and running them over the
+//! stills and the moving sequences.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use indicatif::ProgressBar;
+
+use super::report::{Row, Scores, SequenceRow};
+use super::{EvalArgs, EvalImage, alpha_of, images};
+use crate::peers::{self, CoarseMask, RvmSession};
+use crate::sequence;
+use slimmatte::composite::RgbaImage;
+use slimmatte::frame::{rgba_view, rgba_view_mut};
+use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::metrics::MatteErrors;
+use slimmatte::refine::RefineSettings;
+use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
+
+use super::models::model_label;
+
+/// A matting method applied to one image.
+pub(super) enum Method {
+    Ours {
+        label: String,
+        refiner: Box<MatteRefiner>,
+        trimapgen: Option<Box<TrimapGenerator>>,
+        refine: RefineSettings,
+    },
+    Rvm(Box<RvmSession>),
+    Coarse(Box<CoarseMask>),
+}
+
+impl Method {
+    fn name(&self) -> String {
+        match self {
+            Method::Ours {
+                label,
+                trimapgen,
+                refine,
+                ..
+            } => format!(
+                "ours:{label}{}/{}",
+                if refine.enabled() { "+refine" } else { "" },
+                if trimapgen.is_some() {
+                    "trimapgen"
+                } else {
+                    "gt-trimap"
+                }
+            ),
+            Method::Rvm(_) => "rvm".into(),
+            Method::Coarse(_) => "coarse-mask".into(),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Method::Ours {
+                refiner, trimapgen, ..
+            } => {
+                refiner.reset();
+                if let Some(t) = trimapgen {
+                    t.reset();
+                }
+            }
+            Method::Rvm(r) => r.reset(),
+            Method::Coarse(_) => {}
+        }
+    }
+
+    /// Predicts the alpha of `img` (its evaluation trimap is used only by `gt-trimap`).
+    fn predict(
+        &mut self,
+        img: &EvalImage,
+        settings: &MatteSettings,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (w, h) = (img.sample.width, img.sample.height);
+        out.resize(w * h, 0.0);
+        match self {
+            Method::Ours {
+                refiner,
+                trimapgen,
+                refine,
+                ..
+            } => {
+                let settings = &MatteSettings {
+                    refine: *refine,
+                    ..*settings
+                };
+                let mut frame = match trimapgen {
+                    Some(_) => img.sample.rgba.clone(),
+                    None => img.with_trimap(),
+                };
+                let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
+                if let Some(t) = trimapgen {
+                    t.process(&mut view, &TrimapSettings::default(), AlphaOutput::Trimap)?;
+                }
+                refiner.process(&mut view, settings)?;
+                alpha_of(&frame, out);
+            }
+            Method::Rvm(r) => {
+                let view = rgba_view(&img.sample.rgba, w, h, w * 4)?;
+                r.run(&view, peers::rvm_recommended_ratio(w, h), out)?;
+            }
+            Method::Coarse(c) => {
+                let view = rgba_view(&img.sample.rgba, w, h, w * 4)?;
+                c.run(&view, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The methods of a run: for each model and refinement, `gt-trimap` and `trimapgen`; RVM when
+/// found; the coarse mask.
+pub(super) fn build_methods(
+    args: &EvalArgs,
+    models: &[PathBuf],
+    rvm: Option<&Path>,
+) -> Result<Vec<Method>> {
+    let seg = slimmatte::paths::default_segmentation_model();
+    let mut methods = Vec::new();
+    let mut refines = vec![RefineSettings::none()];
+    if args.refine.settings().enabled() {
+        refines.push(args.refine.settings());
+    }
+    for m in models {
+        let label = model_label(m);
+        for refine in &refines {
+            methods.push(Method::Ours {
+                label: label.clone(),
+                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                trimapgen: None,
+                refine: *refine,
+            });
+            methods.push(Method::Ours {
+                label: label.clone(),
+                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
+                refine: *refine,
+            });
+        }
+    }
+    if let Some(r) = rvm {
+        methods.push(Method::Rvm(Box::new(RvmSession::load(r, args.threads)?)));
+    }
+    methods.push(Method::Coarse(Box::new(CoarseMask::load(
+        &seg,
+        args.threads,
+    )?)));
+    Ok(methods)
+}
+
+/// The errors of `pred` against `img`'s ground truth over its evaluation trimap's unknown region.
+pub fn errors(pred: &[f32], img: &EvalImage) -> MatteErrors {
+    MatteErrors::compute(
+        pred,
+        &img.sample.alpha,
+        &img.trimap,
+        img.sample.width,
+        img.sample.height,
+    )
+}
+
+/// The eval.csv row of `method` on `img`.
+pub(super) fn row(img: &EvalImage, method: &str, e: MatteErrors, ms: f64) -> Row {
+    Row {
+        set: img.set.clone(),
+        image: img.sample.name.clone(),
+        method: method.to_string(),
+        scores: Scores {
+            sad: e.sad,
+            mse: e.mse,
+            grad: e.grad,
+            conn: e.conn,
+            ms,
+        },
+    }
+}
+
+/// What running methods needs besides the methods: the matting settings, a prediction buffer
+/// reused from image to image, and the progress bar.
+pub(super) struct Runner<'a> {
+    pub settings: MatteSettings,
+    pub pred: Vec<f32>,
+    pub bar: &'a ProgressBar,
+}
+
+impl Runner<'_> {
+    /// Every method on every still, each from a fresh state: one row per (image, method).
+    pub fn stills(&mut self, images: &[EvalImage], methods: &mut [Method]) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for img in images {
+            for m in methods.iter_mut() {
+                self.bar.set_message(m.name());
+                m.reset();
+                let t = Instant::now();
+                m.predict(img, &self.settings, &mut self.pred)?;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                rows.push(row(img, &m.name(), errors(&self.pred, img), ms));
+                self.bar.inc(1);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Moving sequences: temporal state is kept within a sequence. One row per (sequence,
+    /// method).
+    pub fn sequences(
+        &mut self,
+        args: &EvalArgs,
+        textures: &[(String, RgbaImage)],
+        methods: &mut [Method],
+    ) -> Result<Vec<SequenceRow>> {
+        let mut seq_rows = Vec::new();
+        for si in 0..args.sequences {
+            let seq = sequence::MovingSequence::new(
+                textures,
+                si,
+                args.width,
+                args.height,
+                args.sequence_frames.max(2),
+            )?;
+            let frames: Vec<EvalImage> = (0..seq.len())
+                .map(|t| images::with_gt_trimap("moving", seq.frame(t), args.trimap_radius))
+                .collect();
+            let gts: Vec<Vec<f32>> = frames.iter().map(|f| f.sample.alpha.clone()).collect();
+            for m in methods.iter_mut() {
+                self.bar
+                    .set_message(format!("{} on {}", m.name(), seq.name));
+                m.reset();
+                let mut preds = Vec::new();
+                let mut errs = Vec::new();
+                for f in &frames {
+                    m.predict(f, &self.settings, &mut self.pred)?;
+                    errs.push(errors(&self.pred, f));
+                    preds.push(self.pred.clone());
+                    self.bar.inc(1);
+                }
+                let mean = MatteErrors::mean(&errs);
+                seq_rows.push(SequenceRow {
+                    sequence: seq.name.clone(),
+                    method: m.name(),
+                    frames: frames.len(),
+                    dtssd: sequence::dtssd(&preds, &gts),
+                    sad: mean.sad,
+                    mse: mean.mse,
+                });
+            }
+        }
+        Ok(seq_rows)
+    }
+}

