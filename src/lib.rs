@@ -18,6 +18,7 @@ pub mod model;
 pub mod paths;
 pub mod refine;
 pub mod resize;
+pub mod rng;
 pub mod runtime;
 pub mod segment;
 pub mod trimap;

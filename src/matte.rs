@@ -25,11 +25,23 @@ use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
 /// Network input height and width are padded up to a multiple of this.
 pub const PAD_MULTIPLE: usize = 16;
 
+/// Name of the matting model's input tensor.
+pub const INPUT_NAME: &str = "input";
+
+/// Name of the matting model's output tensor.
+pub const OUTPUT_NAME: &str = "alpha";
+
 /// The input/output contract of a matting model.
 pub fn spec() -> ModelSpec {
     ModelSpec {
-        input: TensorSpec::new("input", &[Dim::Fixed(1), Dim::Fixed(4), Dim::Any, Dim::Any]),
-        output: TensorSpec::new("alpha", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
+        input: TensorSpec::new(
+            INPUT_NAME,
+            &[Dim::Fixed(1), Dim::Fixed(4), Dim::Any, Dim::Any],
+        ),
+        output: TensorSpec::new(
+            OUTPUT_NAME,
+            &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any],
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ use ndarray::s;
 use slimmatte::composite::RgbaImage;
 use slimmatte::frame::rgba_view;
 use slimmatte::resize::RgbaToPlanar;
+use slimmatte::rng::Rng;
 
 /// One composited image with its exact alpha.
 #[derive(Debug, Clone)]
@@ -74,24 +75,6 @@ pub fn skimage_data_dir() -> Option<PathBuf> {
         .find(|p| p.join("coffee.png").is_file())
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [lo, hi).
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
-    }
-}
-
 /// A hair-like strand: start, end, half width, opacity.
 type Strand = ((f32, f32), (f32, f32), f32, f32);
 
@@ -120,7 +103,7 @@ impl Silhouette {
             0.4 * scale,
         );
         let edge = rng.range(1.0, 3.5) * (h / 360.0).max(0.25);
-        let n = 24 + (rng.next() % 24) as usize;
+        let n = 24 + rng.below(24);
         let strands = (0..n)
             .map(|_| {
                 let a = rng.range(-2.8, -0.35); // upwards and sideways
@@ -312,23 +295,17 @@ fn composite(
 pub fn still(textures: &[(String, RgbaImage)], index: usize, w: usize, h: usize) -> Result<Sample> {
     ensure!(textures.len() >= 2, "need at least two texture images");
     ensure!(w >= 16 && h >= 16, "synthetic images need at least 16×16");
-    let mut rng = Rng(0x5EED_0000 + index as u64);
+    // The raw SplitMix64 state (not `Rng::new`'s mixed seed): the committed results are
+    // computed on exactly these images.
+    let mut rng = Rng::from_state(0x5EED_0000 + index as u64);
     let (fi, bi) = pick(textures, index);
     let sil = Silhouette::random(&mut rng, w, h);
-    let fg = if is_person(&textures[fi].0) {
-        person_canvas(&textures[fi].1, sil.head, w, h, 0.0)
-    } else {
-        cover(&textures[fi].1, w, h)?
-    };
+    let fg = foreground(&textures[fi], sil.head, w, h, 0.0)?;
     let bg = cover(&textures[bi].1, w, h)?;
     let alpha = sil.alpha(w, h);
     let rgba = composite(&alpha, w, h, &fg, w, (0, 0), &bg, w, (0, 0));
     Ok(Sample {
-        name: format!(
-            "synthetic_{index:03}_{}_over_{}",
-            stem(&textures[fi].0),
-            stem(&textures[bi].0)
-        ),
+        name: pair_name(&format!("synthetic_{index:03}"), textures, (fi, bi)),
         width: w,
         height: h,
         rgba,
@@ -358,6 +335,31 @@ fn stem(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
+/// `{prefix}_{foreground}_over_{background}` (picture names without extension).
+fn pair_name(prefix: &str, textures: &[(String, RgbaImage)], (fi, bi): (usize, usize)) -> String {
+    format!(
+        "{prefix}_{}_over_{}",
+        stem(&textures[fi].0),
+        stem(&textures[bi].0)
+    )
+}
+
+/// The foreground canvas `w × h` (origin at `-origin` in frame coordinates): the astronaut
+/// placed on the silhouette's `head`, any other picture scaled to cover the canvas.
+fn foreground(
+    (name, image): &(String, RgbaImage),
+    head: (f32, f32, f32),
+    w: usize,
+    h: usize,
+    origin: f32,
+) -> Result<Vec<u8>> {
+    if is_person(name) {
+        Ok(person_canvas(image, head, w, h, origin))
+    } else {
+        cover(image, w, h)
+    }
+}
+
 /// A moving synthetic sequence: the textured silhouette drifts sideways and bobs while the
 /// background pans the other way; every frame has its exact alpha.
 #[derive(Debug)]
@@ -382,22 +384,14 @@ impl MovingSequence {
     ) -> Result<Self> {
         ensure!(textures.len() >= 2, "need at least two texture images");
         ensure!(frames >= 2, "a sequence needs at least two frames");
-        let mut rng = Rng(0xD7_55D0 + index as u64);
+        let mut rng = Rng::from_state(0xD7_55D0 + index as u64);
         let (fi, bi) = pick(textures, index * 3 + 1);
         let margin = (w / 8).max(4);
         let (mw, mh) = (w + 2 * margin, h + 2 * margin);
         let silhouette = Silhouette::random(&mut rng, w, h);
-        let fg = if is_person(&textures[fi].0) {
-            person_canvas(&textures[fi].1, silhouette.head, mw, mh, margin as f32)
-        } else {
-            cover(&textures[fi].1, mw, mh)?
-        };
+        let fg = foreground(&textures[fi], silhouette.head, mw, mh, margin as f32)?;
         Ok(Self {
-            name: format!(
-                "moving_{index:02}_{}_over_{}",
-                stem(&textures[fi].0),
-                stem(&textures[bi].0)
-            ),
+            name: pair_name(&format!("moving_{index:02}"), textures, (fi, bi)),
             width: w,
             height: h,
             frames,

@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use slimmatte::rng::Rng;
 use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 
-use crate::data::{Dataset, Rng};
+use crate::data::Dataset;
 use crate::nets::Net;
 
 /// Batches assembled ahead of the training loop.
@@ -212,11 +213,10 @@ pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
     total / data.len().max(1) as f64
 }
 
-fn ckpt_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    (
-        dir.join(format!("{name}.ckpt.safetensors")),
-        dir.join(format!("{name}.ckpt.json")),
-    )
+/// The checkpoint files of a run, `{dir}/{name}.ckpt.safetensors` and `.ckpt.json`.
+struct Checkpoint {
+    weights: PathBuf,
+    meta: PathBuf,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -225,9 +225,196 @@ struct CkptMeta {
     curve: Curve,
 }
 
+impl Checkpoint {
+    fn new(dir: &Path, name: &str) -> Self {
+        Self {
+            weights: dir.join(format!("{name}.ckpt.safetensors")),
+            meta: dir.join(format!("{name}.ckpt.json")),
+        }
+    }
+
+    /// Loads the checkpoint into `vs` when there is one: the step to go on from and the curve
+    /// so far (step 0 and an empty curve without one).
+    fn resume(&self, vs: &mut nn::VarStore, name: &str) -> Result<(usize, Curve)> {
+        if !(self.weights.exists() && self.meta.exists()) {
+            let curve = Curve {
+                name: name.to_string(),
+                ..Default::default()
+            };
+            return Ok((0, curve));
+        }
+        let meta: CkptMeta = serde_json::from_str(&std::fs::read_to_string(&self.meta)?)?;
+        vs.load(&self.weights)
+            .with_context(|| format!("loading checkpoint {}", self.weights.display()))?;
+        eprintln!("[{name}] resuming from step {}", meta.step);
+        Ok((meta.step, meta.curve))
+    }
+
+    fn save(&self, vs: &nn::VarStore, step: usize, curve: Curve) -> Result<()> {
+        vs.save(&self.weights)?;
+        std::fs::write(
+            &self.meta,
+            serde_json::to_string(&CkptMeta { step, curve })?,
+        )?;
+        Ok(())
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.weights);
+        let _ = std::fs::remove_file(&self.meta);
+    }
+}
+
+/// The training loop's bookkeeping: loss EMAs, the curve, validation, the progress bar and
+/// the log lines (when stderr is not a terminal).
+struct Log<'a> {
+    cfg: &'a TrainCfg,
+    curve: Curve,
+    ema: f64,
+    ema_task: f64,
+    bar: ProgressBar,
+    tty: bool,
+    log_every: usize,
+    t0: Instant,
+    base_seconds: f64,
+}
+
+impl<'a> Log<'a> {
+    fn new(cfg: &'a TrainCfg, curve: Curve, start: usize) -> Self {
+        let bar = ProgressBar::new(cfg.steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(cfg.name.clone());
+        bar.set_position(start as u64);
+        Self {
+            cfg,
+            base_seconds: curve.seconds,
+            curve,
+            ema: f64::NAN,
+            ema_task: f64::NAN,
+            bar,
+            tty: std::io::stderr().is_terminal(),
+            log_every: (cfg.steps / 20).max(1),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Records step `step` (total loss `lv`, task loss `tv`); validates `net` on `val` when due.
+    fn step(&mut self, step: usize, lv: f64, tv: f64, net: &Net, val: &Dataset) {
+        let cfg = self.cfg;
+        let ema = |e: f64, v: f64| if e.is_nan() { v } else { 0.95 * e + 0.05 * v };
+        self.ema = ema(self.ema, lv);
+        self.ema_task = ema(self.ema_task, tv);
+        let (ema, ema_task) = (self.ema, self.ema_task);
+        let last = step + 1 == cfg.steps;
+        let curve = &mut self.curve;
+        if step.is_multiple_of(10) || last {
+            curve.steps.push(step);
+            curve.loss.push(ema);
+            curve.task_loss.push(ema_task);
+        }
+        self.bar
+            .set_message(format!("loss {ema:.4} task {ema_task:.4}"));
+        self.bar.inc(1);
+        if (step + 1).is_multiple_of(cfg.eval_every.max(1)) || last {
+            let sad = evaluate_sad(net, val, 8);
+            curve.val_steps.push(step + 1);
+            curve.val_sad.push(sad);
+        }
+        if !self.tty && ((step + 1).is_multiple_of(self.log_every) || last) {
+            eprintln!(
+                "[{}] step {}/{} loss {ema:.4} task {ema_task:.4} val SAD {:.3} ({:.1}s)",
+                cfg.name,
+                step + 1,
+                cfg.steps,
+                curve.val_sad.last().copied().unwrap_or(f64::NAN),
+                self.t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// The curve so far with the training time up to now.
+    fn snapshot(&self) -> Curve {
+        let mut c = self.curve.clone();
+        c.seconds = self.base_seconds + self.t0.elapsed().as_secs_f64();
+        c
+    }
+
+    fn finish(self) -> Curve {
+        self.bar.finish_and_clear();
+        self.snapshot()
+    }
+}
+
+/// Draws the batches of steps `steps` from `rng` and sends them until the receiver hangs up.
+fn produce(
+    tx: &crossbeam_channel::Sender<Batch>,
+    mut rng: Rng,
+    train: &Dataset,
+    steps: std::ops::Range<usize>,
+    batch: usize,
+) {
+    for _ in steps {
+        let idx: Vec<usize> = (0..batch).map(|_| rng.below(train.len())).collect();
+        let flips: Vec<bool> = (0..batch).map(|_| rng.chance(0.5)).collect();
+        let (x, a, u) = train.batch(&idx, &flips);
+        if tx
+            .send(Batch {
+                idx,
+                flips,
+                x,
+                a,
+                u,
+            })
+            .is_err()
+        {
+            return; // the training loop ended early (error)
+        }
+    }
+}
+
+/// The loss of one batch and its task part: alpha vs ground truth, plus (with a teacher)
+/// alpha vs the teacher and SPKD, plus the L1 terms on γ.
+#[allow(clippy::assign_op_pattern)]
+fn losses(
+    net: &Net,
+    teacher: Option<&TeacherRef<'_>>,
+    cfg: &TrainCfg,
+    b: &Batch,
+) -> (Tensor, Tensor) {
+    let out = net.forward(&b.x, true);
+    let task = charbonnier(&out.alpha, &b.a, &b.u);
+    let mut loss = &task * cfg.w_gt;
+    if let Some(t) = teacher {
+        let (t_alpha, t_features) = match t.outputs {
+            Some(o) => o.gather(&b.idx, &b.flips),
+            None => {
+                let o = tch::no_grad(|| t.net.forward(&b.x, false));
+                (o.alpha, o.features)
+            }
+        };
+        loss = loss + charbonnier(&out.alpha, &t_alpha, &b.u) * cfg.w_kd;
+        if cfg.w_spkd > 0.0 {
+            loss = loss + spkd(&out.features, &t_features, &t.chan_map) * cfg.w_spkd;
+        }
+    }
+    if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
+        let (enc, dec) = net.gamma_tensors();
+        for g in enc {
+            loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
+        }
+        for g in dec {
+            loss = loss + g.abs().sum(Kind::Float) * cfg.l1_dec;
+        }
+    }
+    (loss, task)
+}
+
 /// Trains `net` (whose variables live in `vs`) on `train`; validation SAD on `val`.
 /// Resumes from `{dir}/{name}.ckpt.*` when present and checkpoints every `ckpt_every` steps.
-#[allow(clippy::assign_op_pattern)]
 pub fn train(
     net: &Net,
     vs: &mut nn::VarStore,
@@ -238,148 +425,39 @@ pub fn train(
     dir: &Path,
 ) -> Result<Curve> {
     std::fs::create_dir_all(dir)?;
-    let (ckpt, meta_path) = ckpt_paths(dir, &cfg.name);
-    let mut curve = Curve {
-        name: cfg.name.clone(),
-        ..Default::default()
-    };
-    let mut start = 0usize;
-    if ckpt.exists() && meta_path.exists() {
-        let meta: CkptMeta = serde_json::from_str(&std::fs::read_to_string(&meta_path)?)?;
-        vs.load(&ckpt)
-            .with_context(|| format!("loading checkpoint {}", ckpt.display()))?;
-        start = meta.step;
-        curve = meta.curve;
-        eprintln!("[{}] resuming from step {start}", cfg.name);
-    }
+    let ckpt = Checkpoint::new(dir, &cfg.name);
+    let (start, curve) = ckpt.resume(vs, &cfg.name)?;
     let mut opt = nn::Adam::default().build(vs, cfg.lr)?;
-    let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000 ^ start as u64);
-    let bar = ProgressBar::new(cfg.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(cfg.name.clone());
-    bar.set_position(start as u64);
-    let tty = std::io::stderr().is_terminal();
-    let log_every = (cfg.steps / 20).max(1);
-    let t0 = Instant::now();
-    let base_seconds = curve.seconds;
-    let mut ema = f64::NAN;
-    let mut ema_task = f64::NAN;
+    let rng = Rng::new(cfg.seed ^ 0xA5A5_0000 ^ start as u64);
+    let mut log = Log::new(cfg, curve, start);
     // Batches are drawn and assembled on a producer thread and handed over through a bounded
     // channel, so that the next batch is ready when the optimizer step ends (back-pressure:
     // at most PREFETCH batches wait). The draw order is the same as without the thread.
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded::<Batch>(PREFETCH);
-        let (steps, batch) = (cfg.steps, cfg.batch);
-        scope.spawn(move || {
-            for _ in start..steps {
-                let idx: Vec<usize> = (0..batch).map(|_| rng.below(train.len())).collect();
-                let flips: Vec<bool> = (0..batch).map(|_| rng.chance(0.5)).collect();
-                let (x, a, u) = train.batch(&idx, &flips);
-                if tx
-                    .send(Batch {
-                        idx,
-                        flips,
-                        x,
-                        a,
-                        u,
-                    })
-                    .is_err()
-                {
-                    return; // the training loop ended early (error)
-                }
-            }
-        });
+        let (steps, batch) = (start..cfg.steps, cfg.batch);
+        scope.spawn(move || produce(&tx, rng, train, steps, batch));
         for step in start..cfg.steps {
             opt.set_lr(cosine_lr(cfg.lr, step, cfg.steps));
-            let Batch {
-                idx,
-                flips,
-                x,
-                a,
-                u,
-            } = rx.recv().context("the batch producer thread stopped")?;
-            let out = net.forward(&x, true);
-            let task = charbonnier(&out.alpha, &a, &u);
-            let mut loss = &task * cfg.w_gt;
-            if let Some(t) = teacher {
-                let (t_alpha, t_features) = match t.outputs {
-                    Some(o) => o.gather(&idx, &flips),
-                    None => {
-                        let o = tch::no_grad(|| t.net.forward(&x, false));
-                        (o.alpha, o.features)
-                    }
-                };
-                loss = loss + charbonnier(&out.alpha, &t_alpha, &u) * cfg.w_kd;
-                if cfg.w_spkd > 0.0 {
-                    loss = loss + spkd(&out.features, &t_features, &t.chan_map) * cfg.w_spkd;
-                }
-            }
-            if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
-                let (enc, dec) = net.gamma_tensors();
-                for g in enc {
-                    loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
-                }
-                for g in dec {
-                    loss = loss + g.abs().sum(Kind::Float) * cfg.l1_dec;
-                }
-            }
+            let b = rx.recv().context("the batch producer thread stopped")?;
+            let (loss, task) = losses(net, teacher, cfg, &b);
             opt.backward_step(&loss);
-            let lv = loss.double_value(&[]);
-            let tv = task.double_value(&[]);
-            ema = if ema.is_nan() {
-                lv
-            } else {
-                0.95 * ema + 0.05 * lv
-            };
-            ema_task = if ema_task.is_nan() {
-                tv
-            } else {
-                0.95 * ema_task + 0.05 * tv
-            };
-            if step % 10 == 0 || step + 1 == cfg.steps {
-                curve.steps.push(step);
-                curve.loss.push(ema);
-                curve.task_loss.push(ema_task);
-            }
-            bar.set_message(format!("loss {ema:.4} task {ema_task:.4}"));
-            bar.inc(1);
+            log.step(
+                step,
+                loss.double_value(&[]),
+                task.double_value(&[]),
+                net,
+                val,
+            );
             let last = step + 1 == cfg.steps;
-            if (step + 1) % cfg.eval_every.max(1) == 0 || last {
-                let sad = evaluate_sad(net, val, 8);
-                curve.val_steps.push(step + 1);
-                curve.val_sad.push(sad);
-            }
-            if !tty && ((step + 1) % log_every == 0 || last) {
-                eprintln!(
-                    "[{}] step {}/{} loss {ema:.4} task {ema_task:.4} val SAD {:.3} ({:.1}s)",
-                    cfg.name,
-                    step + 1,
-                    cfg.steps,
-                    curve.val_sad.last().copied().unwrap_or(f64::NAN),
-                    t0.elapsed().as_secs_f64()
-                );
-            }
             if cfg.ckpt_every > 0 && (step + 1) % cfg.ckpt_every == 0 && !last {
-                vs.save(&ckpt)?;
-                let mut snapshot = curve.clone();
-                snapshot.seconds = base_seconds + t0.elapsed().as_secs_f64();
-                let meta = CkptMeta {
-                    step: step + 1,
-                    curve: snapshot,
-                };
-                std::fs::write(&meta_path, serde_json::to_string(&meta)?)?;
+                ckpt.save(vs, step + 1, log.snapshot())?;
             }
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
-    curve.seconds = base_seconds + t0.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&ckpt);
-    let _ = std::fs::remove_file(&meta_path);
+    let curve = log.finish();
+    ckpt.remove();
     Ok(curve)
 }
 

@@ -1,10 +1,11 @@
 //! ONNX export written from Rust (tch has no ONNX export): walks the same layer table and
 //! forward program as the tch model ([`crate::nets`]), with BatchNorm folded into the convs.
 //!
-//! Graph: input `input` float32 `[1, 4, height, width]` (height/width dynamic, multiples of 16),
-//! output `alpha` float32 `[1, 1, height, width]`, opset 13; ops Conv, Relu, MaxPool, Resize
-//! (nearest, asymmetric, floor = tch's `upsample_nearest2d` at scale 2), Add, DepthToSpace
-//! (CRD = tch's `pixel_shuffle`), Sigmoid.
+//! Graph: the core's matting-model contract ([`slimmatte::matte::spec`]): input `input` float32
+//! `[1, 4, height, width]` (height/width dynamic, multiples of 16), output `alpha` float32
+//! `[1, 1, height, width]`; opset 13; ops Conv, Relu, MaxPool, Resize (nearest, asymmetric,
+//! floor = tch's `upsample_nearest2d` at scale 2), Add, DepthToSpace (CRD = tch's
+//! `pixel_shuffle`), Sigmoid.
 
 use std::path::Path;
 
@@ -18,11 +19,15 @@ use onnx_protobuf::{
     type_proto,
 };
 
-use crate::nets::{Net, Op, program};
+use slimmatte::matte::{self, INPUT_NAME, OUTPUT_NAME};
+use slimmatte::model::{Dim, TensorSpec};
 
-pub const INPUT: &str = "input";
-pub const OUTPUT: &str = "alpha";
+use crate::nets::{ConvLayer, LEVELS, Net, Op, program};
+
 pub const OPSET: i64 = 13;
+
+/// ONNX names of the free axes of the matting tensors, by position (`[N, C, H, W]`).
+const AXES: [&str; 4] = ["batch", "channels", "height", "width"];
 
 fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
@@ -73,14 +78,18 @@ fn node(
     }
 }
 
-fn value_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
+/// A float32 graph input / output with the name and shape of `t`: fixed axes as values, free
+/// ones as parameters named after [`AXES`].
+fn value_info(t: &TensorSpec) -> ValueInfoProto {
     let shape = TensorShapeProto {
-        dim: dims
+        dim: t
+            .dims
             .iter()
-            .map(|d| Dimension {
+            .zip(AXES)
+            .map(|(d, axis)| Dimension {
                 value: Some(match d {
-                    Ok(v) => dimension::Value::DimValue(*v),
-                    Err(p) => dimension::Value::DimParam(p.to_string()),
+                    Dim::Fixed(v) => dimension::Value::DimValue(*v),
+                    Dim::Any => dimension::Value::DimParam(axis.to_string()),
                 }),
                 ..Default::default()
             })
@@ -93,7 +102,7 @@ fn value_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
         ..Default::default()
     };
     ValueInfoProto {
-        name: name.into(),
+        name: t.name.into(),
         type_: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(tensor)),
             ..Default::default()
@@ -105,74 +114,48 @@ fn value_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
 
 /// The ONNX model of `net` (eval mode: BatchNorm running statistics folded into the convs).
 pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+            ..Default::default()
+        }],
+        producer_name: "slimmatte-train".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: doc.into(),
+        graph: Some(graph(net)).into(),
+        ..Default::default()
+    }
+}
+
+/// The graph: the forward [`program`] node by node, tensors named `t1`, `t2`, … in between.
+fn graph(net: &Net) -> GraphProto {
     let folded = net.folded();
+    let spec = matte::spec();
     let mut g = GraphProto {
         name: "slimmatte_matting".into(),
         ..Default::default()
     };
-    g.input.push(value_info(
-        INPUT,
-        &[Ok(1), Ok(4), Err("height"), Err("width")],
-    ));
-    g.output.push(value_info(
-        OUTPUT,
-        &[Ok(1), Ok(1), Err("height"), Err("width")],
-    ));
+    g.input.push(value_info(&spec.input));
+    g.output.push(value_info(&spec.output));
     g.initializer
         .push(tensor_f32("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
 
-    let mut cur = INPUT.to_string();
-    let mut saved: Vec<String> = vec![String::new(); crate::nets::LEVELS];
+    let mut cur = INPUT_NAME.to_string();
+    let mut saved: Vec<String> = vec![String::new(); LEVELS];
     let mut n = 0usize;
     let prog = program();
     let last = prog.len() - 1;
     for (pi, op) in prog.into_iter().enumerate() {
         n += 1;
         let out = if pi == last {
-            OUTPUT.to_string()
+            OUTPUT_NAME.to_string()
         } else {
             format!("t{n}")
         };
         match op {
-            Op::Conv(i) => {
-                let l = &net.table[i];
-                let (w, b) = &folded[i];
-                let wn = format!("{}.weight", l.name);
-                let bn = format!("{}.bias", l.name);
-                g.initializer.push(tensor_f32(
-                    &wn,
-                    &[l.cout as i64, l.cin as i64, l.k as i64, l.k as i64],
-                    w,
-                ));
-                g.initializer.push(tensor_f32(&bn, &[l.cout as i64], b));
-                let p = (l.k / 2) as i64;
-                let conv_out = if l.relu {
-                    format!("{}_conv", l.name)
-                } else {
-                    out.clone()
-                };
-                g.node.push(node(
-                    "Conv",
-                    &l.name,
-                    &[&cur, &wn, &bn],
-                    &conv_out,
-                    vec![
-                        attr_ints("kernel_shape", &[l.k as i64, l.k as i64]),
-                        attr_ints("pads", &[p, p, p, p]),
-                        attr_ints("strides", &[l.stride as i64, l.stride as i64]),
-                        attr_ints("dilations", &[1, 1]),
-                    ],
-                ));
-                if l.relu {
-                    g.node.push(node(
-                        "Relu",
-                        &format!("{}_relu", l.name),
-                        &[&conv_out],
-                        &out,
-                        vec![],
-                    ));
-                }
-            }
+            Op::Conv(i) => conv(&mut g, &net.table[i], &folded[i], &cur, &out),
             Op::Pool => {
                 g.node.push(node(
                     "MaxPool",
@@ -189,27 +172,7 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
                 saved[k] = cur.clone();
                 continue;
             }
-            Op::UpAdd(k) => {
-                let up = format!("up{k}");
-                g.node.push(node(
-                    "Resize",
-                    &up,
-                    &[&cur, "", "up_scales"],
-                    &up,
-                    vec![
-                        attr_str("mode", "nearest"),
-                        attr_str("coordinate_transformation_mode", "asymmetric"),
-                        attr_str("nearest_mode", "floor"),
-                    ],
-                ));
-                g.node.push(node(
-                    "Add",
-                    &format!("skip{k}"),
-                    &[&up, &saved[k]],
-                    &out,
-                    vec![],
-                ));
-            }
+            Op::UpAdd(k) => up_add(&mut g, k, &cur, &saved[k], &out),
             Op::PixelShuffle => {
                 let mut a = attr_ints("blocksize", &[]);
                 a.type_ = AttributeType::INT.into();
@@ -229,20 +192,65 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
         }
         cur = out;
     }
-    assert_eq!(cur, OUTPUT, "the program ends with the output");
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-            ..Default::default()
-        }],
-        producer_name: "slimmatte-train".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: doc.into(),
-        graph: Some(g).into(),
-        ..Default::default()
+    assert_eq!(cur, OUTPUT_NAME, "the program ends with the output");
+    g
+}
+
+/// Conv `l` (BatchNorm folded into `(weight, bias)`) from `cur` to `out`, with its ReLU.
+fn conv(g: &mut GraphProto, l: &ConvLayer, (w, b): &(Vec<f32>, Vec<f32>), cur: &str, out: &str) {
+    let wn = format!("{}.weight", l.name);
+    let bn = format!("{}.bias", l.name);
+    g.initializer.push(tensor_f32(
+        &wn,
+        &[l.cout as i64, l.cin as i64, l.k as i64, l.k as i64],
+        w,
+    ));
+    g.initializer.push(tensor_f32(&bn, &[l.cout as i64], b));
+    let p = (l.k / 2) as i64;
+    let conv_out = if l.relu {
+        format!("{}_conv", l.name)
+    } else {
+        out.to_string()
+    };
+    g.node.push(node(
+        "Conv",
+        &l.name,
+        &[cur, &wn, &bn],
+        &conv_out,
+        vec![
+            attr_ints("kernel_shape", &[l.k as i64, l.k as i64]),
+            attr_ints("pads", &[p, p, p, p]),
+            attr_ints("strides", &[l.stride as i64, l.stride as i64]),
+            attr_ints("dilations", &[1, 1]),
+        ],
+    ));
+    if l.relu {
+        g.node.push(node(
+            "Relu",
+            &format!("{}_relu", l.name),
+            &[&conv_out],
+            out,
+            vec![],
+        ));
     }
+}
+
+/// Nearest 2× upsampling of `cur`, plus skip `k` (the tensor `skip`), into `out`.
+fn up_add(g: &mut GraphProto, k: usize, cur: &str, skip: &str, out: &str) {
+    let up = format!("up{k}");
+    g.node.push(node(
+        "Resize",
+        &up,
+        &[cur, "", "up_scales"],
+        &up,
+        vec![
+            attr_str("mode", "nearest"),
+            attr_str("coordinate_transformation_mode", "asymmetric"),
+            attr_str("nearest_mode", "floor"),
+        ],
+    ));
+    g.node
+        .push(node("Add", &format!("skip{k}"), &[&up, skip], out, vec![]));
 }
 
 /// Writes `net` as ONNX to `path`.
@@ -256,11 +264,27 @@ pub fn export(net: &Net, path: &Path, doc: &str) -> Result<()> {
     Ok(())
 }
 
-/// The spec the runtime checks the matting model against.
-pub fn model_spec() -> slimmatte::model::ModelSpec {
-    use slimmatte::model::{Dim, ModelSpec, TensorSpec};
-    ModelSpec {
-        input: TensorSpec::new(INPUT, &[Dim::Fixed(1), Dim::Fixed(4), Dim::Any, Dim::Any]),
-        output: TensorSpec::new(OUTPUT, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::{Arch, BnInit, IN_CHANNELS};
+
+    #[test]
+    fn the_graph_declares_the_cores_matting_contract() {
+        let spec = matte::spec();
+        assert_eq!(spec.input.dims[1], Dim::Fixed(IN_CHANNELS as i64));
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            &Arch::from_levels([8, 8, 16, 16]),
+            BnInit::STANDARD,
+        );
+        let g = graph(&net);
+        for (info, t) in [(&g.input, &spec.input), (&g.output, &spec.output)] {
+            assert_eq!(info.len(), 1);
+            assert_eq!(info[0], value_info(t));
+            assert_eq!(info[0].name, t.name);
+        }
+        assert_eq!(g.node.last().unwrap().output, vec![OUTPUT_NAME.to_string()]);
     }
 }

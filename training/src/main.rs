@@ -90,20 +90,18 @@ fn parse_at(s: &str) -> Result<(usize, usize)> {
 fn settings(c: &Common, quick: bool) -> Result<Settings> {
     let root = slimmatte::paths::project_root();
     let tmp_root = std::env::temp_dir().join(format!("slimmatte-quick-{}", std::process::id()));
-    let work = c.work.clone().unwrap_or_else(|| {
-        if quick {
-            tmp_root.join("work")
-        } else {
-            root.join("target/slimmatte-train/full")
-        }
-    });
-    let models = c.models.clone().unwrap_or_else(|| {
-        if quick {
-            tmp_root.join("models")
-        } else {
-            root.join("models")
-        }
-    });
+    // A folder given on the command line, else a temporary one (quick) or the project's.
+    let folder = |given: &Option<PathBuf>, temporary: &str, project: &str| {
+        given.clone().unwrap_or_else(|| {
+            if quick {
+                tmp_root.join(temporary)
+            } else {
+                root.join(project)
+            }
+        })
+    };
+    let work = folder(&c.work, "work", "target/slimmatte-train/full");
+    let models = folder(&c.models, "models", "models");
     let mut s = if quick {
         Settings::quick(work, models)
     } else {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -50,13 +51,57 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// A white bitmap canvas of `size` that draws into `path`; `None` when no font is found (the
+/// plot is skipped).
+fn canvas(path: &Path, size: (u32, u32)) -> Result<Option<DrawingArea<BitMapBackend<'_>, Shift>>> {
+    if !fonts_ready() {
+        return Ok(None);
+    }
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(Some(root))
+}
+
+/// The legend box of a chart.
+fn legend<'a, DB, CT>(ch: &mut ChartContext<'a, DB, CT>) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    ch.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// One line per run, `points(curve)` in the run's colour and with its name in the legend, then
+/// the legend.
+fn draw_curves<'a, DB, CT>(
+    ch: &mut ChartContext<'a, DB, CT>,
+    curves: &[&Curve],
+    points: impl Fn(&Curve) -> Vec<(f64, f64)>,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    for (i, c) in curves.iter().enumerate() {
+        let col = COLORS[i % COLORS.len()];
+        ch.draw_series(LineSeries::new(points(c), col.stroke_width(2)))
+            .map_err(err)?
+            .label(c.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+    }
+    legend(ch)
+}
+
 /// Training task loss (log scale) and validation SAD per run.
 pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
-    if !fonts_ready() {
+    let Some(root) = canvas(path, (1200, 500))? else {
         return Ok(());
-    }
-    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    };
     let (left, right) = root.split_horizontally(600);
     let max_step = curves
         .iter()
@@ -90,24 +135,13 @@ pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
         .y_label_formatter(&|v| format!("{v:.3}"))
         .draw()
         .map_err(err)?;
-    for (i, c) in curves.iter().enumerate() {
-        let col = COLORS[i % COLORS.len()];
-        ch.draw_series(LineSeries::new(
-            c.steps
-                .iter()
-                .zip(&c.task_loss)
-                .map(|(&s, &l)| (s as f64, l.max(lmin))),
-            col.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label(c.name.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
-    }
-    ch.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_curves(&mut ch, curves, |c| {
+        c.steps
+            .iter()
+            .zip(&c.task_loss)
+            .map(|(&s, &l)| (s as f64, l.max(lmin)))
+            .collect()
+    })?;
 
     let sads: Vec<f64> = curves
         .iter()
@@ -126,24 +160,13 @@ pub fn curves(curves: &[&Curve], path: &Path) -> Result<()> {
         .y_desc("SAD")
         .draw()
         .map_err(err)?;
-    for (i, c) in curves.iter().enumerate() {
-        let col = COLORS[i % COLORS.len()];
-        ch.draw_series(LineSeries::new(
-            c.val_steps
-                .iter()
-                .zip(&c.val_sad)
-                .map(|(&s, &v)| (s as f64, v)),
-            col.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label(c.name.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
-    }
-    ch.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_curves(&mut ch, curves, |c| {
+        c.val_steps
+            .iter()
+            .zip(&c.val_sad)
+            .map(|(&s, &v)| (s as f64, v))
+            .collect()
+    })?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -156,11 +179,9 @@ pub fn gamma_histogram(
     thr_dec: f32,
     path: &Path,
 ) -> Result<()> {
-    if !fonts_ready() {
+    let Some(root) = canvas(path, (1200, 450))? else {
         return Ok(());
-    }
-    let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    };
     let (left, right) = root.split_horizontally(600);
     for (area, vals, thr, title) in [
         (&left, enc, thr_enc, "encoder |γ| after stage 1"),
@@ -199,11 +220,7 @@ pub fn gamma_histogram(
         .map_err(err)?
         .label(format!("threshold {thr:.4}"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-        ch.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut ch)?;
     }
     root.present().map_err(err)?;
     Ok(())
@@ -215,11 +232,9 @@ pub fn kept_channels(
     series: &[(String, Vec<usize>)],
     path: &Path,
 ) -> Result<()> {
-    if !fonts_ready() {
+    let Some(root) = canvas(path, (1200, 500))? else {
         return Ok(());
-    }
-    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    };
     let n = layers.len();
     let ymax = series
         .iter()
@@ -260,11 +275,7 @@ pub fn kept_channels(
         .label(label.clone())
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], col.filled()));
     }
-    ch.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut ch)?;
     root.present().map_err(err)?;
     Ok(())
 }

@@ -44,8 +44,8 @@ pub fn quantile(v: &[f32], q: f64) -> f32 {
     s[lo] * (1.0 - f) + s[hi] * f
 }
 
-/// Global thresholds at the `rate` quantile of |γ|, one for the encoder, one for the decoder.
-pub fn thresholds(arch: &Arch, gammas: &[Vec<f32>], rate: f64) -> (f32, f32) {
+/// The |γ| of the BatchNorm layers pooled per half: (encoder, decoder).
+pub fn by_part(arch: &Arch, gammas: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
     let t = arch.table();
     let mut enc = Vec::new();
     let mut dec = Vec::new();
@@ -56,6 +56,12 @@ pub fn thresholds(arch: &Arch, gammas: &[Vec<f32>], rate: f64) -> (f32, f32) {
             Part::Head => {}
         }
     }
+    (enc, dec)
+}
+
+/// Global thresholds at the `rate` quantile of |γ|, one for the encoder, one for the decoder.
+pub fn thresholds(arch: &Arch, gammas: &[Vec<f32>], rate: f64) -> (f32, f32) {
+    let (enc, dec) = by_part(arch, gammas);
     (quantile(&enc, rate), quantile(&dec, rate))
 }
 
@@ -65,6 +71,32 @@ fn top_k(score: &[f32], k: usize) -> Vec<usize> {
     let mut keep: Vec<usize> = idx.into_iter().take(k.min(score.len())).collect();
     keep.sort();
     keep
+}
+
+/// Per BatchNorm layer, the channels with the highest scores, as many as `count(scores)`
+/// says; a tied pair is scored together by `pair(a, b)` and keeps the same channels.
+fn select(
+    arch: &Arch,
+    pair: impl Fn(usize, usize) -> Vec<f32>,
+    layer: impl Fn(usize) -> Vec<f32>,
+    count: impl Fn(&[f32]) -> usize,
+) -> Vec<Vec<usize>> {
+    let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
+    for (a, b) in tied_pairs(arch) {
+        let s = pair(a, b);
+        let kept = top_k(&s, count(&s));
+        keep[a] = Some(kept.clone());
+        keep[b] = Some(kept);
+    }
+    for (i, slot) in keep.iter_mut().enumerate() {
+        if slot.is_none() {
+            let s = layer(i);
+            *slot = Some(top_k(&s, count(&s)));
+        }
+    }
+    keep.into_iter()
+        .map(|k| k.expect("all layers selected"))
+        .collect()
 }
 
 /// The paper's selection: keep channel c of a layer when |γ_c| is above its half's threshold;
@@ -81,25 +113,15 @@ pub fn select_by_gamma(
     // Score relative to the layer's threshold: > 1 means kept.
     let score =
         |i: usize| -> Vec<f32> { gammas[i].iter().map(|&g| g / thr(i).max(1e-12)).collect() };
-    let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
-    for (a, b) in tied_pairs(arch) {
-        let (sa, sb) = (score(a), score(b));
-        let s: Vec<f32> = sa.iter().zip(&sb).map(|(x, y)| x.max(*y)).collect();
-        let k = round_up(s.iter().filter(|&&v| v > 1.0).count(), round, s.len());
-        let kept = top_k(&s, k);
-        keep[a] = Some(kept.clone());
-        keep[b] = Some(kept);
-    }
-    for (i, slot) in keep.iter_mut().enumerate() {
-        if slot.is_none() {
-            let s = score(i);
-            let k = round_up(s.iter().filter(|&&v| v > 1.0).count(), round, s.len());
-            *slot = Some(top_k(&s, k));
-        }
-    }
-    keep.into_iter()
-        .map(|k| k.expect("all layers selected"))
-        .collect()
+    select(
+        arch,
+        |a, b| {
+            let (sa, sb) = (score(a), score(b));
+            sa.iter().zip(&sb).map(|(x, y)| x.max(*y)).collect()
+        },
+        score,
+        |s| round_up(s.iter().filter(|&&v| v > 1.0).count(), round, s.len()),
+    )
 }
 
 /// Uniform pruning: every layer keeps the same fraction `frac` of its channels, chosen by an
@@ -110,26 +132,18 @@ pub fn select_uniform(
     frac: f64,
     round: usize,
 ) -> Vec<Vec<usize>> {
-    let mut keep: Vec<Option<Vec<usize>>> = vec![None; BN_LAYERS];
-    let n_of = |c: usize| round_up((c as f64 * frac).round() as usize, round, c);
-    for (a, b) in tied_pairs(arch) {
-        let s: Vec<f32> = importance[a]
-            .iter()
-            .zip(&importance[b])
-            .map(|(x, y)| x + y)
-            .collect();
-        let kept = top_k(&s, n_of(s.len()));
-        keep[a] = Some(kept.clone());
-        keep[b] = Some(kept);
-    }
-    for (i, slot) in keep.iter_mut().enumerate() {
-        if slot.is_none() {
-            *slot = Some(top_k(&importance[i], n_of(importance[i].len())));
-        }
-    }
-    keep.into_iter()
-        .map(|k| k.expect("all layers selected"))
-        .collect()
+    select(
+        arch,
+        |a, b| {
+            importance[a]
+                .iter()
+                .zip(&importance[b])
+                .map(|(x, y)| x + y)
+                .collect()
+        },
+        |i| importance[i].clone(),
+        |s| round_up((s.len() as f64 * frac).round() as usize, round, s.len()),
+    )
 }
 
 /// The arch a selection leaves.
@@ -215,7 +229,7 @@ pub fn measure_onnx_latency(
     threads: usize,
     runs: usize,
 ) -> Result<f64> {
-    let mut model = slimmatte::model::Model::load(path, &export::model_spec(), threads)
+    let mut model = slimmatte::model::Model::load(path, &slimmatte::matte::spec(), threads)
         .with_context(|| format!("loading {}", path.display()))?;
     let input: Vec<f32> = (0..4 * h * w)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)

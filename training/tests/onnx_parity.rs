@@ -3,7 +3,7 @@
 //! square and non-square sizes. And pruning with copied weights is exact when the dropped
 //! channels have γ = 0 and β = 0 (what stage 1 drives them to).
 
-use slimmatte_training::data::Rng;
+use slimmatte::rng::Rng;
 use slimmatte_training::export;
 use slimmatte_training::nets::{Arch, BN_LAYERS, BnInit, Net};
 use slimmatte_training::prune;
@@ -63,7 +63,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn check_parity(net: &Net, dir: &std::path::Path, name: &str) {
     let path = dir.join(format!("{name}.onnx"));
     export::export(net, &path, "test").unwrap();
-    let mut model = slimmatte::model::Model::load(&path, &export::model_spec(), 2).unwrap();
+    let mut model = slimmatte::model::Model::load(&path, &slimmatte::matte::spec(), 2).unwrap();
     for (h, w, seed) in [(64, 64, 1), (48, 80, 2), (96, 32, 3)] {
         let x = input(seed, h, w);
         let mut out = vec![0.0f32; h * w];

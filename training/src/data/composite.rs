@@ -1,0 +1,244 @@
+//! Textures and composites: the real photographs (or procedural stand-ins) that F and B are
+//! cropped from, and the [`Generator`] that makes one [`Sample`]: background and foreground
+//! crops, the procedural alpha ([`super::alpha`]), `I = αF + (1−α)B` with sensor noise, 8-bit
+//! quantisation, sometimes JPEG artefacts, and the trimap ([`super::trimap`]).
+
+use std::path::{Path, PathBuf};
+
+use slimmatte::rng::Rng;
+
+use super::alpha::alpha;
+use super::trimap::{gt_trimap, pipeline_trimap};
+use super::{Sample, TrimapKind};
+
+/// An RGB image in 0..1, row-major HWC.
+#[derive(Clone, Debug)]
+pub struct Texture {
+    pub name: String,
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<f32>,
+}
+
+impl Texture {
+    fn sample(&self, x: f32, y: f32, out: &mut [f32; 3]) {
+        let x = x.clamp(0.0, (self.width - 1) as f32);
+        let y = y.clamp(0.0, (self.height - 1) as f32);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        for (c, o) in out.iter_mut().enumerate() {
+            let p = |xx: usize, yy: usize| self.rgb[(yy * self.width + xx) * 3 + c];
+            let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+            let bot = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+            *o = top * (1.0 - fy) + bot * fy;
+        }
+    }
+}
+
+/// The folders searched for real images, in order.
+pub fn texture_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(d) = std::env::var("SLIMMATTE_TEXTURES") {
+        dirs.extend(std::env::split_paths(&d));
+    }
+    let root = slimmatte::paths::project_root();
+    if let Ok(rd) = std::fs::read_dir(root.join(".venv/lib")) {
+        let mut pys: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        pys.sort();
+        for p in pys {
+            dirs.push(p.join("site-packages/skimage/data"));
+        }
+    }
+    dirs.push(PathBuf::from("/usr/share/doc/opencv-doc/examples/data"));
+    dirs
+}
+
+/// Loads every colour-ish PNG/JPEG of at least 200×200 from `dirs` (sorted by name so the set
+/// is deterministic). Falls back to procedural textures when none is found.
+pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                let ext = p
+                    .extension()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if ext == "png" || ext == "jpg" || ext == "jpeg" {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort_by_key(|p| p.file_name().map(|s| s.to_os_string()));
+    files.dedup_by_key(|p| p.file_name().map(|s| s.to_os_string()));
+    let mut out = Vec::new();
+    for f in files {
+        if let Some(t) = load_texture(&f, max_side) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        eprintln!("warning: no real images found in {dirs:?}; using procedural textures");
+        let mut r = Rng::new(7);
+        for i in 0..8 {
+            out.push(procedural_texture(&mut r, i));
+        }
+    }
+    out
+}
+
+fn load_texture(path: &Path, max_side: usize) -> Option<Texture> {
+    let img = image::open(path).ok()?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < 200 || h < 200 {
+        return None;
+    }
+    let scale = (max_side as f32 / w.max(h) as f32).min(1.0);
+    let img = if scale < 1.0 {
+        img.resize(
+            (w as f32 * scale) as u32,
+            (h as f32 * scale) as u32,
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        img
+    };
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let data: Vec<f32> = rgb.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+    // Skip near-constant images (masks, line drawings).
+    let mean = data.iter().sum::<f32>() / data.len() as f32;
+    let var = data.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / data.len() as f32;
+    if var < 0.002 {
+        return None;
+    }
+    Some(Texture {
+        name: path.file_name()?.to_string_lossy().into_owned(),
+        width: w,
+        height: h,
+        rgb: data,
+    })
+}
+
+/// A smooth, colourful 256×256 stand-in for a photograph (sums of sines).
+pub(crate) fn procedural_texture(r: &mut Rng, i: usize) -> Texture {
+    let (w, h) = (256, 256);
+    let mut rgb = vec![0.0; w * h * 3];
+    let f: Vec<f32> = (0..6).map(|_| r.range(0.01, 0.2)).collect();
+    let p: Vec<f32> = (0..6).map(|_| r.range(0.0, 6.28)).collect();
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let v = 0.5
+                    + 0.25 * ((x as f32) * f[c] + p[c]).sin()
+                    + 0.25 * ((y as f32) * f[c + 3] + p[c + 3]).cos();
+                rgb[(y * w + x) * 3 + c] = v.clamp(0.0, 1.0);
+            }
+        }
+    }
+    Texture {
+        name: format!("procedural{i}"),
+        width: w,
+        height: h,
+        rgb,
+    }
+}
+
+/// Generates sample data from textures.
+pub struct Generator {
+    pub textures: Vec<Texture>,
+}
+
+impl Generator {
+    pub fn new(textures: Vec<Texture>) -> Self {
+        assert!(!textures.is_empty(), "no textures");
+        Self { textures }
+    }
+
+    /// A `size × size` crop of a random texture at a random scale, flipped, colour-jittered.
+    fn crop(&self, r: &mut Rng, size: usize) -> Vec<f32> {
+        let t = &self.textures[r.below(self.textures.len())];
+        let max_region = t.width.min(t.height) as f32;
+        let region = r.range(0.3, 1.0) * max_region.max(size as f32 * 0.5);
+        let region = region.min(max_region);
+        let x0 = r.range(0.0, (t.width as f32 - region).max(0.0));
+        let y0 = r.range(0.0, (t.height as f32 - region).max(0.0));
+        let flip = r.chance(0.5);
+        let step = region / size as f32;
+        let gain = [r.range(0.8, 1.2), r.range(0.8, 1.2), r.range(0.8, 1.2)];
+        let bright = r.range(-0.1, 0.1);
+        let sat = r.range(0.6, 1.3);
+        let mut out = vec![0.0; size * size * 3];
+        let mut px = [0.0f32; 3];
+        for y in 0..size {
+            for x in 0..size {
+                let xx = if flip { size - 1 - x } else { x };
+                t.sample(
+                    x0 + (xx as f32 + 0.5) * step,
+                    y0 + (y as f32 + 0.5) * step,
+                    &mut px,
+                );
+                let g = (px[0] + px[1] + px[2]) / 3.0;
+                for c in 0..3 {
+                    let v = (g + (px[c] - g) * sat) * gain[c] + bright;
+                    out[(y * size + x) * 3 + c] = v.clamp(0.0, 1.0);
+                }
+            }
+        }
+        out
+    }
+
+    /// Generates sample `seed` of `size × size`.
+    pub fn sample(&self, seed: u64, size: usize) -> Sample {
+        let mut r = Rng::new(seed);
+        let s = size;
+        let bg = self.crop(&mut r, s);
+        let fg = self.crop(&mut r, s);
+        let alpha = alpha(&mut r, s);
+        let sigma = if r.chance(0.7) {
+            r.range(0.0, 0.03)
+        } else {
+            0.0
+        };
+        let mut rgb = vec![0u8; s * s * 3];
+        for i in 0..s * s {
+            let a = alpha[i];
+            for c in 0..3 {
+                let v = a * fg[i * 3 + c] + (1.0 - a) * bg[i * 3 + c] + sigma * r.normal();
+                rgb[i * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+        }
+        if r.chance(0.35) {
+            let q = 40 + r.below(51) as u8;
+            if let Some(j) = jpeg_roundtrip(&rgb, s, q) {
+                rgb = j;
+            }
+        }
+        let (trimap, kind) = if r.chance(0.5) {
+            (gt_trimap(&mut r, &alpha, s), TrimapKind::GroundTruth)
+        } else {
+            (pipeline_trimap(&mut r, &alpha, s), TrimapKind::Pipeline)
+        };
+        Sample {
+            size: s,
+            rgb,
+            trimap,
+            alpha,
+            kind,
+        }
+    }
+}
+
+/// `rgb` (`s × s`) through JPEG at `quality` and back; `None` when encoding fails.
+fn jpeg_roundtrip(rgb: &[u8], s: usize, quality: u8) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
+    enc.encode(rgb, s as u32, s as u32, image::ExtendedColorType::Rgb8)
+        .ok()?;
+    let img = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok()?;
+    Some(img.to_rgb8().into_raw())
+}

@@ -1,0 +1,58 @@
+//! The whole experiment: data → teacher → stage 1 (sparse distillation) → latency-budget search
+//! → stage 2 (slim student, two inits) → baselines (uniform pruning, Network Slimming, unpruned
+//! small student) → ONNX export + parity + latency → model cards, results table, plots.
+//!
+//! Every trained net is saved in the work folder as `{name}.safetensors` + `{name}.curve.json`;
+//! a rerun skips finished stages and resumes an interrupted one from its checkpoint.
+//!
+//! - [`settings`]: the full and quick settings;
+//! - [`stages`]: the data splits, one resumable training stage and the line-up of all runs;
+//! - [`budget`]: the latency-budget search and the stand-alone `budget` command;
+//! - [`ship`]: ONNX export, parity, latency, test errors and the model cards;
+//! - [`report`]: plots, `results.md` and the quick-mode checks.
+
+pub mod budget;
+pub mod report;
+pub mod settings;
+pub mod ship;
+pub mod stages;
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+pub use budget::{budget, cached_budget, run_budget};
+pub use report::{Outcome, check_quick};
+pub use settings::Settings;
+pub use ship::{parity, test_errors};
+pub use stages::{Lineup, Splits, Start, Trained, make_data, stage, teacher_outputs, train_all};
+
+use crate::data;
+
+/// The whole pipeline.
+pub fn run_all(s: &Settings) -> Result<Outcome> {
+    let t_all = Instant::now();
+    std::fs::create_dir_all(&s.work)?;
+    std::fs::create_dir_all(&s.models)?;
+    std::fs::write(
+        s.work.join("settings.json"),
+        serde_json::to_string_pretty(s)?,
+    )?;
+    let d = make_data(s)?;
+    if !s.quick {
+        let refs: Vec<&data::Sample> = d.train.samples.iter().take(6).collect();
+        let _ = std::fs::create_dir_all(s.models.join("plots"));
+        data::save_preview(&refs, &s.models.join("plots/data_samples.png"))?;
+    }
+    let nets = train_all(s, &d)?;
+    // Export, parity, latency, test metrics, cards.
+    let shipped = ship::ship_all(s, &d, &nets)?;
+    report::plots(s, &nets)?;
+    let md = report::results_markdown(s, &d, &shipped.rows, &nets, t_all.elapsed().as_secs_f64());
+    std::fs::write(s.models.join(format!("results{}.md", s.tag)), md)?;
+    Ok(Outcome {
+        teacher_loss_first_last: nets.teacher.curve.first_last(0.1),
+        rows: shipped.rows,
+        max_parity: shipped.max_parity,
+    })
+}

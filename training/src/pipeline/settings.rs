@@ -1,0 +1,131 @@
+//! The settings of a run: the full run that makes the shipped models and the quick CI run.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use slimmatte::matte::PAD_MULTIPLE;
+
+use crate::distill::TrainCfg;
+use crate::nets::LEVELS;
+
+/// Settings of a run of the pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    pub quick: bool,
+    pub work: PathBuf,
+    pub models: PathBuf,
+    pub seed: u64,
+    pub teacher_levels: [usize; LEVELS],
+    pub crop: usize,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub n_test: usize,
+    pub test_size: usize,
+    pub batch: usize,
+    pub steps_teacher: usize,
+    pub steps_prune: usize,
+    pub steps_slim: usize,
+    pub lr: f64,
+    pub l1_enc: f64,
+    pub l1_dec: f64,
+    pub w_kd: f64,
+    pub w_spkd: f64,
+    /// Ablation: let stage 1 train the BN β (the paper freezes it at 0).
+    pub stage1_train_beta: bool,
+    pub budget_ms: f64,
+    /// Width × height the budget is for (the net runs at the size padded to multiples of 16).
+    pub at: (usize, usize),
+    pub threads: usize,
+    pub round: usize,
+    pub search_iters: usize,
+    /// Suffix of every output file name (a second operating point next to the shipped one).
+    pub tag: String,
+}
+
+impl Settings {
+    /// The full run that produces the shipped models (~1 h on 2 cores).
+    pub fn full(work: PathBuf, models: PathBuf) -> Self {
+        Settings {
+            quick: false,
+            work,
+            models,
+            seed: 2022,
+            teacher_levels: [24, 48, 96, 128],
+            crop: 128,
+            n_train: 6000,
+            n_val: 48,
+            n_test: 100,
+            test_size: 256,
+            batch: 8,
+            steps_teacher: 4800,
+            steps_prune: 2400,
+            steps_slim: 2400,
+            lr: 2e-3,
+            l1_enc: 1e-4,
+            l1_dec: 1e-5,
+            w_kd: 1.0,
+            w_spkd: 0.5,
+            stage1_train_beta: false,
+            budget_ms: 10.0,
+            at: (640, 360),
+            threads: 2,
+            round: 8,
+            search_iters: 6,
+            tag: String::new(),
+        }
+    }
+
+    /// CI mode: every stage end to end on a tiny set in a few minutes.
+    pub fn quick(work: PathBuf, models: PathBuf) -> Self {
+        Settings {
+            quick: true,
+            teacher_levels: [16, 16, 32, 32],
+            crop: 64,
+            n_train: 96,
+            n_val: 8,
+            n_test: 8,
+            test_size: 64,
+            batch: 4,
+            steps_teacher: 150,
+            steps_prune: 60,
+            steps_slim: 60,
+            search_iters: 2,
+            ..Settings::full(work, models)
+        }
+    }
+
+    /// The padded input size `(h, w)` of the budget resolution (multiples of the matting
+    /// model's [`PAD_MULTIPLE`]).
+    pub fn padded(&self) -> (usize, usize) {
+        (
+            self.at.1.div_ceil(PAD_MULTIPLE) * PAD_MULTIPLE,
+            self.at.0.div_ceil(PAD_MULTIPLE) * PAD_MULTIPLE,
+        )
+    }
+
+    /// The training settings of run `name`: `l1` adds the L1 term on γ, `teacher` the
+    /// distillation terms; the seed is the master seed mixed with the name.
+    pub fn cfg(&self, name: &str, steps: usize, l1: bool, teacher: bool) -> TrainCfg {
+        TrainCfg {
+            name: name.into(),
+            steps,
+            batch: self.batch,
+            lr: self.lr,
+            l1_enc: if l1 { self.l1_enc } else { 0.0 },
+            l1_dec: if l1 { self.l1_dec } else { 0.0 },
+            w_gt: 1.0,
+            w_kd: if teacher { self.w_kd } else { 0.0 },
+            w_spkd: if teacher { self.w_spkd } else { 0.0 },
+            eval_every: (steps / 10).max(1),
+            ckpt_every: if self.quick { 0 } else { 250 },
+            seed: self.seed ^ fxhash(name),
+        }
+    }
+}
+
+/// FNV-1a of `s` (the name of a run → its seed).
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
