@@ -27,5 +27,5 @@ bash scripts/train_quick.sh
 
 echo "==> cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
-cargo clippy --release --quiet --workspace --all-targets -- -D warnings
+cargo clippy --release --quiet --workspace --all-targets -- -D warnings -W clippy::too_many_lines
 echo "all tests passed"

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Writes the measured results of one `scripts/bench.sh` run into the docs.
+
+    .venv/bin/python tools/results_readme.py results
+
+- `<out>/README.md`: the full tables (quality per image set and per sequence, latency per stage
+  and resolution, criterion kernels) and every plot in the folder.
+- README.md, between the `results:begin` / `results:end` markers: one screen — the headline
+  ratios of the shipped student against RVM measured in this run, one quality table (SAD of the
+  shipped configuration and its peers per set) and the two summary plots, with a link to the
+  full tables.
+"""
+import json
+import pathlib
+import re
+import sys
+
+ORDER = ["ours:student", "rvm", "coarse-mask", "closed-form"]
+
+
+def shipped_first(name):
+    return (next((i for i, o in enumerate(ORDER) if name.startswith(o)), len(ORDER)), name)
+
+
+def find_run(bench, system, mode, w, h):
+    for r in bench["runs"]:
+        if (r["system"], r["mode"], r["width"], r["height"]) == (system, mode, w, h):
+            return r
+    return None
+
+
+def speed_lines(bench):
+    lines = []
+    for (w, h) in [(640, 360), (1280, 720)]:
+        rvm = find_run(bench, "rvm", "bare", w, h)
+        if not rvm:
+            continue
+        ours = [r for r in bench["runs"]
+                if r["system"].startswith("ours:") and (r["width"], r["height"]) == (w, h)]
+        for r in sorted(ours, key=lambda r: shipped_first(r["system"])):
+            x = r["fps"] / rvm["fps"]
+            verdict = f"**{x:.2f}× faster than RVM**" if x >= 1 else f"**{1 / x:.2f}× slower than RVM**"
+            lines.append(f"- {w}×{h}: {r['system']} ({r['mode']}) {r['fps']:.1f} fps vs RVM "
+                         f"{rvm['fps']:.1f} fps (bare, {rvm['detail']}) → {verdict}")
+    return lines
+
+
+def quality_lines(ev):
+    lines = []
+    sets = list(dict.fromkeys(s["set"] for s in ev["summary"]))
+    for st in sets:
+        rows = sorted((s for s in ev["summary"] if s["set"] == st), key=lambda s: shipped_first(s["method"]))
+        parts = ", ".join(f"{s['method']} {s['sad']:.2f}" for s in rows)
+        ns = sorted({s["n"] for s in rows}, reverse=True)
+        lines.append(f"- SAD on {st} (n = {' / '.join(map(str, ns))} images): {parts}")
+    dt = {}
+    for q in ev.get("sequences", []):
+        dt.setdefault(q["method"], []).append(q["dtssd"])
+    if dt:
+        parts = ", ".join(f"{m} {sum(v) / len(v):.2f}"
+                          for m, v in sorted(dt.items(), key=lambda kv: shipped_first(kv[0])))
+        n = len(next(iter(dt.values())))
+        lines.append(f"- dtSSD on the moving sequences (mean of {n}, lower = steadier): {parts}")
+    return lines
+
+
+def quality_table(ev):
+    """SAD per set (columns) for each method (rows), plus ms/image on the first set."""
+    sets = list(dict.fromkeys(s["set"] for s in ev["summary"]))
+    methods = sorted(dict.fromkeys(s["method"] for s in ev["summary"]), key=shipped_first)
+    by = {(s["set"], s["method"]): s for s in ev["summary"]}
+    head = "| method | " + " | ".join(f"SAD {st}" for st in sets) + " | ms/image |"
+    rule = "|---|" + "---:|" * (len(sets) + 1)
+    rows = [head, rule]
+    for m in methods:
+        cells = [f"{by[(st, m)]['sad']:.2f} (n={by[(st, m)]['n']})" if (st, m) in by else "–" for st in sets]
+        ms = next((by[(st, m)]["ms"] for st in sets if (st, m) in by), None)
+        rows.append(f"| {m} | " + " | ".join(cells) + f" | {ms:.0f} |")
+    return "\n".join(rows)
+
+
+def main():
+    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "results")
+    bench = json.loads((out / "bench.json").read_text())
+    ev = json.loads((out / "eval.json").read_text())
+    header = ("Measured ratios of this run (same frames, same machine, same thread count: "
+              f"{bench['threads']}; {bench['machine']}; shared with other jobs, so absolute "
+              "times are noisy — the ratios are the result):")
+    fixture = []
+    if any("luma_key" in r["system"] for r in bench["runs"]):
+        fixture = ["- **No trained matting model was in models/ for this run: `ours:luma_key_matte` "
+                   "is the plumbing test fixture (same contract, not a matting net). Its speed is "
+                   "the pipeline's overhead with a trivial net; its quality means nothing.**"]
+    summary = "\n".join([header, ""] + fixture + speed_lines(bench) + quality_lines(ev))
+    kernels = (out / "kernels.txt").read_text() if (out / "kernels.txt").exists() else ""
+    plots = "\n".join(f"![{p.stem}]({p.name})" for p in sorted(out.glob("*.png")))
+    full = (f"# Results of `bash scripts/bench.sh`\n\n"
+            f"Written by `tools/results_readme.py` from the files in this folder.\n\n{summary}\n\n"
+            f"## Quality (`slimmatte eval`)\n\n{(out / 'eval.md').read_text()}\n"
+            f"## Latency (`slimmatte bench`)\n\n{(out / 'bench.md').read_text()}\n"
+            f"## Plots\n\n{plots}\n\n"
+            f"## Kernels (`cargo bench --bench kernels`, criterion)\n\n```\n{kernels}```\n")
+    (out / "README.md").write_text(full)
+
+    block = (f"<!-- results:begin (written by scripts/bench.sh) -->\n{summary}\n\n"
+             f"Matte quality (SAD ÷1000, lower is better; `gt-trimap` rows are given the true trimap, "
+             f"`trimapgen`, RVM and the coarse mask are not):\n\n{quality_table(ev)}\n\n"
+             f"![quality_vs_latency]({out.name}/quality_vs_latency.png)\n"
+             f"![fps_vs_resolution]({out.name}/fps_vs_resolution.png)\n\n"
+             f"Full tables (every metric, per sequence, latency per stage and resolution, "
+             f"kernels) and all plots: [`{out.name}/README.md`]({out.name}/README.md).\n"
+             f"<!-- results:end -->")
+    readme = pathlib.Path("README.md")
+    text = readme.read_text()
+    new, n = re.subn(r"<!-- results:begin.*?<!-- results:end -->", lambda m: block, text, flags=re.S)
+    if n == 0:
+        print("README.md has no results markers; not updated", file=sys.stderr)
+        return 1
+    readme.write_text(new)
+    print(f"wrote {out / 'README.md'} and README.md's Results block")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
