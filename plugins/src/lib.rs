@@ -16,6 +16,7 @@ mod bgreplace;
 mod latency;
 mod mattebin;
 mod matting;
+mod property;
 mod trimapgen;
 mod video;
 

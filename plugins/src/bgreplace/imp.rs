@@ -12,6 +12,7 @@ use slimmatte::composite::{Background, Compositor, RgbaImage};
 
 use super::BgReplaceMode;
 use crate::latency::ProcessingLatency;
+use crate::property;
 
 const DEFAULT_BACKGROUND: BgReplaceMode = BgReplaceMode::Blur;
 const DEFAULT_COLOR: u32 = 0x00_B1_40;
@@ -141,49 +142,13 @@ impl ObjectImpl for BgReplace {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let set = property::Setter::new(&CAT, self, pspec, value);
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "background" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "background: {:?} -> {v:?}",
-                    settings.background
-                );
-                settings.background = v;
-            }
-            "color" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "color: {:#08x} -> {v:#08x}",
-                    settings.color
-                );
-                settings.color = v;
-            }
-            "image-location" => {
-                let v: Option<String> = value.get().expect("type checked upstream");
-                let v = v.filter(|s| !s.is_empty()).map(PathBuf::from);
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "image-location: {:?} -> {v:?}",
-                    settings.image_location
-                );
-                settings.image_location = v;
-            }
-            "blur-sigma" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "blur-sigma: {} -> {v}",
-                    settings.blur_sigma
-                );
-                settings.blur_sigma = v;
-            }
+            "background" => set.store(&mut settings.background),
+            "color" => set.store_with(&mut settings.color, |c| format!("{c:#08x}")),
+            "image-location" => set.store_path(&mut settings.image_location),
+            "blur-sigma" => set.store(&mut settings.blur_sigma),
             _ => unimplemented!(),
         }
     }

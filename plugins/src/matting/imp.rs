@@ -17,6 +17,7 @@ use slimmatte::refine::{
 
 use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::ProcessingLatency;
+use crate::property;
 
 const DEFAULT_WORKING_SIZE: u32 = 512;
 const DEFAULT_MARGIN: u32 = 16;
@@ -179,115 +180,22 @@ impl ObjectImpl for SlimMatte {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let set = property::Setter::new(&CAT, self, pspec, value);
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => {
-                let model: Option<String> = value.get().expect("type checked upstream");
-                let model = model.filter(|m| !m.is_empty()).map(PathBuf::from);
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "model: {:?} -> {:?}",
-                    settings.model,
-                    model
-                );
-                settings.model = model;
-            }
-            "working-size" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "working-size: {} -> {v}",
-                    settings.working_size
-                );
-                settings.working_size = v;
-            }
-            "margin" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "margin: {} -> {v}", settings.margin);
-                settings.margin = v;
-            }
-            "smoothing" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "smoothing: {} -> {v}", settings.smoothing);
-                settings.smoothing = v;
-            }
-            "threads" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "threads: {} -> {v}", settings.threads);
-                settings.threads = v;
-            }
-            "output" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "output: {:?} -> {v:?}", settings.output);
-                settings.output = v;
-            }
-            "refine" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "refine: {:?} -> {v:?}", settings.refine);
-                settings.refine = v;
-            }
-            "refine-iterations" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-iterations: {} -> {v}",
-                    settings.refine_iterations
-                );
-                settings.refine_iterations = v;
-            }
-            "refine-radius" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-radius: {} -> {v}",
-                    settings.refine_radius
-                );
-                settings.refine_radius = v;
-            }
-            "refine-lambda" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-lambda: {} -> {v}",
-                    settings.refine_lambda
-                );
-                settings.refine_lambda = v;
-            }
-            "refine-size" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-size: {} -> {v}",
-                    settings.refine_size
-                );
-                settings.refine_size = v;
-            }
-            "refine-epsilon" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-epsilon: {} -> {v}",
-                    settings.refine_epsilon
-                );
-                settings.refine_epsilon = v;
-            }
-            "refine-levels" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "refine-levels: {} -> {v}",
-                    settings.refine_levels
-                );
-                settings.refine_levels = v;
-            }
+            "model" => set.store_path(&mut settings.model),
+            "working-size" => set.store(&mut settings.working_size),
+            "margin" => set.store(&mut settings.margin),
+            "smoothing" => set.store(&mut settings.smoothing),
+            "threads" => set.store(&mut settings.threads),
+            "output" => set.store(&mut settings.output),
+            "refine" => set.store(&mut settings.refine),
+            "refine-iterations" => set.store(&mut settings.refine_iterations),
+            "refine-radius" => set.store(&mut settings.refine_radius),
+            "refine-lambda" => set.store(&mut settings.refine_lambda),
+            "refine-size" => set.store(&mut settings.refine_size),
+            "refine-epsilon" => set.store(&mut settings.refine_epsilon),
+            "refine-levels" => set.store(&mut settings.refine_levels),
             _ => unimplemented!(),
         }
     }

@@ -13,6 +13,7 @@ use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings}
 
 use super::TrimapGenOutput;
 use crate::latency::ProcessingLatency;
+use crate::property;
 
 const DEFAULT_BAND_WIDTH: u32 = 0;
 const DEFAULT_BAND_FRACTION: f64 = 0.03;
@@ -176,60 +177,16 @@ impl ObjectImpl for TrimapGen {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let set = property::Setter::new(&CAT, self, pspec, value);
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => {
-                let model: Option<String> = value.get().expect("type checked upstream");
-                let model = model.filter(|m| !m.is_empty()).map(PathBuf::from);
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "model: {:?} -> {:?}",
-                    settings.model,
-                    model
-                );
-                settings.model = model;
-            }
-            "band-width" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "band-width: {} -> {v}",
-                    settings.band_width
-                );
-                settings.band_width = v;
-            }
-            "band-fraction" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "band-fraction: {} -> {v}",
-                    settings.band_fraction
-                );
-                settings.band_fraction = v;
-            }
-            "threshold" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "threshold: {} -> {v}", settings.threshold);
-                settings.threshold = v;
-            }
-            "smoothing" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "smoothing: {} -> {v}", settings.smoothing);
-                settings.smoothing = v;
-            }
-            "threads" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "threads: {} -> {v}", settings.threads);
-                settings.threads = v;
-            }
-            "output" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "output: {:?} -> {v:?}", settings.output);
-                settings.output = v;
-            }
+            "model" => set.store_path(&mut settings.model),
+            "band-width" => set.store(&mut settings.band_width),
+            "band-fraction" => set.store(&mut settings.band_fraction),
+            "threshold" => set.store(&mut settings.threshold),
+            "smoothing" => set.store(&mut settings.smoothing),
+            "threads" => set.store(&mut settings.threads),
+            "output" => set.store(&mut settings.output),
             _ => unimplemented!(),
         }
     }
@@ -291,17 +248,15 @@ impl BaseTransformImpl for TrimapGen {
         let (w, h) = (640usize, 360usize);
         let mut warm = vec![0u8; w * h * 4];
         let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
-        generator
-            .process(&mut view, &settings.trimap(), settings.alpha_output())
-            .map_err(|e| {
+        let (trimap, output) = (settings.trimap(), settings.alpha_output());
+        let mut warm_up = || {
+            generator.process(&mut view, &trimap, output).map_err(|e| {
                 gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"])
-            })?;
+            })
+        };
+        warm_up()?;
         let t = Instant::now();
-        generator
-            .process(&mut view, &settings.trimap(), settings.alpha_output())
-            .map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"])
-            })?;
+        warm_up()?;
         self.latency.reset();
         self.latency.prime(t.elapsed());
         generator.reset();

@@ -1,0 +1,116 @@
+//! Property plumbing shared by the elements' `ObjectImpl::set_property`.
+//!
+//! Each property is stored into its settings field with one info line on the element's debug
+//! category, with the element as the log object and the caller's file and line as the source:
+//! `name: old -> new`.
+//!
+//! ```ignore
+//! fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+//!     let set = property::Setter::new(&CAT, self, pspec, value);
+//!     let mut settings = self.settings.lock().unwrap();
+//!     match pspec.name() {
+//!         "margin" => set.store(&mut settings.margin),
+//!         _ => unimplemented!(),
+//!     }
+//! }
+//! ```
+
+use std::fmt::{self, Debug, Display};
+use std::panic::Location;
+use std::path::PathBuf;
+
+use gst::glib;
+use gst::log::DebugLogger;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+/// One `set_property` call: the element, its debug category, the property and its new value.
+pub struct Setter<'a, S: ObjectSubclass> {
+    cat: &'a gst::DebugCategory,
+    imp: &'a S,
+    pspec: &'a glib::ParamSpec,
+    value: &'a glib::Value,
+}
+
+impl<'a, S> Setter<'a, S>
+where
+    S: ObjectSubclass,
+    S::Type: IsA<glib::Object>,
+{
+    pub fn new(
+        cat: &'a gst::DebugCategory,
+        imp: &'a S,
+        pspec: &'a glib::ParamSpec,
+        value: &'a glib::Value,
+    ) -> Self {
+        Self {
+            cat,
+            imp,
+            pspec,
+            value,
+        }
+    }
+
+    /// Stores the new value into `field`, logging `name: old -> new` (`Debug` of both).
+    #[track_caller]
+    pub fn store<T>(&self, field: &mut T)
+    where
+        T: for<'v> glib::value::FromValue<'v> + Debug,
+    {
+        self.replace(field, self.get());
+    }
+
+    /// Like [`store`](Self::store), logging the values as `show` writes them (e.g. a colour
+    /// in hex).
+    #[track_caller]
+    pub fn store_with<T, D>(&self, field: &mut T, show: impl Fn(&T) -> D)
+    where
+        T: for<'v> glib::value::FromValue<'v>,
+        D: Display,
+    {
+        let new: T = self.get();
+        self.log(format_args!("{} -> {}", show(field), show(&new)));
+        *field = new;
+    }
+
+    /// Stores a string property that names a file: unset or empty is `None`.
+    #[track_caller]
+    pub fn store_path(&self, field: &mut Option<PathBuf>) {
+        let new = self
+            .get::<Option<String>>()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        self.replace(field, new);
+    }
+
+    /// The new value as a `T`. GObject checked its type against the `ParamSpec` before
+    /// calling `set_property`, so a mismatch is a bug in the element.
+    fn get<T: for<'v> glib::value::FromValue<'v>>(&self) -> T {
+        self.value.get().expect("type checked upstream")
+    }
+
+    /// Stores `new` into `field`, logging `name: old -> new` (`Debug` of both).
+    #[track_caller]
+    fn replace<T: Debug>(&self, field: &mut T, new: T) {
+        self.log(format_args!("{field:?} -> {new:?}"));
+        *field = new;
+    }
+
+    /// Logs `name: <change>` at info level, with the element as the object and the caller
+    /// (the element's `set_property`) as the source location.
+    #[track_caller]
+    fn log(&self, change: fmt::Arguments) {
+        const LEVEL: gst::DebugLevel = gst::DebugLevel::Info;
+        if self.cat.above_threshold(LEVEL) {
+            let at = Location::caller();
+            self.cat.log_unfiltered(
+                Some(&*self.imp.obj()),
+                LEVEL,
+                glib::GString::from(at.file()).as_gstr(),
+                "set_property",
+                at.line(),
+                format_args!("{}: {change}", self.pspec.name()),
+            );
+        }
+    }
+}
