@@ -1,9 +1,15 @@
 //! Per-buffer processing time, measured, and reported in the latency query.
 
+use std::fmt::Display;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use slimmatte::frame::{RgbaViewMut, rgba_view_mut};
+
+/// Width and height of the packed RGBA frame an element warms its network up on in `start()`.
+pub const WARM_UP_SIZE: (usize, usize) = (640, 360);
 
 /// Tracks how long an element takes per buffer (a moving average that reacts quickly to
 /// slow-downs) and adds it to upstream's latency when answering a latency query.
@@ -25,6 +31,38 @@ impl ProcessingLatency {
     pub fn reset(&self) {
         self.estimate_ns.store(0, Ordering::Relaxed);
         self.reported_ns.store(0, Ordering::Relaxed);
+    }
+
+    /// The warm-up of `start()`: the first inference is slow, so `run` processes a fresh copy
+    /// of `frame` (packed RGBA of [`WARM_UP_SIZE`]) once, then a second time, timed; the
+    /// estimate starts over from that time, so the latency query has a measured processing
+    /// time before the first buffer. A failed run is a `LibraryError::Failed` error
+    /// (`Warm-up inference failed: …`) from the caller. Resetting the network's temporal
+    /// state afterwards is the caller's.
+    #[track_caller]
+    pub fn warm_up<E: Display>(
+        &self,
+        frame: &[u8],
+        mut run: impl FnMut(&mut RgbaViewMut<'_>) -> Result<(), E>,
+    ) -> Result<(), gst::ErrorMessage> {
+        let at = Location::caller();
+        let (w, h) = WARM_UP_SIZE;
+        let mut warm = frame.to_vec();
+        let mut timed_run = || {
+            warm.copy_from_slice(frame);
+            let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
+            let t = Instant::now();
+            run(&mut view).map_err(|e| {
+                let debug = format!("Warm-up inference failed: {e}");
+                crate::video::error_at(at, "start", gst::LibraryError::Failed, &debug)
+            })?;
+            Ok(t.elapsed())
+        };
+        timed_run()?;
+        let took = timed_run()?;
+        self.reset();
+        self.prime(took);
+        Ok(())
     }
 
     /// Records one buffer that started at `start`. Returns true when the estimate has grown

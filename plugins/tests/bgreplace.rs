@@ -6,13 +6,7 @@ use common::*;
 use gst::prelude::*;
 
 fn harness(props: &[(&str, &str)]) -> gst_check::Harness {
-    init();
-    let mut builder = gst::ElementFactory::make("bgreplace");
-    for (k, v) in props {
-        builder = builder.property_from_str(k, v);
-    }
-    let element = builder.build().unwrap();
-    gst_check::Harness::with_element(&element, Some("sink"), Some("src"))
+    element_harness("bgreplace", props)
 }
 
 /// A 4×1 frame: white pixels with alpha 255, 128, 0 and 51.
@@ -93,23 +87,18 @@ fn image_background_shows_the_picture() {
 
 #[test]
 fn missing_image_posts_an_error() {
-    init();
-    let e = gst::ElementFactory::make("bgreplace")
-        .property_from_str("background", "image")
-        .property("image-location", "/no/such/background.png")
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure(
+        "bgreplace",
+        &[
+            ("background", "image"),
+            ("image-location", "/no/such/background.png"),
+        ],
+    );
     assert!(msg.contains("/no/such/background.png"), "{msg}");
 }
 
 #[test]
 fn image_mode_without_location_posts_an_error() {
-    init();
-    let e = gst::ElementFactory::make("bgreplace")
-        .property_from_str("background", "image")
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure("bgreplace", &[("background", "image")]);
     assert!(msg.contains("image-location"), "{msg}");
 }

@@ -7,20 +7,13 @@ use common::*;
 use gst::prelude::*;
 
 fn fixture_model() -> String {
-    repo_file("tests/fixtures/luma_key_matte.onnx")
-        .to_str()
-        .unwrap()
-        .to_string()
+    fixture("luma_key_matte.onnx")
 }
 
+/// A Harness around `slimmatte` with the luma-key fixture network and `props`.
 fn harness(props: &[(&str, &str)]) -> gst_check::Harness {
-    init();
-    let mut builder = gst::ElementFactory::make("slimmatte").property("model", fixture_model());
-    for (k, v) in props {
-        builder = builder.property_from_str(k, v);
-    }
-    let element = builder.build().unwrap();
-    gst_check::Harness::with_element(&element, Some("sink"), Some("src"))
+    let model = fixture_model();
+    element_harness("slimmatte", &[&[("model", model.as_str())], props].concat())
 }
 
 /// `w × 2` frame: columns alternate bright / dark; trimap: first quarter bg, last quarter fg,
@@ -142,40 +135,24 @@ fn output_follows_caps_changes() {
 
 #[test]
 fn eos_after_n_frames_yields_n_frames_through_the_whole_chain() {
-    init();
-    let mut h = gst_check::Harness::new_parse(&format!(
+    let n = buffers_until_eos(&format!(
         "videotestsrc num-buffers=9 pattern=ball ! video/x-raw,width=160,height=90 ! videoconvert \
          ! trimapgen ! slimmatte model={} ! bgreplace background=color",
         fixture_model()
     ));
-    h.play();
-    let mut n = 0;
-    while let Some(_buf) = h.pull_until_eos().unwrap() {
-        n += 1;
-    }
     assert_eq!(n, 9);
 }
 
 #[test]
 fn missing_model_posts_an_error_naming_the_file() {
-    init();
-    let e = gst::ElementFactory::make("slimmatte")
-        .property("model", "/no/such/student.onnx")
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure("slimmatte", &[("model", "/no/such/student.onnx")]);
     assert!(msg.contains("/no/such/student.onnx"), "{msg}");
 }
 
 #[test]
 fn a_segmentation_model_is_refused_as_matting_model() {
-    init();
     let seg = repo_file("models/selfie_segmentation_landscape.onnx");
-    let e = gst::ElementFactory::make("slimmatte")
-        .property("model", seg.to_str().unwrap())
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure("slimmatte", &[("model", seg.to_str().unwrap())]);
     assert!(msg.contains("no input named 'input'"), "{msg}");
 }
 
@@ -222,11 +199,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
     bin.by_name("matte")
         .unwrap()
         .set_property("model", fixture_model());
-    let mut h = gst_check::Harness::with_element(
-        bin.upcast_ref::<gst::Element>(),
-        Some("sink"),
-        Some("src"),
-    );
+    let mut h = harness_for(bin.upcast_ref());
     h.set_src_caps_str("video/x-raw,format=I420,width=160,height=90,framerate=30/1");
     h.set_sink_caps_str("video/x-raw,format=RGBA");
     h.push(gst::Buffer::with_size(160 * 90 * 3 / 2).unwrap())

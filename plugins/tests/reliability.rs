@@ -7,17 +7,6 @@ use common::*;
 use gst::glib;
 use gst::prelude::*;
 
-fn fixture(name: &str) -> String {
-    repo_file(&format!("tests/fixtures/{name}"))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-fn harness_for(element: &gst::Element) -> gst_check::Harness {
-    gst_check::Harness::with_element(element, Some("sink"), Some("src"))
-}
-
 /// The full chain with the luma-key fixture as matting net, as one Harness (via a bin).
 fn chain_harness() -> gst_check::Harness {
     init();
@@ -99,16 +88,8 @@ fn nan_model_output_posts_an_error_instead_of_garbage() {
         fixture("nan_output.onnx")
     ))
     .unwrap();
-    let bus = pipeline.bus().unwrap();
     // The NaN model has fixed 256×144 input: the warm-up in start() already catches it.
-    let _ = pipeline.set_state(gst::State::Playing);
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        )
-        .unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
+    let msg = play_until_error_or_eos(&pipeline);
     match msg.view() {
         gst::MessageView::Error(e) => {
             let text = format!("{} {:?}", e.error(), e.debug());
@@ -132,8 +113,7 @@ fn properties_declare_the_ranges_glib_enforces() {
         ("slimmatte", "smoothing", 0.99),
     ];
     for (factory, name, bad) in doubles {
-        let e = gst::ElementFactory::make(factory).build().unwrap();
-        let p = e.find_property(name).unwrap();
+        let p = element(factory, &[]).find_property(name).unwrap();
         let p = p.downcast_ref::<glib::ParamSpecDouble>().unwrap();
         assert!(
             bad < p.minimum() || bad > p.maximum(),
@@ -146,8 +126,7 @@ fn properties_declare_the_ranges_glib_enforces() {
         ("trimapgen", "band-width", 10_000),
     ];
     for (factory, name, bad) in uints {
-        let e = gst::ElementFactory::make(factory).build().unwrap();
-        let p = e.find_property(name).unwrap();
+        let p = element(factory, &[]).find_property(name).unwrap();
         let p = p.downcast_ref::<glib::ParamSpecUInt>().unwrap();
         assert!(bad > p.maximum(), "{factory}.{name} accepts {bad}");
     }

@@ -6,13 +6,7 @@ use common::*;
 use gst::prelude::*;
 
 fn harness(props: &[(&str, &str)]) -> gst_check::Harness {
-    init();
-    let mut builder = gst::ElementFactory::make("trimapgen");
-    for (k, v) in props {
-        builder = builder.property_from_str(k, v);
-    }
-    let element = builder.build().unwrap();
-    gst_check::Harness::with_element(&element, Some("sink"), Some("src"))
+    element_harness("trimapgen", props)
 }
 
 #[test]
@@ -20,12 +14,7 @@ fn writes_a_trimap_into_alpha() {
     let mut h = harness(&[("band-width", "6")]);
     h.set_src_caps(rgba_caps(640, 360));
     let input = astronaut_buffer(640, 360);
-    let rgb_in: Vec<u8> = input
-        .map_readable()
-        .unwrap()
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb_in = rgb_of(&input);
     h.push(input).unwrap();
     let out = h.pull().unwrap();
     let alpha = alpha_of(&out);
@@ -37,13 +26,7 @@ fn writes_a_trimap_into_alpha() {
             "class {v} present"
         );
     }
-    let rgb_out: Vec<u8> = out
-        .map_readable()
-        .unwrap()
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    assert_eq!(rgb_in, rgb_out, "colour passes through");
+    assert_eq!(rgb_in, rgb_of(&out), "colour passes through");
 }
 
 #[test]
@@ -91,15 +74,9 @@ fn caps_change_mid_stream_follows_the_new_size() {
 
 #[test]
 fn eos_after_n_frames_yields_n_frames() {
-    init();
-    let mut h = gst_check::Harness::new_parse(
+    let n = buffers_until_eos(
         "videotestsrc num-buffers=7 pattern=ball ! video/x-raw,width=160,height=90 ! videoconvert ! trimapgen",
     );
-    h.play();
-    let mut n = 0;
-    while let Some(_buf) = h.pull_until_eos().unwrap() {
-        n += 1;
-    }
     assert_eq!(n, 7);
 }
 
@@ -133,12 +110,7 @@ fn latency_query_reports_processing_time() {
 
 #[test]
 fn missing_model_posts_an_error_naming_the_file() {
-    init();
-    let e = gst::ElementFactory::make("trimapgen")
-        .property("model", "/no/such/segmenter.onnx")
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure("trimapgen", &[("model", "/no/such/segmenter.onnx")]);
     assert!(
         msg.contains("/no/such/segmenter.onnx") && msg.contains("does not exist"),
         "{msg}"
@@ -147,17 +119,7 @@ fn missing_model_posts_an_error_naming_the_file() {
 
 #[test]
 fn wrong_model_shape_posts_an_error() {
-    init();
-    let e = gst::ElementFactory::make("trimapgen")
-        .property(
-            "model",
-            repo_file("tests/fixtures/wrong_shape.onnx")
-                .to_str()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let msg = start_error(&e).expect("start must fail");
+    let msg = start_failure("trimapgen", &[("model", &fixture("wrong_shape.onnx"))]);
     assert!(
         msg.contains("wrong_shape.onnx") && msg.contains("[1, 2, 64, 64]"),
         "{msg}"
@@ -172,16 +134,7 @@ fn non_rgba_caps_are_refused() {
     );
     // Either parse-time linking fails or negotiation fails at run time.
     if let Ok(p) = pipeline {
-        let p = p.downcast::<gst::Pipeline>().unwrap();
-        let bus = p.bus().unwrap();
-        let _ = p.set_state(gst::State::Playing);
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Error, gst::MessageType::Eos],
-            )
-            .unwrap();
-        p.set_state(gst::State::Null).unwrap();
+        let msg = play_until_error_or_eos(&p);
         assert!(
             matches!(msg.view(), gst::MessageView::Error(_)),
             "I420 must not be accepted"

@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -12,7 +11,7 @@ use slimmatte::composite::{Background, Compositor, RgbaImage};
 
 use super::BgReplaceMode;
 use crate::latency::ProcessingLatency;
-use crate::property;
+use crate::{property, video};
 
 const DEFAULT_BACKGROUND: BgReplaceMode = BgReplaceMode::Blur;
 const DEFAULT_COLOR: u32 = 0x00_B1_40;
@@ -186,7 +185,7 @@ impl ElementImpl for BgReplace {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        crate::video::rgba_pad_templates()
+        video::rgba_pad_templates()
     }
 }
 
@@ -233,12 +232,7 @@ impl VideoFilterImpl for BgReplace {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if in_info.format() != gst_video::VideoFormat::Rgba {
-            return Err(gst::loggable_error!(
-                CAT,
-                "Unsupported caps {incaps:?}: only RGBA"
-            ));
-        }
+        video::require_rgba(&CAT, incaps, in_info)?;
         gst::debug!(CAT, imp = self, "caps {incaps:?}");
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
@@ -247,36 +241,27 @@ impl VideoFilterImpl for BgReplace {
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let start = Instant::now();
-        let mut state_guard = self.state.lock().unwrap();
-        let Some(state) = state_guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        // Rebuild the background only when a property changed (compared under the lock, so
-        // nothing is cloned per buffer). Lock order: state, then settings; no path takes them
-        // the other way round.
-        let changed = {
-            let settings = self.settings.lock().unwrap();
-            (state.built != *settings).then(|| settings.clone())
-        };
-        if let Some(settings) = changed {
-            state.configure(&settings).map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::OpenRead,
-                    ["Cannot set up the background: {e:#}"]
-                );
-                gst::FlowError::Error
-            })?;
-        }
-        let mut view = crate::video::frame_view(frame).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
-            gst::FlowError::Error
+        video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
+            // Rebuild the background only when a property changed (compared under the
+            // lock, so nothing is cloned per buffer). Lock order: state, then settings; no
+            // path takes them the other way round.
+            let changed = {
+                let settings = self.settings.lock().unwrap();
+                (state.built != *settings).then(|| settings.clone())
+            };
+            if let Some(settings) = changed {
+                state.configure(&settings).map_err(|e| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenRead,
+                        ["Cannot set up the background: {e:#}"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            }
+            state.compositor.apply(view);
+            Ok(())
         })?;
-        state.compositor.apply(&mut view);
-        drop(state_guard);
-        self.latency
-            .finish_buffer(start, self.obj().upcast_ref::<gst::Element>());
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -75,30 +75,26 @@ fn forwarded_pspec(name: &str, child: &str) -> Option<glib::ParamSpec> {
     let class = glib::object::ObjectClass::from_type(child_type(child))?;
     let original = class.find_property(name)?;
     let (nick, blurb, flags) = (original.nick(), original.blurb()?, original.flags());
-    if let Some(p) = original.downcast_ref::<glib::ParamSpecUInt>() {
-        return Some(
-            glib::ParamSpecUInt::builder(name)
-                .nick(nick)
-                .blurb(blurb)
-                .flags(flags)
-                .minimum(p.minimum())
-                .maximum(p.maximum())
-                .default_value(p.default_value())
-                .build(),
-        );
+    // A numeric spec (`ParamSpecUInt`, `ParamSpecDouble`: alike, but with no trait in common)
+    // with the child's range and default.
+    macro_rules! ranged {
+        ($spec:ty) => {
+            if let Some(p) = original.downcast_ref::<$spec>() {
+                return Some(
+                    <$spec>::builder(name)
+                        .nick(nick)
+                        .blurb(blurb)
+                        .flags(flags)
+                        .minimum(p.minimum())
+                        .maximum(p.maximum())
+                        .default_value(p.default_value())
+                        .build(),
+                );
+            }
+        };
     }
-    if let Some(p) = original.downcast_ref::<glib::ParamSpecDouble>() {
-        return Some(
-            glib::ParamSpecDouble::builder(name)
-                .nick(nick)
-                .blurb(blurb)
-                .flags(flags)
-                .minimum(p.minimum())
-                .maximum(p.maximum())
-                .default_value(p.default_value())
-                .build(),
-        );
-    }
+    ranged!(glib::ParamSpecUInt);
+    ranged!(glib::ParamSpecDouble);
     if let Some(p) = original.downcast_ref::<glib::ParamSpecString>() {
         return Some(
             glib::ParamSpecString::builder(name)

@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -8,7 +7,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use slimmatte::frame::{alpha_as_grey, rgba_view_mut};
+use slimmatte::frame::alpha_as_grey;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
@@ -16,8 +15,8 @@ use slimmatte::refine::{
 };
 
 use super::{SlimMatteOutput, SlimMatteRefine};
-use crate::latency::ProcessingLatency;
-use crate::property;
+use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
+use crate::{property, video};
 
 const DEFAULT_WORKING_SIZE: u32 = 512;
 const DEFAULT_MARGIN: u32 = 16;
@@ -238,7 +237,7 @@ impl ElementImpl for SlimMatte {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        crate::video::rgba_pad_templates()
+        video::rgba_pad_templates()
     }
 }
 
@@ -259,7 +258,7 @@ impl BaseTransformImpl for SlimMatte {
         })?;
         // Warm up on a 640×360 frame with a person-sized unknown band: the first inference is
         // slow, and the timed second run primes the latency query before the first buffer.
-        let (w, h) = (640usize, 360usize);
+        let (w, h) = WARM_UP_SIZE;
         let mut warm = vec![0u8; w * h * 4];
         for (i, px) in warm.chunks_exact_mut(4).enumerate() {
             let (x, y) = (i % w, i / w);
@@ -272,21 +271,9 @@ impl BaseTransformImpl for SlimMatte {
                 0
             };
         }
-        let template = warm.clone();
-        let warm_err =
-            |e| gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"]);
-        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
-        refiner
-            .process(&mut view, &settings.matte())
-            .map_err(warm_err)?;
-        warm.copy_from_slice(&template);
-        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
-        let t = Instant::now();
-        refiner
-            .process(&mut view, &settings.matte())
-            .map_err(warm_err)?;
-        self.latency.reset();
-        self.latency.prime(t.elapsed());
+        let matte = settings.matte();
+        self.latency
+            .warm_up(&warm, |view| refiner.process(view, &matte).map(drop))?;
         refiner.reset();
         gst::info!(
             CAT,
@@ -310,10 +297,8 @@ impl BaseTransformImpl for SlimMatte {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if matches!(
-            event.view(),
-            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
-        ) && let Some(state) = self.state.lock().unwrap().as_mut()
+        if video::restarts_stream(&event)
+            && let Some(state) = self.state.lock().unwrap().as_mut()
         {
             state.refiner.reset();
         }
@@ -329,12 +314,7 @@ impl VideoFilterImpl for SlimMatte {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if in_info.format() != gst_video::VideoFormat::Rgba {
-            return Err(gst::loggable_error!(
-                CAT,
-                "Unsupported caps {incaps:?}: only RGBA"
-            ));
-        }
+        video::require_rgba(&CAT, incaps, in_info)?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.refiner.reset();
         }
@@ -345,31 +325,27 @@ impl VideoFilterImpl for SlimMatte {
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let start = Instant::now();
         // Copy out only the per-frame values: no allocation per buffer.
         let (matte, output) = {
             let settings = self.settings.lock().unwrap();
             (settings.matte(), settings.output)
         };
-        let mut state_guard = self.state.lock().unwrap();
-        let Some(state) = state_guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let mut view = crate::video::frame_view(frame).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
-            gst::FlowError::Error
-        })?;
-        let stats = state.refiner.process(&mut view, &matte).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ["Matting failed: {e}"]);
-            gst::FlowError::Error
-        })?;
-        if output == SlimMatteOutput::Grey {
-            alpha_as_grey(&mut view);
-        }
-        drop(state_guard);
+        let stats =
+            video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
+                let stats = state.refiner.process(view, &matte).map_err(|e| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Failed,
+                        ["Matting failed: {e}"]
+                    );
+                    gst::FlowError::Error
+                })?;
+                if output == SlimMatteOutput::Grey {
+                    alpha_as_grey(view);
+                }
+                Ok(stats)
+            })?;
         gst::trace!(CAT, imp = self, "{stats:?}");
-        self.latency
-            .finish_buffer(start, self.obj().upcast_ref::<gst::Element>());
         Ok(gst::FlowSuccess::Ok)
     }
 }

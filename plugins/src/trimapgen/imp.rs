@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -8,12 +7,11 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use slimmatte::frame::rgba_view_mut;
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 
 use super::TrimapGenOutput;
-use crate::latency::ProcessingLatency;
-use crate::property;
+use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
+use crate::{property, video};
 
 const DEFAULT_BAND_WIDTH: u32 = 0;
 const DEFAULT_BAND_FRACTION: f64 = 0.03;
@@ -223,7 +221,7 @@ impl ElementImpl for TrimapGen {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        crate::video::rgba_pad_templates()
+        video::rgba_pad_templates()
     }
 }
 
@@ -245,20 +243,11 @@ impl BaseTransformImpl for TrimapGen {
             })?;
         // One warm-up frame: the first inference is slow, and it gives the latency query a
         // measured processing time before the first buffer arrives.
-        let (w, h) = (640usize, 360usize);
-        let mut warm = vec![0u8; w * h * 4];
-        let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");
+        let (w, h) = WARM_UP_SIZE;
         let (trimap, output) = (settings.trimap(), settings.alpha_output());
-        let mut warm_up = || {
-            generator.process(&mut view, &trimap, output).map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Failed, ["Warm-up inference failed: {e}"])
-            })
-        };
-        warm_up()?;
-        let t = Instant::now();
-        warm_up()?;
-        self.latency.reset();
-        self.latency.prime(t.elapsed());
+        self.latency.warm_up(&vec![0u8; w * h * 4], |view| {
+            generator.process(view, &trimap, output)
+        })?;
         generator.reset();
         gst::info!(
             CAT,
@@ -285,10 +274,8 @@ impl BaseTransformImpl for TrimapGen {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if matches!(
-            event.view(),
-            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
-        ) && let Some(state) = self.state.lock().unwrap().as_mut()
+        if video::restarts_stream(&event)
+            && let Some(state) = self.state.lock().unwrap().as_mut()
         {
             gst::debug!(
                 CAT,
@@ -310,12 +297,7 @@ impl VideoFilterImpl for TrimapGen {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if in_info.format() != gst_video::VideoFormat::Rgba {
-            return Err(gst::loggable_error!(
-                CAT,
-                "Unsupported caps {incaps:?}: only RGBA"
-            ));
-        }
+        video::require_rgba(&CAT, incaps, in_info)?;
         gst::debug!(CAT, imp = self, "caps {incaps:?} -> {outcaps:?}");
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.generator.reset();
@@ -327,34 +309,21 @@ impl VideoFilterImpl for TrimapGen {
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let start = Instant::now();
         // Copy out only the per-frame values: no allocation per buffer.
         let (trimap, output) = {
             let settings = self.settings.lock().unwrap();
             (settings.trimap(), settings.alpha_output())
         };
-        let mut state_guard = self.state.lock().unwrap();
-        let Some(state) = state_guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let mut view = crate::video::frame_view(frame).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Cannot map frame: {e}"]);
-            gst::FlowError::Error
-        })?;
-        state
-            .generator
-            .process(&mut view, &trimap, output)
-            .map_err(|e| {
+        video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
+            state.generator.process(view, &trimap, output).map_err(|e| {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Failed,
                     ["Segmentation failed: {e}"]
                 );
                 gst::FlowError::Error
-            })?;
-        drop(state_guard);
-        self.latency
-            .finish_buffer(start, self.obj().upcast_ref::<gst::Element>());
+            })
+        })?;
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -20,6 +20,47 @@ pub fn repo_file(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Path of `tests/fixtures/<name>` (a fixture network), as a property value.
+pub fn fixture(name: &str) -> String {
+    repo_file(&format!("tests/fixtures/{name}"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A new `factory` element with `props` set from strings, as `gst-launch-1.0` sets them.
+pub fn element(factory: &str, props: &[(&str, &str)]) -> gst::Element {
+    init();
+    let mut builder = gst::ElementFactory::make(factory);
+    for (k, v) in props {
+        builder = builder.property_from_str(k, v);
+    }
+    builder.build().unwrap()
+}
+
+/// A Harness around `element`: buffers go into its sink pad and come out of its src pad.
+pub fn harness_for(element: &gst::Element) -> gst_check::Harness {
+    gst_check::Harness::with_element(element, Some("sink"), Some("src"))
+}
+
+/// A Harness around a new `factory` element with `props` (see [`element`]).
+pub fn element_harness(factory: &str, props: &[(&str, &str)]) -> gst_check::Harness {
+    harness_for(&element(factory, props))
+}
+
+/// How many buffers the `gst-launch-1.0` description `launch` (its ends unlinked) puts out,
+/// played in a Harness until EOS.
+pub fn buffers_until_eos(launch: &str) -> usize {
+    init();
+    let mut h = gst_check::Harness::new_parse(launch);
+    h.play();
+    let mut n = 0;
+    while let Some(_buf) = h.pull_until_eos().unwrap() {
+        n += 1;
+    }
+    n
+}
+
 /// scikit-image's astronaut photograph stretched to `w × h`, as a packed RGBA buffer.
 pub fn astronaut_buffer(w: u32, h: u32) -> gst::Buffer {
     let img = image::open(repo_file("assets/astronaut.jpg"))
@@ -42,6 +83,14 @@ pub fn rgba_caps(w: i32, h: i32) -> gst::Caps {
 pub fn alpha_of(buf: &gst::BufferRef) -> Vec<u8> {
     let map = buf.map_readable().unwrap();
     map.chunks_exact(4).map(|p| p[3]).collect()
+}
+
+/// Colour channels of a packed RGBA buffer, packed RGB.
+pub fn rgb_of(buf: &gst::BufferRef) -> Vec<u8> {
+    let map = buf.map_readable().unwrap();
+    map.chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
 }
 
 /// Puts `element` between videotestsrc and fakesink, sets the pipeline to PLAYING and returns
@@ -70,6 +119,27 @@ pub fn start_error(element: &gst::Element) -> Option<String> {
             e.debug().map(|d| d.to_string()).unwrap_or_default()
         ));
     }
+    pipeline.set_state(gst::State::Null).unwrap();
+    msg
+}
+
+/// The error message a new `factory` element with `props` (see [`element`]) posts when it
+/// cannot start (see [`start_error`]); panics when it starts.
+pub fn start_failure(factory: &str, props: &[(&str, &str)]) -> String {
+    start_error(&element(factory, props)).expect("start must fail")
+}
+
+/// Sets `pipeline` to PLAYING (a failure to is not checked: the bus tells), waits up to 10 s for
+/// its first error or EOS message, sets it back to NULL and returns that message.
+pub fn play_until_error_or_eos(pipeline: &impl IsA<gst::Element>) -> gst::Message {
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
     msg
 }
