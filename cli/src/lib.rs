@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod clip;
 pub mod eval;
+pub mod interrupt;
 pub mod output;
 pub mod peers;
 pub mod plugin;

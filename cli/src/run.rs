@@ -12,6 +12,7 @@ use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clip::DemoClip;
+use crate::interrupt::Interrupt;
 
 use super::output::encoder_tail;
 use super::refine_args::RefineArgs;
@@ -244,6 +245,7 @@ pub fn describe(args: &RunArgs) -> Result<String> {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     super::plugin::init()?;
+    let interrupt = Interrupt::install()?;
     let description = describe(args)?;
     let pipeline = gst::parse::launch(&description)
         .with_context(|| format!("cannot build the pipeline: {description}"))?
@@ -279,20 +281,28 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let started = Instant::now();
     let feeder = if let Some(src) = pipeline.by_name("src") {
         let appsrc = src.downcast::<gst_app::AppSrc>().expect("an appsrc");
-        Some(feed_builtin_clip(appsrc, args)?)
+        Some(feed_builtin_clip(appsrc, args, interrupt.clone())?)
     } else {
         None
     };
-    let result = wait_for_eos(&bus, &done, &bar);
+    let result = wait_for_eos(&pipeline, &done, &bar, &interrupt, feeder.is_some());
+    bar.finish_and_clear();
+    let ended_early = match result {
+        Ok(Ending::Finished) if Path::new(&args.input).is_file() => ended_early(&pipeline),
+        _ => None,
+    };
+    // Stopping the pipeline first unblocks a feeder waiting on a full appsrc after an error.
+    let _ = pipeline.set_state(gst::State::Null);
     if let Some(f) = feeder {
         let _ = f.join();
     }
-    bar.finish_and_clear();
-    let _ = pipeline.set_state(gst::State::Null);
-    result?;
+    let ending = result?;
     let frames = done.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
     println!("models: {}", models_used(&pipeline).join(", "));
+    if ending == Ending::Interrupted {
+        println!("interrupted: stopped after {frames} frames; the output was finalised");
+    }
     println!(
         "wrote {} ({frames} frames {}×{}, {:.1} s, {:.1} fps end to end incl. decoding/encoding)",
         args.output,
@@ -301,7 +311,25 @@ pub fn run(args: &RunArgs) -> Result<()> {
         secs,
         frames as f64 / secs
     );
+    if let Some((decoded, declared)) = ended_early {
+        bail!(
+            "input {} ended early: it declares {:.1} s but only {:.1} s could be decoded \
+             (truncated or damaged file); the {frames} frames before the damage were written",
+            args.input,
+            declared.seconds_f64(),
+            decoded.seconds_f64()
+        );
+    }
     Ok(())
+}
+
+/// For a file that ended: (decoded, declared) durations when the stream stopped more than half
+/// a second before the duration its container declares — the demuxers end a truncated file
+/// as if it were complete.
+fn ended_early(pipeline: &gst::Pipeline) -> Option<(gst::ClockTime, gst::ClockTime)> {
+    let declared = pipeline.query_duration::<gst::ClockTime>()?;
+    let decoded = pipeline.query_position::<gst::ClockTime>()?;
+    (decoded + gst::ClockTime::from_mseconds(500) < declared).then_some((decoded, declared))
 }
 
 /// The model files the pipeline's networks loaded (their `model` properties).
@@ -325,6 +353,7 @@ fn models_used(pipeline: &gst::Pipeline) -> Vec<String> {
 fn feed_builtin_clip(
     appsrc: gst_app::AppSrc,
     args: &RunArgs,
+    interrupt: Interrupt,
 ) -> Result<std::thread::JoinHandle<()>> {
     let (width, height) = (args.width as usize, args.height as usize);
     let frames = args.frames.max(1);
@@ -354,6 +383,9 @@ fn feed_builtin_clip(
     });
     Ok(std::thread::spawn(move || {
         for buffer in rx {
+            if interrupt.requested() {
+                break; // end the stream here: EOS below lets the muxer finalise the file
+            }
             if appsrc.push_buffer(buffer).is_err() {
                 return; // the pipeline failed or stopped; the bus says why
             }
@@ -386,18 +418,73 @@ fn describe_error(e: &gst::message::Error) -> String {
     }
 }
 
-fn wait_for_eos(bus: &gst::Bus, done: &AtomicU64, bar: &ProgressBar) -> Result<()> {
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The input ended (or the frame count was reached).
+    Finished,
+    /// SIGINT/SIGTERM: EOS was sent and the pipeline drained it.
+    Interrupted,
+}
+
+/// How often a run without a terminal prints a progress line.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a pipeline may take to drain after an interrupt before the run gives up.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Waits for the end of the stream or an error. On an interrupt, sends EOS through the
+/// pipeline (sources stop, the muxer writes its index) and waits for it, bounded.
+fn wait_for_eos(
+    pipeline: &gst::Pipeline,
+    done: &AtomicU64,
+    bar: &ProgressBar,
+    interrupt: &Interrupt,
+    fed: bool,
+) -> Result<Ending> {
+    let bus = pipeline.bus().expect("pipeline bus");
+    let mut drain_since: Option<std::time::Instant> = None;
+    let mut last_report = std::time::Instant::now();
     loop {
+        if drain_since.is_none() && interrupt.requested() {
+            eprintln!("interrupted: finishing the output (Ctrl-C again to quit at once)…");
+            if !fed {
+                // The built-in clip's feeder ends its own stream; other sources get EOS here.
+                pipeline.send_event(gst::event::Eos::new());
+            }
+            drain_since = Some(std::time::Instant::now());
+        }
+        if drain_since.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
+            bail!(
+                "interrupted, but the pipeline did not drain within {} s: the output may be \
+                 incomplete",
+                DRAIN_TIMEOUT.as_secs()
+            );
+        }
         let Some(msg) = bus.timed_pop_filtered(
             gst::ClockTime::from_mseconds(100),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         ) else {
-            bar.set_position(done.load(Ordering::Relaxed));
+            let frames = done.load(Ordering::Relaxed);
+            bar.set_position(frames);
+            if bar.is_hidden() && last_report.elapsed() >= PROGRESS_EVERY {
+                // No terminal (a service, a pipe, a test): a plain progress line instead.
+                eprintln!("progress: {frames} frames");
+                last_report = std::time::Instant::now();
+            }
             continue;
         };
         match msg.view() {
-            gst::MessageView::Eos(_) => return Ok(()),
-            gst::MessageView::Error(e) => bail!("pipeline error from {}", describe_error(e)),
+            // The built-in clip's feeder may end the stream before this loop sees the signal.
+            gst::MessageView::Eos(_) if drain_since.is_some() || interrupt.requested() => {
+                return Ok(Ending::Interrupted);
+            }
+            gst::MessageView::Eos(_) => return Ok(Ending::Finished),
+            gst::MessageView::Error(e) => bail!(
+                "pipeline error from {} after {} frames",
+                describe_error(e),
+                done.load(Ordering::Relaxed)
+            ),
             _ => {}
         }
     }

@@ -12,6 +12,7 @@ use gst::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clip::DemoClip;
+use crate::interrupt::Interrupt;
 
 #[derive(Debug, Args)]
 pub struct SoakArgs {
@@ -111,11 +112,15 @@ fn push_frames(
     frames: &[gst::Buffer],
     count: u64,
     bar: &ProgressBar,
+    interrupt: &Interrupt,
 ) -> (u64, Option<(u64, u64)>) {
     let frame_ns = 1_000_000_000 / 30;
     let mut start_mem = None;
     let mut pushed = 0u64;
     for i in 0..count {
+        if interrupt.requested() {
+            break;
+        }
         let mut buf = frames[(i % 60) as usize].copy();
         {
             let b = buf.get_mut().expect("fresh copy");
@@ -140,6 +145,7 @@ fn push_frames(
 
 pub fn run(args: &SoakArgs) -> Result<()> {
     super::plugin::init()?;
+    let interrupt = Interrupt::install()?;
     let (w, h) = (args.width as usize, args.height as usize);
     let model = args
         .model
@@ -156,7 +162,11 @@ pub fn run(args: &SoakArgs) -> Result<()> {
             .expect("template"),
     );
     let started = Instant::now();
-    let (pushed, start_mem) = push_frames(&appsrc, &frames, args.frames, &bar);
+    let (pushed, start_mem) = push_frames(&appsrc, &frames, args.frames, &bar, &interrupt);
+    let interrupted = interrupt.requested();
+    if interrupted {
+        eprintln!("interrupted: draining the {pushed} frames pushed so far…");
+    }
     let _ = appsrc.end_of_stream();
     let eos = bus.timed_pop_filtered(
         gst::ClockTime::from_seconds(60),
@@ -180,11 +190,11 @@ pub fn run(args: &SoakArgs) -> Result<()> {
          peak {:.1} MiB)",
         received as f64 / secs,
         start_rss as f64 / 1024.0,
-        args.frames / 20,
+        (args.frames / 20).min(pushed),
         end_mem.0 as f64 / 1024.0,
         end_mem.1 as f64 / 1024.0,
     );
-    if received != pushed || pushed != args.frames {
+    if received != pushed || (!interrupted && pushed != args.frames) {
         bail!(
             "frames lost: {} requested, {pushed} pushed, {received} received",
             args.frames

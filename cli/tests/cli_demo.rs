@@ -2,10 +2,10 @@
 //! the replaced background. Needs the plugin built next to the binary (cargo test builds the
 //! whole workspace).
 
-use std::path::Path;
 use std::process::Command;
 
-use gst::prelude::*;
+mod common;
+use common::decode;
 
 fn slimmatte(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_slimmatte"))
@@ -14,34 +14,36 @@ fn slimmatte(args: &[&str]) -> std::process::Output {
         .expect("slimmatte runs")
 }
 
-fn decode(path: &Path) -> Vec<Vec<u8>> {
-    gst::init().unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        frames.push(sample.buffer().unwrap().map_readable().unwrap().to_vec());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
+/// Runs `slimmatte args`, which must succeed.
+fn slimmatte_ok(args: &[&str]) {
+    let out = slimmatte(args);
+    assert!(
+        out.status.success(),
+        "slimmatte {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `slimmatte args`, which must fail; returns what it wrote to stderr.
+fn slimmatte_err(args: &[&str]) -> String {
+    let out = slimmatte(args);
+    assert!(!out.status.success(), "slimmatte {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// How many pixels of a packed RGBA frame are pure red (the test background).
+fn red_pixels(frame: &[u8]) -> usize {
+    frame
+        .chunks_exact(4)
+        .filter(|p| p[0] > 200 && p[1] < 50 && p[2] < 50)
+        .count()
 }
 
 #[test]
 fn demo_writes_the_clip_with_a_replaced_background() {
     let dir = tempfile::tempdir().unwrap();
     let mp4 = dir.path().join("demo.mp4");
-    let out = slimmatte(&[
+    slimmatte_ok(&[
         "demo",
         "--frames",
         "24",
@@ -52,19 +54,11 @@ fn demo_writes_the_clip_with_a_replaced_background() {
         "--output",
         mp4.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let frames = decode(&mp4);
     assert_eq!(frames.len(), 24);
     // Count red (replaced) and non-red (person) pixels of a middle frame: both present.
     let f = &frames[12];
-    let red = f
-        .chunks_exact(4)
-        .filter(|p| p[0] > 200 && p[1] < 50 && p[2] < 50)
-        .count();
+    let red = red_pixels(f);
     let total = f.len() / 4;
     assert!(red > total / 10, "background replaced: {red}/{total} red");
     assert!(red < total * 9 / 10, "person kept: {red}/{total} red");
@@ -73,10 +67,7 @@ fn demo_writes_the_clip_with_a_replaced_background() {
     let mut clip = slimmatte_cli::clip::DemoClip::new(640, 360, 24).unwrap();
     let mut raw = vec![0u8; 640 * 360 * 4];
     clip.render(12, &mut raw).unwrap();
-    let raw_red = raw
-        .chunks_exact(4)
-        .filter(|p| p[0] > 200 && p[1] < 50 && p[2] < 50)
-        .count();
+    let raw_red = red_pixels(&raw);
     assert!(
         raw_red < red / 10,
         "red comes from the background ({raw_red} before)"
@@ -88,13 +79,8 @@ fn run_reads_a_video_file_and_writes_webm() {
     let dir = tempfile::tempdir().unwrap();
     let mp4 = dir.path().join("in.mp4");
     let webm = dir.path().join("out.webm");
-    let out = slimmatte(&["demo", "--frames", "15", "--output", mp4.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = slimmatte(&[
+    slimmatte_ok(&["demo", "--frames", "15", "--output", mp4.to_str().unwrap()]);
+    slimmatte_ok(&[
         "run",
         "--input",
         mp4.to_str().unwrap(),
@@ -107,11 +93,6 @@ fn run_reads_a_video_file_and_writes_webm() {
         "--height",
         "180",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let frames = decode(&webm);
     assert_eq!(frames.len(), 15);
     assert_eq!(frames[0].len(), 320 * 180 * 4);
@@ -119,28 +100,22 @@ fn run_reads_a_video_file_and_writes_webm() {
 
 #[test]
 fn missing_camera_and_non_video_input_are_named() {
-    let out = slimmatte(&["run", "--input", "/dev/video77", "--output", "display"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = slimmatte_err(&["run", "--input", "/dev/video77", "--output", "display"]);
     assert!(err.contains("camera /dev/video77 does not exist"), "{err}");
 
-    let out = slimmatte(&[
+    let err = slimmatte_err(&[
         "run",
         "--input",
         concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
         "--output",
         "/tmp/slimmatte-never.mp4",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("pipeline error") && err.contains("decodebin"),
         "{err}"
     );
 
-    let out = slimmatte(&["run", "--frames", "2", "--output", "/dev/video99"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = slimmatte_err(&["run", "--frames", "2", "--output", "/dev/video99"]);
     assert!(
         err.contains("virtual camera /dev/video99 does not exist") && err.contains("v4l2loopback"),
         "{err}"
@@ -155,15 +130,13 @@ fn missing_camera_and_non_video_input_are_named() {
 
 #[test]
 fn bad_arguments_fail_with_one_clear_line() {
-    let out = slimmatte(&["demo", "--frames", "2", "--output", "/tmp/x.avi"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = slimmatte_err(&["demo", "--frames", "2", "--output", "/tmp/x.avi"]);
     assert!(
         err.contains("unsupported output") && err.contains(".mp4"),
         "{err}"
     );
 
-    let out = slimmatte(&[
+    let err = slimmatte_err(&[
         "demo",
         "--frames",
         "2",
@@ -172,8 +145,6 @@ fn bad_arguments_fail_with_one_clear_line() {
         "--image",
         "/no/such.png",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("/no/such.png") && err.contains("does not exist"),
         "{err}"

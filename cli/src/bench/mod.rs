@@ -28,6 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clip::DemoClip;
 use crate::eval::{Systems, model_label};
+use crate::interrupt::Interrupt;
 use crate::peers::{self, CoarseMask, RvmSession};
 use slimmatte::composite::Background;
 use slimmatte::matte::{self, MatteRefiner, MatteSettings};
@@ -201,11 +202,16 @@ struct Budget {
     frames: usize,
     max_seconds: f64,
     min_frames: usize,
+    /// Ctrl-C/SIGTERM: the current measurement ends at its next frame (keeping ≥ 1 frame).
+    interrupt: Interrupt,
 }
 
 impl Budget {
     /// Whether measured frame `measured` (0-based, after warm-up) should still run.
     fn more(&self, measured: usize, started: Instant) -> bool {
+        if measured > 0 && self.interrupt.requested() {
+            return false;
+        }
         measured < self.frames
             && (self.max_seconds <= 0.0
                 || measured < self.min_frames
@@ -240,6 +246,7 @@ impl Setup {
             frames: args.frames,
             max_seconds: args.max_seconds,
             min_frames: args.min_frames.min(args.frames),
+            interrupt: Interrupt::install()?,
         };
         let bar = ProgressBar::new(total).with_style(
             ProgressStyle::with_template(
@@ -269,7 +276,11 @@ fn measure_resolution(
 ) -> Result<()> {
     let frames = Frames::new(w, h, (args.frames + args.warmup).min(120))?;
     let bar = &setup.bar;
+    let stop = || setup.budget.interrupt.requested();
     for m in &systems.models {
+        if stop() {
+            return Ok(());
+        }
         let name = format!("ours:{}", model_label(m));
         bar.set_message(format!("{name} bare {w}×{h}"));
         let sys = BareSystem::Ours {
@@ -284,6 +295,9 @@ fn measure_resolution(
             runs.push(measured.into_run(name, "pipeline", &frames));
         }
     }
+    if stop() {
+        return Ok(());
+    }
     bar.set_message(format!("coarse mask {w}×{h}"));
     let sys = BareSystem::Coarse(Box::new(CoarseMask::load(&setup.seg, args.threads)?));
     runs.push(run_bare(sys, &frames, setup)?.into_run("coarse-mask".into(), "bare", &frames));
@@ -293,7 +307,7 @@ fn measure_resolution(
         measured.detail = "trimapgen output=mask (smooth mask, no feathering)".into();
         runs.push(measured.into_run("coarse-mask".into(), "pipeline", &frames));
     }
-    if let Some(r) = &systems.rvm {
+    if let Some(r) = systems.rvm.as_ref().filter(|_| !stop()) {
         bar.set_message(format!("RVM {w}×{h}"));
         let ratio = args
             .rvm_ratio
@@ -331,8 +345,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut runs = Vec::new();
     for &size in &resolutions {
         measure_resolution(args, &setup, &systems, size, &mut runs)?;
+        if setup.budget.interrupt.requested() {
+            break;
+        }
     }
     setup.bar.finish_and_clear();
+    if setup.budget.interrupt.requested() {
+        eprintln!(
+            "interrupted: writing the {} measurement(s) finished so far (the last one may have \
+             fewer frames)",
+            runs.len()
+        );
+    }
 
     let report = BenchReport {
         machine: report::machine(),
