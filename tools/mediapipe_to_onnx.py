@@ -456,15 +456,22 @@ def _conv_2d(c: Converter, op: TflOp) -> None:
     _, h, wd, cin = c.shape(x)
     if cin % w.shape[3]:
         raise ConversionError(f"operator #{op.index} CONV_2D: {cin} input channels vs filter {w.shape}")
+    _emit_conv(c, op, o, w.transpose(0, 3, 1, 2), (h, wd), group=cin // w.shape[3])
+
+
+def _emit_conv(c: Converter, op: TflOp, o, w_oihw: np.ndarray, hw, group: int) -> None:
+    """An ONNX Conv for a TFLite (depthwise) convolution: input, OIHW weights, optional bias,
+    strides, dilations and TFLite's padding mode from the options `o`."""
+    x, w_idx = op.inputs[0], op.inputs[1]
     strides, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
-    inputs = [c.act(x, op), c.init(f"{c.g.tensors[w_idx].name}_oihw", w.transpose(0, 3, 1, 2))]
+    kernel = list(w_oihw.shape[2:4])
+    inputs = [c.act(x, op), c.init(f"{c.g.tensors[w_idx].name}_oihw", w_oihw)]
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         inputs.append(c.init(c.g.tensors[op.inputs[2]].name,
                              c.const(op.inputs[2], "bias", op).astype(np.float32)))
     c.emit(op, "Conv", inputs, o.FusedActivationFunction(),
-           kernel_shape=list(w.shape[1:3]), strides=strides, dilations=dil,
-           pads=onnx_pads(o.Padding(), (h, wd), w.shape[1:3], strides, dil),
-           group=cin // w.shape[3])
+           kernel_shape=kernel, strides=strides, dilations=dil,
+           pads=onnx_pads(o.Padding(), hw, kernel, strides, dil), group=group)
 
 
 @handles("DEPTHWISE_CONV_2D")
@@ -478,14 +485,7 @@ def _depthwise_conv_2d(c: Converter, op: TflOp) -> None:
         raise ConversionError(f"operator #{op.index} DEPTHWISE_CONV_2D: filter {w.shape} "
                               f"vs {cin} input channels")
     # Output channel i*M + m reads input channel i: exactly ONNX grouped conv with group = C.
-    strides, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
-    inputs = [c.act(x, op), c.init(f"{c.g.tensors[w_idx].name}_oihw", w.transpose(3, 0, 1, 2))]
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        inputs.append(c.init(c.g.tensors[op.inputs[2]].name,
-                             c.const(op.inputs[2], "bias", op).astype(np.float32)))
-    c.emit(op, "Conv", inputs, o.FusedActivationFunction(),
-           kernel_shape=list(w.shape[1:3]), strides=strides, dilations=dil,
-           pads=onnx_pads(o.Padding(), (h, wd), w.shape[1:3], strides, dil), group=cin)
+    _emit_conv(c, op, o, w.transpose(3, 0, 1, 2), (h, wd), group=cin)
 
 
 @handles("CUSTOM:Convolution2DTransposeBias")
