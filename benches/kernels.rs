@@ -9,11 +9,12 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use slimmatte::composite::{Background, Compositor};
+use slimmatte::composite::{Background, Compositor, DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, rgb};
 use slimmatte::filter::GuidedUpsampler;
 use slimmatte::frame::{rgba_view, rgba_view_mut};
+use slimmatte::matte::DEFAULT_WORKING_SIZE;
 use slimmatte::resize::{PlaneResizer, RgbaToPlanar};
-use slimmatte::trimap::TrimapBuilder;
+use slimmatte::trimap::{DEFAULT_BAND_FRACTION, DEFAULT_THRESHOLD, TrimapBuilder};
 
 const SIZES: [(usize, usize); 3] = [(640, 360), (1280, 720), (1920, 1080)];
 
@@ -61,10 +62,10 @@ fn trimap(c: &mut Criterion) {
         let m = mask(w, h);
         let mut out = vec![0u8; w * h];
         let mut b = TrimapBuilder::new();
-        let radius = 0.03 * h as f32;
+        let radius = DEFAULT_BAND_FRACTION * h as f32;
         g.throughput(Throughput::Elements((w * h) as u64));
         g.bench_function(BenchmarkId::new("build", w), |bn| {
-            bn.iter(|| b.build(black_box(&m), w, h, 0.5, radius, &mut out))
+            bn.iter(|| b.build(black_box(&m), w, h, DEFAULT_THRESHOLD, radius, &mut out))
         });
     }
     g.finish();
@@ -74,7 +75,7 @@ fn guided(c: &mut Criterion) {
     let mut g = c.benchmark_group("guided_upsample");
     for (w, h) in SIZES {
         // The matting stage's default: the crop's long side brought down to 512.
-        let s = 512.0 / w.max(h) as f32;
+        let s = DEFAULT_WORKING_SIZE as f32 / w.max(h) as f32;
         let (lw, lh) = ((w as f32 * s) as usize, (h as f32 * s) as usize);
         let guide_lr: Vec<f32> = (0..lw * lh).map(|i| (i % 97) as f32 / 97.0).collect();
         let alpha_lr: Vec<f32> = (0..lw * lh).map(|i| (i % 89) as f32 / 89.0).collect();
@@ -109,8 +110,13 @@ fn composite(c: &mut Criterion) {
         let mut data = src.clone();
         g.throughput(Throughput::Elements((w * h) as u64));
         for (name, bg) in [
-            ("color", Background::Color([0, 177, 64])),
-            ("blur", Background::Blur { sigma: 12.0 }),
+            ("color", Background::Color(rgb(DEFAULT_COLOR))),
+            (
+                "blur",
+                Background::Blur {
+                    sigma: DEFAULT_BLUR_SIGMA,
+                },
+            ),
         ] {
             let mut comp = Compositor::new(bg);
             g.bench_function(BenchmarkId::new(name, w), |b| {

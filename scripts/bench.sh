@@ -22,7 +22,10 @@ for arg in "$@"; do
   esac
 done
 OUT=${SLIMMATTE_RESULTS:-results}
-THREADS=${SLIMMATTE_THREADS:-2}
+# Threads per network: SLIMMATTE_THREADS, else the elements' default (the CLI's, from
+# slimmatte::runtime::DEFAULT_THREADS).
+THREAD_ARGS=()
+if [ -n "${SLIMMATTE_THREADS:-}" ]; then THREAD_ARGS=(--threads "$SLIMMATTE_THREADS"); fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -45,11 +48,11 @@ MODEL_ARGS=()
 for m in ${SLIMMATTE_BENCH_MODELS:-}; do MODEL_ARGS+=(--model "$m"); done
 
 mkdir -p "$OUT"
-say "slimmatte eval → $OUT/eval.{csv,md,json}"
-./target/release/slimmatte eval "${EVAL_ARGS[@]}" "${MODEL_ARGS[@]}" --alphamat --threads "$THREADS" --out "$OUT"
+say "slimmatte eval → $OUT/eval.{csv,md,json}, sad_over_time.{csv,png}"
+./target/release/slimmatte eval "${EVAL_ARGS[@]}" "${MODEL_ARGS[@]}" "${THREAD_ARGS[@]}" --alphamat --out "$OUT"
 
 say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"
-./target/release/slimmatte bench "${BENCH_ARGS[@]}" "${MODEL_ARGS[@]}" --threads "$THREADS" --out "$OUT"
+./target/release/slimmatte bench "${BENCH_ARGS[@]}" "${MODEL_ARGS[@]}" "${THREAD_ARGS[@]}" --out "$OUT"
 
 say "criterion kernel micro-benchmarks → $OUT/kernels.txt"
 cargo bench --quiet --bench kernels -- --noplot 2>/dev/null \

@@ -42,6 +42,18 @@ impl RgbaImage {
     }
 }
 
+/// Default standard deviation in pixels of [`Background::Blur`] (the `bgreplace` element's
+/// `blur-sigma`, the command line's `--blur-sigma`).
+pub const DEFAULT_BLUR_SIGMA: f32 = 12.0;
+/// Default colour of [`Background::Color`] as 0xRRGGBB (`bgreplace`'s `color`, the command
+/// line's `--color`): chroma-key green.
+pub const DEFAULT_COLOR: u32 = 0x00_B1_40;
+
+/// The `[r, g, b]` bytes of a 0xRRGGBB colour (higher bits are ignored).
+pub const fn rgb(color: u32) -> [u8; 3] {
+    [(color >> 16) as u8, (color >> 8) as u8, color as u8]
+}
+
 /// What replaces the background.
 #[derive(Debug, Clone)]
 pub enum Background {
@@ -252,6 +264,12 @@ mod tests {
                 assert_eq!(px[3], 255, "output is opaque");
             }
         }
+    }
+
+    #[test]
+    fn hex_colours_split_into_bytes() {
+        assert_eq!(rgb(DEFAULT_COLOR), [0x00, 0xB1, 0x40]);
+        assert_eq!(rgb(0xFF_12_34_56), [0x12, 0x34, 0x56]);
     }
 
     #[test]

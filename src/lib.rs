@@ -21,4 +21,5 @@ pub mod resize;
 pub mod rng;
 pub mod runtime;
 pub mod segment;
+pub mod temporal;
 pub mod trimap;

@@ -45,6 +45,13 @@ pub fn spec() -> ModelSpec {
     }
 }
 
+/// Default [`MatteSettings::working_size`] (the `slimmatte` element's `working-size`).
+pub const DEFAULT_WORKING_SIZE: u32 = 512;
+/// Default [`MatteSettings::margin`] (`slimmatte`'s `margin`).
+pub const DEFAULT_MARGIN: u32 = 16;
+/// Default [`MatteSettings::smoothing`] (`slimmatte`'s `smoothing`): off.
+pub const DEFAULT_SMOOTHING: f32 = 0.0;
+
 /// Settings of the matting stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatteSettings {
@@ -61,9 +68,9 @@ pub struct MatteSettings {
 impl Default for MatteSettings {
     fn default() -> Self {
         Self {
-            working_size: 512,
-            margin: 16,
-            smoothing: 0.0,
+            working_size: DEFAULT_WORKING_SIZE,
+            margin: DEFAULT_MARGIN,
+            smoothing: DEFAULT_SMOOTHING,
             refine: RefineSettings::default(),
         }
     }

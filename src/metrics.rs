@@ -1,19 +1,37 @@
 //! Alpha-matte quality metrics with the Composition-1k conventions of Deep Image Matting
 //! (Xu et al. 2017; the MATLAB evaluation code released with it).
 //!
-//! All functions take the predicted alpha, the ground-truth alpha (both `width × height`, values
-//! 0..1, row-major) and the trimap (0 background, 128 unknown, 255 foreground). Every error is
-//! summed (or averaged, for MSE) over the **unknown** pixels of the trimap only:
+//! All functions take the predicted alpha and the ground-truth alpha (both `width × height`,
+//! values 0..1, row-major). Two regions:
+//!
+//! - **band** ([`sad`], [`mse`], [`grad`], [`conn`], [`MatteErrors::compute`]): with a trimap
+//!   (0 background, 128 unknown, 255 foreground), every error is summed (or averaged, for MSE)
+//!   over the **unknown** pixels of the trimap only, as Composition-1k does. Fair for methods
+//!   that are given that trimap; blind to anything a method does outside the band.
+//! - **image** ([`sad_image`], [`mse_image`], [`grad_image`], [`conn_image`],
+//!   [`MatteErrors::compute_image`]): over every pixel, as Robust Video Matting's evaluation
+//!   does for trimap-free methods, so a leak far from the subject (a book, a branch taken for a
+//!   person) or a missing limb counts. [`iou`] adds the overlap of the foregrounds.
 //!
 //! - SAD  = Σ|α̂ − α| / 1000
-//! - MSE  = Σ(α̂ − α)² / #unknown
+//! - MSE  = Σ(α̂ − α)² / #pixels of the region
 //! - Grad = Σ(‖∇α̂‖ − ‖∇α‖)² / 1000, gradients by Gaussian-derivative filters with σ = 1.4
 //!   (`gaussgradient` of the reference code: normalised kernel, replicate borders)
 //! - Conn = Σ|φ(α̂) − φ(α)| / 1000 with threshold step 0.1 and 4-connectivity
 //!   (`compute_connectivity_error`)
+//! - IoU  = |{α̂ > 0.5} ∩ {α > 0.5}| / |{α̂ > 0.5} ∪ {α > 0.5}| (1 when both are empty)
 
 /// Trimap value of the unknown region.
 pub const UNKNOWN: u8 = 128;
+
+/// Alpha above which a pixel is foreground for [`iou`].
+pub const IOU_THRESHOLD: f32 = 0.5;
+
+/// Whether pixel `i` is in the region: the trimap's unknown band, or every pixel (`None`).
+#[inline]
+fn counts(band: Option<&[u8]>, i: usize) -> bool {
+    band.is_none_or(|t| t[i] == UNKNOWN)
+}
 
 /// All four errors of one image.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -25,13 +43,24 @@ pub struct MatteErrors {
 }
 
 impl MatteErrors {
-    /// Computes SAD, MSE, Grad and Conn of one image.
+    /// Computes SAD, MSE, Grad and Conn of one image over the trimap's unknown band.
     pub fn compute(pred: &[f32], gt: &[f32], trimap: &[u8], width: usize, height: usize) -> Self {
+        check(pred, gt, trimap);
+        Self::over(pred, gt, Some(trimap), width, height)
+    }
+
+    /// Computes SAD, MSE, Grad and Conn of one image over the whole image.
+    pub fn compute_image(pred: &[f32], gt: &[f32], width: usize, height: usize) -> Self {
+        check_pair(pred, gt);
+        Self::over(pred, gt, None, width, height)
+    }
+
+    fn over(pred: &[f32], gt: &[f32], band: Option<&[u8]>, width: usize, height: usize) -> Self {
         Self {
-            sad: sad(pred, gt, trimap),
-            mse: mse(pred, gt, trimap),
-            grad: grad(pred, gt, trimap, width, height),
-            conn: conn(pred, gt, trimap, width, height),
+            sad: sad_in(pred, gt, band),
+            mse: mse_in(pred, gt, band),
+            grad: grad_in(pred, gt, band, width, height),
+            conn: conn_in(pred, gt, band, width, height),
         }
     }
 
@@ -49,12 +78,16 @@ impl MatteErrors {
     }
 }
 
-fn check(pred: &[f32], gt: &[f32], trimap: &[u8]) {
+fn check_pair(pred: &[f32], gt: &[f32]) {
     assert_eq!(
         pred.len(),
         gt.len(),
         "prediction and ground truth sizes differ"
     );
+}
+
+fn check(pred: &[f32], gt: &[f32], trimap: &[u8]) {
+    check_pair(pred, gt);
     assert_eq!(
         pred.len(),
         trimap.len(),
@@ -65,9 +98,19 @@ fn check(pred: &[f32], gt: &[f32], trimap: &[u8]) {
 /// Sum of absolute differences over the unknown region, divided by 1000.
 pub fn sad(pred: &[f32], gt: &[f32], trimap: &[u8]) -> f64 {
     check(pred, gt, trimap);
+    sad_in(pred, gt, Some(trimap))
+}
+
+/// Sum of absolute differences over the whole image, divided by 1000.
+pub fn sad_image(pred: &[f32], gt: &[f32]) -> f64 {
+    check_pair(pred, gt);
+    sad_in(pred, gt, None)
+}
+
+fn sad_in(pred: &[f32], gt: &[f32], band: Option<&[u8]>) -> f64 {
     let mut s = 0.0f64;
-    for ((&p, &g), &t) in pred.iter().zip(gt).zip(trimap) {
-        if t == UNKNOWN {
+    for (i, (&p, &g)) in pred.iter().zip(gt).enumerate() {
+        if counts(band, i) {
             s += (p as f64 - g as f64).abs();
         }
     }
@@ -77,16 +120,43 @@ pub fn sad(pred: &[f32], gt: &[f32], trimap: &[u8]) -> f64 {
 /// Mean squared error over the unknown region (0 when there is no unknown pixel).
 pub fn mse(pred: &[f32], gt: &[f32], trimap: &[u8]) -> f64 {
     check(pred, gt, trimap);
+    mse_in(pred, gt, Some(trimap))
+}
+
+/// Mean squared error over the whole image (0 for an empty image).
+pub fn mse_image(pred: &[f32], gt: &[f32]) -> f64 {
+    check_pair(pred, gt);
+    mse_in(pred, gt, None)
+}
+
+fn mse_in(pred: &[f32], gt: &[f32], band: Option<&[u8]>) -> f64 {
     let mut s = 0.0f64;
     let mut n = 0usize;
-    for ((&p, &g), &t) in pred.iter().zip(gt).zip(trimap) {
-        if t == UNKNOWN {
+    for (i, (&p, &g)) in pred.iter().zip(gt).enumerate() {
+        if counts(band, i) {
             let d = p as f64 - g as f64;
             s += d * d;
             n += 1;
         }
     }
     if n == 0 { 0.0 } else { s / n as f64 }
+}
+
+/// Intersection over union of the foregrounds (alpha > [`IOU_THRESHOLD`]) of the prediction
+/// and the ground truth over the whole image; 1 when neither has foreground.
+pub fn iou(pred: &[f32], gt: &[f32]) -> f64 {
+    check_pair(pred, gt);
+    let (mut inter, mut union) = (0usize, 0usize);
+    for (&p, &g) in pred.iter().zip(gt) {
+        let (pf, gf) = (p > IOU_THRESHOLD, g > IOU_THRESHOLD);
+        inter += usize::from(pf && gf);
+        union += usize::from(pf || gf);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
 }
 
 /// The x-derivative kernel of the reference `gaussgradient(IM, sigma)`:
@@ -153,12 +223,22 @@ pub fn gradient_magnitude(img: &[f32], width: usize, height: usize, sigma: f64) 
 /// Gradient error over the unknown region, divided by 1000.
 pub fn grad(pred: &[f32], gt: &[f32], trimap: &[u8], width: usize, height: usize) -> f64 {
     check(pred, gt, trimap);
+    grad_in(pred, gt, Some(trimap), width, height)
+}
+
+/// Gradient error over the whole image, divided by 1000.
+pub fn grad_image(pred: &[f32], gt: &[f32], width: usize, height: usize) -> f64 {
+    check_pair(pred, gt);
+    grad_in(pred, gt, None, width, height)
+}
+
+fn grad_in(pred: &[f32], gt: &[f32], band: Option<&[u8]>, width: usize, height: usize) -> f64 {
     assert_eq!(pred.len(), width * height, "size");
     let pm = gradient_magnitude(pred, width, height, 1.4);
     let gm = gradient_magnitude(gt, width, height, 1.4);
     let mut s = 0.0;
     for i in 0..pred.len() {
-        if trimap[i] == UNKNOWN {
+        if counts(band, i) {
             let d = pm[i] - gm[i];
             s += d * d;
         }
@@ -219,6 +299,16 @@ fn largest_component(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
 /// Connectivity error over the unknown region (threshold step 0.1), divided by 1000.
 pub fn conn(pred: &[f32], gt: &[f32], trimap: &[u8], width: usize, height: usize) -> f64 {
     check(pred, gt, trimap);
+    conn_in(pred, gt, Some(trimap), width, height)
+}
+
+/// Connectivity error over the whole image (threshold step 0.1), divided by 1000.
+pub fn conn_image(pred: &[f32], gt: &[f32], width: usize, height: usize) -> f64 {
+    check_pair(pred, gt);
+    conn_in(pred, gt, None, width, height)
+}
+
+fn conn_in(pred: &[f32], gt: &[f32], band: Option<&[u8]>, width: usize, height: usize) -> f64 {
     assert_eq!(pred.len(), width * height, "size");
     let step = 0.1f64;
     let steps: Vec<f64> = (0..=10).map(|i| i as f64 * step).collect();
@@ -243,7 +333,7 @@ pub fn conn(pred: &[f32], gt: &[f32], trimap: &[u8], width: usize, height: usize
         let gd = gt[i] as f64 - l;
         let pphi = 1.0 - if pd >= 0.15 { pd } else { 0.0 };
         let gphi = 1.0 - if gd >= 0.15 { gd } else { 0.0 };
-        if trimap[i] == UNKNOWN {
+        if counts(band, i) {
             s += (pphi - gphi).abs();
         }
     }
@@ -266,6 +356,92 @@ mod tests {
         // (0.25 + 0 + 0.25) / 3
         assert!((mse(&pred, &gt, &tri) - 0.5 / 3.0).abs() < 1e-12);
         assert_eq!(mse(&pred, &gt, &[0, 0, 255, 255]), 0.0);
+    }
+
+    #[test]
+    fn image_metrics_count_every_pixel() {
+        let pred = [0.0, 0.5, 1.0, 0.25];
+        let gt = [1.0, 0.0, 1.0, 0.75];
+        // 1 + 0.5 + 0 + 0.5 = 2.0 → /1000
+        assert!((sad_image(&pred, &gt) - 0.002).abs() < 1e-12);
+        // (1 + 0.25 + 0 + 0.25) / 4
+        assert!((mse_image(&pred, &gt) - 1.5 / 4.0).abs() < 1e-12);
+        assert_eq!(mse_image(&[], &[]), 0.0);
+    }
+
+    /// A `w × h` soft disc (the "person") and a prediction with the same disc and, when
+    /// `leak`, a solid square far from it (in the trimap's background).
+    fn disc_and_leak(w: usize, h: usize, leak: bool) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
+        let mut gt = vec![0.0f32; w * h];
+        let mut tri = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let r = ((x as f32 - 10.0).powi(2) + (y as f32 - 10.0).powi(2)).sqrt();
+                gt[y * w + x] = (8.0 - r).clamp(0.0, 1.0);
+                tri[y * w + x] = if r < 6.0 {
+                    255
+                } else if r < 10.0 {
+                    UNKNOWN
+                } else {
+                    0
+                };
+            }
+        }
+        let mut pred: Vec<f32> = gt.iter().map(|&a| (a * 0.9 + 0.05).min(1.0)).collect();
+        if leak {
+            for y in 24..30 {
+                for x in 30..36 {
+                    pred[y * w + x] = 1.0;
+                }
+            }
+        }
+        (pred, gt, tri)
+    }
+
+    #[test]
+    fn image_metrics_equal_band_metrics_over_an_all_unknown_trimap() {
+        let (w, h) = (40, 32);
+        let (pred, gt, _) = disc_and_leak(w, h, true);
+        let all = vec![UNKNOWN; w * h];
+        let band = MatteErrors::compute(&pred, &gt, &all, w, h);
+        let image = MatteErrors::compute_image(&pred, &gt, w, h);
+        assert_eq!(band, image);
+        assert_eq!(image.sad, sad_image(&pred, &gt));
+        assert_eq!(image.mse, mse_image(&pred, &gt));
+        assert_eq!(image.grad, grad_image(&pred, &gt, w, h));
+        assert_eq!(image.conn, conn_image(&pred, &gt, w, h));
+    }
+
+    #[test]
+    fn a_leak_outside_the_band_counts_only_over_the_image() {
+        let (w, h) = (40, 32);
+        let (clean, gt, tri) = disc_and_leak(w, h, false);
+        let (leaky, _, _) = disc_and_leak(w, h, true);
+        let band = |p: &[f32]| MatteErrors::compute(p, &gt, &tri, w, h);
+        let image = |p: &[f32]| MatteErrors::compute_image(p, &gt, w, h);
+        assert_eq!(band(&leaky), band(&clean), "the band does not see the leak");
+        let (c, l) = (image(&clean), image(&leaky));
+        // 36 pixels of alpha 1 where the truth is 0 (the prediction there was 0.05).
+        assert!(
+            (l.sad - c.sad - 36.0 * 0.95 / 1000.0).abs() < 1e-9,
+            "{l:?} vs {c:?}"
+        );
+        assert!(
+            l.mse > c.mse && l.grad > c.grad && l.conn > c.conn,
+            "{l:?} vs {c:?}"
+        );
+        assert!(iou(&leaky, &gt) < iou(&clean, &gt));
+    }
+
+    #[test]
+    fn iou_of_foregrounds() {
+        // Foregrounds (> 0.5): pred {1, 2}, gt {2, 3} → 1 / 3. Exactly 0.5 is not foreground.
+        let pred = [0.0, 0.9, 0.6, 0.5];
+        let gt = [0.2, 0.0, 1.0, 0.7];
+        assert!((iou(&pred, &gt) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(iou(&gt, &gt), 1.0);
+        assert_eq!(iou(&[0.0, 0.5], &[0.1, 0.2]), 1.0, "no foreground anywhere");
+        assert_eq!(iou(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use std::sync::OnceLock;
 /// The onnxruntime release this project is tested with (the PyPI wheel `onnxruntime==1.32.0`).
 pub const ORT_VERSION: &str = "1.32.0";
 
+/// Default intra-op threads of each network (the elements' `threads`, the command line's
+/// `--threads`): two leave room for the other stages and the other network on a small machine.
+pub const DEFAULT_THREADS: usize = 2;
+
 /// Environment variable that names the library file explicitly.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 

@@ -14,3 +14,6 @@ pub mod refine_curve;
 pub mod run;
 pub mod sequence;
 pub mod soak;
+
+#[cfg(test)]
+mod default_tests;

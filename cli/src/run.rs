@@ -16,6 +16,9 @@ use crate::interrupt::Interrupt;
 
 use super::output::encoder_tail;
 use super::refine_args::RefineArgs;
+use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR};
+use slimmatte::matte::DEFAULT_WORKING_SIZE;
+use slimmatte::runtime::DEFAULT_THREADS;
 
 /// Background modes, as the `bgreplace` element names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +44,29 @@ pub enum ModeArg {
     Mask,
 }
 
+/// A colour given as RRGGBB hex (an optional leading `#`), held as 0xRRGGBB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HexColor(pub u32);
+
+impl std::fmt::Display for HexColor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:06x}", self.0)
+    }
+}
+
+impl std::str::FromStr for HexColor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let hex = s.trim_start_matches('#');
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| hex.len() == 6)
+            .map(HexColor)
+            .ok_or_else(|| format!("--color must be RRGGBB hex, got {s}"))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Input: `builtin` (the embedded clip of a person), a video file, or a camera such as
@@ -59,19 +85,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// Background colour for --background color, as RRGGBB hex.
-    #[arg(long, default_value = "00b140")]
-    pub color: String,
+    #[arg(long, default_value_t = HexColor(DEFAULT_COLOR))]
+    pub color: HexColor,
     /// Blur standard deviation in pixels for --background blur.
-    #[arg(long, default_value_t = 12.0)]
+    #[arg(long, default_value_t = DEFAULT_BLUR_SIGMA.into())]
     pub blur_sigma: f64,
     /// Which stages run.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
     /// Longest side in pixels of the region the matting network sees (0 = full resolution).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network.
-    #[arg(long, default_value_t = 2)]
+    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = DEFAULT_THREADS as u32)]
     pub threads: u32,
     /// Frame width (the built-in clip is rendered at it; files and cameras are scaled to it).
     #[arg(long, default_value_t = 640)]
@@ -118,14 +144,7 @@ impl RunArgs {
         Ok(match self.background {
             BackgroundArg::Blur => format!("background=blur blur-sigma={}", self.blur_sigma),
             BackgroundArg::Transparent => "background=transparent".to_string(),
-            BackgroundArg::Color => {
-                let hex = self.color.trim_start_matches('#');
-                let v = u32::from_str_radix(hex, 16)
-                    .ok()
-                    .filter(|_| hex.len() == 6)
-                    .with_context(|| format!("--color must be RRGGBB hex, got {}", self.color))?;
-                format!("background=color color={v}")
-            }
+            BackgroundArg::Color => format!("background=color color={}", self.color.0),
             BackgroundArg::Image => {
                 let image = self
                     .image

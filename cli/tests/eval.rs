@@ -1,6 +1,7 @@
-//! `slimmatte eval` end to end on tiny inputs: the per-image CSV and the summary agree, a
-//! folder round-trips through --export / --folder, folder errors are readable, and the temporal
-//! metric (dtSSD) and Composition-1k errors match hand-computed values.
+//! `slimmatte eval` end to end on tiny inputs: the per-image CSV and the summary agree, each row
+//! is measured over its region (band or whole image), a folder round-trips through --export /
+//! --folder, folder errors are readable, the temporal metric (dtSSD) and Composition-1k errors
+//! match hand-computed values, and a leak far from the subject costs the trimap-free rows only.
 
 use std::path::Path;
 use std::process::Command;
@@ -44,27 +45,50 @@ fn folder_err(dir: &Path) -> String {
     ])
 }
 
-/// Parses eval.csv into (set, image, method, [sad, mse, grad, conn, ms]).
-fn read_csv(path: &Path) -> Vec<(String, String, String, [f64; 5])> {
+/// One line of eval.csv.
+#[derive(Debug)]
+struct CsvRow {
+    set: String,
+    image: String,
+    method: String,
+    region: String,
+    /// sad, mse, grad, conn, ms.
+    v: [f64; 5],
+    iou: Option<f64>,
+}
+
+/// Parses eval.csv.
+fn read_csv(path: &Path) -> Vec<CsvRow> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "set,image,method,sad,mse,grad,conn,ms"
+        "set,image,method,region,sad,mse,grad,conn,iou,ms"
     );
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 8, "{l}");
+            assert_eq!(f.len(), 10, "{l}");
             let v = |i: usize| f[i].parse::<f64>().unwrap();
-            (
-                f[0].to_string(),
-                f[1].to_string(),
-                f[2].to_string(),
-                [v(3), v(4), v(5), v(6), v(7)],
-            )
+            CsvRow {
+                set: f[0].to_string(),
+                image: f[1].to_string(),
+                method: f[2].to_string(),
+                region: f[3].to_string(),
+                v: [v(4), v(5), v(6), v(7), v(9)],
+                iou: (!f[8].is_empty()).then(|| v(8)),
+            }
         })
         .collect()
+}
+
+/// The region a method's rows are measured over: the band for the methods given the trimap.
+fn expected_region(method: &str) -> &'static str {
+    if method.ends_with("/gt-trimap") || method == "closed-form" {
+        "band"
+    } else {
+        "image"
+    }
 }
 
 #[test]
@@ -97,7 +121,7 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
     // 3 images × (gt-trimap, trimapgen, each without and with the refinement, coarse-mask);
     // RVM is not cached for tests.
     assert_eq!(rows.len(), 15);
-    let methods: Vec<&str> = rows.iter().take(5).map(|r| r.2.as_str()).collect();
+    let methods: Vec<&str> = rows.iter().take(5).map(|r| r.method.as_str()).collect();
     assert_eq!(
         methods,
         [
@@ -109,7 +133,11 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
         ]
     );
     for r in &rows {
-        assert!(r.3.iter().all(|v| v.is_finite() && *v >= 0.0), "{r:?}");
+        assert!(r.v.iter().all(|v| v.is_finite() && *v >= 0.0), "{r:?}");
+        // Trimap-free rows over the whole image with an IoU; given-trimap rows over the band.
+        assert_eq!(r.region, expected_region(&r.method), "{r:?}");
+        assert_eq!(r.iou.is_some(), r.region == "image", "{r:?}");
+        assert!(r.iou.is_none_or(|v| (0.0..=1.0).contains(&v)), "{r:?}");
     }
     // The summary is the mean of the CSV rows per method.
     let json: serde_json::Value =
@@ -118,21 +146,53 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
     assert_eq!(summary.len(), 5);
     for s in summary {
         let method = s["method"].as_str().unwrap();
-        let mine: Vec<_> = rows.iter().filter(|r| r.2 == method).collect();
+        let mine: Vec<_> = rows.iter().filter(|r| r.method == method).collect();
         assert_eq!(s["n"].as_u64().unwrap() as usize, mine.len());
+        assert_eq!(s["region"].as_str().unwrap(), expected_region(method));
         for (k, key) in ["sad", "mse", "grad", "conn"].iter().enumerate() {
-            let mean = mine.iter().map(|r| r.3[k]).sum::<f64>() / mine.len() as f64;
+            let mean = mine.iter().map(|r| r.v[k]).sum::<f64>() / mine.len() as f64;
             let got = s[key].as_f64().unwrap();
             // The CSV rounds to 6-8 decimals.
             assert!((got - mean).abs() < 1e-5, "{method} {key}: {got} vs {mean}");
         }
+        match s["iou"].as_f64() {
+            Some(got) => {
+                let mean = mine.iter().map(|r| r.iou.unwrap()).sum::<f64>() / mine.len() as f64;
+                assert!((got - mean).abs() < 1e-5, "{method} iou: {got} vs {mean}");
+            }
+            None => assert!(s["iou"].is_null() && mine.iter().all(|r| r.iou.is_none())),
+        }
     }
     let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
+    let mut seq_lines = seq.lines();
+    assert_eq!(
+        seq_lines.next().unwrap(),
+        "sequence,method,region,frames,dtssd,sad,mse,iou"
+    );
     assert_eq!(seq.lines().count(), 1 + 5, "{seq}");
-    assert!(seq.lines().skip(1).all(|l| l.contains(",3,")));
+    for l in seq_lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(
+            (f.len(), f[2], f[3]),
+            (8, expected_region(f[1]), "3"),
+            "{l}"
+        );
+    }
+    // Per-frame SAD: 5 methods × 3 frames, in the JSON, the CSV and the plot.
+    let over_time = std::fs::read_to_string(out.join("sad_over_time.csv")).unwrap();
+    assert_eq!(over_time.lines().count(), 1 + 5 * 3, "{over_time}");
+    for q in json["sequences"].as_array().unwrap() {
+        let per_frame = q["frame_sad"].as_array().unwrap();
+        assert_eq!(per_frame.len(), 3);
+        let mean = per_frame.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / 3.0;
+        assert!((mean - q["sad"].as_f64().unwrap()).abs() < 1e-9, "{q}");
+    }
+    let png = image::open(out.join("sad_over_time.png")).unwrap();
+    assert!(png.width() >= 800 && png.height() >= 300);
     let md = std::fs::read_to_string(out.join("eval.md")).unwrap();
-    assert!(md.contains("| set | method | n | SAD | MSE | Grad | Conn |"));
-    assert!(md.contains("dtSSD"));
+    assert!(md.contains("| set | method | region | n | SAD | MSE | Grad | Conn | IoU |"));
+    assert!(md.contains("| sequence | method | region | frames | dtSSD |"));
+    assert!(md.contains("region `band`") && md.contains("region `image`"));
 }
 
 #[test]
@@ -187,12 +247,12 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
     let r2 = eval_folder(&out2);
     assert_eq!(r1.len(), r2.len());
     for (x, y) in r1.iter().zip(&r2) {
-        assert_eq!(x.1, y.1, "same image names");
-        assert_eq!(y.0, "set", "the folder's name is the set");
-        if x.2.ends_with("gt-trimap") {
+        assert_eq!(x.image, y.image, "same image names");
+        assert_eq!(y.set, "set", "the folder's name is the set");
+        if x.method.ends_with("gt-trimap") {
             // Same pixels, same trimap, 16-bit alpha: the same errors.
             for k in 0..4 {
-                assert!((x.3[k] - y.3[k]).abs() < 1e-3, "{x:?} vs {y:?}");
+                assert!((x.v[k] - y.v[k]).abs() < 1e-3, "{x:?} vs {y:?}");
             }
         }
     }
@@ -203,10 +263,10 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
     let out3 = dir.path().join("r3");
     let r3 = eval_folder(&out3);
     for (x, y) in r2.iter().zip(&r3) {
-        assert_eq!(x.2, y.2);
-        if x.2.ends_with("gt-trimap") {
+        assert_eq!(x.method, y.method);
+        if x.method.ends_with("gt-trimap") {
             for k in 0..4 {
-                assert!((x.3[k] - y.3[k]).abs() < 1e-3, "{x:?} vs {y:?}");
+                assert!((x.v[k] - y.v[k]).abs() < 1e-3, "{x:?} vs {y:?}");
             }
         }
     }
@@ -266,4 +326,60 @@ fn dtssd_and_errors_by_hand() {
     // A perfect prediction has no error of any kind.
     let e = slimmatte::metrics::MatteErrors::compute(&alpha, &alpha, &trimap, 7, 1);
     assert_eq!((e.sad, e.mse, e.grad, e.conn), (0.0, 0.0, 0.0, 0.0));
+}
+
+#[test]
+fn a_leak_far_from_the_subject_costs_the_trimap_free_rows_only() {
+    use slimmatte_cli::eval::{EvalImage, Region, scores};
+    use slimmatte_cli::sequence::{Sample, trimap_from_alpha};
+    // A 64×48 "person": a soft-edged disc on the left; its evaluation trimap made from the
+    // truth as eval makes it. The prediction gets the person nearly right (off by 0.02
+    // everywhere) and, when leaking, adds a solid 8×8 blob far to the right, in the trimap's
+    // definite background (a book taken for a person).
+    let (w, h) = (64, 48);
+    let alpha: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            (12.0 - ((x - 14.0).powi(2) + (y - 24.0).powi(2)).sqrt()).clamp(0.0, 1.0)
+        })
+        .collect();
+    let trimap = trimap_from_alpha(&alpha, w, h, 3);
+    let img = EvalImage {
+        set: "leak".into(),
+        sample: Sample {
+            name: "disc".into(),
+            width: w,
+            height: h,
+            rgba: vec![128; w * h * 4],
+            alpha: alpha.clone(),
+        },
+        trimap: trimap.clone(),
+    };
+    let clean: Vec<f32> = alpha.iter().map(|&a| (a - 0.02).max(0.0)).collect();
+    let mut leaky = clean.clone();
+    for y in 20..28 {
+        for x in 48..56 {
+            assert_eq!(
+                trimap[y * w + x],
+                0,
+                "the blob is in the definite background"
+            );
+            leaky[y * w + x] = 1.0;
+        }
+    }
+    // Given-trimap rows (gt-trimap, closed-form): the band does not see the leak.
+    let band = |p: &[f32]| scores(p, &img, Region::Band);
+    assert_eq!(band(&leaky), band(&clean));
+    assert_eq!(band(&leaky).iou, None);
+    // Trimap-free rows (trimapgen, rvm, coarse-mask): 64 pixels of error 1 more, whole image.
+    let whole = |p: &[f32]| scores(p, &img, Region::Image);
+    let (c, l) = (whole(&clean), whole(&leaky));
+    assert!(
+        (l.sad - c.sad - 64.0 / 1000.0).abs() < 1e-6,
+        "{l:?} vs {c:?}"
+    );
+    assert!(l.mse > c.mse && l.grad > c.grad, "{l:?} vs {c:?}");
+    assert!(l.iou.unwrap() < c.iou.unwrap(), "{l:?} vs {c:?}");
+    // Computed over the band, the whole-image SAD would have missed the blob.
+    assert!(l.sad > band(&leaky).sad + 0.06);
 }

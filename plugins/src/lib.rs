@@ -22,7 +22,7 @@ mod video;
 
 pub use bgreplace::{BgReplace, BgReplaceMode};
 pub use mattebin::MatteBin;
-pub use matting::{SlimMatte, SlimMatteOutput};
+pub use matting::{SlimMatte, SlimMatteOutput, SlimMatteRefine};
 pub use trimapgen::{TrimapGen, TrimapGenOutput};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -24,6 +24,15 @@ use gst::log::DebugLogger;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+/// The `f64` value of a double property whose default is the core's `f32` constant `v`: the
+/// double with the same shortest decimal (0.03, not 0.029999999329447746), so the property
+/// shows the value as the core writes it and converts back to exactly `v`.
+pub fn double(v: f32) -> f64 {
+    v.to_string()
+        .parse()
+        .expect("an f32's decimal is a valid f64")
+}
+
 /// One `set_property` call: the element, its debug category, the property and its new value.
 pub struct Setter<'a, S: ObjectSubclass> {
     cat: &'a gst::DebugCategory,
@@ -111,6 +120,21 @@ where
                 at.line(),
                 format_args!("{}: {change}", self.pspec.name()),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::double;
+
+    #[test]
+    fn doubles_keep_the_decimal_and_round_trip() {
+        assert_eq!(double(0.03), 0.03);
+        assert_eq!(double(0.25), 0.25);
+        assert_eq!(double(1e-6), 1e-6);
+        for v in [0.0f32, 0.03, 0.1, 0.5, 12.0, 1e-7, 0.95, f32::MAX] {
+            assert_eq!(double(v) as f32, v, "{v}");
         }
     }
 }

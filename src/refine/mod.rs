@@ -70,7 +70,7 @@ pub const DEFAULT_REFINE_LEVELS: u32 = 5;
 /// the cost stays bounded as the frame grows (measured on 2 cores, per frame of the built-in
 /// clip, solving at full resolution: ≈ 9–10 ms at 640×360 where person crops reach ~600 px,
 /// 37 ms at 1280×720, 76 ms at 1920×1080).
-pub const DEFAULT_REFINE_SIZE: u32 = 512;
+pub const DEFAULT_REFINE_SIZE: u32 = crate::matte::DEFAULT_WORKING_SIZE;
 /// Default regularisation `ε` of the window covariance (colours in 0..1); Levin et al. use
 /// 1e-7 ([`QUALITY_REFINE_EPSILON`]), a larger value smooths the matte and makes the few
 /// real-time iterations better conditioned.

@@ -34,8 +34,9 @@ struct Common {
     /// Frame size of the budget, WIDTHxHEIGHT (padded to multiples of 16 for the net).
     #[arg(long, default_value = "640x360")]
     at: String,
-    /// ONNX Runtime / libtorch threads.
-    #[arg(long, default_value_t = 2)]
+    /// ONNX Runtime / libtorch threads (the latency budget is measured with the elements'
+    /// default).
+    #[arg(long, default_value_t = slimmatte::runtime::DEFAULT_THREADS)]
     threads: usize,
     /// Master seed.
     #[arg(long, default_value_t = 2022)]

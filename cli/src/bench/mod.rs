@@ -31,8 +31,9 @@ use crate::eval::{Systems, model_label};
 use crate::interrupt::Interrupt;
 use crate::peers::{self, CoarseMask, RvmSession};
 use slimmatte::composite::Background;
-use slimmatte::matte::{self, MatteRefiner, MatteSettings};
+use slimmatte::matte::{self, DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings};
 use slimmatte::model::Model;
+use slimmatte::runtime::DEFAULT_THREADS;
 use slimmatte::trimap::TrimapGenerator;
 
 use super::refine_args::RefineArgs;
@@ -68,14 +69,14 @@ pub struct BenchArgs {
     /// See --max-seconds.
     #[arg(long, default_value_t = 10)]
     pub min_frames: usize,
-    /// Intra-op threads of each network.
-    #[arg(long, default_value_t = 2)]
+    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// Matting models. Default: every models/matting_*.onnx, else the luma-key fixture.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Longest side of the region the matting network sees.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
     /// RVM downsample_ratio for every resolution (default: RVM's recommendation per size).
     #[arg(long)]
@@ -181,6 +182,16 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The matting stage's settings of the bare `ours` runs: the element's defaults with the
+/// options' working size and refinement (the pipeline runs set the same on the element).
+pub fn matte_settings(args: &BenchArgs) -> MatteSettings {
+    MatteSettings {
+        working_size: args.working_size,
+        refine: args.refine.settings(),
+        ..MatteSettings::default()
+    }
+}
+
 /// Per-stage sample lists of one run.
 #[derive(Default)]
 struct Samples(BTreeMap<&'static str, Vec<f64>>);
@@ -236,11 +247,7 @@ impl Setup {
         let seg = slimmatte::paths::default_segmentation_model();
         let image = slimmatte::paths::asset("hubble_deep_field.jpg");
         let background = Background::image(&image)?;
-        let matte_settings = MatteSettings {
-            working_size: args.working_size,
-            refine: args.refine.settings(),
-            ..MatteSettings::default()
-        };
+        let matte_settings = matte_settings(args);
         let budget = Budget {
             warmup: args.warmup,
             frames: args.frames,

@@ -251,7 +251,8 @@ fn fps(report: &BenchReport, path: &Path) -> Result<()> {
 }
 
 /// SAD (synthetic set) against end-to-end p50 latency at the evaluation resolution; the
-/// Pareto front joins the points no other point beats on both axes. False when nothing matches.
+/// Pareto front joins the points no other point beats on both axes. Each point says which
+/// region its SAD is over (eval's `region`). False when nothing matches.
 fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> {
     let mut points: Vec<(String, f64, f64)> = Vec::new();
     for s in eval.summary.iter().filter(|s| s.set == "synthetic") {
@@ -269,7 +270,8 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
             None => continue,
         };
         if latency.is_finite() && s.scores.sad.is_finite() {
-            points.push((s.method.clone(), latency, s.scores.sad));
+            let label = format!("{} ({})", s.method, s.region.as_str());
+            points.push((label, latency, s.scores.sad));
         }
     }
     if points.is_empty() {
@@ -306,7 +308,7 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
     chart
         .configure_mesh()
         .x_desc("end-to-end latency p50, ms (log; closed-form: its own run time)")
-        .y_desc("SAD (÷1000, unknown region)")
+        .y_desc("SAD ÷1000 (band: unknown band only; image: whole image)")
         .draw()
         .map_err(err)?;
     chart

@@ -9,9 +9,9 @@ use anyhow::{Context, Result, ensure};
 
 use super::EvalImage;
 use super::images::save_png_rgb;
-use super::methods::{errors, row};
+use super::methods::row;
 use super::models::python;
-use super::report::Row;
+use super::report::{Region, Row};
 
 /// At most `limit` images spread over the sets, round robin (real photos are not crowded out
 /// by the many synthetic ones).
@@ -43,7 +43,7 @@ pub(super) fn closed_form(images: &[&EvalImage], notes: &mut Vec<String>) -> Res
     Ok(images
         .iter()
         .zip(results)
-        .map(|(img, (pred, ms))| row(img, "closed-form", errors(&pred, img), ms))
+        .map(|(img, (pred, ms))| row(img, "closed-form", Region::Band, &pred, ms))
         .collect())
 }
 

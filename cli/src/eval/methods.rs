@@ -7,14 +7,14 @@ use std::time::Instant;
 use anyhow::Result;
 use indicatif::ProgressBar;
 
-use super::report::{Row, Scores, SequenceRow};
+use super::report::{Region, Row, Scores, SequenceRow, mean_of_some};
 use super::{EvalArgs, EvalImage, alpha_of, images};
 use crate::peers::{self, CoarseMask, RvmSession};
 use crate::sequence;
 use slimmatte::composite::RgbaImage;
 use slimmatte::frame::{rgba_view, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
-use slimmatte::metrics::MatteErrors;
+use slimmatte::metrics::{self, MatteErrors};
 use slimmatte::refine::RefineSettings;
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
@@ -51,6 +51,21 @@ impl Method {
             ),
             Method::Rvm(_) => "rvm".into(),
             Method::Coarse(_) => "coarse-mask".into(),
+        }
+    }
+
+    /// Where this method's errors are measured: the methods given the evaluation trimap over
+    /// its unknown band, the trimap-free ones over the whole image.
+    fn region(&self) -> Region {
+        match self {
+            Method::Ours {
+                trimapgen: None, ..
+            } => Region::Band,
+            Method::Ours {
+                trimapgen: Some(_), ..
+            }
+            | Method::Rvm(_)
+            | Method::Coarse(_) => Region::Image,
         }
     }
 
@@ -95,6 +110,7 @@ impl Method {
                 };
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
                 if let Some(t) = trimapgen {
+                    // The core's defaults are trimapgen's (plugins/tests/defaults.rs).
                     t.process(&mut view, &TrimapSettings::default(), AlphaOutput::Trimap)?;
                 }
                 refiner.process(&mut view, settings)?;
@@ -153,7 +169,8 @@ pub(super) fn build_methods(
     Ok(methods)
 }
 
-/// The errors of `pred` against `img`'s ground truth over its evaluation trimap's unknown region.
+/// The errors of `pred` against `img`'s ground truth over its evaluation trimap's unknown
+/// region (Composition-1k).
 pub fn errors(pred: &[f32], img: &EvalImage) -> MatteErrors {
     MatteErrors::compute(
         pred,
@@ -164,18 +181,37 @@ pub fn errors(pred: &[f32], img: &EvalImage) -> MatteErrors {
     )
 }
 
-/// The eval.csv row of `method` on `img`.
-pub(super) fn row(img: &EvalImage, method: &str, e: MatteErrors, ms: f64) -> Row {
+/// The scores of `pred` against `img`'s ground truth over `region`: the band errors, or the
+/// whole-image errors and the IoU of the foregrounds. `ms` is 0, for the caller to fill in.
+pub fn scores(pred: &[f32], img: &EvalImage, region: Region) -> Scores {
+    let (gt, w, h) = (&img.sample.alpha, img.sample.width, img.sample.height);
+    let (e, iou) = match region {
+        Region::Band => (errors(pred, img), None),
+        Region::Image => (
+            MatteErrors::compute_image(pred, gt, w, h),
+            Some(metrics::iou(pred, gt)),
+        ),
+    };
+    Scores {
+        sad: e.sad,
+        mse: e.mse,
+        grad: e.grad,
+        conn: e.conn,
+        iou,
+        ms: 0.0,
+    }
+}
+
+/// The eval.csv row of `method` on `img`, measured over `region` and taking `ms`.
+pub(super) fn row(img: &EvalImage, method: &str, region: Region, pred: &[f32], ms: f64) -> Row {
     Row {
         set: img.set.clone(),
         image: img.sample.name.clone(),
         method: method.to_string(),
+        region,
         scores: Scores {
-            sad: e.sad,
-            mse: e.mse,
-            grad: e.grad,
-            conn: e.conn,
             ms,
+            ..scores(pred, img, region)
         },
     }
 }
@@ -199,7 +235,7 @@ impl Runner<'_> {
                 let t = Instant::now();
                 m.predict(img, &self.settings, &mut self.pred)?;
                 let ms = t.elapsed().as_secs_f64() * 1000.0;
-                rows.push(row(img, &m.name(), errors(&self.pred, img), ms));
+                rows.push(row(img, &m.name(), m.region(), &self.pred, ms));
                 self.bar.inc(1);
             }
         }
@@ -231,22 +267,26 @@ impl Runner<'_> {
                 self.bar
                     .set_message(format!("{} on {}", m.name(), seq.name));
                 m.reset();
+                let region = m.region();
                 let mut preds = Vec::new();
-                let mut errs = Vec::new();
+                let mut per_frame = Vec::new();
                 for f in &frames {
                     m.predict(f, &self.settings, &mut self.pred)?;
-                    errs.push(errors(&self.pred, f));
+                    per_frame.push(scores(&self.pred, f, region));
                     preds.push(self.pred.clone());
                     self.bar.inc(1);
                 }
-                let mean = MatteErrors::mean(&errs);
+                let n = per_frame.len().max(1) as f64;
                 seq_rows.push(SequenceRow {
                     sequence: seq.name.clone(),
                     method: m.name(),
+                    region,
                     frames: frames.len(),
                     dtssd: sequence::dtssd(&preds, &gts),
-                    sad: mean.sad,
-                    mse: mean.mse,
+                    sad: per_frame.iter().map(|s| s.sad).sum::<f64>() / n,
+                    mse: per_frame.iter().map(|s| s.mse).sum::<f64>() / n,
+                    iou: mean_of_some(per_frame.iter().map(|s| s.iou)),
+                    frame_sad: per_frame.iter().map(|s| s.sad).collect(),
                 });
             }
         }

@@ -12,12 +12,21 @@
 //! - `coarse-mask`: MediaPipe's mask thresholded and feathered (obs-backgroundremoval style);
 //! - `closed-form`: pymatting's `estimate_alpha_cf` on the evaluation trimap (slow, limited).
 //!
-//! Errors are always measured over the unknown region of the evaluation trimap (the given one,
-//! or one made from the ground truth by dilating its soft region), for every method alike.
+//! Where errors are measured (the `region` column): the methods given the evaluation trimap
+//! (`gt-trimap`, `closed-form`) over its unknown band (the given trimap, or one made from the
+//! ground truth by dilating its soft region), as Composition-1k does; the trimap-free methods
+//! (`trimapgen`, `rvm`, `coarse-mask`) over the whole image, as RVM's evaluation does, so what
+//! they get wrong far from the subject counts, with the IoU of the foregrounds (alpha > 0.5).
+//! On the moving sequences each method's SAD is also plotted frame by frame
+//! (`sad_over_time.png`).
+//!
+//! Everything runs with the elements' defaults (the core's `DEFAULT_*` constants): the trimap
+//! stage as `trimapgen` ships, the matting stage as `slimmatte` ships.
 //!
 //! The parts: `models` finds the systems (shared with `bench`), `images` loads and makes the
 //! images, `methods` runs the methods, `closed_form` bridges to pymatting, `report` writes the
-//! tables; this module holds the options and the order of the run.
+//! tables, `plot` draws the SAD over time; this module holds the options and the order of the
+//! run.
 
 use std::path::PathBuf;
 
@@ -26,7 +35,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::sequence::{self, Sample};
-use slimmatte::matte::MatteSettings;
+use slimmatte::matte::{DEFAULT_WORKING_SIZE, MatteSettings};
+use slimmatte::runtime::DEFAULT_THREADS;
 
 use super::refine_args::RefineArgs;
 
@@ -34,14 +44,16 @@ mod closed_form;
 mod images;
 mod methods;
 mod models;
+mod plot;
 mod report;
 
 pub use closed_form::{ClosedFormAlphas, closed_form_alphas};
 pub use images::{export, find_triples, load_folder};
-pub use methods::errors;
+pub use methods::{errors, scores};
 pub use models::{Systems, matting_models, model_label, python, rvm_model};
 pub use report::{
-    EvalReport, Row, Scores, SequenceRow, SummaryRow, rows_csv, summarize, summary_markdown,
+    EvalReport, REGION_NOTE, Region, Row, Scores, SequenceRow, SummaryRow, rows_csv, summarize,
+    summary_markdown,
 };
 
 /// Where the real-photo example with reference alpha lives once `opencv-doc` is installed.
@@ -80,10 +92,10 @@ pub struct EvalArgs {
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Longest side of the region the matting network sees.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network.
-    #[arg(long, default_value_t = 2)]
+    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// At most this many images go through closed-form matting (≈1–3 s each); 0 = skip it.
     #[arg(long, default_value_t = 5)]
@@ -136,6 +148,16 @@ pub fn alpha_of(frame: &[u8], out: &mut Vec<f32>) {
     out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
 }
 
+/// The matting stage's settings of the `ours` rows: the element's defaults with the options'
+/// working size and refinement (the rows without refinement turn it off).
+pub fn matte_settings(args: &EvalArgs) -> MatteSettings {
+    MatteSettings {
+        working_size: args.working_size,
+        refine: args.refine.settings(),
+        ..MatteSettings::default()
+    }
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     if args.refine_curve > 0 {
         return super::refine_curve::run(args);
@@ -145,10 +167,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         rvm,
         mut notes,
     } = Systems::discover(&args.model, args.no_rvm, args.fetch_rvm);
-    let settings = MatteSettings {
-        working_size: args.working_size,
-        ..MatteSettings::default()
-    };
+    let settings = matte_settings(args);
 
     // The images.
     let textures = sequence::textures()?;

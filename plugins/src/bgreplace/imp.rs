@@ -7,15 +7,15 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use slimmatte::composite::{Background, Compositor, RgbaImage};
+use slimmatte::composite::{
+    Background, Compositor, DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, RgbaImage, rgb,
+};
 
 use super::BgReplaceMode;
 use crate::latency::ProcessingLatency;
 use crate::{property, video};
 
 const DEFAULT_BACKGROUND: BgReplaceMode = BgReplaceMode::Blur;
-const DEFAULT_COLOR: u32 = 0x00_B1_40;
-const DEFAULT_BLUR_SIGMA: f64 = 12.0;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -39,7 +39,7 @@ impl Default for Settings {
             background: DEFAULT_BACKGROUND,
             color: DEFAULT_COLOR,
             image_location: None,
-            blur_sigma: DEFAULT_BLUR_SIGMA,
+            blur_sigma: property::double(DEFAULT_BLUR_SIGMA),
         }
     }
 }
@@ -58,10 +58,7 @@ impl State {
     fn configure(&mut self, settings: &Settings) -> anyhow::Result<()> {
         let background = match settings.background {
             BgReplaceMode::Transparent => Background::Transparent,
-            BgReplaceMode::Color => {
-                let c = settings.color;
-                Background::Color([(c >> 16) as u8, (c >> 8) as u8, c as u8])
-            }
+            BgReplaceMode::Color => Background::Color(rgb(settings.color)),
             BgReplaceMode::Blur => Background::Blur {
                 sigma: settings.blur_sigma as f32,
             },
@@ -132,7 +129,7 @@ impl ObjectImpl for BgReplace {
                     )
                     .minimum(1.0)
                     .maximum(200.0)
-                    .default_value(DEFAULT_BLUR_SIGMA)
+                    .default_value(property::double(DEFAULT_BLUR_SIGMA))
                     .mutable_playing()
                     .build(),
             ]

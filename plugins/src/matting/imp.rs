@@ -8,7 +8,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::frame::alpha_as_grey;
-use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::matte::{
+    DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings,
+};
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
     DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, RefineSettings,
@@ -18,10 +20,7 @@ use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
 use crate::{property, video};
 
-const DEFAULT_WORKING_SIZE: u32 = 512;
-const DEFAULT_MARGIN: u32 = 16;
-const DEFAULT_SMOOTHING: f64 = 0.0;
-const DEFAULT_THREADS: u32 = 2;
+const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: SlimMatteOutput = SlimMatteOutput::Matte;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -55,7 +54,7 @@ impl Default for Settings {
             model: None,
             working_size: DEFAULT_WORKING_SIZE,
             margin: DEFAULT_MARGIN,
-            smoothing: DEFAULT_SMOOTHING,
+            smoothing: property::double(DEFAULT_SMOOTHING),
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
             refine: super::DEFAULT_REFINE,
@@ -155,7 +154,7 @@ impl ObjectImpl for SlimMatte {
                     )
                     .minimum(0.0)
                     .maximum(0.95)
-                    .default_value(DEFAULT_SMOOTHING)
+                    .default_value(property::double(DEFAULT_SMOOTHING))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")

@@ -8,16 +8,15 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
+use slimmatte::trimap::{DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD};
 
 use super::TrimapGenOutput;
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
 use crate::{property, video};
 
+/// 0 = the band is `band-fraction` of the frame's shorter side.
 const DEFAULT_BAND_WIDTH: u32 = 0;
-const DEFAULT_BAND_FRACTION: f64 = 0.03;
-const DEFAULT_THRESHOLD: f64 = 0.5;
-const DEFAULT_SMOOTHING: f64 = 0.25;
-const DEFAULT_THREADS: u32 = 2;
+const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: TrimapGenOutput = TrimapGenOutput::Trimap;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -35,6 +34,7 @@ struct Settings {
     band_fraction: f64,
     threshold: f64,
     smoothing: f64,
+    adaptive_band: bool,
     threads: u32,
     output: TrimapGenOutput,
 }
@@ -44,9 +44,10 @@ impl Default for Settings {
         Self {
             model: None,
             band_width: DEFAULT_BAND_WIDTH,
-            band_fraction: DEFAULT_BAND_FRACTION,
-            threshold: DEFAULT_THRESHOLD,
-            smoothing: DEFAULT_SMOOTHING,
+            band_fraction: property::double(DEFAULT_BAND_FRACTION),
+            threshold: property::double(DEFAULT_THRESHOLD),
+            smoothing: property::double(DEFAULT_SMOOTHING),
+            adaptive_band: TrimapSettings::default().adaptive_band,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
         }
@@ -69,6 +70,7 @@ impl Settings {
                 BandWidth::Fraction(self.band_fraction as f32)
             },
             smoothing: self.smoothing as f32,
+            adaptive_band: self.adaptive_band,
         }
     }
 
@@ -132,7 +134,7 @@ impl ObjectImpl for TrimapGen {
                     )
                     .minimum(0.0)
                     .maximum(0.25)
-                    .default_value(DEFAULT_BAND_FRACTION)
+                    .default_value(property::double(DEFAULT_BAND_FRACTION))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("threshold")
@@ -140,18 +142,30 @@ impl ObjectImpl for TrimapGen {
                     .blurb("Person probability at and above which a pixel counts as person")
                     .minimum(0.01)
                     .maximum(0.99)
-                    .default_value(DEFAULT_THRESHOLD)
+                    .default_value(property::double(DEFAULT_THRESHOLD))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("smoothing")
                     .nick("Temporal smoothing")
                     .blurb(
-                        "Weight of the previous frames in the moving average of the mask \
-                         (0 = off; higher = steadier but slower to follow motion)",
+                        "Weight of the previous frame's mask where the new mask is unsure \
+                         (mixed in proportion to its uncertainty, so confident motion is \
+                         followed at once; 0 = off; higher = steadier hair and edges)",
                     )
                     .minimum(0.0)
                     .maximum(0.95)
-                    .default_value(DEFAULT_SMOOTHING)
+                    .default_value(property::double(DEFAULT_SMOOTHING))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("adaptive-band")
+                    .nick("Adaptive band")
+                    .blurb(
+                        "Also put in the unknown band the pixels where the person mask is \
+                         unsure (0.2-0.8) or changed by more than 0.3 since the previous \
+                         frame, so the mask's misses reach the matting net instead of the \
+                         background",
+                    )
+                    .default_value(TrimapSettings::default().adaptive_band)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -183,6 +197,7 @@ impl ObjectImpl for TrimapGen {
             "band-fraction" => set.store(&mut settings.band_fraction),
             "threshold" => set.store(&mut settings.threshold),
             "smoothing" => set.store(&mut settings.smoothing),
+            "adaptive-band" => set.store(&mut settings.adaptive_band),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             _ => unimplemented!(),
@@ -197,6 +212,7 @@ impl ObjectImpl for TrimapGen {
             "band-fraction" => settings.band_fraction.to_value(),
             "threshold" => settings.threshold.to_value(),
             "smoothing" => settings.smoothing.to_value(),
+            "adaptive-band" => settings.adaptive_band.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             _ => unimplemented!(),

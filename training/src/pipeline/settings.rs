@@ -68,7 +68,7 @@ impl Settings {
             stage1_train_beta: false,
             budget_ms: 10.0,
             at: (640, 360),
-            threads: 2,
+            threads: slimmatte::runtime::DEFAULT_THREADS,
             round: 8,
             search_iters: 6,
             tag: String::new(),
