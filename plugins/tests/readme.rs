@@ -77,6 +77,10 @@ fn readme_gst_launch_examples_run() {
                 &format!("location={}", dir.path().join("out.mp4").display()),
             )
             .replace(
+                "location=rec.mp4",
+                &format!("location={}", dir.path().join("rec.mp4").display()),
+            )
+            .replace(
                 "location=trimap.png",
                 &format!("location={}", dir.path().join("trimap.png").display()),
             );
@@ -96,4 +100,9 @@ fn readme_gst_launch_examples_run() {
     }
     assert!(dir.path().join("out.mp4").metadata().unwrap().len() > 1000);
     assert!(dir.path().join("trimap.png").metadata().unwrap().len() > 1000);
+    assert!(dir.path().join("rec.mp4").metadata().unwrap().len() > 1000);
+    assert!(
+        !repo_file("rec.mp4").exists(),
+        "an example wrote into the checkout"
+    );
 }
