@@ -47,6 +47,40 @@ pub fn box_blur(plane: &mut [f32], width: usize, height: usize, radius: usize, t
     }
 }
 
+/// In-place box blur of a `w × h` plane whose window is cut at the plane's edges: an edge
+/// pixel is the mean of the pixels of its window that lie inside the plane (horizontal then
+/// vertical pass, direct sums).
+///
+/// The other edge policy of [`box_blur`], which clamps (the edge pixel is repeated to fill the
+/// window, so it weighs more: at radius 1 a corner is (4a + 2b + 2c + d) / 9 there,
+/// (a + b + c + d) / 4 here) and uses running sums. The training data generator uses this one;
+/// its samples, and so the shipped models, depend on its exact output.
+pub fn box_blur_truncated(v: &mut [f32], w: usize, h: usize, r: usize) {
+    assert_eq!(v.len(), w * h, "plane size");
+    if r == 0 || v.is_empty() {
+        return;
+    }
+    let window = |i: usize, n: usize| (i.saturating_sub(r), (i + r).min(n - 1));
+    let mut tmp = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (lo, hi) = window(x, w);
+            let s: f32 = v[y * w + lo..=y * w + hi].iter().sum();
+            tmp[y * w + x] = s / (hi - lo + 1) as f32;
+        }
+    }
+    for y in 0..h {
+        let (lo, hi) = window(y, h);
+        for x in 0..w {
+            let mut s = 0.0;
+            for yy in lo..=hi {
+                s += tmp[yy * w + x];
+            }
+            v[y * w + x] = s / (hi - lo + 1) as f32;
+        }
+    }
+}
+
 /// Running-sum box filter of `line` with clamped edges; calls `put(i, value)` per sample.
 #[inline]
 fn blur_line(line: &[f32], radius: usize, norm: f32, mut put: impl FnMut(usize, f32)) {
@@ -195,6 +229,22 @@ impl GuidedUpsampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_box_blur_averages_only_inside_pixels() {
+        // 2×2 plane, radius 1: every pixel's window is the whole plane.
+        let mut v = vec![1.0, 2.0, 3.0, 6.0];
+        box_blur_truncated(&mut v, 2, 2, 1);
+        assert!(v.iter().all(|&x| (x - 3.0).abs() < 1e-6), "{v:?}");
+        // The clamping blur weighs the repeated edge pixels: the corner differs.
+        let mut c = vec![1.0, 2.0, 3.0, 6.0];
+        box_blur(&mut c, 2, 2, 1, &mut Vec::new());
+        assert!((c[0] - 3.0).abs() > 0.1, "{c:?}");
+        // Radius 0 is the identity.
+        let mut id = vec![1.0, 2.0, 3.0, 6.0];
+        box_blur_truncated(&mut id, 2, 2, 0);
+        assert_eq!(id, [1.0, 2.0, 3.0, 6.0]);
+    }
 
     #[test]
     fn box_blur_preserves_the_mean() {

@@ -44,38 +44,6 @@ fn morph(mask: &[bool], s: usize, r: usize, dilate: bool) -> Vec<bool> {
     out
 }
 
-/// In-place box blur of a `w × h` plane whose window is cut at the plane's edges: an edge
-/// pixel is the mean of the pixels of its window that lie inside the plane.
-///
-/// Not [`slimmatte::filter::box_blur`], on purpose: that one clamps at the edges (the edge
-/// pixel is repeated to fill the window, so it weighs more) and sums with a running sum, so
-/// it gives other values at the border (at radius 1 the corner is (4a + 2b + 2c + d) / 9 there,
-/// (a + b + c + d) / 4 here) and differs in the last float bits inside. The generated data, and
-/// so the shipped models, depend on this one's exact output.
-fn box_blur_cut(v: &mut [f32], w: usize, h: usize, r: usize) {
-    if r == 0 {
-        return;
-    }
-    let mut tmp = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (lo, hi) = window(x, r, w);
-            let s: f32 = v[y * w + lo..=y * w + hi].iter().sum();
-            tmp[y * w + x] = s / (hi - lo + 1) as f32;
-        }
-    }
-    for y in 0..h {
-        let (lo, hi) = window(y, r, h);
-        for x in 0..w {
-            let mut s = 0.0;
-            for yy in lo..=hi {
-                s += tmp[yy * w + x];
-            }
-            v[y * w + x] = s / (hi - lo + 1) as f32;
-        }
-    }
-}
-
 /// DIM / GCA training trimap: fg = alpha ≈ 1 eroded, bg = alpha ≈ 0 eroded, rest unknown.
 pub fn gt_trimap(r: &mut Rng, alpha: &[f32], s: usize) -> Vec<u8> {
     let scale = s as f32 / 128.0;
@@ -128,7 +96,7 @@ pub fn pipeline_trimap(r: &mut Rng, alpha: &[f32], s: usize) -> Vec<u8> {
             coarse[cy * cs + cx] = acc / n as f32;
         }
     }
-    box_blur_cut(&mut coarse, cs, cs, r.below(2));
+    slimmatte::filter::box_blur_truncated(&mut coarse, cs, cs, r.below(2));
     // Segmentation nets are over-confident: sharpen, then blobs of misses / false positives.
     let gain = r.range(1.0, 3.0);
     for v in &mut coarse {
