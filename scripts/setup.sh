@@ -72,4 +72,5 @@ if [ "$RUN_DEMO" = 1 ]; then
   echo
   echo "Done. Play it with:  gst-play-1.0 out/demo.mp4   (or any video player)"
   echo "Elements:            GST_PLUGIN_PATH=$ROOT/target/release gst-inspect-1.0 trimapgen"
+  echo "Install for use outside the checkout (no environment variables): bash scripts/install.sh"
 fi

@@ -141,3 +141,65 @@ fn non_rgba_caps_are_refused() {
         );
     }
 }
+
+/// The astronaut shifted right by `dx` pixels (edge column repeated): the same scene, moved.
+fn shifted_astronaut(w: u32, h: u32, dx: usize) -> gst::Buffer {
+    let src = astronaut_buffer(w, h);
+    let map = src.map_readable().unwrap();
+    let (w, h) = (w as usize, h as usize);
+    let mut out = vec![0u8; w * h * 4];
+    for y in 0..h {
+        for x in 0..w {
+            let sx = x.saturating_sub(dx);
+            out[(y * w + x) * 4..][..4].copy_from_slice(&map[(y * w + sx) * 4..][..4]);
+        }
+    }
+    gst::Buffer::from_mut_slice(out)
+}
+
+/// The soft mask `trimapgen` (smoothing 0.9) puts out for `frames` pushed in order, the last
+/// one's; `between` runs on the harness before the last frame.
+fn last_mask(
+    frames: &[(i32, i32, gst::Buffer)],
+    between: impl FnOnce(&mut gst_check::Harness),
+) -> Vec<u8> {
+    let mut h = harness(&[("output", "mask"), ("smoothing", "0.9")]);
+    let mut between = Some(between);
+    let mut last = Vec::new();
+    for (i, (w, hh, buf)) in frames.iter().enumerate() {
+        if i + 1 == frames.len()
+            && let Some(f) = between.take()
+        {
+            f(&mut h);
+        }
+        h.set_src_caps(rgba_caps(*w, *hh));
+        h.push(buf.clone()).unwrap();
+        last = alpha_of(&h.pull().unwrap());
+    }
+    last
+}
+
+#[test]
+fn flush_and_caps_changes_reset_the_mask_history() {
+    init();
+    let a = (320, 180, astronaut_buffer(320, 180));
+    let b = (320, 180, shifted_astronaut(320, 180, 12));
+    let fresh = last_mask(std::slice::from_ref(&b), |_| {});
+    let continued = last_mask(&[a.clone(), b.clone()], |_| {});
+    assert_ne!(
+        fresh, continued,
+        "the history is used (else this test proves nothing)"
+    );
+    let flushed = last_mask(&[a.clone(), b.clone()], |h| {
+        assert!(h.push_event(gst::event::FlushStart::new()));
+        assert!(h.push_event(gst::event::FlushStop::new(true)));
+        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        assert!(h.push_event(gst::event::Segment::new(&segment)));
+    });
+    assert_eq!(flushed, fresh, "a flush drops the history");
+    // A caps change (new size) drops it too.
+    let b2 = (328, 184, shifted_astronaut(328, 184, 12));
+    let fresh2 = last_mask(std::slice::from_ref(&b2), |_| {});
+    let resized = last_mask(&[a, b2], |_| {});
+    assert_eq!(resized, fresh2, "a caps change drops the history");
+}
