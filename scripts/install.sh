@@ -50,9 +50,11 @@ if [ "$UNINSTALL" = 1 ]; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
-ORT_LIB="$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0 2>/dev/null | head -1 || true)"
+# The onnxruntime release the core loads (slimmatte::runtime::ORT_VERSION, tools/requirements.txt).
+ORT_VERSION="$(sed -n 's/^onnxruntime==//p' tools/requirements.txt)"
+ORT_LIB="$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so."$ORT_VERSION" 2>/dev/null | head -1 || true)"
 if [ -z "$ORT_LIB" ]; then
-  echo "onnxruntime 1.32.0 is not in .venv: run 'bash scripts/setup.sh --no-demo' first" >&2
+  echo "onnxruntime $ORT_VERSION is not in .venv: run 'bash scripts/setup.sh --no-demo' first" >&2
   exit 1
 fi
 

@@ -140,29 +140,34 @@ pub struct ModelNotFound {
 
 /// The searched folders as one line, for error messages.
 pub fn searched_dirs_line() -> String {
-    model_search_dirs()
-        .iter()
+    join_dirs(&model_search_dirs())
+}
+
+fn join_dirs(dirs: &[PathBuf]) -> String {
+    dirs.iter()
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// The first `<dir>/<name>` that is a file, over `dirs`.
+fn first_in(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
 /// The first `<dir>/<name>` that is a file, over [`model_search_dirs`].
 pub fn find_model(name: &str) -> Result<PathBuf, ModelNotFound> {
-    model_search_dirs()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| ModelNotFound {
-            name: name.into(),
-            searched: searched_dirs_line(),
-        })
+    let dirs = model_search_dirs();
+    first_in(&dirs, name).ok_or_else(|| ModelNotFound {
+        name: name.into(),
+        searched: join_dirs(&dirs),
+    })
 }
 
 /// Where a shipped model is: the found file, or — when it is nowhere — the checkout's path,
-/// whose loading then fails with the list of searched folders.
+/// whose loading then fails with the list of searched folders (the loader's message).
 fn shipped_model(name: &str) -> PathBuf {
-    find_model(name).unwrap_or_else(|_| project_root().join("models").join(name))
+    first_in(&model_search_dirs(), name).unwrap_or_else(|| project_root().join("models").join(name))
 }
 
 /// The folder that holds the shipped matting model (where the other `matting_*.onnx` models

@@ -35,8 +35,15 @@ pub fn uncertainty(p: f32) -> f32 {
 #[derive(Debug, Default)]
 pub struct MaskHistory {
     mixed: Vec<f32>,
+    /// The raw masks of the last update and of the one before (swapped, not copied).
+    raw: Vec<f32>,
     previous_raw: Vec<f32>,
+    /// Whether `previous_raw` belongs to the same shot as `raw` (no reset, no cut).
+    compared: bool,
+    size: (usize, usize),
+    /// The untrusted map, computed on demand for the last update.
     untrusted: Vec<u8>,
+    untrusted_valid: bool,
     scratch: Vec<u8>,
     has_history: bool,
     /// Whether the last update dropped the history at a scene cut.
@@ -54,14 +61,17 @@ impl MaskHistory {
     }
 
     /// Mixes the network's new mask `raw` (`width × height`, 0..1) into the history with
-    /// weight `ratio` (0 = the new mask as it is, ..< 1) and updates the untrusted pixels.
-    /// Returns the mixed mask.
+    /// weight `ratio` (0 = the new mask as it is, ..< 1). Returns the mixed mask.
     pub fn update(&mut self, raw: &[f32], width: usize, height: usize, ratio: f32) -> &[f32] {
         assert_eq!(raw.len(), width * height, "mask size");
         let ratio = ratio.clamp(0.0, 0.99);
+        std::mem::swap(&mut self.raw, &mut self.previous_raw);
+        self.raw.clear();
+        self.raw.extend_from_slice(raw);
         let continuing = self.has_history && self.previous_raw.len() == raw.len();
         self.cut = continuing && mean_abs_diff(raw, &self.previous_raw) > SCENE_CUT;
-        if continuing && !self.cut {
+        self.compared = continuing && !self.cut;
+        if self.compared {
             for (m, &p) in self.mixed.iter_mut().zip(raw) {
                 *m = p + (*m - p) * ratio * uncertainty(p);
             }
@@ -69,22 +79,10 @@ impl MaskHistory {
             self.mixed.clear();
             self.mixed.extend_from_slice(raw);
         }
-        self.mark_untrusted(raw, width, height, continuing && !self.cut);
-        self.previous_raw.clear();
-        self.previous_raw.extend_from_slice(raw);
+        self.size = (width, height);
+        self.untrusted_valid = false;
         self.has_history = true;
         &self.mixed
-    }
-
-    fn mark_untrusted(&mut self, raw: &[f32], width: usize, height: usize, compare: bool) {
-        self.scratch.clear();
-        self.scratch
-            .extend(self.mixed.iter().enumerate().map(|(i, &m)| {
-                let unsure = (UNSURE_LOW..=UNSURE_HIGH).contains(&m);
-                let changed = compare && (raw[i] - self.previous_raw[i]).abs() > CHANGE_THRESHOLD;
-                u8::from(unsure || changed)
-            }));
-        dilate3(&self.scratch, width, height, &mut self.untrusted);
     }
 
     /// The mixed mask of the last update.
@@ -93,8 +91,22 @@ impl MaskHistory {
     }
 
     /// 1 where the last update's mask is unsure or changed (dilated by one pixel), else 0;
-    /// at the mask's resolution.
-    pub fn untrusted(&self) -> &[u8] {
+    /// at the mask's resolution. Computed on the first call after an update (only the
+    /// adaptive band needs it).
+    pub fn untrusted(&mut self) -> &[u8] {
+        if !self.untrusted_valid {
+            let (raw, previous, compared) = (&self.raw, &self.previous_raw, self.compared);
+            self.scratch.clear();
+            self.scratch
+                .extend(self.mixed.iter().enumerate().map(|(i, &m)| {
+                    let unsure = (UNSURE_LOW..=UNSURE_HIGH).contains(&m);
+                    let changed = compared && (raw[i] - previous[i]).abs() > CHANGE_THRESHOLD;
+                    u8::from(unsure || changed)
+                }));
+            let (width, height) = self.size;
+            dilate3(&self.scratch, width, height, &mut self.untrusted);
+            self.untrusted_valid = true;
+        }
         &self.untrusted
     }
 

@@ -44,7 +44,6 @@ grep -q "$T/home/.local/share/slimmatte/models/matting_student.onnx" <<<"$out" \
   || { echo "$out"; fail "the command did not use the installed matting model"; }
 [ -s "$T/out.mp4" ] || fail "no $T/out.mp4"
 
-clean gst-inspect-1.0 slimmatte >/dev/null
 CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" HOME="$T/home" bash scripts/install.sh --uninstall >/dev/null
 [ ! -e "$T/home/.local/bin/slimmatte" ] || fail "--uninstall left the command"
 echo "installed-copy test passed (gst-inspect-1.0, gst-launch-1.0 mattebin, slimmatte run)"

@@ -31,11 +31,6 @@ impl Interrupt {
         Ok(Self(flag))
     }
 
-    /// A flag no signal sets (for callers that run without handlers, e.g. tests).
-    pub fn never() -> Self {
-        Self(Arc::new(AtomicBool::new(false)))
-    }
-
     /// Whether a signal asked to stop.
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::Relaxed)

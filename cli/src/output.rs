@@ -4,13 +4,13 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-/// The tail of a pipeline that encodes RGBA video into `path`:
-/// `.mp4` (H.264), `.webm` (VP8, alpha dropped), or a PNG sequence (`name%05d.png`, keeps alpha).
 /// Duration of one MP4 fragment: at most this much of a recording is lost on SIGKILL.
 pub const MP4_FRAGMENT_MS: u32 = 1000;
 /// Keyframe interval of MP4 recordings, in frames (one per fragment at 30 fps).
 const MP4_FRAGMENT_FRAMES: u32 = 30;
 
+/// The tail of a pipeline that encodes RGBA video into `path`:
+/// `.mp4` (H.264), `.webm` (VP8, alpha dropped), or a PNG sequence (`name%05d.png`, keeps alpha).
 pub fn encoder_tail(path: &Path) -> Result<String> {
     let location = path
         .to_str()

@@ -70,6 +70,16 @@ fn parse_epsilon(s: &str) -> Result<f32, String> {
 }
 
 impl RefineArgs {
+    /// The matting stage's settings for `working_size` with this refinement and the element's
+    /// other defaults: what `eval` and `bench` run.
+    pub fn matte_settings(&self, working_size: u32) -> slimmatte::matte::MatteSettings {
+        slimmatte::matte::MatteSettings {
+            working_size,
+            refine: self.settings(),
+            ..slimmatte::matte::MatteSettings::default()
+        }
+    }
+
     pub fn settings(&self) -> RefineSettings {
         RefineSettings {
             method: match self.refine {

@@ -109,18 +109,11 @@ fn curve_settings(
 ) -> MatteSettings {
     MatteSettings {
         refine: RefineSettings {
-            method: if iterations == 0 {
-                RefineMethod::None
-            } else {
-                RefineMethod::Laplacian
-            },
+            // 0 iterations: the net alone (`RefineSettings::enabled` is false).
+            method: RefineMethod::Laplacian,
             iterations,
             radius: radius.max(1),
-            epsilon: if iterations == 0 {
-                args.refine.refine_epsilon
-            } else {
-                epsilon
-            },
+            epsilon,
             ..args.refine.settings()
         },
         ..*base

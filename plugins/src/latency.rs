@@ -47,7 +47,7 @@ impl ProcessingLatency {
     ) -> Result<(), gst::ErrorMessage> {
         let at = Location::caller();
         let (w, h) = WARM_UP_SIZE;
-        let mut warm = frame.to_vec();
+        let mut warm = vec![0u8; frame.len()];
         let mut timed_run = || {
             warm.copy_from_slice(frame);
             let mut view = rgba_view_mut(&mut warm, w, h, w * 4).expect("warm-up frame");

@@ -33,6 +33,21 @@ pub fn double(v: f32) -> f64 {
         .expect("an f32's decimal is a valid f64")
 }
 
+/// The `model` property of an element running a shipped network: `what` says what the model
+/// must be, `shipped` names the default, found as `file` in the core's model search order
+/// (`slimmatte::paths`). Changeable up to READY.
+pub fn model(nick: &str, what: &str, shipped: &str, file: &str) -> glib::ParamSpec {
+    glib::ParamSpecString::builder("model")
+        .nick(nick)
+        .blurb(&format!(
+            "{what}; unset = {shipped} ({file} from ${}, the XDG data dirs' slimmatte/models, \
+             next to the plugin, or the source checkout, in that order)",
+            slimmatte::paths::MODEL_DIR_ENV
+        ))
+        .mutable_ready()
+        .build()
+}
+
 /// One `set_property` call: the element, its debug category, the property and its new value.
 pub struct Setter<'a, S: ObjectSubclass> {
     cat: &'a gst::DebugCategory,

@@ -185,11 +185,7 @@ fn ms(d: Duration) -> f64 {
 /// The matting stage's settings of the bare `ours` runs: the element's defaults with the
 /// options' working size and refinement (the pipeline runs set the same on the element).
 pub fn matte_settings(args: &BenchArgs) -> MatteSettings {
-    MatteSettings {
-        working_size: args.working_size,
-        refine: args.refine.settings(),
-        ..MatteSettings::default()
-    }
+    args.refine.matte_settings(args.working_size)
 }
 
 /// Per-stage sample lists of one run.

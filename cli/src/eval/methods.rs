@@ -202,6 +202,32 @@ pub fn scores(pred: &[f32], img: &EvalImage, region: Region) -> Scores {
     }
 }
 
+/// What a sequence row keeps of each frame (SAD, MSE and, over the image, IoU) — without the
+/// Grad and Conn passes of [`scores`], which a sequence row does not report.
+fn frame_scores(pred: &[f32], img: &EvalImage, region: Region) -> Scores {
+    let gt = &img.sample.alpha;
+    let (sad, mse, iou) = match region {
+        Region::Band => (
+            metrics::sad(pred, gt, &img.trimap),
+            metrics::mse(pred, gt, &img.trimap),
+            None,
+        ),
+        Region::Image => (
+            metrics::sad_image(pred, gt),
+            metrics::mse_image(pred, gt),
+            Some(metrics::iou(pred, gt)),
+        ),
+    };
+    Scores {
+        sad,
+        mse,
+        grad: 0.0,
+        conn: 0.0,
+        iou,
+        ms: 0.0,
+    }
+}
+
 /// The eval.csv row of `method` on `img`, measured over `region` and taking `ms`.
 pub(super) fn row(img: &EvalImage, method: &str, region: Region, pred: &[f32], ms: f64) -> Row {
     Row {
@@ -272,7 +298,7 @@ impl Runner<'_> {
                 let mut per_frame = Vec::new();
                 for f in &frames {
                     m.predict(f, &self.settings, &mut self.pred)?;
-                    per_frame.push(scores(&self.pred, f, region));
+                    per_frame.push(frame_scores(&self.pred, f, region));
                     preds.push(self.pred.clone());
                     self.bar.inc(1);
                 }

@@ -151,11 +151,7 @@ pub fn alpha_of(frame: &[u8], out: &mut Vec<f32>) {
 /// The matting stage's settings of the `ours` rows: the element's defaults with the options'
 /// working size and refinement (the rows without refinement turn it off).
 pub fn matte_settings(args: &EvalArgs) -> MatteSettings {
-    MatteSettings {
-        working_size: args.working_size,
-        refine: args.refine.settings(),
-        ..MatteSettings::default()
-    }
+    args.refine.matte_settings(args.working_size)
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {

@@ -20,9 +20,8 @@ const LEGEND_WIDTH: u32 = 360;
 /// Height of one legend line.
 const LEGEND_LINE: u32 = 17;
 
-/// Draws the per-frame SAD of `rows` into `path`; false (nothing written) when no row has
-/// per-frame values.
-pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<bool> {
+/// Draws the per-frame SAD of `rows` into `path` (nothing when no row has per-frame values).
+pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<()> {
     let rows: Vec<&SequenceRow> = rows.iter().filter(|r| !r.frame_sad.is_empty()).collect();
     let mut sequences: Vec<&str> = Vec::new();
     let mut systems: Vec<&str> = Vec::new();
@@ -35,7 +34,7 @@ pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<bool> {
         }
     }
     if sequences.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     if !fonts_ready() {
         bail!("no DejaVuSans.ttf found (apt-get install fonts-dejavu-core)");
@@ -74,7 +73,7 @@ pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<bool> {
         draw_legend(&legend, &mine, &color)?;
     }
     root.present().map_err(err)?;
-    Ok(true)
+    Ok(())
 }
 
 /// The system of a method: `ours:student+refine/trimapgen` → `ours:student+refine`.

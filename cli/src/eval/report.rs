@@ -297,9 +297,8 @@ pub(super) fn write(
     )?;
     let mut notes = notes.to_vec();
     let plot = args.out.join("sad_over_time.png");
-    match super::plot::sad_over_time(seq_rows, &plot) {
-        Ok(true) | Ok(false) => {}
-        Err(e) => notes.push(format!("{} not drawn: {e:#}", plot.display())),
+    if let Err(e) = super::plot::sad_over_time(seq_rows, &plot) {
+        notes.push(format!("{} not drawn: {e:#}", plot.display()));
     }
     let ratio_note = format!(
         "RVM downsample_ratio from the RVM README table: {} at {}×{}",

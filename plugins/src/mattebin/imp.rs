@@ -60,11 +60,12 @@ impl ObjectSubclass for MatteBin {
 }
 
 /// The element type that owns a forwarded property.
-fn child_type(child: &str) -> glib::Type {
+fn child_type(child: &str) -> Option<glib::Type> {
     match child {
-        "background" => crate::bgreplace::BgReplace::static_type(),
-        "trimap" => crate::trimapgen::TrimapGen::static_type(),
-        _ => crate::matting::SlimMatte::static_type(),
+        "background" => Some(crate::bgreplace::BgReplace::static_type()),
+        "trimap" => Some(crate::trimapgen::TrimapGen::static_type()),
+        "matte" => Some(crate::matting::SlimMatte::static_type()),
+        _ => None,
     }
 }
 
@@ -72,7 +73,7 @@ fn child_type(child: &str) -> glib::Type {
 /// nick, blurb and flags come from the child (gst-inspect does not list override specs, so the
 /// spec is rebuilt rather than overridden).
 fn forwarded_pspec(name: &str, child: &str) -> Option<glib::ParamSpec> {
-    let class = glib::object::ObjectClass::from_type(child_type(child))?;
+    let class = glib::object::ObjectClass::from_type(child_type(child)?)?;
     let original = class.find_property(name)?;
     let (nick, blurb, flags) = (original.nick(), original.blurb()?, original.flags());
     // A numeric spec (`ParamSpecUInt`, `ParamSpecDouble`: alike, but with no trait in common)

@@ -60,10 +60,10 @@ impl Default for Settings {
             refine: super::DEFAULT_REFINE,
             refine_iterations: DEFAULT_REFINE_ITERATIONS,
             refine_radius: DEFAULT_REFINE_RADIUS,
-            refine_lambda: DEFAULT_REFINE_LAMBDA as f64,
+            refine_lambda: property::double(DEFAULT_REFINE_LAMBDA),
             refine_levels: DEFAULT_REFINE_LEVELS,
             refine_size: DEFAULT_REFINE_SIZE,
-            refine_epsilon: DEFAULT_REFINE_EPSILON as f64,
+            refine_epsilon: property::double(DEFAULT_REFINE_EPSILON),
         }
     }
 }
@@ -116,16 +116,13 @@ impl ObjectImpl for SlimMatte {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = vec![
-                glib::ParamSpecString::builder("model")
-                    .nick("Matting model")
-                    .blurb(
-                        "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
-                         trimap 0/0.5/1, output 'alpha' [1,1,H,W]); unset = the shipped student (matting_student.onnx from $SLIMMATTE_MODEL_DIR, \
-                         the XDG data dirs' slimmatte/models, next to the plugin, or the source \
-                         checkout, in that order)",
-                    )
-                    .mutable_ready()
-                    .build(),
+                property::model(
+                    "Matting model",
+                    "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
+                     trimap 0/0.5/1, output 'alpha' [1,1,H,W])",
+                    "the shipped student",
+                    slimmatte::paths::MATTING_MODEL,
+                ),
                 glib::ParamSpecUInt::builder("working-size")
                     .nick("Working size")
                     .blurb(
@@ -277,8 +274,10 @@ impl BaseTransformImpl for SlimMatte {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {}, warm-up frame 640×360 took {}",
+            "loaded {}, warm-up frame {}×{} took {}",
             path.display(),
+            WARM_UP_SIZE.0,
+            WARM_UP_SIZE.1,
             self.latency.current()
         );
         *self.state.lock().unwrap() = Some(State { refiner });

@@ -58,7 +58,7 @@ impl From<SlimMatteRefine> for slimmatte::refine::RefineMethod {
 /// The refinement `slimmatte` runs unless told otherwise.
 pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 
-/// The refinement properties, shared by `slimmatte` and `mattebin` (which forwards them).
+/// The refinement properties of `slimmatte` (`mattebin` rebuilds its own from these).
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
         DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
@@ -106,7 +106,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(0.0)
             .maximum(1000.0)
-            .default_value(DEFAULT_REFINE_LAMBDA as f64)
+            .default_value(crate::property::double(DEFAULT_REFINE_LAMBDA))
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-levels")
@@ -140,9 +140,9 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
                  1e-7 is closed-form matting's and, with refine-iterations=256, reaches its \
                  quality; larger values give a smoother matte",
             )
-            .minimum(MIN_REFINE_EPSILON as f64)
-            .maximum(MAX_REFINE_EPSILON as f64)
-            .default_value(DEFAULT_REFINE_EPSILON as f64)
+            .minimum(crate::property::double(MIN_REFINE_EPSILON))
+            .maximum(crate::property::double(MAX_REFINE_EPSILON))
+            .default_value(crate::property::double(DEFAULT_REFINE_EPSILON))
             .mutable_playing()
             .build(),
     ]

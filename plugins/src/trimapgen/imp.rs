@@ -8,7 +8,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
-use slimmatte::trimap::{DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD};
+use slimmatte::trimap::{
+    DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD,
+};
 
 use super::TrimapGenOutput;
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
@@ -47,7 +49,7 @@ impl Default for Settings {
             band_fraction: property::double(DEFAULT_BAND_FRACTION),
             threshold: property::double(DEFAULT_THRESHOLD),
             smoothing: property::double(DEFAULT_SMOOTHING),
-            adaptive_band: TrimapSettings::default().adaptive_band,
+            adaptive_band: DEFAULT_ADAPTIVE_BAND,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
         }
@@ -105,16 +107,13 @@ impl ObjectImpl for TrimapGen {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecString::builder("model")
-                    .nick("Segmentation model")
-                    .blurb(
-                        "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
-                         0..1, output 'mask' [1,1,H,W]); unset = the shipped MediaPipe model (selfie_segmentation_landscape.onnx from $SLIMMATTE_MODEL_DIR, \
-                         the XDG data dirs' slimmatte/models, next to the plugin, or the source \
-                         checkout, in that order)",
-                    )
-                    .mutable_ready()
-                    .build(),
+                property::model(
+                    "Segmentation model",
+                    "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
+                     0..1, output 'mask' [1,1,H,W])",
+                    "the shipped MediaPipe model",
+                    slimmatte::paths::SEGMENTATION_MODEL,
+                ),
                 glib::ParamSpecUInt::builder("band-width")
                     .nick("Band width (pixels)")
                     .blurb(
@@ -165,7 +164,7 @@ impl ObjectImpl for TrimapGen {
                          frame, so the mask's misses reach the matting net instead of the \
                          background",
                     )
-                    .default_value(TrimapSettings::default().adaptive_band)
+                    .default_value(DEFAULT_ADAPTIVE_BAND)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -268,10 +267,12 @@ impl BaseTransformImpl for TrimapGen {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({}×{} network), warm-up frame 640×360 took {}",
+            "loaded {} ({}×{} network), warm-up frame {}×{} took {}",
             path.display(),
             generator.segmenter().resolution().0,
             generator.segmenter().resolution().1,
+            WARM_UP_SIZE.0,
+            WARM_UP_SIZE.1,
             self.latency.current()
         );
         *self.state.lock().unwrap() = Some(State { generator });

@@ -260,13 +260,19 @@ pub struct Lineup {
 const INHERIT: &str = "inherited surviving stage-1 weights";
 const SCRATCH: &str = "random init";
 
+/// Whether the stage-2 net started from the sparse net's weights is shipped: the lower
+/// validation SAD, the inherited start winning a tie.
+fn inherit_wins(val_inherit: f64, val_scratch: f64) -> bool {
+    val_inherit <= val_scratch
+}
+
 impl Lineup {
     /// The two stage-2 nets and how they started: the shipped one first (the lower validation
     /// SAD; the inherited init wins a tie), then the other (a comparison row only).
     pub fn stage2_ranked(&self) -> [(&Trained, &'static str); 2] {
         let inherit = (&self.stage2_inherit, INHERIT);
         let scratch = (&self.stage2_scratch, SCRATCH);
-        if self.val_inherit <= self.val_scratch {
+        if inherit_wins(self.val_inherit, self.val_scratch) {
             [inherit, scratch]
         } else {
             [scratch, inherit]
@@ -363,7 +369,7 @@ pub fn train_all(s: &Settings, d: &Splits) -> Result<Lineup> {
     let val_scratch = *stage2_scratch.curve.val_sad.last().unwrap_or(&f64::MAX);
     eprintln!(
         "stage 2: validation SAD inherit {val_inherit:.3} vs scratch {val_scratch:.3} → {}",
-        if val_inherit <= val_scratch {
+        if inherit_wins(val_inherit, val_scratch) {
             INHERIT
         } else {
             SCRATCH
