@@ -24,6 +24,16 @@ if [ ! -d /usr/share/doc/opencv-doc/examples/data ] && command -v apt-get >/dev/
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends opencv-doc >/dev/null \
         || echo "warning: opencv-doc not installed; training uses the scikit-image photographs only" >&2
 fi
+# Frames of opencv-doc's vtest.avi (a street with pedestrians), one every 8 s, as photographs
+# for the textures and the matte bank (training/DATA.md).
+frames=target/slimmatte-train/frames
+vtest=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+if [ -f "$vtest" ] && [ -z "$(ls "$frames"/vtest_*.png 2>/dev/null)" ]; then
+    mkdir -p "$frames"
+    gst-launch-1.0 -q filesrc location="$vtest" ! decodebin ! videoconvert ! videorate \
+        ! video/x-raw,framerate=1/8 ! pngenc ! multifilesink location="$frames/vtest_%03d.png" >/dev/null \
+        || echo "warning: could not extract frames of $vtest" >&2
+fi
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null || true
 }
@@ -41,8 +51,8 @@ target/release/slimmatte-train all "$@"
 # A second operating point next to the shipped one: the same teacher, stage-1 and Network
 # Slimming sparsity nets (copied, not retrained); only the budget search, the slim runs and the
 # baselines run again (~15 min) → models/matting_*_<N>ms.onnx, models/results_<N>ms.md.
-# SLIMMATTE_SECOND_BUDGET_MS=none skips it.
-second="${SLIMMATTE_SECOND_BUDGET_MS:-12}"
+# Off unless SLIMMATTE_SECOND_BUDGET_MS=<ms> asks for it.
+second="${SLIMMATTE_SECOND_BUDGET_MS:-none}"
 if [ "$second" != "none" ]; then
     op="target/slimmatte-train/op_${second}ms"
     mkdir -p "$op"

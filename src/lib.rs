@@ -11,7 +11,9 @@
 
 pub mod composite;
 pub mod filter;
+pub mod foreground;
 pub mod frame;
+pub mod heldout;
 pub mod matte;
 pub mod metrics;
 pub mod model;

@@ -33,16 +33,8 @@ pub struct Sample {
 pub fn textures() -> Result<Vec<(String, RgbaImage)>> {
     let mut out = Vec::new();
     if let Some(dir) = skimage_data_dir() {
-        for name in [
-            "coffee.png",
-            "chelsea.png",
-            "rocket.jpg",
-            "brick.png",
-            "grass.png",
-            "gravel.png",
-            "astronaut.png",
-            "hubble_deep_field.jpg",
-        ] {
+        // The held-out list is this list: training never sees these photographs.
+        for &name in slimmatte::heldout::EVAL_PHOTOS {
             let p = dir.join(name);
             if let Ok(img) = RgbaImage::load(&p) {
                 out.push((name.to_string(), img));

@@ -33,7 +33,7 @@ pub struct TrainCfg {
     pub name: String,
     pub steps: usize,
     pub batch: usize,
-    /// Adam learning rate, cosine-decayed to 5 % at the end.
+    /// Adam learning rate, cosine-decayed to 5 % at the end (or see `plateau`).
     pub lr: f64,
     /// L1 subgradient weight on encoder / decoder BN γ (0 = none).
     pub l1_enc: f64,
@@ -47,6 +47,75 @@ pub struct TrainCfg {
     pub eval_every: usize,
     pub ckpt_every: usize,
     pub seed: u64,
+    /// Train to a plateau instead of a fixed cosine schedule: `steps` is then the most, the
+    /// learning rate is constant and halved when validation stalls, and the run stops once
+    /// validation has not improved over the last fifth of its steps ([`Plateau`]).
+    #[serde(default)]
+    pub plateau: Option<Plateau>,
+}
+
+/// Train-to-plateau rule (the teacher's): a pure function of the validation history, so a run
+/// resumed from a checkpoint takes the same decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plateau {
+    /// Never stop before this many steps.
+    pub min_steps: usize,
+    /// Consecutive validations without a gain of at least `min_gain` that halve the lr.
+    pub patience: usize,
+    /// Relative improvement that counts as a gain (0.005 = 0.5 %).
+    pub min_gain: f64,
+}
+
+/// What the plateau rule says after the validations `(steps, sad)` so far.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlateauState {
+    /// Multiplier of the base learning rate (halved at every stall).
+    pub lr_factor: f64,
+    /// Whether the run has plateaued: no gain over the last 20 % of its steps (and at least
+    /// `min_steps` done).
+    pub done: bool,
+}
+
+impl Plateau {
+    pub fn state(&self, val_steps: &[usize], val_sad: &[f64]) -> PlateauState {
+        let gain = |best: f64, v: f64| v < best * (1.0 - self.min_gain);
+        let mut best = f64::INFINITY;
+        let mut stalled = 0;
+        let mut lr_factor = 1.0;
+        for &v in val_sad {
+            if gain(best, v) {
+                best = v;
+                stalled = 0;
+            } else {
+                stalled += 1;
+                if stalled >= self.patience {
+                    lr_factor *= 0.5;
+                    stalled = 0;
+                }
+            }
+            best = best.min(v);
+        }
+        let done = match val_steps.last() {
+            Some(&last) if last >= self.min_steps => {
+                let cut = last - last / 5;
+                let before = val_steps
+                    .iter()
+                    .zip(val_sad)
+                    .filter(|&(&st, _)| st <= cut)
+                    .map(|(_, &v)| v)
+                    .fold(f64::INFINITY, f64::min);
+                let after = val_steps
+                    .iter()
+                    .zip(val_sad)
+                    .filter(|&(&st, _)| st > cut)
+                    .map(|(_, &v)| v)
+                    .fold(f64::INFINITY, f64::min);
+                before.is_finite() && !gain(before, after)
+            }
+            _ => false,
+        };
+        PlateauState { lr_factor, done }
+    }
 }
 
 /// A frozen teacher and, per encoder stage, the teacher channel each student channel is compared
@@ -437,8 +506,20 @@ pub fn train(
         let (tx, rx) = crossbeam_channel::bounded::<Batch>(PREFETCH);
         let (steps, batch) = (start..cfg.steps, cfg.batch);
         scope.spawn(move || produce(&tx, rng, train, steps, batch));
+        let plateau_state = |c: &Curve| cfg.plateau.map(|p| p.state(&c.val_steps, &c.val_sad));
+        let mut plateau = plateau_state(&log.curve);
         for step in start..cfg.steps {
-            opt.set_lr(cosine_lr(cfg.lr, step, cfg.steps));
+            if plateau.is_some_and(|p| p.done) {
+                eprintln!(
+                    "[{}] plateau after {step} steps: no validation gain over the last 20 %",
+                    cfg.name
+                );
+                break;
+            }
+            opt.set_lr(match plateau {
+                Some(p) => cfg.lr * p.lr_factor,
+                None => cosine_lr(cfg.lr, step, cfg.steps),
+            });
             let b = rx.recv().context("the batch producer thread stopped")?;
             let (loss, task) = losses(net, teacher, cfg, &b);
             opt.backward_step(&loss);
@@ -449,7 +530,8 @@ pub fn train(
                 net,
                 val,
             );
-            let last = step + 1 == cfg.steps;
+            plateau = plateau_state(&log.curve);
+            let last = step + 1 == cfg.steps || plateau.is_some_and(|p| p.done);
             if cfg.ckpt_every > 0 && (step + 1) % cfg.ckpt_every == 0 && !last {
                 ckpt.save(vs, step + 1, log.snapshot())?;
             }

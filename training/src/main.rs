@@ -77,6 +77,9 @@ enum Cmd {
     All(Common),
     /// `all --quick` into a temporary folder, failing unless the loss falls and ONNX matches tch.
     Quick(Common),
+    /// Only the data: the matte bank (cached in the work folder) and the splits, with preview
+    /// pictures in `<models>/plots/` (data_samples.png, matte_bank.png).
+    Data(Common),
     /// Only the latency-budget search (trains teacher / stage 1 first when the work folder lacks them).
     Budget(Common),
 }
@@ -152,6 +155,13 @@ fn main() -> Result<()> {
                 t.elapsed().as_secs_f64(),
                 s.models.display()
             );
+        }
+        Cmd::Data(c) => {
+            let s = settings(&c, c.quick)?;
+            let d = pipeline::make_data(&s)?;
+            pipeline::save_previews(&s, &d)?;
+            println!("{}", d.description);
+            println!("previews in {}", s.models.join("plots").display());
         }
         Cmd::Budget(c) => {
             let s = settings(&c, c.quick)?;

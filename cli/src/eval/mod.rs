@@ -56,8 +56,9 @@ pub use report::{
     summary_markdown,
 };
 
-/// Where the real-photo example with reference alpha lives once `opencv-doc` is installed.
-pub const ALPHAMAT_DIR: &str = "/usr/share/doc/opencv-doc/examples/alphamat";
+/// Where the real-photo example with reference alpha lives once `opencv-doc` is installed
+/// (held out from training, see [`slimmatte::heldout`]).
+pub use slimmatte::heldout::ALPHAMAT_DIR;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {

@@ -64,8 +64,44 @@ pub(super) fn bilinear(v: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     top * (1.0 - fy) + bot * fy
 }
 
-/// The ground-truth alpha of a `s × s` sample (draws from `r` in a fixed order).
-pub(super) fn alpha(r: &mut Rng, s: usize) -> Vec<f32> {
+/// Colours of the hair-like strands of one sample: `rgb` (HWC, `s × s`) holds the colour of
+/// the strand that sets each pixel's alpha, `set` marks those pixels. The compositor paints
+/// them into the foreground, so strands have their own colour (with per-strand variation)
+/// instead of the texture's.
+pub(super) struct StrandColours {
+    pub rgb: Vec<f32>,
+    pub set: Vec<bool>,
+}
+
+impl StrandColours {
+    pub(super) fn new(s: usize) -> Self {
+        Self {
+            rgb: vec![0.0; s * s * 3],
+            set: vec![false; s * s],
+        }
+    }
+
+    /// Paints the strand colours into the foreground `fg` (HWC).
+    pub(super) fn paint(&self, fg: &mut [f32]) {
+        for (i, _) in self.set.iter().enumerate().filter(|&(_, &on)| on) {
+            fg[i * 3..i * 3 + 3].copy_from_slice(&self.rgb[i * 3..i * 3 + 3]);
+        }
+    }
+}
+
+/// Hair colours strands are drawn around (black, dark and light brown, blond, red, grey).
+const HAIR_COLOURS: [[f32; 3]; 6] = [
+    [0.06, 0.05, 0.05],
+    [0.25, 0.15, 0.09],
+    [0.50, 0.36, 0.22],
+    [0.85, 0.72, 0.48],
+    [0.55, 0.22, 0.10],
+    [0.70, 0.70, 0.70],
+];
+
+/// The ground-truth alpha of a `s × s` sample (draws from `r` in a fixed order), and the
+/// colours of its strands.
+pub(super) fn alpha(r: &mut Rng, s: usize) -> (Vec<f32>, StrandColours) {
     let sf = s as f32;
     let shapes = shapes(r, sf);
     let edge = if r.chance(0.3) {
@@ -120,13 +156,14 @@ pub(super) fn alpha(r: &mut Rng, s: usize) -> Vec<f32> {
             a[y * s + x] = v;
         }
     }
+    let mut colours = StrandColours::new(s);
     if r.chance(0.7) {
-        strands(r, &mut a, s);
+        strands(r, &mut a, s, &mut colours);
     }
     if r.chance(0.25) {
         motion_blur(r, &mut a, s);
     }
-    a
+    (a, colours)
 }
 
 /// The solid shapes of an alpha in a `sf × sf` crop: person-like (body, head, maybe arms,
@@ -164,9 +201,11 @@ fn shapes(r: &mut Rng, sf: f32) -> Vec<Ellipse> {
     shapes
 }
 
-/// Thin hair-like strands growing outwards from the boundary.
-fn strands(r: &mut Rng, a: &mut [f32], s: usize) {
+/// Thin hair-like strands (0.35–3 px wide, tapering, curling) growing outwards from the
+/// boundary, in clumps around one hair colour with per-strand variation.
+pub(super) fn strands(r: &mut Rng, a: &mut [f32], s: usize, colours: &mut StrandColours) {
     let base = a.to_vec();
+    let hair = HAIR_COLOURS[r.below(HAIR_COLOURS.len())];
     let n = 5 + r.below(36);
     for _ in 0..n {
         // A boundary point.
@@ -191,22 +230,48 @@ fn strands(r: &mut Rng, a: &mut [f32], s: usize) {
             r.range(0.0, 6.28)
         } + r.range(-0.6, 0.6);
         let len = r.range(0.08, 0.35) * s as f32;
-        let width = r.range(0.35, 1.5);
+        let width = if r.chance(0.2) {
+            r.range(1.5, 3.0)
+        } else {
+            r.range(0.35, 1.5)
+        };
         let opacity = r.range(0.3, 1.0);
         let curl = r.range(-0.08, 0.08);
+        let shade = r.range(0.75, 1.25);
+        let colour = hair.map(|c| (c * shade + r.range(-0.04, 0.04)).clamp(0.0, 1.0));
         let steps = (len / 1.5) as usize;
         for i in 0..steps {
             ang += curl + r.range(-0.1, 0.1);
             let (nx, ny) = (px + 1.5 * ang.cos(), py + 1.5 * ang.sin());
             let taper = 1.0 - i as f32 / steps.max(1) as f32 * 0.7;
-            draw_segment(a, s, (px, py), (nx, ny), width * taper, opacity * taper);
+            let stroke = Stroke {
+                width: width * taper,
+                opacity: opacity * taper,
+                colour,
+            };
+            draw_segment(a, s, (px, py), (nx, ny), &stroke, colours);
             px = nx;
             py = ny;
         }
     }
 }
 
-fn draw_segment(a: &mut [f32], s: usize, p0: (f32, f32), p1: (f32, f32), width: f32, opacity: f32) {
+/// Width (px), opacity and colour of a strand segment.
+struct Stroke {
+    width: f32,
+    opacity: f32,
+    colour: [f32; 3],
+}
+
+fn draw_segment(
+    a: &mut [f32],
+    s: usize,
+    p0: (f32, f32),
+    p1: (f32, f32),
+    stroke: &Stroke,
+    colours: &mut StrandColours,
+) {
+    let (width, opacity) = (stroke.width, stroke.opacity);
     let half = width * 0.5;
     let pad = half + 1.0;
     let x_lo = (p0.0.min(p1.0) - pad).floor().max(0.0) as usize;
@@ -226,8 +291,12 @@ fn draw_segment(a: &mut [f32], s: usize, p0: (f32, f32), p1: (f32, f32), width: 
             let d = (cx * cx + cy * cy).sqrt();
             // Area coverage of a line of width `width` (thin lines: partial coverage).
             let cov = (half + 0.5 - d).clamp(0.0, 1.0).min(width.min(1.0)) * opacity;
-            let v = &mut a[y * s + x];
-            *v = (*v).max(cov);
+            let i = y * s + x;
+            if cov > a[i] {
+                a[i] = cov;
+                colours.rgb[i * 3..i * 3 + 3].copy_from_slice(&stroke.colour);
+                colours.set[i] = true;
+            }
         }
     }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use slimmatte::rng::Rng;
 
-use super::alpha::alpha;
+use super::alpha::{StrandColours, alpha, bilinear, strands};
+use super::bank::RealMatte;
 use super::trimap::{gt_trimap, pipeline_trimap};
 use super::{Sample, TrimapKind};
 
@@ -21,7 +22,8 @@ pub struct Texture {
 }
 
 impl Texture {
-    fn sample(&self, x: f32, y: f32, out: &mut [f32; 3]) {
+    /// Bilinear sample at (x, y) in pixels, edges clamped.
+    pub(super) fn sample(&self, x: f32, y: f32, out: &mut [f32; 3]) {
         let x = x.clamp(0.0, (self.width - 1) as f32);
         let y = y.clamp(0.0, (self.height - 1) as f32);
         let (x0, y0) = (x.floor() as usize, y.floor() as usize);
@@ -51,11 +53,14 @@ pub fn texture_dirs() -> Vec<PathBuf> {
         }
     }
     dirs.push(PathBuf::from("/usr/share/doc/opencv-doc/examples/data"));
+    // Video frames extracted by scripts/train.sh (opencv-doc's vtest.avi).
+    dirs.push(root.join("target/slimmatte-train/frames"));
     dirs
 }
 
 /// Loads every colour-ish PNG/JPEG of at least 200×200 from `dirs` (sorted by name so the set
-/// is deterministic). Falls back to procedural textures when none is found.
+/// is deterministic), except what `eval` measures on ([`slimmatte::heldout`]). Falls back to
+/// procedural textures when none is found.
 pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
     let mut files: Vec<PathBuf> = Vec::new();
     for d in dirs {
@@ -67,7 +72,10 @@ pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
                     .and_then(|s| s.to_str())
                     .unwrap_or("")
                     .to_ascii_lowercase();
-                if ext == "png" || ext == "jpg" || ext == "jpeg" {
+                if (ext == "png" || ext == "jpg" || ext == "jpeg")
+                    && !slimmatte::heldout::is_held_out(&p)
+                    && is_photograph(&p)
+                {
                     files.push(p);
                 }
             }
@@ -89,6 +97,44 @@ pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
         }
     }
     out
+}
+
+/// Pictures in the image folders that are not photographs of the world (logos, diagrams,
+/// text, calibration boards, renders, masks, disparity maps): left out of the textures and the
+/// matte bank (training/DATA.md).
+const NOT_PHOTOGRAPHS: &[&str] = &[
+    "Blender_Suzanne",
+    "LinuxLogo",
+    "WindowsLogo",
+    "aloeGT",
+    "cards",
+    "chessboard",
+    "chicky_512",
+    "color.png",
+    "detect_blob",
+    "digits",
+    "ellipses",
+    "gradient",
+    "horse",
+    "imageText",
+    "left0",
+    "left1",
+    "logo",
+    "ml.png",
+    "opencv-logo",
+    "pca_test",
+    "phantom",
+    "pic",
+    "right0",
+    "right1",
+    "sudoku",
+    "text_defocus",
+];
+
+/// Whether the file is a photograph (not one of [`NOT_PHOTOGRAPHS`], matched by name prefix).
+pub fn is_photograph(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !NOT_PHOTOGRAPHS.iter().any(|p| name.starts_with(p))
 }
 
 fn load_texture(path: &Path, max_side: usize) -> Option<Texture> {
@@ -148,15 +194,61 @@ pub(crate) fn procedural_texture(r: &mut Rng, i: usize) -> Texture {
     }
 }
 
-/// Generates sample data from textures.
+/// Share of the samples whose α and F come from the matte bank (when it is not empty).
+pub const REAL_MATTE_FRACTION: f32 = 0.5;
+
+/// Generates sample data from textures (F and B crops, procedural alphas) and, when given, the
+/// matte bank's real mattes.
 pub struct Generator {
     pub textures: Vec<Texture>,
+    /// Real mattes (α with their foreground colours) of the matte bank; empty = procedural only.
+    pub mattes: Vec<RealMatte>,
 }
 
 impl Generator {
     pub fn new(textures: Vec<Texture>) -> Self {
         assert!(!textures.is_empty(), "no textures");
-        Self { textures }
+        Self {
+            textures,
+            mattes: Vec::new(),
+        }
+    }
+
+    /// The same generator drawing [`REAL_MATTE_FRACTION`] of its samples from `mattes`.
+    pub fn with_mattes(mut self, mattes: Vec<RealMatte>) -> Self {
+        self.mattes = mattes;
+        self
+    }
+
+    /// F and α of a real matte: a random region (50–100 % of its side) resampled to
+    /// `size × size`, flipped, colour-jittered; procedural strands added on 30 %.
+    fn real(&self, r: &mut Rng, size: usize) -> (Vec<f32>, Vec<f32>) {
+        let m = &self.mattes[r.below(self.mattes.len())];
+        let region = r.range(0.5, 1.0) * m.size as f32;
+        let x0 = r.range(0.0, m.size as f32 - region);
+        let y0 = r.range(0.0, m.size as f32 - region);
+        let flip = r.chance(0.5);
+        let step = region / size as f32;
+        let jitter = Jitter::draw(r);
+        let mut fg = vec![0.0; size * size * 3];
+        let mut alpha = vec![0.0; size * size];
+        let mut px = [0.0f32; 3];
+        for y in 0..size {
+            for x in 0..size {
+                let xx = if flip { size - 1 - x } else { x };
+                let (sx, sy) = (x0 + (xx as f32 + 0.5) * step, y0 + (y as f32 + 0.5) * step);
+                m.fg.sample(sx, sy, &mut px);
+                let i = y * size + x;
+                jitter.apply(&px, &mut fg[i * 3..i * 3 + 3]);
+                alpha[i] = bilinear(&m.alpha, m.size, m.size, sx - 0.5, sy - 0.5);
+            }
+        }
+        if r.chance(0.3) {
+            let mut colours = StrandColours::new(size);
+            strands(r, &mut alpha, size, &mut colours);
+            colours.paint(&mut fg);
+        }
+        (fg, alpha)
     }
 
     /// A `size × size` crop of a random texture at a random scale, flipped, colour-jittered.
@@ -169,9 +261,7 @@ impl Generator {
         let y0 = r.range(0.0, (t.height as f32 - region).max(0.0));
         let flip = r.chance(0.5);
         let step = region / size as f32;
-        let gain = [r.range(0.8, 1.2), r.range(0.8, 1.2), r.range(0.8, 1.2)];
-        let bright = r.range(-0.1, 0.1);
-        let sat = r.range(0.6, 1.3);
+        let jitter = Jitter::draw(r);
         let mut out = vec![0.0; size * size * 3];
         let mut px = [0.0f32; 3];
         for y in 0..size {
@@ -182,11 +272,8 @@ impl Generator {
                     y0 + (y as f32 + 0.5) * step,
                     &mut px,
                 );
-                let g = (px[0] + px[1] + px[2]) / 3.0;
-                for c in 0..3 {
-                    let v = (g + (px[c] - g) * sat) * gain[c] + bright;
-                    out[(y * size + x) * 3 + c] = v.clamp(0.0, 1.0);
-                }
+                let i = (y * size + x) * 3;
+                jitter.apply(&px, &mut out[i..i + 3]);
             }
         }
         out
@@ -197,8 +284,17 @@ impl Generator {
         let mut r = Rng::new(seed);
         let s = size;
         let bg = self.crop(&mut r, s);
-        let fg = self.crop(&mut r, s);
-        let alpha = alpha(&mut r, s);
+        let (fg, alpha) = if !self.mattes.is_empty() && r.chance(REAL_MATTE_FRACTION) {
+            self.real(&mut r, s)
+        } else {
+            let mut fg = self.crop(&mut r, s);
+            let (alpha, strand_colours) = alpha(&mut r, s);
+            // Half the samples keep the texture under the strands (hair of the body's colour).
+            if r.chance(0.5) {
+                strand_colours.paint(&mut fg);
+            }
+            (fg, alpha)
+        };
         let sigma = if r.chance(0.7) {
             r.range(0.0, 0.03)
         } else {
@@ -229,6 +325,31 @@ impl Generator {
             trimap,
             alpha,
             kind,
+        }
+    }
+}
+
+/// Colour jitter of a crop: per-channel gain, brightness offset, saturation.
+struct Jitter {
+    gain: [f32; 3],
+    bright: f32,
+    sat: f32,
+}
+
+impl Jitter {
+    /// Draws gain, brightness and saturation (in that order).
+    fn draw(r: &mut Rng) -> Self {
+        let gain = [r.range(0.8, 1.2), r.range(0.8, 1.2), r.range(0.8, 1.2)];
+        let bright = r.range(-0.1, 0.1);
+        let sat = r.range(0.6, 1.3);
+        Self { gain, bright, sat }
+    }
+
+    fn apply(&self, px: &[f32; 3], out: &mut [f32]) {
+        let g = (px[0] + px[1] + px[2]) / 3.0;
+        for c in 0..3 {
+            let v = (g + (px[c] - g) * self.sat) * self.gain[c] + self.bright;
+            out[c] = v.clamp(0.0, 1.0);
         }
     }
 }

@@ -18,6 +18,7 @@
 #![allow(clippy::approx_constant)]
 
 mod alpha;
+pub mod bank;
 mod composite;
 mod trimap;
 
@@ -28,9 +29,10 @@ use serde::Serialize;
 use slimmatte::rng::Rng;
 use tch::Tensor;
 
+pub use bank::{BankSettings, RealMatte};
 #[cfg(test)]
 pub(crate) use composite::procedural_texture;
-pub use composite::{Generator, Texture, load_textures, texture_dirs};
+pub use composite::{Generator, REAL_MATTE_FRACTION, Texture, load_textures, texture_dirs};
 pub use trimap::{gt_trimap, pipeline_trimap};
 
 /// Seed of sample `i` of the split with seed `split`.

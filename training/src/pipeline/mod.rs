@@ -29,6 +29,19 @@ pub use stages::{Lineup, Splits, Start, Trained, make_data, stage, teacher_outpu
 
 use crate::data;
 
+/// Preview pictures of the data: six training samples (composite, trimap, alpha) and twelve
+/// mattes of the matte bank (foreground over grey, alpha) in `<models>/plots/`.
+pub fn save_previews(s: &Settings, d: &Splits) -> Result<()> {
+    let plots = s.models.join("plots");
+    std::fs::create_dir_all(&plots)?;
+    let refs: Vec<&data::Sample> = d.train.samples.iter().take(6).collect();
+    data::save_preview(&refs, &plots.join("data_samples.png"))?;
+    if !d.bank.is_empty() {
+        data::bank::save_preview(&d.bank, 12, &plots.join("matte_bank.png"))?;
+    }
+    Ok(())
+}
+
 /// The whole pipeline.
 pub fn run_all(s: &Settings) -> Result<Outcome> {
     let t_all = Instant::now();
@@ -40,9 +53,7 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     )?;
     let d = make_data(s)?;
     if !s.quick {
-        let refs: Vec<&data::Sample> = d.train.samples.iter().take(6).collect();
-        let _ = std::fs::create_dir_all(s.models.join("plots"));
-        data::save_preview(&refs, &s.models.join("plots/data_samples.png"))?;
+        save_previews(s, &d)?;
     }
     let nets = train_all(s, &d)?;
     // Export, parity, latency, test metrics, cards.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 use slimmatte::matte::PAD_MULTIPLE;
 
-use crate::distill::TrainCfg;
+use crate::data::BankSettings;
+use crate::distill::{Plateau, TrainCfg};
 use crate::nets::LEVELS;
 
 /// Settings of a run of the pipeline.
@@ -22,7 +23,12 @@ pub struct Settings {
     pub n_test: usize,
     pub test_size: usize,
     pub batch: usize,
+    /// The teacher's most steps: it trains until validation plateaus (`teacher_plateau`).
     pub steps_teacher: usize,
+    pub teacher_plateau: Plateau,
+    pub teacher_eval_every: usize,
+    /// The matte bank (real mattes pulled from the photographs, `data::bank`).
+    pub bank: BankSettings,
     pub steps_prune: usize,
     pub steps_slim: usize,
     pub lr: f64,
@@ -50,14 +56,26 @@ impl Settings {
             work,
             models,
             seed: 2022,
-            teacher_levels: [24, 48, 96, 128],
+            teacher_levels: [32, 64, 128, 160],
             crop: 128,
             n_train: 6000,
-            n_val: 48,
+            n_val: 200,
             n_test: 100,
             test_size: 256,
             batch: 8,
-            steps_teacher: 4800,
+            steps_teacher: 12000,
+            teacher_plateau: Plateau {
+                min_steps: 4000,
+                patience: 4,
+                min_gain: 0.005,
+            },
+            teacher_eval_every: 250,
+            bank: BankSettings {
+                count: 1500,
+                size: 192,
+                seed: 0, // set from `seed` (seed·10 + 7) when the data is made
+                iterations: 256,
+            },
             steps_prune: 2400,
             steps_slim: 2400,
             lr: 2e-3,
@@ -87,6 +105,18 @@ impl Settings {
             test_size: 64,
             batch: 4,
             steps_teacher: 150,
+            teacher_plateau: Plateau {
+                min_steps: 100,
+                patience: 2,
+                min_gain: 0.005,
+            },
+            teacher_eval_every: 25,
+            bank: BankSettings {
+                count: 6,
+                size: 64,
+                seed: 0, // set from `seed` (seed·10 + 7) when the data is made
+                iterations: 32,
+            },
             steps_prune: 60,
             steps_slim: 60,
             search_iters: 2,
@@ -119,6 +149,7 @@ impl Settings {
             eval_every: (steps / 10).max(1),
             ckpt_every: if self.quick { 0 } else { 250 },
             seed: self.seed ^ fxhash(name),
+            plateau: None,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Splits {
     pub val: Dataset,
     pub test: Dataset,
     pub description: String,
+    /// The real mattes the generator drew from (for previews).
+    pub bank: Vec<data::RealMatte>,
 }
 
 /// Generates the train / validation / test splits of the settings (separate seed streams).
@@ -27,7 +29,14 @@ pub fn make_data(s: &Settings) -> Result<Splits> {
     let dirs = data::texture_dirs();
     let textures = data::load_textures(&dirs, 512);
     let names: Vec<String> = textures.iter().map(|t| t.name.clone()).collect();
-    let g = Generator::new(textures);
+    // The bank is its own seed stream next to the splits' (seed·10 + 1/2/3).
+    let bank_settings = data::BankSettings {
+        seed: s.seed * 10 + 7,
+        ..s.bank.clone()
+    };
+    let bank = data::bank::load_or_make(&s.work.join("matte_bank"), &textures, &bank_settings)?;
+    let n_bank = bank.len();
+    let g = Generator::new(textures).with_mattes(bank.clone());
     let threads = 2;
     let train = Dataset::generate(&g, s.seed * 10 + 1, s.n_train, s.crop, threads);
     let val = Dataset::generate(&g, s.seed * 10 + 2, s.n_val, s.crop, threads);
@@ -35,7 +44,16 @@ pub fn make_data(s: &Settings) -> Result<Splits> {
     let (tu, tp) = train.stats();
     let (su, sp) = test.stats();
     let description = format!(
-        "Synthetic composites I = αF + (1−α)B with exact α (`training/src/data/`): procedural person-like / object alphas with soft edges, boundary wobble, holes, semi-transparent veils, thin semi-transparent hair-like strands and motion blur; F and B cropped (random scale, flip, colour jitter) from {} real photographs ({}, …) found in scikit-image's data folder and Debian opencv-doc's examples; Gaussian noise, 8-bit quantisation, JPEG q40–90 on 35 %. Trimaps: 50 % DIM/GCA-style (fg/bg of the ground truth eroded 1–10 px), 50 % the project's `TrimapBuilder` on a degraded coarse mask (2–4× area downsampling, blur, over-confidence, missed / false blobs, ±1 coarse-px shift, threshold 0.35–0.65, band radius 4–12 px per 128 px). Splits by seed: train seed {} ({} crops {}×{}, {:.0} % unknown, {:.0} % pipeline trimaps), validation seed {} ({} crops, used for the stage-2 init choice), test seed {} ({} images {}×{}, {:.0} % unknown, {:.0} % pipeline trimaps; never used for any choice). Generated in {:.1} s.",
+        "Composites I = αF + (1−α)B with exact α (`training/src/data/`, sources in `training/DATA.md`): {:.0} % with α and F from the matte bank — {} mattes of {}×{} crops of real photographs pulled by closed-form matting (ε 1e-7, {} CG iterations, threshold trimaps along a colour axis) with multilevel foreground colours (Germer et al. 2020), random region, flip, colour jitter, procedural strands on 30 %; the rest procedural person-like / object alphas with soft edges, boundary wobble, holes, semi-transparent veils, thin semi-transparent hair-like strands and motion blur; F and B cropped (random scale, flip, colour jitter) from {} real photographs ({}, …) found in scikit-image's data folder and Debian opencv-doc's examples, minus everything `eval` uses (`slimmatte::heldout`); Gaussian noise, 8-bit quantisation, JPEG q40–90 on 35 %. Trimaps: 50 % DIM/GCA-style (fg/bg of the ground truth eroded 1–10 px), 50 % the project's `TrimapBuilder` on a degraded coarse mask (2–4× area downsampling, blur, over-confidence, missed / false blobs, ±1 coarse-px shift, threshold 0.35–0.65, band radius 4–12 px per 128 px). Splits by seed: train seed {} ({} crops {}×{}, {:.0} % unknown, {:.0} % pipeline trimaps), validation seed {} ({} crops, used for the stage-2 init choice), test seed {} ({} images {}×{}, {:.0} % unknown, {:.0} % pipeline trimaps; never used for any choice). Generated in {:.1} s.",
+        if n_bank > 0 {
+            data::REAL_MATTE_FRACTION * 100.0
+        } else {
+            0.0
+        },
+        n_bank,
+        s.bank.size,
+        s.bank.size,
+        s.bank.iterations,
         names.len(),
         names.iter().take(6).cloned().collect::<Vec<_>>().join(", "),
         s.seed * 10 + 1,
@@ -67,6 +85,7 @@ pub fn make_data(s: &Settings) -> Result<Splits> {
         val,
         test,
         description,
+        bank,
     })
 }
 
@@ -160,15 +179,10 @@ pub fn stage(
 /// Loads the teacher (trains it when missing), frozen.
 pub(super) fn teacher(s: &Settings, d: &Splits) -> Result<Trained> {
     let tarch = Arch::from_levels(s.teacher_levels);
-    let mut teacher = stage(
-        s,
-        d,
-        s.cfg("teacher", s.steps_teacher, false, false),
-        &tarch,
-        BnInit::STANDARD,
-        Start::Scratch,
-        None,
-    )?;
+    let mut cfg = s.cfg("teacher", s.steps_teacher, false, false);
+    cfg.plateau = Some(s.teacher_plateau);
+    cfg.eval_every = s.teacher_eval_every;
+    let mut teacher = stage(s, d, cfg, &tarch, BnInit::STANDARD, Start::Scratch, None)?;
     teacher.vs.freeze();
     Ok(teacher)
 }
