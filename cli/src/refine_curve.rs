@@ -314,7 +314,7 @@ fn write_crops(
             "synthetic"
         };
         let p = args.out.join(format!("refine_crops_{key}.png"));
-        crops(img, &tiles, &p)?;
+        crate::eval::crops::tiles_png(img, &tiles, &p)?;
         println!("wrote {} ({})", p.display(), sets[si].0);
     }
     Ok(())
@@ -493,59 +493,4 @@ fn plot(
     }
     root.present().map_err(err)?;
     Ok(())
-}
-
-/// Side-by-side crops of the window with the most soft ground-truth pixels: the image, then
-/// each alpha in `tiles`, each enlarged 2× (nearest neighbour, so strands are not smoothed).
-fn crops(img: &EvalImage, tiles: &[Vec<f32>], path: &Path) -> Result<()> {
-    let (w, h) = (img.sample.width, img.sample.height);
-    let side = 128.min(w).min(h);
-    let soft: Vec<u32> = img
-        .sample
-        .alpha
-        .iter()
-        .map(|&a| (a > 0.05 && a < 0.95) as u32)
-        .collect();
-    // Best window on an 8-px grid.
-    let (mut best, mut best_xy) = (0u32, (0, 0));
-    for y in (0..=h - side).step_by(8) {
-        for x in (0..=w - side).step_by(8) {
-            let mut s = 0;
-            for yy in (y..y + side).step_by(2) {
-                for xx in (x..x + side).step_by(2) {
-                    s += soft[yy * w + xx];
-                }
-            }
-            if s > best {
-                best = s;
-                best_xy = (x, y);
-            }
-        }
-    }
-    let (x0, y0) = best_xy;
-    let scale = 2;
-    let n = 1 + tiles.len();
-    let gap = 4;
-    let tw = side * scale;
-    let (ow, oh) = (n * tw + (n - 1) * gap, tw);
-    let mut out = vec![255u8; ow * oh * 3];
-    for t in 0..n {
-        for y in 0..oh {
-            for x in 0..tw {
-                let (sx, sy) = (x0 + x / scale, y0 + y / scale);
-                let k = sy * w + sx;
-                let px = if t == 0 {
-                    let p = &img.sample.rgba[k * 4..k * 4 + 3];
-                    [p[0], p[1], p[2]]
-                } else {
-                    let v = (tiles[t - 1][k].clamp(0.0, 1.0) * 255.0).round() as u8;
-                    [v, v, v]
-                };
-                let o = (y * ow + t * (tw + gap) + x) * 3;
-                out[o..o + 3].copy_from_slice(&px);
-            }
-        }
-    }
-    image::save_buffer(path, &out, ow as u32, oh as u32, image::ColorType::Rgb8)
-        .with_context(|| format!("writing {}", path.display()))
 }

@@ -550,6 +550,38 @@ mod tests {
     use crate::nets::{Arch, BnInit};
 
     #[test]
+    fn plateau_halves_the_lr_on_stalls_and_stops_only_without_gain_in_the_last_fifth() {
+        let p = Plateau {
+            min_steps: 400,
+            patience: 2,
+            min_gain: 0.01,
+        };
+        let steps: Vec<usize> = (1..=10).map(|k| k * 100).collect();
+        // Still improving at the end: no stop, lr untouched.
+        let falling: Vec<f64> = (0..10).map(|k| 1.0 - 0.05 * k as f64).collect();
+        let st = p.state(&steps, &falling);
+        assert_eq!(st.lr_factor, 1.0);
+        assert!(!st.done);
+        // Best at step 500, then flat: two stalls → one halving; the last 20 % (steps > 800)
+        // gained nothing → done.
+        let flat = [1.0, 0.9, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6];
+        let st = p.state(&steps, &flat);
+        assert_eq!(
+            st.lr_factor, 0.25,
+            "stalls at 600+700 and 800+900 halve twice"
+        );
+        assert!(st.done);
+        // The same history before min_steps is not done.
+        assert!(!p.state(&steps[..3], &flat[..3]).done);
+        // A late gain of more than 1 % keeps it going.
+        let mut late = flat;
+        late[9] = 0.55;
+        assert!(!p.state(&steps, &late).done);
+        // A resumed run sees the same state from the same history.
+        assert_eq!(p.state(&steps, &flat), p.state(&steps, &flat));
+    }
+
+    #[test]
     fn cached_teacher_outputs_equal_a_fresh_forward_pass() {
         let mut r = Rng::new(7);
         let g = Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect());

@@ -41,6 +41,7 @@ use slimmatte::runtime::DEFAULT_THREADS;
 use super::refine_args::RefineArgs;
 
 mod closed_form;
+pub mod crops;
 mod images;
 mod methods;
 mod models;
@@ -117,6 +118,10 @@ pub struct EvalArgs {
     /// The refinement evaluated in the `+refine` rows (`--refine none` leaves them out).
     #[command(flatten)]
     pub refine: RefineArgs,
+    /// Also write crop PNGs (image | each model's net alone given the true trimap | truth) of
+    /// the N most detailed stills of each set to `<out>/crops/`; 0 = none.
+    #[arg(long, default_value_t = 0)]
+    pub crops: usize,
     /// Instead of the tables: the refinement's quality/time curve over iteration counts
     /// (refine_curve.{csv,md,png} and a hair crop PNG) on this many images per resolution.
     #[arg(long, default_value_t = 0)]
@@ -182,6 +187,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         pred: Vec::new(),
         bar: &bar,
     };
+    if args.crops > 0 {
+        crops::write(args, &images, &models)?;
+    }
     let mut rows = runner.stills(&images, &mut methods)?;
     let seq_rows = runner.sequences(args, &textures, &mut methods)?;
     bar.finish_and_clear();

@@ -258,6 +258,43 @@ mod tests {
     }
 
     #[test]
+    fn strands_carry_their_own_colours_into_the_foreground() {
+        let s = 96;
+        // Find a seed whose alpha has strands (70 % of them do).
+        let (alpha, colours) = (0..20)
+            .map(|seed| alpha::alpha(&mut Rng::new(seed), s))
+            .find(|(_, c)| c.set.iter().any(|&on| on))
+            .expect("some seed draws strands");
+        let painted: Vec<usize> = (0..s * s).filter(|&i| colours.set[i]).collect();
+        assert!(
+            painted.iter().all(|&i| alpha[i] > 0.0),
+            "painted pixels are covered"
+        );
+        let mut fg = vec![0.5f32; s * s * 3];
+        colours.paint(&mut fg);
+        let i = painted[0];
+        assert_eq!(&fg[i * 3..i * 3 + 3], &colours.rgb[i * 3..i * 3 + 3]);
+        let untouched = (0..s * s).find(|&i| !colours.set[i]).unwrap();
+        assert_eq!(&fg[untouched * 3..untouched * 3 + 3], &[0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn held_out_and_non_photographs_are_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = image::RgbImage::from_fn(220, 220, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+        });
+        for name in ["astronaut.png", "LinuxLogo.jpg", "left01.jpg", "baboon.png"] {
+            photo.save(dir.path().join(name)).unwrap();
+        }
+        let names: Vec<String> = load_textures(&[dir.path().to_path_buf()], 256)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, vec!["baboon.png".to_string()]);
+    }
+
+    #[test]
     fn gt_trimap_marks_soft_pixels_unknown() {
         let s = 32;
         let alpha: Vec<f32> = (0..s * s)
