@@ -75,3 +75,48 @@ fn bench_smoke_writes_json_markdown_and_plots() {
         assert!(out.join("fps_vs_resolution.png").is_file());
     }
 }
+
+/// `bench --streams`: live streams fed in real time; every pushed frame is either rendered or
+/// counted as dropped, and the report names the largest drop-free n.
+#[test]
+fn bench_streams_counts_every_frame_as_rendered_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let o = Command::new(env!("CARGO_BIN_EXE_slimmatte"))
+        .args([
+            "bench",
+            "--streams",
+            "2",
+            "--stream-seconds",
+            "2",
+            "--resolutions",
+            "96x64",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "bench --streams failed: {stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("streams.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["streams"].as_u64(), Some(1));
+    for run in runs {
+        let per = run["per_stream"].as_array().unwrap();
+        assert_eq!(per.len() as u64, run["streams"].as_u64().unwrap());
+        for s in per {
+            let (pushed, rendered, dropped) = (
+                s["pushed"].as_u64().unwrap(),
+                s["rendered"].as_u64().unwrap(),
+                s["dropped"].as_u64().unwrap(),
+            );
+            assert_eq!(pushed, 60, "2 s at 30 fps: {s}");
+            assert_eq!(rendered + dropped, pushed, "{s}");
+            assert!(rendered > 0, "{s}");
+        }
+    }
+    let md = std::fs::read_to_string(out.join("streams.md")).unwrap();
+    assert!(md.contains("| 96×64 | 1 |"), "{md}");
+    assert!(md.contains("96×64: "), "{md}");
+}

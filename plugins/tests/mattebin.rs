@@ -50,3 +50,29 @@ fn bin_properties_are_the_childrens_with_their_defaults() {
         assert_eq!(bin.by_name(c).unwrap().property::<u32>("threads"), 1, "{c}");
     }
 }
+
+/// The network stages are decoupled by bounded queues (each stage its own streaming thread),
+/// in this order: trimap → queue → matte → queue → background.
+#[test]
+fn network_stages_run_on_their_own_threads_behind_bounded_queues() {
+    init();
+    let bin = gst::ElementFactory::make("mattebin")
+        .build()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let downstream_of = |name: &str| -> String {
+        let e = bin.by_name(name).unwrap_or_else(|| panic!("no {name}"));
+        let peer = e.static_pad("src").unwrap().peer().unwrap();
+        peer.parent_element().unwrap().name().to_string()
+    };
+    assert_eq!(downstream_of("trimap"), "queue-matte");
+    assert_eq!(downstream_of("queue-matte"), "matte");
+    assert_eq!(downstream_of("matte"), "queue-background");
+    assert_eq!(downstream_of("queue-background"), "background");
+    for q in ["queue-matte", "queue-background"] {
+        let q = bin.by_name(q).unwrap();
+        assert_eq!(q.property::<u32>("max-size-buffers"), 2);
+        assert_eq!(q.property::<u64>("max-size-time"), 0);
+    }
+}

@@ -42,6 +42,7 @@ mod bare;
 mod pipeline;
 pub(crate) mod plots;
 mod report;
+mod streams;
 
 use bare::{BareSystem, run_bare};
 use pipeline::run_pipeline;
@@ -99,6 +100,13 @@ pub struct BenchArgs {
     /// Measure nothing: redraw the plots from <out>/bench.json (and the eval.json).
     #[arg(long)]
     pub replot: bool,
+    /// Instead of the other measurements: 1..=N concurrent live streams (30 fps, real time,
+    /// `mattebin`) per resolution, delivered fps and dropped frames → streams.{md,json}.
+    #[arg(long, default_value_t = 0)]
+    pub streams: usize,
+    /// Seconds each `--streams` run lasts.
+    #[arg(long, default_value_t = 10.0)]
+    pub stream_seconds: f64,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
     #[command(flatten)]
     pub refine: RefineArgs,
@@ -327,6 +335,9 @@ fn measure_resolution(
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.replot {
         return report::replot(args);
+    }
+    if args.streams > 0 {
+        return streams::run(args);
     }
     let resolutions: Vec<(usize, usize)> = args
         .resolutions

@@ -147,7 +147,7 @@ fn build_pipe(description: &str, timed: &[(&'static str, &str)]) -> Result<Pipe>
     })
 }
 
-fn bus_error(pipeline: &gst::Pipeline, what: &str) -> anyhow::Error {
+pub(super) fn bus_error(pipeline: &gst::Pipeline, what: &str) -> anyhow::Error {
     let bus = pipeline.bus().expect("pipeline bus");
     match bus.timed_pop_filtered(gst::ClockTime::from_seconds(2), &[gst::MessageType::Error]) {
         Some(msg) => match msg.view() {

@@ -29,14 +29,22 @@ const FORWARDED: &[(&str, &str)] = &[
 /// Properties set on more than the named child: `threads` sizes both networks.
 const ALSO_ON: &[(&str, &str)] = &[("threads", "trimap")];
 
-/// The chain, as (factory, child name).
+/// The chain, as (factory, child name). The queues give each network stage its own streaming
+/// thread, so that frame n+1 is segmented while frame n is matted and composited: a plain
+/// `gst-launch-1.0 … ! mattebin ! …` gets the stage overlap without the user adding queues.
 const CHAIN: &[(&str, &str)] = &[
     ("videoconvert", "convert-in"),
     ("trimapgen", "trimap"),
+    ("queue", "queue-matte"),
     ("slimmatte", "matte"),
+    ("queue", "queue-background"),
     ("bgreplace", "background"),
     ("videoconvert", "convert-out"),
 ];
+
+/// Frames a stage queue holds: enough to decouple the stages, few enough to add at most two
+/// frames of latency under back-pressure (no time or byte limit).
+const QUEUE_FRAMES: u32 = 2;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -151,6 +159,11 @@ impl MatteBin {
                 .name(*name)
                 .build()
                 .map_err(|e| format!("element {factory} is not available: {e}"))?;
+            if *factory == "queue" {
+                e.set_property("max-size-buffers", QUEUE_FRAMES);
+                e.set_property("max-size-bytes", 0u32);
+                e.set_property("max-size-time", 0u64);
+            }
             elements.push(e);
         }
         obj.add_many(&elements)
