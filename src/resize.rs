@@ -19,14 +19,32 @@ struct Taps {
 }
 
 impl Taps {
+    #[cfg(test)]
     fn new(src_len: usize, dst_len: usize) -> Self {
+        let mut t = Self::default();
+        t.rebuild(src_len, dst_len);
+        t
+    }
+
+    /// Makes the table for `src_len → dst_len` when it is for other sizes, in place: a crop
+    /// whose size changes every frame reuses the buffers (no allocation once they have grown
+    /// to the largest size seen).
+    fn ensure(&mut self, src_len: usize, dst_len: usize) {
+        if !self.matches(src_len, dst_len) {
+            self.rebuild(src_len, dst_len);
+        }
+    }
+
+    fn rebuild(&mut self, src_len: usize, dst_len: usize) {
         assert!(src_len > 0 && dst_len > 0, "cannot resample an empty axis");
         let scale = src_len as f64 / dst_len as f64;
         let support = scale.max(1.0);
         let width = (2.0 * support).ceil() as usize + 1;
-        let mut starts = Vec::with_capacity(dst_len);
-        let mut counts = Vec::with_capacity(dst_len);
-        let mut weights = vec![0.0f32; dst_len * width];
+        let (starts, counts, weights) = (&mut self.starts, &mut self.counts, &mut self.weights);
+        starts.clear();
+        counts.clear();
+        weights.clear();
+        weights.resize(dst_len * width, 0.0);
         for i in 0..dst_len {
             let center = (i as f64 + 0.5) * scale - 0.5;
             let lo = ((center - support).floor() as isize + 1).max(0) as usize;
@@ -55,14 +73,9 @@ impl Taps {
             starts.push(lo);
             counts.push(hi - lo + 1);
         }
-        Self {
-            src_len,
-            dst_len,
-            width,
-            starts,
-            counts,
-            weights,
-        }
+        self.src_len = src_len;
+        self.dst_len = dst_len;
+        self.width = width;
     }
 
     fn matches(&self, src_len: usize, dst_len: usize) -> bool {
@@ -125,12 +138,8 @@ impl RgbaToPlanar {
     ) {
         let (src_w, src_h) = (frame.shape()[1], frame.shape()[0]);
         assert_eq!(dst.len(), C * dst_w * dst_h, "planar buffer size");
-        if !self.horizontal.matches(src_w, dst_w) {
-            self.horizontal = Taps::new(src_w, dst_w);
-        }
-        if !self.vertical.matches(src_h, dst_h) {
-            self.vertical = Taps::new(src_h, dst_h);
-        }
+        self.horizontal.ensure(src_w, dst_w);
+        self.vertical.ensure(src_h, dst_h);
         self.rows.resize(src_h * dst_w * C, 0.0);
         let h = &self.horizontal;
         let rows = &mut self.rows;
@@ -180,34 +189,34 @@ pub struct BilinearAxis {
 
 impl BilinearAxis {
     pub fn new(src_len: usize, dst_len: usize) -> Self {
-        assert!(src_len > 0 && dst_len > 0, "cannot resample an empty axis");
-        let scale = src_len as f64 / dst_len as f64;
-        let (mut i0, mut i1, mut w) = (
-            Vec::with_capacity(dst_len),
-            Vec::with_capacity(dst_len),
-            Vec::with_capacity(dst_len),
-        );
-        for i in 0..dst_len {
-            let c = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (src_len - 1) as f64);
-            let lo = c.floor() as usize;
-            i0.push(lo as u32);
-            i1.push((lo + 1).min(src_len - 1) as u32);
-            w.push((c - lo as f64) as f32);
-        }
-        Self {
-            src_len,
-            dst_len,
-            i0,
-            i1,
-            w,
+        let mut axis = Self::default();
+        axis.rebuild(src_len, dst_len);
+        axis
+    }
+
+    /// Rebuilds the table when the sizes changed, in place (the buffers are reused: no
+    /// allocation once they have grown to the largest size seen).
+    pub fn ensure(&mut self, src_len: usize, dst_len: usize) {
+        if self.src_len != src_len || self.dst_len != dst_len {
+            self.rebuild(src_len, dst_len);
         }
     }
 
-    /// Rebuilds the table when the sizes changed.
-    pub fn ensure(&mut self, src_len: usize, dst_len: usize) {
-        if self.src_len != src_len || self.dst_len != dst_len {
-            *self = Self::new(src_len, dst_len);
+    fn rebuild(&mut self, src_len: usize, dst_len: usize) {
+        assert!(src_len > 0 && dst_len > 0, "cannot resample an empty axis");
+        let scale = src_len as f64 / dst_len as f64;
+        self.i0.clear();
+        self.i1.clear();
+        self.w.clear();
+        for i in 0..dst_len {
+            let c = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (src_len - 1) as f64);
+            let lo = c.floor() as usize;
+            self.i0.push(lo as u32);
+            self.i1.push((lo + 1).min(src_len - 1) as u32);
+            self.w.push((c - lo as f64) as f32);
         }
+        self.src_len = src_len;
+        self.dst_len = dst_len;
     }
 
     /// (first index, second index, weight of the second) for output sample `i`.
@@ -261,12 +270,8 @@ impl PlaneResizer {
     ) {
         assert_eq!(src.len(), src_w * src_h, "source plane size");
         assert_eq!(dst.len(), dst_w * dst_h, "destination plane size");
-        if !self.horizontal.matches(src_w, dst_w) {
-            self.horizontal = Taps::new(src_w, dst_w);
-        }
-        if !self.vertical.matches(src_h, dst_h) {
-            self.vertical = Taps::new(src_h, dst_h);
-        }
+        self.horizontal.ensure(src_w, dst_w);
+        self.vertical.ensure(src_h, dst_h);
         self.rows.resize(src_h * dst_w, 0.0);
         for (row, out) in src
             .chunks_exact(src_w)
@@ -337,6 +342,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn changing_crop_sizes_reuse_the_buffers_and_match_a_fresh_resizer() {
+        let src: Vec<f32> = (0..300 * 200).map(|i| ((i * 31) % 17) as f32).collect();
+        let mut reused = PlaneResizer::new();
+        let mut dst = vec![0.0; 256 * 256];
+        // The largest crop first: the buffers grow once.
+        reused.run(&src, 300, 200, &mut dst[..256 * 170], 256, 170);
+        let ptrs = (
+            reused.rows.as_ptr(),
+            reused.horizontal.weights.as_ptr(),
+            reused.vertical.starts.as_ptr(),
+        );
+        let mut axis = BilinearAxis::new(300, 256);
+        let axis_ptr = axis.i0.as_ptr();
+        // A crop that changes size every frame, like a person moving in the frame.
+        for (k, (sw, sh)) in [(280, 190), (250, 200), (300, 160), (220, 180)]
+            .into_iter()
+            .enumerate()
+        {
+            let (dw, dh) = (256 - 8 * k, 150 + 4 * k);
+            let crop: Vec<f32> = src[..sw * sh].to_vec();
+            reused.run(&crop, sw, sh, &mut dst[..dw * dh], dw, dh);
+            let mut fresh = vec![0.0; dw * dh];
+            PlaneResizer::new().run(&crop, sw, sh, &mut fresh, dw, dh);
+            assert_eq!(
+                &dst[..dw * dh],
+                &fresh[..],
+                "in-place taps differ from fresh ones"
+            );
+            axis.ensure(sw, dw);
+            let fresh_axis = BilinearAxis::new(sw, dw);
+            assert_eq!(
+                (axis.i0.clone(), axis.w.clone()),
+                (fresh_axis.i0, fresh_axis.w)
+            );
+        }
+        let after = (
+            reused.rows.as_ptr(),
+            reused.horizontal.weights.as_ptr(),
+            reused.vertical.starts.as_ptr(),
+        );
+        assert_eq!(ptrs, after, "a smaller crop reallocated a buffer");
+        assert_eq!(axis_ptr, axis.i0.as_ptr(), "the bilinear axis reallocated");
     }
 
     #[test]
