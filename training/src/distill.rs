@@ -151,7 +151,7 @@ impl TeacherOutputs {
                 let idx: Vec<usize> = chunk.iter().map(|r| r.0).collect();
                 let flips: Vec<bool> = chunk.iter().map(|r| r.1).collect();
                 let (x, _, _) = data.batch(&idx, &flips);
-                let out = net.forward(&x, false);
+                let out = net.forward(&x.to_device(net.device()), false);
                 alphas.push(out.alpha);
                 for (k, f) in out.features.iter().enumerate() {
                     if feats.len() <= k {
@@ -178,7 +178,7 @@ impl TeacherOutputs {
                 2 * i as i64 + f as i64
             })
             .collect();
-        let rows = Tensor::from_slice(&rows);
+        let rows = Tensor::from_slice(&rows).to_device(self.alpha.device());
         (
             self.alpha.index_select(0, &rows),
             self.features
@@ -246,9 +246,10 @@ fn similarities(f: &Tensor) -> (Tensor, Tensor) {
 /// SPKD over all encoder stages: MSE of spatial and channel similarity matrices, summed.
 #[allow(clippy::assign_op_pattern)]
 pub fn spkd(student: &[Tensor], teacher: &[Tensor], chan_map: &[Vec<i64>]) -> Tensor {
-    let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
+    let device = student.first().map_or(tch::Device::Cpu, |s| s.device());
+    let mut total = Tensor::zeros([], (Kind::Float, device));
     for (k, (s, t)) in student.iter().zip(teacher).enumerate() {
-        let idx = Tensor::from_slice(&chan_map[k]);
+        let idx = Tensor::from_slice(&chan_map[k]).to_device(t.device());
         let t = t.index_select(1, &idx);
         let (ss, sc) = similarities(s);
         let (ts, tc) = similarities(&t);
@@ -272,6 +273,8 @@ pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
         for chunk in idx.chunks(batch.max(1)) {
             let flips = vec![false; chunk.len()];
             let (x, a, u) = data.batch(chunk, &flips);
+            let d = net.device();
+            let (x, a, u) = (x.to_device(d), a.to_device(d), u.to_device(d));
             let p = net.forward(&x, false).alpha;
             let sad =
                 ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float)
@@ -418,6 +421,18 @@ impl<'a> Log<'a> {
     }
 }
 
+impl Batch {
+    /// The batch's tensors on `device` (a no-op on the CPU).
+    fn on(self, device: tch::Device) -> Batch {
+        Batch {
+            x: self.x.to_device(device),
+            a: self.a.to_device(device),
+            u: self.u.to_device(device),
+            ..self
+        }
+    }
+}
+
 /// Draws the batches of steps `steps` from `rng` and sends them until the receiver hangs up.
 fn produce(
     tx: &crossbeam_channel::Sender<Batch>,
@@ -520,7 +535,10 @@ pub fn train(
                 Some(p) => cfg.lr * p.lr_factor,
                 None => cosine_lr(cfg.lr, step, cfg.steps),
             });
-            let b = rx.recv().context("the batch producer thread stopped")?;
+            let b = rx
+                .recv()
+                .context("the batch producer thread stopped")?
+                .on(net.device());
             let (loss, task) = losses(net, teacher, cfg, &b);
             opt.backward_step(&loss);
             log.step(

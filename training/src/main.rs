@@ -65,6 +65,9 @@ struct Common {
     /// Override the weight of the SPKD feature-similarity loss.
     #[arg(long)]
     w_spkd: Option<f64>,
+    /// Where the nets train: cpu or cuda (batches and the teacher cache go there too).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    device: String,
     /// Ablation: stage 1 trains the BatchNorm β instead of keeping it frozen at 0 (the paper's
     /// choice, the default).
     #[arg(long)]
@@ -127,6 +130,8 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.w_kd = c.w_kd.unwrap_or(s.w_kd);
     s.w_spkd = c.w_spkd.unwrap_or(s.w_spkd);
     s.stage1_train_beta = c.stage1_train_beta;
+    s.device = c.device.clone();
+    s.tch_device()?;
     Ok(s)
 }
 

@@ -350,6 +350,11 @@ impl Net {
         }
     }
 
+    /// The device the net's variables live on (CPU or a CUDA GPU, `--device`).
+    pub fn device(&self) -> tch::Device {
+        self.convs[0].ws.device()
+    }
+
     pub fn forward(&self, x: &Tensor, train: bool) -> Forward {
         let mut cur = x.shallow_clone();
         let mut saved: Vec<Option<Tensor>> = (0..LEVELS).map(|_| None).collect();
@@ -396,7 +401,8 @@ impl Net {
                     .as_ref()
                     .expect("affine BN")
                     .abs()
-                    .to_kind(Kind::Float);
+                    .to_kind(Kind::Float)
+                    .to_device(tch::Device::Cpu);
                 Vec::<f32>::try_from(&g).expect("gamma to vec")
             })
             .collect()
@@ -412,7 +418,7 @@ impl Net {
                     let n =
                         c.ws.abs()
                             .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
-                    Vec::<f32>::try_from(&n).expect("norms to vec")
+                    Vec::<f32>::try_from(&n.to_device(tch::Device::Cpu)).expect("norms to vec")
                 })
                 .collect()
         })
@@ -461,12 +467,13 @@ impl Net {
                                 .as_ref()
                                 .map(|b| b.to_kind(Kind::Double))
                                 .unwrap_or_else(|| {
-                                    Tensor::zeros([l.cout as i64], (Kind::Double, tch::Device::Cpu))
+                                    Tensor::zeros([l.cout as i64], (Kind::Double, conv.ws.device()))
                                 }),
                         ),
                     };
-                    let w = Vec::<f32>::try_from(&w.to_kind(Kind::Float).flatten(0, -1)).unwrap();
-                    let b = Vec::<f32>::try_from(&b.to_kind(Kind::Float)).unwrap();
+                    let cpu = |t: &Tensor| t.to_kind(Kind::Float).to_device(tch::Device::Cpu);
+                    let w = Vec::<f32>::try_from(&cpu(&w).flatten(0, -1)).unwrap();
+                    let b = Vec::<f32>::try_from(&cpu(&b)).unwrap();
                     (w, b)
                 })
                 .collect()
@@ -491,8 +498,10 @@ impl Net {
     /// all its channels) from `src` (a net of a wider arch) into `self`.
     pub fn copy_from_pruned(&mut self, src: &Net, keep: &[Vec<usize>]) {
         assert_eq!(keep.len(), BN_LAYERS, "keep lists");
-        let idx =
-            |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let device = src.device();
+        let idx = |v: &[usize]| {
+            Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device)
+        };
         let all_in: Vec<usize> = (0..IN_CHANNELS).collect();
         tch::no_grad(|| {
             for (i, l) in self.table.clone().iter().enumerate() {

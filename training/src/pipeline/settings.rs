@@ -46,6 +46,8 @@ pub struct Settings {
     pub search_iters: usize,
     /// Suffix of every output file name (a second operating point next to the shipped one).
     pub tag: String,
+    /// Where the nets train: `cpu` or `cuda` (batches and the teacher cache live there too).
+    pub device: String,
 }
 
 impl Settings {
@@ -90,6 +92,7 @@ impl Settings {
             round: 8,
             search_iters: 6,
             tag: String::new(),
+            device: "cpu".into(),
         }
     }
 
@@ -121,6 +124,19 @@ impl Settings {
             steps_slim: 60,
             search_iters: 2,
             ..Settings::full(work, models)
+        }
+    }
+
+    /// The libtorch device of `device`; `cuda` without a usable GPU is an error that says why.
+    pub fn tch_device(&self) -> anyhow::Result<tch::Device> {
+        match self.device.as_str() {
+            "cpu" => Ok(tch::Device::Cpu),
+            "cuda" if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            "cuda" => anyhow::bail!(
+                "--device cuda: no CUDA device is usable by this libtorch (scripts/setup_libtorch.sh \
+                 assembles a CPU-only one; point LIBTORCH at a CUDA build of libtorch 2.13.0)"
+            ),
+            other => anyhow::bail!("--device must be cpu or cuda, not {other:?}"),
         }
     }
 
@@ -159,4 +175,27 @@ fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_setting_is_checked_with_a_reason() {
+        let mut s = Settings::quick("w".into(), "m".into());
+        assert_eq!(s.tch_device().unwrap(), tch::Device::Cpu);
+        s.device = "cuda".into();
+        match s.tch_device() {
+            Ok(d) => assert!(tch::Cuda::is_available() && d == tch::Device::Cuda(0)),
+            Err(e) => assert!(e.to_string().contains("no CUDA device"), "{e}"),
+        }
+        s.device = "gpu".into();
+        assert!(
+            s.tch_device()
+                .unwrap_err()
+                .to_string()
+                .contains("cpu or cuda")
+        );
+    }
 }

@@ -62,11 +62,14 @@ pub fn parity(net: &Net, onnx: &Path, test: &Dataset, threads: usize) -> Result<
         model.run(&x, &[1, 4, h, w], &mut out)?;
         let t = tch::no_grad(|| {
             net.forward(
-                &Tensor::from_slice(&x).view([1, 4, h as i64, w as i64]),
+                &Tensor::from_slice(&x)
+                    .view([1, 4, h as i64, w as i64])
+                    .to_device(net.device()),
                 false,
             )
             .alpha
             .to_kind(Kind::Float)
+            .to_device(tch::Device::Cpu)
         });
         let t = Vec::<f32>::try_from(&t.flatten(0, -1))?;
         for (a, b) in out.iter().zip(&t) {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tch::{Device, nn};
+use tch::nn;
 
 use super::budget::{budget, cached_budget};
 use super::settings::Settings;
@@ -127,7 +127,7 @@ pub fn stage(
     start: Start<'_>,
     teacher: Option<&TeacherRef<'_>>,
 ) -> Result<Trained> {
-    let mut vs = nn::VarStore::new(Device::Cpu);
+    let mut vs = nn::VarStore::new(s.tch_device()?);
     let mut net = Net::new(&vs.root(), arch, init);
     let fin = s.work.join(format!("{}.safetensors", cfg.name));
     let cpath = s.work.join(format!("{}.curve.json", cfg.name));
