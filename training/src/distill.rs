@@ -52,6 +52,17 @@ pub struct TrainCfg {
     /// validation has not improved over the last fifth of its steps ([`Plateau`]).
     #[serde(default)]
     pub plateau: Option<Plateau>,
+    /// Sparsity by a proximal L1 step after each Adam step (γ ← sign(γ)·max(|γ| − lr·λ, 0),
+    /// which drives unimportant γ to exactly 0) instead of the L1 subgradient in the loss.
+    #[serde(default)]
+    pub proximal_l1: bool,
+    /// Constant learning rate (the paper's stage 1) instead of the cosine schedule.
+    #[serde(default)]
+    pub constant_lr: bool,
+    /// SPKD on the deepest encoder stage only (what the official DCP code computes) instead of
+    /// all four.
+    #[serde(default)]
+    pub spkd_deepest_only: bool,
 }
 
 /// Train-to-plateau rule (the teacher's): a pure function of the validation history, so a run
@@ -243,12 +254,23 @@ fn similarities(f: &Tensor) -> (Tensor, Tensor) {
     (spatial, channel)
 }
 
-/// SPKD over all encoder stages: MSE of spatial and channel similarity matrices, summed.
+/// SPKD over the encoder stages (all, or the deepest only): MSE of spatial and channel
+/// similarity matrices, summed.
 #[allow(clippy::assign_op_pattern)]
-pub fn spkd(student: &[Tensor], teacher: &[Tensor], chan_map: &[Vec<i64>]) -> Tensor {
+pub fn spkd(
+    student: &[Tensor],
+    teacher: &[Tensor],
+    chan_map: &[Vec<i64>],
+    deepest_only: bool,
+) -> Tensor {
     let device = student.first().map_or(tch::Device::Cpu, |s| s.device());
     let mut total = Tensor::zeros([], (Kind::Float, device));
-    for (k, (s, t)) in student.iter().zip(teacher).enumerate() {
+    let first = if deepest_only {
+        student.len().saturating_sub(1)
+    } else {
+        0
+    };
+    for (k, (s, t)) in student.iter().zip(teacher).enumerate().skip(first) {
         let idx = Tensor::from_slice(&chan_map[k]).to_device(t.device());
         let t = t.index_select(1, &idx);
         let (ss, sc) = similarities(s);
@@ -482,10 +504,16 @@ fn losses(
         };
         loss = loss + charbonnier(&out.alpha, &t_alpha, &b.u) * cfg.w_kd;
         if cfg.w_spkd > 0.0 {
-            loss = loss + spkd(&out.features, &t_features, &t.chan_map) * cfg.w_spkd;
+            let sp = spkd(
+                &out.features,
+                &t_features,
+                &t.chan_map,
+                cfg.spkd_deepest_only,
+            );
+            loss = loss + sp * cfg.w_spkd;
         }
     }
-    if cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0 {
+    if (cfg.l1_enc > 0.0 || cfg.l1_dec > 0.0) && !cfg.proximal_l1 {
         let (enc, dec) = net.gamma_tensors();
         for g in enc {
             loss = loss + g.abs().sum(Kind::Float) * cfg.l1_enc;
@@ -495,6 +523,21 @@ fn losses(
         }
     }
     (loss, task)
+}
+
+/// The proximal step of the L1 penalty on every BatchNorm γ after an optimizer step with
+/// learning rate `lr`: soft thresholding by `lr·λ` (λ per encoder / decoder).
+fn proximal_l1_step(net: &Net, lr: f64, cfg: &TrainCfg) {
+    let (enc, dec) = net.gamma_tensors();
+    tch::no_grad(|| {
+        for (gammas, l1) in [(enc, cfg.l1_enc), (dec, cfg.l1_dec)] {
+            let t = lr * l1;
+            for g in gammas {
+                let shrunk = g.sign() * (g.abs() - t).clamp_min(0.0);
+                g.shallow_clone().copy_(&shrunk);
+            }
+        }
+    });
 }
 
 /// Trains `net` (whose variables live in `vs`) on `train`; validation SAD on `val`.
@@ -531,16 +574,21 @@ pub fn train(
                 );
                 break;
             }
-            opt.set_lr(match plateau {
+            let lr = match plateau {
                 Some(p) => cfg.lr * p.lr_factor,
+                None if cfg.constant_lr => cfg.lr,
                 None => cosine_lr(cfg.lr, step, cfg.steps),
-            });
+            };
+            opt.set_lr(lr);
             let b = rx
                 .recv()
                 .context("the batch producer thread stopped")?
                 .on(net.device());
             let (loss, task) = losses(net, teacher, cfg, &b);
             opt.backward_step(&loss);
+            if cfg.proximal_l1 {
+                proximal_l1_step(net, lr, cfg);
+            }
             log.step(
                 step,
                 loss.double_value(&[]),
@@ -566,6 +614,50 @@ mod tests {
     use super::*;
     use crate::data::{Generator, procedural_texture};
     use crate::nets::{Arch, BnInit};
+
+    #[test]
+    fn proximal_l1_step_soft_thresholds_gammas_to_exact_zeros() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            &Arch::from_levels([8, 8, 8, 8]),
+            BnInit::PRUNING,
+        );
+        let (enc, _) = net.gamma_tensors();
+        // Encoder γ: a spread of values around the threshold 0.5 · 1.0 = 0.5.
+        tch::no_grad(|| {
+            let v: Vec<f32> = (0..8).map(|i| -0.8 + 0.2 * i as f32).collect();
+            enc[0].shallow_clone().copy_(&Tensor::from_slice(&v));
+        });
+        let cfg = TrainCfg {
+            name: "t".into(),
+            steps: 1,
+            batch: 1,
+            lr: 0.5,
+            l1_enc: 1.0,
+            l1_dec: 0.0,
+            w_gt: 1.0,
+            w_kd: 0.0,
+            w_spkd: 0.0,
+            eval_every: 1,
+            ckpt_every: 0,
+            seed: 0,
+            plateau: None,
+            proximal_l1: true,
+            constant_lr: true,
+            spkd_deepest_only: false,
+        };
+        proximal_l1_step(&net, cfg.lr, &cfg);
+        let (enc, dec) = net.gamma_tensors();
+        let g = Vec::<f32>::try_from(enc[0]).unwrap();
+        let want = [-0.3, -0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1];
+        for (a, b) in g.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{g:?}");
+        }
+        // The decoder's λ is 0: untouched (γ = 0.5 from the pruning init).
+        let d = Vec::<f32>::try_from(dec[0]).unwrap();
+        assert!(d.iter().all(|&x| (x - 0.5).abs() < 1e-7));
+    }
 
     #[test]
     fn plateau_halves_the_lr_on_stalls_and_stops_only_without_gain_in_the_last_fifth() {
@@ -629,8 +721,8 @@ mod tests {
         // The SPKD term is the same whether the teacher side is pooled first or not.
         let map = crate::prune::identity_map(&net.arch);
         let student: Vec<Tensor> = fresh.features.iter().map(|f| f * 0.5 + 0.1).collect();
-        let a = spkd(&student, &features, &map).double_value(&[]);
-        let b = spkd(&student, &fresh.features, &map).double_value(&[]);
+        let a = spkd(&student, &features, &map, false).double_value(&[]);
+        let b = spkd(&student, &fresh.features, &map, false).double_value(&[]);
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         // Mirrored rows differ from the unmirrored ones (the cache keeps both states).
         let (a0, _) = cache.gather(&[1], &[false]);

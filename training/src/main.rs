@@ -65,6 +65,11 @@ struct Common {
     /// Override the weight of the SPKD feature-similarity loss.
     #[arg(long)]
     w_spkd: Option<f64>,
+    /// The paper-faithful arm of the sparsity runs (issue #14): random-init stage 1 and
+    /// Network Slimming, deepest-stage SPKD at weight 1, constant lr, proximal L1 steps.
+    /// Use its own --work folder.
+    #[arg(long)]
+    faithful: bool,
     /// Where the nets train: cpu or cuda (batches and the teacher cache go there too).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     device: String,
@@ -131,6 +136,7 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     s.w_spkd = c.w_spkd.unwrap_or(s.w_spkd);
     s.stage1_train_beta = c.stage1_train_beta;
     s.device = c.device.clone();
+    s.faithful = c.faithful;
     s.tch_device()?;
     Ok(s)
 }

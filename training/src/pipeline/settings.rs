@@ -48,6 +48,11 @@ pub struct Settings {
     pub tag: String,
     /// Where the nets train: `cpu` or `cuda` (batches and the teacher cache live there too).
     pub device: String,
+    /// The paper-faithful arm of the sparsity runs (`--faithful`, issue #14): stage 1 and
+    /// Network Slimming's sparse run from random init instead of the teacher's convolutions,
+    /// SPKD on the deepest encoder stage at weight 1, a constant learning rate and proximal L1
+    /// steps so that sparsity finishes (γ exactly 0).
+    pub faithful: bool,
 }
 
 impl Settings {
@@ -93,6 +98,7 @@ impl Settings {
             search_iters: 6,
             tag: String::new(),
             device: "cpu".into(),
+            faithful: false,
         }
     }
 
@@ -161,11 +167,18 @@ impl Settings {
             l1_dec: if l1 { self.l1_dec } else { 0.0 },
             w_gt: 1.0,
             w_kd: if teacher { self.w_kd } else { 0.0 },
-            w_spkd: if teacher { self.w_spkd } else { 0.0 },
+            w_spkd: match (teacher, self.faithful) {
+                (false, _) => 0.0,
+                (true, true) => 1.0,
+                (true, false) => self.w_spkd,
+            },
             eval_every: (steps / 10).max(1),
             ckpt_every: if self.quick { 0 } else { 250 },
             seed: self.seed ^ fxhash(name),
             plateau: None,
+            proximal_l1: self.faithful && l1,
+            constant_lr: self.faithful && l1,
+            spkd_deepest_only: self.faithful,
         }
     }
 }

@@ -229,7 +229,11 @@ pub(super) fn stage1(
             freeze_beta: !s.stage1_train_beta,
             ..BnInit::PRUNING
         },
-        Start::Convs(teacher),
+        if s.faithful {
+            Start::Scratch
+        } else {
+            Start::Convs(teacher)
+        },
         Some(&tref),
     )
 }
@@ -442,8 +446,12 @@ fn baselines(
         freeze_beta: false,
     };
     let ns_cfg = s.cfg("netslim_sparse", s.steps_prune, true, false);
-    let from_teacher = Start::Convs(&teacher.net);
-    let netslim_sparse = stage(s, d, ns_cfg, tarch, ns_init, from_teacher, None)?;
+    let start = if s.faithful {
+        Start::Scratch
+    } else {
+        Start::Convs(&teacher.net)
+    };
+    let netslim_sparse = stage(s, d, ns_cfg, tarch, ns_init, start, None)?;
     let ns_gam = netslim_sparse.net.gammas();
     let (netslim_rate, ns_keep, netslim_arch) = matched(s, (0.0, 0.97), target_macs, true, |r| {
         prune::select_by_gamma(tarch, &ns_gam, r, s.round)
