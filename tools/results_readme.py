@@ -116,10 +116,21 @@ def main():
     short = "\n".join(head + dtssd_lines(ev))
     kernels = (out / "kernels.txt").read_text() if (out / "kernels.txt").exists() else ""
     plots = "\n".join(f"![{p.stem}]({p.name})" for p in sorted(out.glob("*.png")))
+    # Results made by other commands that live in this folder too (linked, not rewritten).
+    others = [(n, what) for n, what in [
+        ("old_vs_new.md", "old vs new matting nets on held-out images, with hair/leaf crops"),
+        ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),
+        ("streams_threads1.md", "the same with 1 thread per network"),
+        ("int8.md", "INT8 vs fp32 nets (`tools/quantize_int8.py`)"),
+        ("refine_curve.md", "the refinement's quality/time curve (`eval --refine-curve N`)"),
+        ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
+    ] if (out / n).exists()]
+    other_lines = "\n".join(f"- [`{n}`]({n}): {what}" for n, what in others)
     full = (f"# Results of `bash scripts/bench.sh`\n\n"
             f"Written by `tools/results_readme.py` from the files in this folder.\n\n{summary}\n\n"
             f"## Quality (`slimmatte eval`)\n\n{(out / 'eval.md').read_text()}\n"
             f"## Latency (`slimmatte bench`)\n\n{(out / 'bench.md').read_text()}\n"
+            f"## Other results in this folder\n\n{other_lines}\n\n"
             f"## Plots\n\n{plots}\n\n"
             f"## Kernels (`cargo bench --bench kernels`, criterion)\n\n```\n{kernels}```\n")
     (out / "README.md").write_text(full)

@@ -99,12 +99,12 @@ fn run_streams(
         sources.push(src);
         sinks.push(bin.by_name(&format!("sink{i}")).context("fakesink")?);
     }
+    // The elements start (models loaded and warmed up) inside this call; the sinks of a live
+    // pipeline then complete their change to PLAYING only once the first frames reach them,
+    // so the feeders start now rather than after waiting for the state change.
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| super::pipeline::bus_error(&pipeline, "cannot start the streams"))?;
-    // Live: no preroll; wait until every element has started (models loaded, warmed up).
-    let (res, _, _) = pipeline.state(gst::ClockTime::from_seconds(120));
-    res.map_err(|_| super::pipeline::bus_error(&pipeline, "the streams did not start"))?;
 
     let count = (seconds * FPS as f64).round() as u64;
     let started = Instant::now();

@@ -50,12 +50,14 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
             tiles.push(alpha.clone());
         }
         tiles.push(img.sample.alpha.clone());
-        let key: String = img
+        // "alphamat (opencv-doc)" → "alphamat_opencv_doc".
+        let key = img
             .set
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let name = format!("{}_{i}.png", key.trim_matches('_'));
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_");
+        let name = format!("{key}_{i}.png");
         tiles_png(img, &tiles, &dir.join(&name))?;
         let _ = writeln!(md, "- `{name}`: {} image {i}", img.set);
     }
