@@ -235,9 +235,12 @@ mod tests {
 
     #[test]
     fn a_missing_model_names_every_searched_folder() {
+        // The folders first: another test may register a plugin location meanwhile, and the
+        // list only grows, so every folder listed before the search is in its message.
+        let dirs = model_search_dirs();
         let e = find_model("no_such_model.onnx").unwrap_err();
         let msg = e.to_string();
-        for d in model_search_dirs() {
+        for d in dirs {
             assert!(msg.contains(&d.display().to_string()), "{msg}");
         }
         assert!(msg.contains(MODEL_DIR_ENV));
