@@ -17,14 +17,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
 use crate::sequence;
-use slimmatte::frame::rgba_view_mut;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
 use slimmatte::refine::{RefineMethod, RefineSettings};
 
 use super::bench::plots::{COLORS, err, fonts_ready};
 use super::eval::{
-    ALPHAMAT_DIR, EvalArgs, EvalImage, alpha_of, closed_form_alphas, errors, load_folder,
+    ALPHAMAT_DIR, EvalArgs, EvalImage, closed_form_alphas, errors, load_folder, matte_given_trimap,
 };
 
 /// CG iterations at full resolution on the curve (0 = the net alone).
@@ -45,23 +44,6 @@ struct Point {
     errors: MatteErrors,
     refine_ms: f64,
     stage_ms: f64,
-}
-
-fn run_one(
-    refiner: &mut MatteRefiner,
-    img: &EvalImage,
-    settings: &MatteSettings,
-    out: &mut Vec<f32>,
-) -> Result<(f64, f64)> {
-    let (w, h) = (img.sample.width, img.sample.height);
-    let mut frame = img.with_trimap();
-    let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-    refiner.reset();
-    let start = std::time::Instant::now();
-    let stats = refiner.process(&mut view, settings)?;
-    let stage = start.elapsed().as_secs_f64() * 1000.0;
-    alpha_of(&frame, out);
-    Ok((stats.refine_time.as_secs_f64() * 1000.0, stage))
 }
 
 /// Closed-form matting on one set: the set, its mean errors, its mean time (ms) and the alpha
@@ -144,7 +126,7 @@ fn measure(
     let mut points = Vec::new();
     // Warm-up (first inference and buffer growth are not timed).
     if let Some(img) = sets.iter().flat_map(|(_, v)| v.first()).next() {
-        run_one(refiner, img, base, pred)?;
+        matte_given_trimap(refiner, img, base, pred)?;
     }
     for (set, images) in sets {
         for &(radius, epsilon, iterations) in &configs {
@@ -152,7 +134,7 @@ fn measure(
             let settings = curve_settings(args, base, (radius, epsilon, iterations));
             let (mut errs, mut refine_ms, mut stage_ms) = (Vec::new(), 0.0, 0.0);
             for img in images {
-                let (r, s) = run_one(refiner, img, &settings, pred)?;
+                let (r, s) = matte_given_trimap(refiner, img, &settings, pred)?;
                 errs.push(errors(pred, img));
                 refine_ms += r;
                 stage_ms += s;
@@ -301,7 +283,7 @@ fn write_crops(
                 },
                 ..*base
             };
-            run_one(refiner, img, &settings, pred)?;
+            matte_given_trimap(refiner, img, &settings, pred)?;
             tiles.push(pred.clone());
         }
         if let Some((_, _, _, alphas)) = cf.iter().find(|(s, ..)| s == set) {

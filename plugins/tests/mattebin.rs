@@ -6,14 +6,18 @@ mod common;
 use common::init;
 use gst::prelude::*;
 
-#[test]
-fn bin_properties_are_the_childrens_with_their_defaults() {
-    init();
-    let bin = gst::ElementFactory::make("mattebin")
+fn mattebin() -> gst::Bin {
+    gst::ElementFactory::make("mattebin")
         .build()
         .unwrap()
         .downcast::<gst::Bin>()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn bin_properties_are_the_childrens_with_their_defaults() {
+    init();
+    let bin = mattebin();
     let own: Vec<gst::glib::ParamSpec> = bin
         .list_properties()
         .iter()
@@ -56,11 +60,7 @@ fn bin_properties_are_the_childrens_with_their_defaults() {
 #[test]
 fn network_stages_run_on_their_own_threads_behind_bounded_queues() {
     init();
-    let bin = gst::ElementFactory::make("mattebin")
-        .build()
-        .unwrap()
-        .downcast::<gst::Bin>()
-        .unwrap();
+    let bin = mattebin();
     let downstream_of = |name: &str| -> String {
         let e = bin.by_name(name).unwrap_or_else(|| panic!("no {name}"));
         let peer = e.static_pad("src").unwrap().peer().unwrap();

@@ -359,6 +359,18 @@ impl Checkpoint {
     }
 }
 
+/// The training crate's progress bar: `prefix [=====>   ] pos/len message ETA`.
+pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("progress template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
 /// The training loop's bookkeeping: loss EMAs, the curve, validation, the progress bar and
 /// the log lines (when stderr is not a terminal).
 struct Log<'a> {
@@ -375,13 +387,7 @@ struct Log<'a> {
 
 impl<'a> Log<'a> {
     fn new(cfg: &'a TrainCfg, curve: Curve, start: usize) -> Self {
-        let bar = ProgressBar::new(cfg.steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                .unwrap()
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(cfg.name.clone());
+        let bar = progress_bar(cfg.steps as u64, &cfg.name);
         bar.set_position(start as u64);
         Self {
             cfg,

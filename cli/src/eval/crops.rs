@@ -12,8 +12,7 @@ use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::refine::RefineSettings;
 
 use super::models::model_label;
-use super::{EvalArgs, EvalImage, alpha_of};
-use slimmatte::frame::rgba_view_mut;
+use super::{EvalArgs, EvalImage, matte_given_trimap};
 
 /// Writes `<out>/crops/<set>_<index>.png` and `<out>/crops/crops.md`.
 pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Result<()> {
@@ -41,12 +40,7 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
         let img = &images[i];
         let mut tiles = Vec::new();
         for r in refiners.iter_mut() {
-            let (w, h) = (img.sample.width, img.sample.height);
-            let mut frame = img.with_trimap();
-            let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-            r.reset();
-            r.process(&mut view, &settings)?;
-            alpha_of(&frame, &mut alpha);
+            matte_given_trimap(r, img, &settings, &mut alpha)?;
             tiles.push(alpha.clone());
         }
         tiles.push(img.sample.alpha.clone());

@@ -35,7 +35,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::sequence::{self, Sample};
-use slimmatte::matte::{DEFAULT_WORKING_SIZE, MatteSettings};
+use slimmatte::frame::rgba_view_mut;
+use slimmatte::matte::{DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings};
 use slimmatte::runtime::DEFAULT_THREADS;
 
 use super::refine_args::RefineArgs;
@@ -152,6 +153,25 @@ impl EvalImage {
 pub fn alpha_of(frame: &[u8], out: &mut Vec<f32>) {
     out.clear();
     out.extend(frame.chunks_exact(4).map(|p| p[3] as f32 / 255.0));
+}
+
+/// Runs the matting stage on `img` given its evaluation trimap (temporal state reset first):
+/// the alpha into `out`, and the refinement's and the whole stage's time in ms.
+pub fn matte_given_trimap(
+    refiner: &mut MatteRefiner,
+    img: &EvalImage,
+    settings: &MatteSettings,
+    out: &mut Vec<f32>,
+) -> Result<(f64, f64)> {
+    let (w, h) = (img.sample.width, img.sample.height);
+    let mut frame = img.with_trimap();
+    let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
+    refiner.reset();
+    let start = std::time::Instant::now();
+    let stats = refiner.process(&mut view, settings)?;
+    let stage = start.elapsed().as_secs_f64() * 1000.0;
+    alpha_of(&frame, out);
+    Ok((stats.refine_time.as_secs_f64() * 1000.0, stage))
 }
 
 /// The matting stage's settings of the `ours` rows: the element's defaults with the options'

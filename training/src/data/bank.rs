@@ -22,7 +22,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
 use slimmatte::foreground::{ForegroundSettings, estimate_foreground};
@@ -137,13 +136,7 @@ pub fn make(
     settings: &BankSettings,
     threads: usize,
 ) -> (Vec<RealMatte>, usize) {
-    let bar = ProgressBar::new(settings.count as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    bar.set_prefix("matte bank");
+    let bar = crate::distill::progress_bar(settings.count as u64, "matte bank");
     let threads = threads.max(1);
     let mut kept = Vec::new();
     let mut attempt = 0;
@@ -221,19 +214,10 @@ fn crop(r: &mut Rng, photo: &Texture, size: usize) -> Vec<f32> {
     let region = (r.range(0.2, 0.7) * short).max((size as f32 * 0.75).min(short));
     let x0 = r.range(0.0, (photo.width as f32 - region).max(0.0));
     let y0 = r.range(0.0, (photo.height as f32 - region).max(0.0));
-    let step = region / size as f32;
     let mut out = vec![0.0; size * size * 3];
-    let mut px = [0.0f32; 3];
-    for y in 0..size {
-        for x in 0..size {
-            photo.sample(
-                x0 + (x as f32 + 0.5) * step,
-                y0 + (y as f32 + 0.5) * step,
-                &mut px,
-            );
-            out[(y * size + x) * 3..(y * size + x) * 3 + 3].copy_from_slice(&px);
-        }
-    }
+    photo.resample((x0, y0), region / size as f32, size, false, |i, _, px| {
+        out[i * 3..i * 3 + 3].copy_from_slice(px);
+    });
     out
 }
 
@@ -297,10 +281,9 @@ fn acceptable(alpha: &[f32], trimap: &[u8]) -> bool {
         && fog <= 0.55
 }
 
-/// Writes the first `n` mattes side by side in pairs (foreground composited over mid grey,
-/// alpha), four pairs per row, for eyeballing.
-pub fn save_preview(mattes: &[RealMatte], n: usize, path: &Path) -> Result<()> {
-    let shown = &mattes[..n.min(mattes.len())];
+/// Writes `mattes` side by side in pairs (foreground composited over mid grey, alpha), four
+/// pairs per row, for eyeballing.
+pub fn save_preview(shown: &[RealMatte], path: &Path) -> Result<()> {
     let s = shown.iter().map(|m| m.size).max().unwrap_or(1);
     let per_row = 4;
     let rows = shown.len().div_ceil(per_row);

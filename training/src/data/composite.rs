@@ -22,6 +22,28 @@ pub struct Texture {
 }
 
 impl Texture {
+    /// Resamples the square region at `(x0, y0)` of side `step · size` to `size × size`
+    /// (bilinear), mirrored when `flip`: calls `each(i, (x, y), rgb)` for output pixel `i`
+    /// with the texture position it was sampled at.
+    pub(super) fn resample(
+        &self,
+        (x0, y0): (f32, f32),
+        step: f32,
+        size: usize,
+        flip: bool,
+        mut each: impl FnMut(usize, (f32, f32), &[f32; 3]),
+    ) {
+        let mut px = [0.0f32; 3];
+        for y in 0..size {
+            for x in 0..size {
+                let xx = if flip { size - 1 - x } else { x };
+                let at = (x0 + (xx as f32 + 0.5) * step, y0 + (y as f32 + 0.5) * step);
+                self.sample(at.0, at.1, &mut px);
+                each(y * size + x, at, &px);
+            }
+        }
+    }
+
     /// Bilinear sample at (x, y) in pixels, edges clamped.
     pub(super) fn sample(&self, x: f32, y: f32, out: &mut [f32; 3]) {
         let x = x.clamp(0.0, (self.width - 1) as f32);
@@ -232,17 +254,10 @@ impl Generator {
         let jitter = Jitter::draw(r);
         let mut fg = vec![0.0; size * size * 3];
         let mut alpha = vec![0.0; size * size];
-        let mut px = [0.0f32; 3];
-        for y in 0..size {
-            for x in 0..size {
-                let xx = if flip { size - 1 - x } else { x };
-                let (sx, sy) = (x0 + (xx as f32 + 0.5) * step, y0 + (y as f32 + 0.5) * step);
-                m.fg.sample(sx, sy, &mut px);
-                let i = y * size + x;
-                jitter.apply(&px, &mut fg[i * 3..i * 3 + 3]);
-                alpha[i] = bilinear(&m.alpha, m.size, m.size, sx - 0.5, sy - 0.5);
-            }
-        }
+        m.fg.resample((x0, y0), step, size, flip, |i, (sx, sy), px| {
+            jitter.apply(px, &mut fg[i * 3..i * 3 + 3]);
+            alpha[i] = bilinear(&m.alpha, m.size, m.size, sx - 0.5, sy - 0.5);
+        });
         if r.chance(0.3) {
             let mut colours = StrandColours::new(size);
             strands(r, &mut alpha, size, &mut colours);
@@ -263,19 +278,9 @@ impl Generator {
         let step = region / size as f32;
         let jitter = Jitter::draw(r);
         let mut out = vec![0.0; size * size * 3];
-        let mut px = [0.0f32; 3];
-        for y in 0..size {
-            for x in 0..size {
-                let xx = if flip { size - 1 - x } else { x };
-                t.sample(
-                    x0 + (xx as f32 + 0.5) * step,
-                    y0 + (y as f32 + 0.5) * step,
-                    &mut px,
-                );
-                let i = (y * size + x) * 3;
-                jitter.apply(&px, &mut out[i..i + 3]);
-            }
-        }
+        t.resample((x0, y0), step, size, flip, |i, _, px| {
+            jitter.apply(px, &mut out[i * 3..i * 3 + 3]);
+        });
         out
     }
 

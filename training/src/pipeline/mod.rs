@@ -29,15 +29,15 @@ pub use stages::{Lineup, Splits, Start, Trained, make_data, stage, teacher_outpu
 
 use crate::data;
 
-/// Preview pictures of the data: six training samples (composite, trimap, alpha) and twelve
-/// mattes of the matte bank (foreground over grey, alpha) in `<models>/plots/`.
+/// Preview pictures of the data: six training samples (composite, trimap, alpha) and the
+/// first mattes of the matte bank (foreground over grey, alpha) in `<models>/plots/`.
 pub fn save_previews(s: &Settings, d: &Splits) -> Result<()> {
     let plots = s.models.join("plots");
     std::fs::create_dir_all(&plots)?;
     let refs: Vec<&data::Sample> = d.train.samples.iter().take(6).collect();
     data::save_preview(&refs, &plots.join("data_samples.png"))?;
-    if !d.bank.is_empty() {
-        data::bank::save_preview(&d.bank, 12, &plots.join("matte_bank.png"))?;
+    if !d.bank_preview.is_empty() {
+        data::bank::save_preview(&d.bank_preview, &plots.join("matte_bank.png"))?;
     }
     Ok(())
 }

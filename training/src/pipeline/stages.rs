@@ -19,9 +19,13 @@ pub struct Splits {
     pub val: Dataset,
     pub test: Dataset,
     pub description: String,
-    /// The real mattes the generator drew from (for previews).
-    pub bank: Vec<data::RealMatte>,
+    /// The first mattes of the bank the generator drew from (for the preview picture; the
+    /// bank itself, ~0.9 GB at full size, is dropped with the generator).
+    pub bank_preview: Vec<data::RealMatte>,
 }
+
+/// Bank mattes shown in `matte_bank.png`.
+pub const BANK_PREVIEW: usize = 12;
 
 /// Generates the train / validation / test splits of the settings (separate seed streams).
 pub fn make_data(s: &Settings) -> Result<Splits> {
@@ -36,7 +40,8 @@ pub fn make_data(s: &Settings) -> Result<Splits> {
     };
     let bank = data::bank::load_or_make(&s.work.join("matte_bank"), &textures, &bank_settings)?;
     let n_bank = bank.len();
-    let g = Generator::new(textures).with_mattes(bank.clone());
+    let bank_preview = bank.iter().take(BANK_PREVIEW).cloned().collect();
+    let g = Generator::new(textures).with_mattes(bank);
     let threads = 2;
     let train = Dataset::generate(&g, s.seed * 10 + 1, s.n_train, s.crop, threads);
     let val = Dataset::generate(&g, s.seed * 10 + 2, s.n_val, s.crop, threads);
@@ -85,7 +90,7 @@ pub fn make_data(s: &Settings) -> Result<Splits> {
         val,
         test,
         description,
-        bank,
+        bank_preview,
     })
 }
 
@@ -208,6 +213,16 @@ pub fn teacher_outputs(
     Some(o)
 }
 
+/// Where the full-width sparsity runs (stage 1, Network Slimming) start: the teacher's
+/// convolutions, or random init in the paper-faithful arm (`--faithful`).
+fn sparse_start<'a>(s: &Settings, teacher: &'a Net) -> Start<'a> {
+    if s.faithful {
+        Start::Scratch
+    } else {
+        Start::Convs(teacher)
+    }
+}
+
 /// Loads the stage-1 net (sparse distillation; trains it when missing).
 pub(super) fn stage1(
     s: &Settings,
@@ -229,11 +244,7 @@ pub(super) fn stage1(
             freeze_beta: !s.stage1_train_beta,
             ..BnInit::PRUNING
         },
-        if s.faithful {
-            Start::Scratch
-        } else {
-            Start::Convs(teacher)
-        },
+        sparse_start(s, teacher),
         Some(&tref),
     )
 }
@@ -446,11 +457,7 @@ fn baselines(
         freeze_beta: false,
     };
     let ns_cfg = s.cfg("netslim_sparse", s.steps_prune, true, false);
-    let start = if s.faithful {
-        Start::Scratch
-    } else {
-        Start::Convs(&teacher.net)
-    };
+    let start = sparse_start(s, &teacher.net);
     let netslim_sparse = stage(s, d, ns_cfg, tarch, ns_init, start, None)?;
     let ns_gam = netslim_sparse.net.gammas();
     let (netslim_rate, ns_keep, netslim_arch) = matched(s, (0.0, 0.97), target_macs, true, |r| {
