@@ -9,17 +9,27 @@
 //!
 //! Model contract: input `input` `[1, 4, H, W]` (RGB 0..1, trimap 0 / 0.5 / 1), output `alpha`
 //! `[1, 1, H, W]` in 0..1, H and W multiples of [`PAD_MULTIPLE`].
+//!
+//! A *temporal* model has a second input, [`PREV_INPUT_NAME`] (`prev_alpha`) `[1, 1, H, W]` in
+//! 0..1: the previous frame's final matte (the full-resolution alpha this stage wrote, / 255)
+//! on the same grid as the RGB planes — the current frame's crop, scaled to the working size
+//! with the same filter and padded the same way (last row and column repeated). Without usable
+//! history it is a copy of the trimap channel of `input` (0 / 0.5 / 1): on the first frame,
+//! after [`MatteRefiner::reset`] (flush, seek, caps change), when the frame size changed, on a
+//! scene cut (mean absolute luma change above [`SCENE_CUT_LUMA`], sampled every
+//! [`SCENE_CUT_STEP`] pixels) and with [`MatteSettings::temporal`] off. Single-input models load
+//! and run as before ([`MatteRefiner::is_temporal`] says which kind was loaded).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ndarray::s;
+use ndarray::{Axis, s};
 
 use crate::filter::{GuidedUpsampler, luma};
-use crate::frame::{RgbaViewMut, for_each_row_mut};
+use crate::frame::{RgbaView, RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
 use crate::refine::{LaplacianSolver, MAX_REFINE_PIXELS, RefineReport, RefineSettings};
-use crate::resize::{BilinearAxis, RgbaToPlanar};
+use crate::resize::{BilinearAxis, PlaneResizer, RgbaToPlanar};
 use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
 
 /// Network input height and width are padded up to a multiple of this.
@@ -28,16 +38,30 @@ pub const PAD_MULTIPLE: usize = 16;
 /// Name of the matting model's input tensor.
 pub const INPUT_NAME: &str = "input";
 
+/// Name of a temporal matting model's second input: the previous frame's matte on the crop.
+pub const PREV_INPUT_NAME: &str = "prev_alpha";
+
 /// Name of the matting model's output tensor.
 pub const OUTPUT_NAME: &str = "alpha";
 
-/// The input/output contract of a matting model.
+/// Mean absolute luma change (luma in 0..1) between two consecutive frames above which the
+/// second is a scene cut: a temporal model gets no history for it.
+pub const SCENE_CUT_LUMA: f32 = 0.12;
+
+/// The scene-cut test compares the luma of every this many pixels in x and y.
+pub const SCENE_CUT_STEP: usize = 8;
+
+/// The input/output contract of a matting model (`prev_alpha` optional: temporal models).
 pub fn spec() -> ModelSpec {
     ModelSpec {
         input: TensorSpec::new(
             INPUT_NAME,
             &[Dim::Fixed(1), Dim::Fixed(4), Dim::Any, Dim::Any],
         ),
+        extra_inputs: vec![TensorSpec::new(
+            PREV_INPUT_NAME,
+            &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any],
+        )],
         output: TensorSpec::new(
             OUTPUT_NAME,
             &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any],
@@ -51,6 +75,8 @@ pub const DEFAULT_WORKING_SIZE: u32 = 512;
 pub const DEFAULT_MARGIN: u32 = 16;
 /// Default [`MatteSettings::smoothing`] (`slimmatte`'s `smoothing`): off.
 pub const DEFAULT_SMOOTHING: f32 = 0.0;
+/// Default [`MatteSettings::temporal`] (`slimmatte`'s `temporal`): on.
+pub const DEFAULT_TEMPORAL: bool = true;
 
 /// Settings of the matting stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +87,9 @@ pub struct MatteSettings {
     pub margin: u32,
     /// Weight of the previous frame's matte inside the unknown band, 0 (off) ..< 1.
     pub smoothing: f32,
+    /// Feed the previous frame's matte to a temporal model (one with a `prev_alpha` input);
+    /// false = always the trimap. Single-frame models ignore it.
+    pub temporal: bool,
     /// Classical refinement of the net's matte inside the crop.
     pub refine: RefineSettings,
 }
@@ -71,6 +100,7 @@ impl Default for MatteSettings {
             working_size: DEFAULT_WORKING_SIZE,
             margin: DEFAULT_MARGIN,
             smoothing: DEFAULT_SMOOTHING,
+            temporal: DEFAULT_TEMPORAL,
             refine: RefineSettings::default(),
         }
     }
@@ -85,6 +115,11 @@ pub struct RefineStats {
     pub crop: Option<(usize, usize, usize, usize)>,
     /// The network's input size before padding (width, height).
     pub working: (usize, usize),
+    /// A temporal model had the previous frame's matte as history, fed to the network if it
+    /// ran (false: it gets the trimap, or the model is single-frame).
+    pub history: bool,
+    /// A temporal model's scene-cut test found this frame unlike the previous one.
+    pub scene_cut: bool,
     /// What the refinement did, if it ran.
     pub refine: Option<RefineReport>,
     /// Time spent in the refinement (included in the stage's time).
@@ -113,13 +148,34 @@ pub struct MatteRefiner {
     xs: BilinearAxis,
     ys: BilinearAxis,
     working: (usize, usize),
+    /// The last frame's matte as written (`previous_size`), valid if `has_previous`.
     previous: Vec<u8>,
     previous_size: (usize, usize),
     has_previous: bool,
+    /// Whether the model has the `prev_alpha` input.
+    temporal: bool,
+    /// `previous` on the crop's working grid (`lw × lh`), 0..1.
+    prev_lr: Vec<f32>,
+    /// The padded `prev_alpha` input, `ph × pw`.
+    prev_input: Vec<f32>,
+    prev_resizer: PlaneResizer,
+    /// Luma (0..1) of the last frame (`cut_size`) at every `SCENE_CUT_STEP`-th pixel.
+    cut_luma: Vec<f32>,
+    cut_size: (usize, usize),
 }
 
 fn round_up(v: usize, m: usize) -> usize {
     v.div_ceil(m) * m
+}
+
+/// Copies the `lw × lh` plane `src` into the `pw × ph` plane `dst`, padding by repeating the
+/// last row and column.
+fn pad_plane(src: &[f32], (lw, lh): (usize, usize), dst: &mut [f32], (pw, ph): (usize, usize)) {
+    for (y, d_row) in dst.chunks_exact_mut(pw).take(ph).enumerate() {
+        let s_row = &src[y.min(lh - 1) * lw..y.min(lh - 1) * lw + lw];
+        d_row[..lw].copy_from_slice(s_row);
+        d_row[lw..].fill(s_row[lw - 1]);
+    }
 }
 
 impl MatteRefiner {
@@ -127,6 +183,7 @@ impl MatteRefiner {
     pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
         let model = Model::load(path, &spec(), threads)?;
         Ok(Self {
+            temporal: model.has_input(PREV_INPUT_NAME),
             model,
             resizer: RgbaToPlanar::new(),
             planes: Vec::new(),
@@ -144,6 +201,11 @@ impl MatteRefiner {
             previous: Vec::new(),
             previous_size: (0, 0),
             has_previous: false,
+            prev_lr: Vec::new(),
+            prev_input: Vec::new(),
+            prev_resizer: PlaneResizer::new(),
+            cut_luma: Vec::new(),
+            cut_size: (0, 0),
         })
     }
 
@@ -151,9 +213,16 @@ impl MatteRefiner {
         self.model.path()
     }
 
-    /// Forgets the previous matte (after a seek, a flush or a caps change).
+    /// Whether the model is temporal: it has the [`PREV_INPUT_NAME`] input.
+    pub fn is_temporal(&self) -> bool {
+        self.temporal
+    }
+
+    /// Forgets the previous matte and frame (after a seek, a flush or a caps change): the next
+    /// frame has no history.
     pub fn reset(&mut self) {
         self.has_previous = false;
+        self.cut_size = (0, 0);
     }
 
     /// Replaces the trimap in `frame`'s alpha by the matte.
@@ -164,6 +233,13 @@ impl MatteRefiner {
     ) -> Result<RefineStats, ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let mut stats = RefineStats::default();
+        if self.temporal {
+            stats.scene_cut = self.scene_cut(&frame.view());
+            stats.history = settings.temporal
+                && !stats.scene_cut
+                && self.has_previous
+                && self.previous_size == (width, height);
+        }
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
         for_each_row_mut(frame, |y, row| {
             for (x, px) in row.chunks_exact(4).enumerate() {
@@ -182,7 +258,7 @@ impl MatteRefiner {
             let (cx, cy) = (x0.saturating_sub(m), y0.saturating_sub(m));
             let (cw, ch) = ((x1 + m + 1).min(width) - cx, (y1 + m + 1).min(height) - cy);
             stats.crop = Some((cx, cy, cw, ch));
-            stats.working = self.refine_crop(frame, (cx, cy, cw, ch), settings)?;
+            stats.working = self.refine_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
             if settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS {
                 let start = Instant::now();
                 stats.refine =
@@ -194,13 +270,33 @@ impl MatteRefiner {
         Ok(stats)
     }
 
+    /// Samples `frame`'s luma on the scene-cut grid into `cut_luma`; true if it differs from
+    /// the previous frame's by more than [`SCENE_CUT_LUMA`] on average (false without a
+    /// previous frame of the same size).
+    fn scene_cut(&mut self, frame: &RgbaView<'_>) -> bool {
+        let size = (frame.shape()[1], frame.shape()[0]);
+        let comparable = self.cut_size == size;
+        let grid = frame.slice(s![..;SCENE_CUT_STEP, ..;SCENE_CUT_STEP, ..]);
+        self.cut_luma.resize(grid.shape()[0] * grid.shape()[1], 0.0);
+        let mut change = 0.0f64;
+        for (old, px) in self.cut_luma.iter_mut().zip(grid.lanes(Axis(2))) {
+            let l = luma(px[0] as f32, px[1] as f32, px[2] as f32) * (1.0 / 255.0);
+            change += (l - *old).abs() as f64;
+            *old = l;
+        }
+        self.cut_size = size;
+        comparable && change / self.cut_luma.len() as f64 > SCENE_CUT_LUMA as f64
+    }
+
     /// Runs the network on one crop; leaves the full-resolution matte of the crop in
-    /// `alpha_hr`. Returns the working size.
+    /// `alpha_hr`. Returns the working size. `history`: a temporal model gets the previous
+    /// matte on the crop, otherwise the trimap.
     fn refine_crop(
         &mut self,
         frame: &RgbaViewMut<'_>,
         (cx, cy, cw, ch): (usize, usize, usize, usize),
         settings: &MatteSettings,
+        history: bool,
     ) -> Result<(usize, usize), ModelError> {
         let scale = if settings.working_size == 0 {
             1.0
@@ -227,19 +323,53 @@ impl MatteRefiner {
         // Pad to the network's multiple by repeating the last row and column.
         let (pw, ph) = (round_up(lw, PAD_MULTIPLE), round_up(lh, PAD_MULTIPLE));
         self.input.resize(4 * pw * ph, 0.0);
-        for c in 0..4 {
-            let src = &self.planes[c * plane..(c + 1) * plane];
-            let dst = &mut self.input[c * pw * ph..(c + 1) * pw * ph];
-            for y in 0..ph {
-                let s_row = &src[y.min(lh - 1) * lw..y.min(lh - 1) * lw + lw];
-                let d_row = &mut dst[y * pw..(y + 1) * pw];
-                d_row[..lw].copy_from_slice(s_row);
-                d_row[lw..].fill(s_row[lw - 1]);
-            }
+        for (src, dst) in self
+            .planes
+            .chunks_exact(plane)
+            .zip(self.input.chunks_exact_mut(pw * ph))
+        {
+            pad_plane(src, (lw, lh), dst, (pw, ph));
         }
         self.output.resize(pw * ph, 0.0);
-        self.model
-            .run(&self.input, &[1, 4, ph, pw], &mut self.output)?;
+        if self.temporal {
+            self.prev_input.resize(pw * ph, 0.0);
+            if history {
+                // The previous matte through the same crop, scaling and padding as the RGB.
+                let width = frame.shape()[1];
+                self.prev_lr.resize(plane, 0.0);
+                if (lw, lh) == (cw, ch) {
+                    for (v, out) in self.prev_lr.chunks_exact_mut(cw).enumerate() {
+                        let row = &self.previous[(cy + v) * width + cx..][..cw];
+                        for (o, &a) in out.iter_mut().zip(row) {
+                            *o = a as f32 * (1.0 / 255.0);
+                        }
+                    }
+                } else {
+                    self.prev_resizer.run_u8_window(
+                        &self.previous,
+                        width,
+                        (cx, cy, cw, ch),
+                        1.0 / 255.0,
+                        &mut self.prev_lr,
+                        lw,
+                        lh,
+                    );
+                }
+                pad_plane(&self.prev_lr, (lw, lh), &mut self.prev_input, (pw, ph));
+            } else {
+                self.prev_input
+                    .copy_from_slice(&self.input[3 * pw * ph..4 * pw * ph]);
+            }
+            self.model.run_with_extra(
+                &self.input,
+                &[1, 4, ph, pw],
+                &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
+                &mut self.output,
+            )?;
+        } else {
+            self.model
+                .run(&self.input, &[1, 4, ph, pw], &mut self.output)?;
+        }
         self.alpha_lr.resize(plane, 0.0);
         for y in 0..lh {
             self.alpha_lr[y * lw..(y + 1) * lw].copy_from_slice(&self.output[y * pw..y * pw + lw]);

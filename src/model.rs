@@ -2,6 +2,10 @@
 //!
 //! Every failure names the file and the problem: missing, empty, not an ONNX model, inputs or
 //! outputs with other names or shapes, or non-finite numbers coming out of inference.
+//!
+//! A spec may list optional inputs (a temporal matting net's `prev_alpha`): a model without them
+//! still loads; one that has them must give them the spec's shape, and is run with
+//! [`Model::run_with_extra`].
 
 use std::path::{Path, PathBuf};
 
@@ -36,10 +40,14 @@ impl TensorSpec {
     }
 }
 
-/// What a caller requires of a model: one float32 input and one float32 output.
+/// What a caller requires of a model: one float32 input and one float32 output, and the
+/// optional float32 inputs it can feed as well.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
     pub input: TensorSpec,
+    /// Inputs a model may have besides `input`: checked (type and shape) when present, a model
+    /// without them still loads. Any other input is refused at load.
+    pub extra_inputs: Vec<TensorSpec>,
     pub output: TensorSpec,
 }
 
@@ -61,6 +69,14 @@ pub enum ModelError {
         path: PathBuf,
         name: &'static str,
         found: String,
+    },
+    #[error(
+        "model {path} has an input '{name}' that the caller cannot feed (it feeds: {expected})"
+    )]
+    UnexpectedInput {
+        path: PathBuf,
+        name: String,
+        expected: String,
     },
     #[error("model {path} has no output named '{name}' (its outputs: {found})")]
     MissingOutput {
@@ -93,6 +109,8 @@ pub struct Model {
     path: PathBuf,
     spec: ModelSpec,
     input_shape: Vec<i64>,
+    /// The declared shape of each of `spec.extra_inputs` the file has (`None`: absent).
+    extra_shapes: Vec<Option<Vec<i64>>>,
     output_shape: Vec<i64>,
 }
 
@@ -101,6 +119,10 @@ impl std::fmt::Debug for Model {
         f.debug_struct("Model")
             .field("path", &self.path)
             .field("input_shape", &self.input_shape)
+            .field(
+                "extra_inputs",
+                &self.present_extra_inputs().collect::<Vec<_>>(),
+            )
             .field("output_shape", &self.output_shape)
             .finish()
     }
@@ -182,12 +204,42 @@ impl Model {
             reason: e.to_string(),
         })?;
         let input_shape = check_outlet(&path_buf, session.inputs(), &spec.input, true)?;
+        let extra_shapes = spec
+            .extra_inputs
+            .iter()
+            .map(|extra| {
+                session
+                    .inputs()
+                    .iter()
+                    .any(|o| o.name() == extra.name)
+                    .then(|| check_outlet(&path_buf, session.inputs(), extra, true))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every input ONNX Runtime lists must be fed on each run: refuse one the caller cannot
+        // feed now rather than fail on every frame.
+        let fed = || std::iter::once(&spec.input).chain(&spec.extra_inputs);
+        if let Some(unknown) = session
+            .inputs()
+            .iter()
+            .find(|o| fed().all(|t| t.name != o.name()))
+        {
+            return Err(ModelError::UnexpectedInput {
+                path: path_buf,
+                name: unknown.name().to_string(),
+                expected: fed()
+                    .map(|t| format!("'{}'", t.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let output_shape = check_outlet(&path_buf, session.outputs(), &spec.output, false)?;
         Ok(Self {
             session,
             path: path_buf,
             spec: spec.clone(),
             input_shape,
+            extra_shapes,
             output_shape,
         })
     }
@@ -206,12 +258,53 @@ impl Model {
         &self.output_shape
     }
 
+    /// Whether the model has the input `name`: the spec's `input`, or one of its
+    /// `extra_inputs` that the file declares.
+    pub fn has_input(&self, name: &str) -> bool {
+        self.spec.input.name == name || self.extra_input_shape(name).is_some()
+    }
+
+    /// The shape declared in the file (`-1` for dynamic dimensions) of the optional input
+    /// `name`, if the model has it.
+    pub fn extra_input_shape(&self, name: &str) -> Option<&[i64]> {
+        self.spec
+            .extra_inputs
+            .iter()
+            .zip(&self.extra_shapes)
+            .find(|(t, _)| t.name == name)
+            .and_then(|(_, shape)| shape.as_deref())
+    }
+
+    /// The names of the optional inputs the model has.
+    fn present_extra_inputs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.spec
+            .extra_inputs
+            .iter()
+            .zip(&self.extra_shapes)
+            .filter(|(_, shape)| shape.is_some())
+            .map(|(t, _)| t.name)
+    }
+
     /// Runs the model on `input` (row-major, `shape`) and copies the output into `output`,
     /// which must have exactly the output's element count. Returns the output shape.
+    ///
+    /// A model with optional inputs needs [`run_with_extra`](Self::run_with_extra).
     pub fn run(
         &mut self,
         input: &[f32],
         shape: &[usize],
+        output: &mut [f32],
+    ) -> Result<Vec<usize>, ModelError> {
+        self.run_with_extra(input, shape, &[], output)
+    }
+
+    /// Like [`run`](Self::run), also feeding the optional inputs in `extra` as
+    /// `(name, data, shape)`. Every optional input the model has must be fed, and only those.
+    pub fn run_with_extra(
+        &mut self,
+        input: &[f32],
+        shape: &[usize],
+        extra: &[(&str, &[f32], &[usize])],
         output: &mut [f32],
     ) -> Result<Vec<usize>, ModelError> {
         let path = &self.path;
@@ -219,11 +312,30 @@ impl Model {
             path: path.clone(),
             reason,
         };
-        let tensor = TensorRef::from_array_view((shape.to_vec(), input))
-            .map_err(|e| inference(e.to_string()))?;
+        for (name, _, _) in extra {
+            if self.extra_input_shape(name).is_none() {
+                return Err(inference(format!(
+                    "the caller fed '{name}', which the model has no input for"
+                )));
+            }
+        }
+        if let Some(unfed) = self
+            .present_extra_inputs()
+            .find(|name| extra.iter().all(|(n, _, _)| n != name))
+        {
+            return Err(inference(format!("input '{unfed}' was not fed")));
+        }
+        let mut inputs = Vec::with_capacity(1 + extra.len());
+        for (name, data, shape) in
+            std::iter::once((self.spec.input.name, input, shape)).chain(extra.iter().copied())
+        {
+            let tensor = TensorRef::from_array_view((shape.to_vec(), data))
+                .map_err(|e| inference(format!("input '{name}': {e}")))?;
+            inputs.push((name, tensor));
+        }
         let outputs = self
             .session
-            .run(ort::inputs![self.spec.input.name => tensor])
+            .run(inputs)
             .map_err(|e| inference(e.to_string()))?;
         let (out_shape, data) = outputs[self.spec.output.name]
             .try_extract_tensor::<f32>()

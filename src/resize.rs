@@ -269,21 +269,67 @@ impl PlaneResizer {
         dst_h: usize,
     ) {
         assert_eq!(src.len(), src_w * src_h, "source plane size");
+        self.run_rows(
+            src.chunks_exact(src_w),
+            src_w,
+            src_h,
+            1.0,
+            dst,
+            dst_w,
+            dst_h,
+        );
+    }
+
+    /// Resizes the `w × h` window at (`x`, `y`) of a `u8` plane with `stride` values per row
+    /// into `dst` (`dst_w × dst_h`), each value multiplied by `scale`: the same samples as
+    /// [`RgbaToPlanar`] gives for one channel of that window of a frame.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_u8_window(
+        &mut self,
+        src: &[u8],
+        stride: usize,
+        (x, y, w, h): (usize, usize, usize, usize),
+        scale: f32,
+        dst: &mut [f32],
+        dst_w: usize,
+        dst_h: usize,
+    ) {
+        assert!(
+            x + w <= stride && (y + h) * stride <= src.len(),
+            "window outside the plane"
+        );
+        let rows = src[y * stride..]
+            .chunks(stride)
+            .take(h)
+            .map(|r| &r[x..x + w]);
+        self.run_rows(rows, w, h, scale, dst, dst_w, dst_h);
+    }
+
+    /// Resizes the `src_h` rows of `src_w` samples in `rows` into `dst`, times `scale`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_rows<'a, T: Copy + Into<f32> + 'a>(
+        &mut self,
+        rows: impl Iterator<Item = &'a [T]>,
+        src_w: usize,
+        src_h: usize,
+        scale: f32,
+        dst: &mut [f32],
+        dst_w: usize,
+        dst_h: usize,
+    ) {
         assert_eq!(dst.len(), dst_w * dst_h, "destination plane size");
         self.horizontal.ensure(src_w, dst_w);
         self.vertical.ensure(src_h, dst_h);
         self.rows.resize(src_h * dst_w, 0.0);
-        for (row, out) in src
-            .chunks_exact(src_w)
-            .zip(self.rows.chunks_exact_mut(dst_w))
-        {
+        for (row, out) in rows.zip(self.rows.chunks_exact_mut(dst_w)) {
             for (x, o) in out.iter_mut().enumerate() {
                 let (start, weights) = self.horizontal.get(x);
-                *o = weights
+                let sum: f32 = weights
                     .iter()
                     .zip(&row[start..start + weights.len()])
-                    .map(|(w, v)| w * v)
+                    .map(|(w, &v)| w * v.into())
                     .sum();
+                *o = sum * scale;
             }
         }
         for (y, out) in dst.chunks_exact_mut(dst_w).enumerate() {
@@ -387,6 +433,30 @@ mod tests {
         );
         assert_eq!(ptrs, after, "a smaller crop reallocated a buffer");
         assert_eq!(axis_ptr, axis.i0.as_ptr(), "the bilinear axis reallocated");
+    }
+
+    #[test]
+    fn a_u8_window_resizes_like_that_channel_of_the_frame() {
+        // The alpha of a crop through `RgbaToPlanar` and the same window of a packed alpha
+        // plane through `run_u8_window`: the same samples, shrinking and enlarging.
+        let (w, h) = (97, 61);
+        let data: Vec<u8> = (0..w * h * 4).map(|i| ((i * 73) % 251) as u8).collect();
+        let plane: Vec<u8> = data.chunks_exact(4).map(|p| p[3]).collect();
+        let view = rgba_view(&data, w, h, w * 4).unwrap();
+        let mut planar = RgbaToPlanar::new();
+        let mut resizer = PlaneResizer::new();
+        for ((x, y, cw, ch), (dw, dh)) in [
+            ((5, 7, 80, 50), (23, 17)),
+            ((0, 0, w, h), (40, 30)),
+            ((13, 2, 9, 5), (30, 11)),
+        ] {
+            let crop = view.slice(ndarray::s![y..y + ch, x..x + cw, ..]);
+            let mut rgba = vec![0.0; 4 * dw * dh];
+            planar.run_rgba(&crop, dw, dh, 1.0 / 255.0, &mut rgba);
+            let mut alpha = vec![0.0; dw * dh];
+            resizer.run_u8_window(&plane, w, (x, y, cw, ch), 1.0 / 255.0, &mut alpha, dw, dh);
+            assert_eq!(&rgba[3 * dw * dh..], &alpha[..], "{cw}×{ch} → {dw}×{dh}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::resize::RgbaToPlanar;
 pub fn spec() -> ModelSpec {
     ModelSpec {
         input: TensorSpec::new("image", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Any, Dim::Any]),
+        extra_inputs: Vec::new(),
         output: TensorSpec::new("mask", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
     }
 }

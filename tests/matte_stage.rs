@@ -1,11 +1,13 @@
 //! The matting stage's plumbing, with a fixture network whose output is known
 //! (`luma_key_matte.onnx`: alpha = sigmoid(20·(luma − 0.5))): known regions stay exact, the
 //! unknown band gets the network's output, crops, padding and scaling keep positions right.
+//! Temporal models with `prev_copy_matte.onnx` (alpha = prev_alpha): the matte shows what the
+//! stage fed as history — the previous matte at the same place, or the trimap without one.
 
 mod common;
 
 use slimmatte::frame::rgba_view_mut;
-use slimmatte::matte::{MatteRefiner, MatteSettings};
+use slimmatte::matte::{MatteRefiner, MatteSettings, RefineStats, SCENE_CUT_LUMA};
 use slimmatte::refine::RefineSettings;
 
 fn refiner() -> MatteRefiner {
@@ -88,6 +90,7 @@ fn scaled_working_resolution_keeps_the_edge_in_place() {
         margin: 8,
         smoothing: 0.0,
         refine: RefineSettings::none(),
+        ..Default::default()
     };
     let stats = refiner()
         .process(
@@ -161,6 +164,7 @@ fn temporal_smoothing_blends_with_the_previous_matte() {
         margin: 0,
         smoothing: 0.5,
         refine: RefineSettings::none(),
+        ..Default::default()
     };
     // Frame 1: all white, unknown everywhere → alpha ≈ 255.
     let mut white = [255u8, 255, 255, 128].repeat(w * h);
@@ -280,4 +284,325 @@ fn nan_from_the_network_is_an_error_with_refinement_on() {
         )
         .unwrap_err();
     assert!(e.to_string().to_lowercase().contains("nan"), "{e}");
+}
+
+/// The temporal fixture: its matte is the `prev_alpha` it was fed.
+fn prev_copy() -> MatteRefiner {
+    let m = MatteRefiner::load(&common::fixture("prev_copy_matte.onnx"), 1).unwrap();
+    assert!(m.is_temporal(), "prev_copy_matte has a prev_alpha input");
+    m
+}
+
+/// Full resolution, no refinement: the stage writes the network's output exactly.
+fn exact() -> MatteSettings {
+    MatteSettings {
+        working_size: 0,
+        refine: RefineSettings::none(),
+        ..Default::default()
+    }
+}
+
+/// A `w × h` frame of uniform `grey` whose trimap is a person: foreground in the rectangle
+/// `fg` (x0, y0, x1, y1), an unknown ring `ring` pixels wide around it, background elsewhere.
+fn person(w: usize, h: usize, fg: (usize, usize, usize, usize), ring: usize, grey: u8) -> Vec<u8> {
+    let (x0, y0, x1, y1) = fg;
+    let mut data = vec![0u8; w * h * 4];
+    for (i, px) in data.chunks_exact_mut(4).enumerate() {
+        let (x, y) = (i % w, i / w);
+        let inside = |r: usize| x + r >= x0 && x < x1 + r && y + r >= y0 && y < y1 + r;
+        let t = if inside(0) {
+            255
+        } else if inside(ring) {
+            128
+        } else {
+            0
+        };
+        px.copy_from_slice(&[grey, grey, grey, t]);
+    }
+    data
+}
+
+/// Runs the stage on `data` (`w × h`) in place.
+fn run(
+    m: &mut MatteRefiner,
+    data: &mut [u8],
+    w: usize,
+    h: usize,
+    s: &MatteSettings,
+) -> RefineStats {
+    m.process(&mut rgba_view_mut(data, w, h, w * 4).unwrap(), s)
+        .unwrap()
+}
+
+/// The alpha of every pixel whose trimap (`before`) is unknown, by pixel index.
+fn unknown_alphas(before: &[u8], after: &[u8]) -> Vec<(usize, u8)> {
+    before
+        .chunks_exact(4)
+        .zip(after.chunks_exact(4))
+        .enumerate()
+        .filter(|(_, (b, _))| b[3] != 0 && b[3] != 255)
+        .map(|(i, (_, a))| (i, a[3]))
+        .collect()
+}
+
+/// Checks that known pixels are exact and every unknown one is 128: the network was fed the
+/// trimap (0.5 in the band), not a previous matte.
+fn assert_trimap_fed(before: &[u8], after: &[u8], what: &str) {
+    for (i, (b, a)) in before
+        .chunks_exact(4)
+        .zip(after.chunks_exact(4))
+        .enumerate()
+    {
+        let want = match b[3] {
+            0 => 0,
+            255 => 255,
+            _ => 128,
+        };
+        assert_eq!(a[3], want, "{what}: pixel {i} (trimap {})", b[3]);
+    }
+}
+
+const W: usize = 96;
+const H: usize = 64;
+/// The person of the first frame, and the same person moved right and down by (10, 6).
+const FG1: (usize, usize, usize, usize) = (30, 20, 60, 44);
+const FG2: (usize, usize, usize, usize) = (40, 26, 70, 50);
+const RING: usize = 8;
+
+#[test]
+fn a_temporal_model_gets_the_trimap_on_the_first_frame() {
+    let mut m = prev_copy();
+    let mut data = person(W, H, FG1, RING, 90);
+    let before = data.clone();
+    let stats = run(&mut m, &mut data, W, H, &exact());
+    assert!(!stats.history && !stats.scene_cut, "{stats:?}");
+    assert!(stats.unknown > 0);
+    assert_trimap_fed(&before, &data, "first frame");
+}
+
+#[test]
+fn a_temporal_model_gets_the_previous_matte_at_the_same_place() {
+    let mut m = prev_copy();
+    let mut first = person(W, H, FG1, RING, 90);
+    let s1 = run(&mut m, &mut first, W, H, &exact());
+    // The person moved: another crop, and band pixels that were known last frame.
+    let mut second = person(W, H, FG2, RING, 90);
+    let before = second.clone();
+    let s2 = run(&mut m, &mut second, W, H, &exact());
+    assert!(s2.history && !s2.scene_cut, "{s2:?}");
+    assert_ne!(s1.crop, s2.crop, "the crop moved");
+    let band = unknown_alphas(&before, &second);
+    for &(i, a) in &band {
+        assert_eq!(
+            a,
+            first[i * 4 + 3],
+            "({}, {}): the previous frame's matte at the same place",
+            i % W,
+            i / W
+        );
+    }
+    // The band covers last frame's background, band and foreground.
+    for v in [0, 128, 255] {
+        assert!(band.iter().any(|&(_, a)| a == v), "no band pixel was {v}");
+    }
+    // Known pixels stay exact.
+    for (b, a) in before.chunks_exact(4).zip(second.chunks_exact(4)) {
+        if b[3] == 0 || b[3] == 255 {
+            assert_eq!(a[3], b[3]);
+        }
+    }
+    // And the history goes on: the third frame sees the second's matte.
+    let mut third = person(W, H, FG1, RING, 90);
+    let before = third.clone();
+    assert!(run(&mut m, &mut third, W, H, &exact()).history);
+    for (i, a) in unknown_alphas(&before, &third) {
+        assert_eq!(a, second[i * 4 + 3], "third frame, pixel {i}");
+    }
+}
+
+/// Scaled to the working size, the previous matte goes through the same crop and scaling as
+/// the picture, and comes back through the guided upsampling: away from the matte's edges the
+/// band shows the previous frame's value at the same place.
+#[test]
+fn scaled_crops_get_the_previous_matte_at_the_same_place() {
+    let (w, h, ring) = (400, 300, 64);
+    let settings = MatteSettings {
+        working_size: 64,
+        ..exact()
+    };
+    let mut m = prev_copy();
+    let mut first = person(w, h, (130, 100, 270, 200), ring, 90);
+    let before1 = first.clone();
+    let s1 = run(&mut m, &mut first, w, h, &settings);
+    let (cw, ch) = (s1.crop.unwrap().2, s1.crop.unwrap().3);
+    assert!(s1.working.0 < cw && s1.working.1 < ch, "scaled: {s1:?}");
+    // `alpha` is within `tol` of `want` at every pixel whose neighbours within `r` (in x and
+    // y) all had `want` in `reference`: away from the edges of the reference matte.
+    let r = 20;
+    let uniform = |reference: &[u8], x: usize, y: usize| -> Option<u8> {
+        let v = reference[(y * w + x) * 4 + 3];
+        let (xa, xb) = (x.checked_sub(r)?, (x + r).min(w - 1));
+        let (ya, yb) = (y.checked_sub(r)?, (y + r).min(h - 1));
+        (ya..=yb)
+            .all(|yy| (xa..=xb).all(|xx| reference[(yy * w + xx) * 4 + 3] == v))
+            .then_some(v)
+    };
+    // First frame: the trimap, 128 in the middle of the band.
+    let mut checked = 0;
+    for (i, a) in unknown_alphas(&before1, &first) {
+        if uniform(&before1, i % w, i / w).is_some() {
+            assert!(a.abs_diff(128) <= 2, "first frame, pixel {i}: {a}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked} pixels checked");
+    // Second frame: the person moved by (48, 36); the band shows the first frame's matte.
+    let mut second = person(w, h, (178, 136, 318, 236), ring, 90);
+    let before2 = second.clone();
+    let s2 = run(&mut m, &mut second, w, h, &settings);
+    assert!(s2.history, "{s2:?}");
+    let mut seen = [0usize; 3];
+    for (i, a) in unknown_alphas(&before2, &second) {
+        if let Some(want) = uniform(&first, i % w, i / w) {
+            assert!(
+                a.abs_diff(want) <= 3,
+                "({}, {}): {a}, the previous matte was {want}",
+                i % w,
+                i / w
+            );
+            seen[[0, 128, 255].iter().position(|&v| v == want).unwrap()] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 50), "checked per value: {seen:?}");
+    // Where the previous matte steps from the band's 128 to the foreground's 255 (between x
+    // 129 and 130, and between y 99 and 100), the new one steps at the same place: a shifted
+    // or mis-scaled resampling would move the step.
+    let step = |alphas: &mut dyn Iterator<Item = (usize, u8)>| -> f32 {
+        let mut last = (0, 0u8);
+        for (pos, a) in alphas {
+            if a as f32 >= 191.5 {
+                let t = (191.5 - last.1 as f32) / (a as f32 - last.1 as f32);
+                return last.0 as f32 + t * (pos - last.0) as f32;
+            }
+            last = (pos, a);
+        }
+        panic!("no step");
+    };
+    let at = |x: usize, y: usize| second[(y * w + x) * 4 + 3];
+    for y in [150, 170, 190] {
+        let x = step(&mut (114..178).map(|x| (x, at(x, y))));
+        assert!(
+            (x - 129.5).abs() <= 1.5,
+            "row {y}: step at x = {x}, want 129.5"
+        );
+    }
+    for x in [200, 225, 250] {
+        let y = step(&mut (72..136).map(|y| (y, at(x, y))));
+        assert!(
+            (y - 99.5).abs() <= 1.5,
+            "column {x}: step at y = {y}, want 99.5"
+        );
+    }
+}
+
+/// The history is dropped — the band gets the trimap again — after a reset, on a scene cut,
+/// when the frame size changes and with `temporal` off.
+#[test]
+fn a_temporal_model_gets_the_trimap_without_usable_history() {
+    // Two frames of the moving person (the second `second`) after `between` ran on the
+    // refiner and the settings: the second frame's stats, input and output.
+    let two_frames = |between: &dyn Fn(&mut MatteRefiner, &mut MatteSettings),
+                      (w, h, grey): (usize, usize, u8)| {
+        let mut m = prev_copy();
+        let mut settings = exact();
+        run(&mut m, &mut person(W, H, FG1, RING, 90), W, H, &settings);
+        between(&mut m, &mut settings);
+        let mut second = person(w, h, FG2, RING, grey);
+        let before = second.clone();
+        let stats = run(&mut m, &mut second, w, h, &settings);
+        (stats, before, second)
+    };
+    // Control: nothing in between, the history is used (the band is not all 128).
+    let (stats, before, after) = two_frames(&|_, _| {}, (W, H, 90));
+    assert!(stats.history);
+    assert!(
+        unknown_alphas(&before, &after)
+            .iter()
+            .any(|&(_, a)| a != 128)
+    );
+
+    let (stats, before, after) = two_frames(&|m, _| m.reset(), (W, H, 90));
+    assert!(!stats.history, "{stats:?}");
+    assert_trimap_fed(&before, &after, "after reset()");
+
+    let (stats, before, after) = two_frames(&|_, s| s.temporal = false, (W, H, 90));
+    assert!(!stats.history, "{stats:?}");
+    assert_trimap_fed(&before, &after, "temporal off");
+
+    let (stats, before, after) = two_frames(&|_, _| {}, (W + 16, H, 90));
+    assert!(!stats.history, "{stats:?}");
+    assert_trimap_fed(&before, &after, "new frame size");
+
+    // A scene cut: the picture changed by more than SCENE_CUT_LUMA on average.
+    let cut = (90.0 + 255.0 * SCENE_CUT_LUMA).ceil() as u8 + 2;
+    let (stats, before, after) = two_frames(&|_, _| {}, (W, H, cut));
+    assert!(stats.scene_cut && !stats.history, "{stats:?}");
+    assert_trimap_fed(&before, &after, "scene cut");
+    // A change below the threshold (lighting, noise) keeps the history.
+    let small = (90.0 + 255.0 * SCENE_CUT_LUMA).floor() as u8 - 2;
+    let (stats, _, _) = two_frames(&|_, _| {}, (W, H, small));
+    assert!(stats.history && !stats.scene_cut, "{stats:?}");
+}
+
+/// After a scene cut the new frame is the reference: the next frame has its history again.
+#[test]
+fn history_resumes_after_a_scene_cut_and_without_a_band() {
+    let mut m = prev_copy();
+    let s = exact();
+    run(&mut m, &mut person(W, H, FG1, RING, 90), W, H, &s);
+    assert!(run(&mut m, &mut person(W, H, FG1, RING, 230), W, H, &s).scene_cut);
+    // A frame without a band (all background) is still a previous matte.
+    let mut empty = person(W, H, FG1, RING, 230);
+    for px in empty.chunks_exact_mut(4) {
+        px[3] = 0;
+    }
+    let stats = run(&mut m, &mut empty, W, H, &s);
+    assert_eq!(stats.unknown, 0);
+    assert!(!stats.scene_cut);
+    let mut next = person(W, H, FG2, RING, 230);
+    let before = next.clone();
+    let stats = run(&mut m, &mut next, W, H, &s);
+    assert!(stats.history && !stats.scene_cut, "{stats:?}");
+    // Every band pixel gets the empty frame's matte: 0.
+    for (i, a) in unknown_alphas(&before, &next) {
+        assert_eq!(a, 0, "pixel {i}");
+    }
+}
+
+#[test]
+fn single_input_models_still_load_and_are_not_temporal() {
+    let student = MatteRefiner::load(&slimmatte::paths::default_matting_model(), 1).unwrap();
+    assert!(!student.is_temporal());
+    assert!(!refiner().is_temporal());
+    // Their stats never claim a history.
+    let mut m = refiner();
+    for _ in 0..2 {
+        let (w, h) = (40, 12);
+        let stats = run(&mut m, &mut frame(w, h), w, h, &exact());
+        assert!(!stats.history && !stats.scene_cut);
+    }
+}
+
+#[test]
+fn a_wrong_prev_alpha_is_refused_at_load() {
+    let e = MatteRefiner::load(&common::fixture("prev_wrong_shape.onnx"), 1).unwrap_err();
+    let msg = e.to_string();
+    for part in [
+        "prev_wrong_shape.onnx",
+        "'prev_alpha'",
+        "[1, 2, ?, ?]",
+        "[1, 1, *, *]",
+    ] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use slimmatte::model::ModelError;
+use slimmatte::model::{Model, ModelError, ModelSpec};
 use slimmatte::segment::PersonSegmenter;
 
 fn load_err(path: &std::path::Path) -> ModelError {
@@ -97,4 +97,91 @@ fn nan_output_is_caught_at_inference() {
         matches!(e, ModelError::NonFinite { name: "mask", .. }),
         "{e:?}"
     );
+}
+
+/// Optional inputs: a model with `prev_alpha` loads with the matting spec, reports it, and must
+/// be fed it; a caller whose spec does not list it refuses the model at load.
+#[test]
+fn optional_inputs_are_reported_fed_and_otherwise_refused() {
+    let path = common::fixture("prev_copy_matte.onnx");
+    let spec = slimmatte::matte::spec();
+    let mut model = Model::load(&path, &spec, 1).unwrap();
+    assert!(model.has_input("input") && model.has_input("prev_alpha"));
+    assert!(!model.has_input("other"));
+    assert_eq!(
+        model.extra_input_shape("prev_alpha"),
+        Some(&[1, 1, -1, -1][..])
+    );
+
+    let (w, h) = (16, 16);
+    let input = vec![0.25f32; 4 * w * h];
+    let prev: Vec<f32> = (0..w * h).map(|i| i as f32 / (w * h) as f32).collect();
+    let mut out = vec![0.0f32; w * h];
+    let shape = model
+        .run_with_extra(
+            &input,
+            &[1, 4, h, w],
+            &[("prev_alpha", &prev, &[1, 1, h, w])],
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(shape, [1, 1, h, w]);
+    assert_eq!(out, prev, "prev_copy_matte outputs prev_alpha");
+
+    // Not fed, or fed something it has no input for: an error naming the input.
+    let e = model.run(&input, &[1, 4, h, w], &mut out).unwrap_err();
+    assert!(e.to_string().contains("'prev_alpha' was not fed"), "{e}");
+    let e = model
+        .run_with_extra(
+            &input,
+            &[1, 4, h, w],
+            &[
+                ("prev_alpha", &prev, &[1, 1, h, w]),
+                ("prev2", &prev, &[1, 1, h, w]),
+            ],
+            &mut out,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("'prev2'"), "{e}");
+
+    // A spec without the optional input: the model has an input nobody would feed.
+    let single = ModelSpec {
+        extra_inputs: Vec::new(),
+        ..spec.clone()
+    };
+    let e = Model::load(&path, &single, 1).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::UnexpectedInput { name, .. } if name == "prev_alpha"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("prev_copy_matte.onnx"), "{e}");
+
+    // Single-input models load with the spec that allows the optional input, without it.
+    let luma = Model::load(&common::fixture("luma_key_matte.onnx"), &spec, 1).unwrap();
+    assert!(luma.has_input("input") && !luma.has_input("prev_alpha"));
+    assert_eq!(luma.extra_input_shape("prev_alpha"), None);
+}
+
+#[test]
+fn a_wrong_shaped_optional_input_is_refused_at_load() {
+    let e = Model::load(
+        &common::fixture("prev_wrong_shape.onnx"),
+        &slimmatte::matte::spec(),
+        1,
+    )
+    .unwrap_err();
+    match &e {
+        ModelError::WrongShape {
+            name,
+            expected,
+            found,
+            path,
+        } => {
+            assert_eq!(*name, "prev_alpha");
+            assert_eq!(expected, "[1, 1, *, *]");
+            assert_eq!(found, "[1, 2, ?, ?]");
+            assert!(path.ends_with("prev_wrong_shape.onnx"));
+        }
+        other => panic!("expected WrongShape, got {other:?}"),
+    }
 }

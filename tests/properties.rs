@@ -124,6 +124,7 @@ proptest! {
             working_size: working,
             margin,
             smoothing: 0.0,
+            temporal: slimmatte::matte::DEFAULT_TEMPORAL,
             refine,
         };
         let mut r = refiner();

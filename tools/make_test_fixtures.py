@@ -18,6 +18,14 @@ predict it:
   nan_matte.onnx       alpha = NaN everywhere (0/0), dynamic H and W: a broken net must be an
                        error before the refinement sees it
 
+and two for the temporal matting contract (a second input `prev_alpha` [1,1,H,W], the previous
+frame's matte on the crop, or the trimap without history):
+
+  prev_copy_matte.onnx   alpha = prev_alpha (Identity; `input` unused), dynamic H and W: the
+                         matte shows exactly what the stage fed as history
+  prev_wrong_shape.onnx  prev_alpha [1,2,H,W] (two channels), alpha = their mean: refused at
+                         load
+
 The files are deterministic (fixed weights, no timestamps) and a few hundred bytes.
 """
 
@@ -108,8 +116,29 @@ def nan_matte() -> onnx.ModelProto:
         doc="Matting-contract model whose output is NaN everywhere (test fixture).")
 
 
+def prev_copy_matte() -> onnx.ModelProto:
+    # The output is the second input as it is: what the stage feeds as history comes back out.
+    return _model(
+        "prev_copy_matte",
+        [helper.make_node("Identity", ["prev_alpha"], ["alpha"])],
+        [_f32("input", [1, 4, "height", "width"]), _f32("prev_alpha", [1, 1, "height", "width"])],
+        [_f32("alpha", [1, 1, "height", "width"])],
+        doc="Temporal matting-contract fixture: alpha = prev_alpha (test fixture).")
+
+
+def prev_wrong_shape() -> onnx.ModelProto:
+    # A temporal net whose prev_alpha has two channels instead of one.
+    return _model(
+        "prev_wrong_shape",
+        [helper.make_node("ReduceMean", ["prev_alpha"], ["alpha"], axes=[1], keepdims=1)],
+        [_f32("input", [1, 4, "height", "width"]), _f32("prev_alpha", [1, 2, "height", "width"])],
+        [_f32("alpha", [1, 1, "height", "width"])],
+        doc="Temporal matting model whose prev_alpha has 2 channels instead of 1 (test fixture).")
+
+
 FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output,
-            "luma_key_matte": luma_key_matte, "nan_matte": nan_matte}
+            "luma_key_matte": luma_key_matte, "nan_matte": nan_matte,
+            "prev_copy_matte": prev_copy_matte, "prev_wrong_shape": prev_wrong_shape}
 
 
 def main(argv: list[str] | None = None) -> int:

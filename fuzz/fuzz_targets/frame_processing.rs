@@ -45,7 +45,12 @@ fuzz_target!(|data: &[u8]| {
 
     let before = frame.clone();
     let mut view = rgba_view_mut(&mut frame, w, h, stride).expect("valid layout");
-    let settings = MatteSettings { working_size: working, margin: 4, smoothing: 0.0 };
+    let settings = MatteSettings {
+        working_size: working,
+        margin: 4,
+        smoothing: 0.0,
+        ..MatteSettings::default()
+    };
     let mut refiner = REFINER.lock().unwrap();
     refiner.reset();
     refiner.process(&mut view, &settings).expect("fixture model runs");

@@ -38,6 +38,10 @@ fn uint(e: &gst::Element, name: &str) -> u32 {
     shipped(e, name).get::<u32>().unwrap()
 }
 
+fn boolean(e: &gst::Element, name: &str) -> bool {
+    shipped(e, name).get::<bool>().unwrap()
+}
+
 #[test]
 fn trimapgen_ships_the_core_defaults() {
     let e = element("trimapgen", &[]);
@@ -54,10 +58,7 @@ fn trimapgen_ships_the_core_defaults() {
         "the core's default band is the element's"
     );
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
-    assert_eq!(
-        shipped(&e, "adaptive-band").get::<bool>().unwrap(),
-        core.adaptive_band
-    );
+    assert_eq!(boolean(&e, "adaptive-band"), core.adaptive_band);
     // The properties show the core's decimal, not the f32's binary expansion.
     assert_eq!(shipped(&e, "band-fraction").get::<f64>().unwrap(), 0.03);
 }
@@ -72,6 +73,8 @@ fn slimmatte_ships_the_core_defaults() {
     assert_eq!(uint(&e, "margin"), core.margin);
     assert_eq!(double(&e, "smoothing"), matte::DEFAULT_SMOOTHING);
     assert_eq!(double(&e, "smoothing"), core.smoothing);
+    assert_eq!(boolean(&e, "temporal"), matte::DEFAULT_TEMPORAL);
+    assert_eq!(boolean(&e, "temporal"), core.temporal);
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
 
     let r = RefineSettings::default();
@@ -109,6 +112,7 @@ fn bgreplace_ships_the_core_defaults() {
 fn mattebin_ships_the_core_defaults() {
     let e = element("mattebin", &[]);
     assert_eq!(uint(&e, "working-size"), matte::DEFAULT_WORKING_SIZE);
+    assert_eq!(boolean(&e, "temporal"), matte::DEFAULT_TEMPORAL);
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
     assert_eq!(double(&e, "blur-sigma"), DEFAULT_BLUR_SIGMA);
     assert_eq!(uint(&e, "color"), DEFAULT_COLOR);

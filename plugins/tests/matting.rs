@@ -107,6 +107,82 @@ fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
     }
 }
 
+/// A `w × h` grey frame whose trimap is a person: foreground in the rectangle from `(x, y)`,
+/// 20 × 12 pixels, an unknown ring 6 pixels wide around it, background elsewhere.
+fn person(w: usize, h: usize, (x, y): (usize, usize)) -> Vec<u8> {
+    let mut data = Vec::with_capacity(w * h * 4);
+    for i in 0..w * h {
+        let (px, py) = (i % w, i / w);
+        let inside = |r: usize| px + r >= x && px < x + 20 + r && py + r >= y && py < y + 12 + r;
+        let t = if inside(0) {
+            255
+        } else if inside(6) {
+            128
+        } else {
+            0
+        };
+        data.extend_from_slice(&[90, 90, 90, t]);
+    }
+    data
+}
+
+/// With a temporal model (`prev_copy_matte`: alpha = prev_alpha) the band of the second frame
+/// shows the first frame's matte at the same place; with `temporal` set to false while
+/// playing, or after a flush, it shows the trimap (128).
+#[test]
+fn temporal_models_get_the_previous_matte_unless_off_or_flushed() {
+    let (w, h) = (64usize, 40usize);
+    let (first, second) = (person(w, h, (16, 10)), person(w, h, (24, 16)));
+    let model = fixture("prev_copy_matte.onnx");
+    // The second frame's band alphas, and the first frame's output.
+    let run = |between: &dyn Fn(&mut gst_check::Harness)| {
+        let mut hs = element_harness(
+            "slimmatte",
+            &[
+                ("model", model.as_str()),
+                ("working-size", "0"),
+                ("refine", "none"),
+            ],
+        );
+        hs.set_src_caps(rgba_caps(w as i32, h as i32));
+        hs.push(gst::Buffer::from_slice(first.clone())).unwrap();
+        let out1 = alpha_of(&hs.pull().unwrap());
+        between(&mut hs);
+        hs.push(gst::Buffer::from_slice(second.clone())).unwrap();
+        let out2 = alpha_of(&hs.pull().unwrap());
+        let band: Vec<(usize, u8)> = second
+            .chunks_exact(4)
+            .enumerate()
+            .filter(|(_, p)| p[3] == 128)
+            .map(|(i, _)| (i, out2[i]))
+            .collect();
+        (band, out1)
+    };
+    let (band, out1) = run(&|_| {});
+    assert!(band.iter().all(|&(i, a)| a == out1[i]), "{band:?}");
+    for v in [0, 128, 255] {
+        assert!(band.iter().any(|&(_, a)| a == v), "no band pixel was {v}");
+    }
+    let (band, _) = run(&|hs| {
+        hs.element().unwrap().set_property("temporal", false);
+    });
+    assert!(
+        band.iter().all(|&(_, a)| a == 128),
+        "temporal=false: {band:?}"
+    );
+    let (band, _) = run(&|hs| {
+        assert!(hs.push_event(gst::event::FlushStart::new()));
+        assert!(hs.push_event(gst::event::FlushStop::new(true)));
+        hs.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()));
+    });
+    assert!(
+        band.iter().all(|&(_, a)| a == 128),
+        "after a flush: {band:?}"
+    );
+}
+
 #[test]
 fn grey_output_shows_the_matte() {
     let mut h = harness(&[("output", "grey")]);
@@ -163,6 +239,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         .property_from_str("background", "color")
         .property("color", 0x102030u32)
         .property("working-size", 256u32)
+        .property("temporal", false)
         .property("refine-iterations", 7u32)
         .property("refine-epsilon", 1e-7f64)
         .property_from_str("refine", "none")
@@ -195,6 +272,8 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         256
     );
     assert_eq!(bin.property::<u32>("color"), 0x102030);
+    assert!(!matte.property::<bool>("temporal"));
+    assert!(!bin.property::<bool>("temporal"));
     // The matte child takes its model from the child proxy.
     bin.by_name("matte")
         .unwrap()

@@ -19,7 +19,7 @@ use onnx_protobuf::{
     type_proto,
 };
 
-use slimmatte::matte::{self, INPUT_NAME, OUTPUT_NAME};
+use slimmatte::matte::{self, INPUT_NAME, OUTPUT_NAME, PREV_INPUT_NAME};
 use slimmatte::model::{Dim, TensorSpec};
 
 use crate::nets::{ConvLayer, LEVELS, Net, Op, program};
@@ -139,10 +139,29 @@ fn graph(net: &Net) -> GraphProto {
     };
     g.input.push(value_info(&spec.input));
     g.output.push(value_info(&spec.output));
+    let mut cur = INPUT_NAME.to_string();
+    if net.arch.prev_input {
+        // A temporal net: the previous matte is a second input, joined to the first as a
+        // fifth channel.
+        g.input.push(value_info(&TensorSpec::new(
+            PREV_INPUT_NAME,
+            &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any],
+        )));
+        let mut axis = attr_ints("axis", &[]);
+        axis.type_ = AttributeType::INT.into();
+        axis.i = 1;
+        g.node.push(node(
+            "Concat",
+            "join_prev_alpha",
+            &[INPUT_NAME, PREV_INPUT_NAME],
+            "t0",
+            vec![axis],
+        ));
+        cur = "t0".into();
+    }
     g.initializer
         .push(tensor_f32("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
 
-    let mut cur = INPUT_NAME.to_string();
     let mut saved: Vec<String> = vec![String::new(); LEVELS];
     let mut n = 0usize;
     let prog = program();
@@ -286,5 +305,38 @@ mod tests {
             assert_eq!(info[0].name, t.name);
         }
         assert_eq!(g.node.last().unwrap().output, vec![OUTPUT_NAME.to_string()]);
+    }
+
+    #[test]
+    fn a_temporal_graph_adds_the_prev_alpha_input_as_a_fifth_channel() {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            &Arch::from_levels([8, 8, 16, 16]).temporal(),
+            BnInit::STANDARD,
+        );
+        let g = graph(&net);
+        let spec = matte::spec();
+        let names: Vec<&str> = g.input.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, [INPUT_NAME, PREV_INPUT_NAME]);
+        assert_eq!(g.input[0], value_info(&spec.input));
+        // The core's optional input, declared the same way (shared H/W parameters).
+        let prev = spec
+            .extra_inputs
+            .iter()
+            .find(|t| t.name == PREV_INPUT_NAME)
+            .expect("the core declares prev_alpha");
+        assert_eq!(g.input[1], value_info(prev));
+        let join = &g.node[0];
+        assert_eq!(join.op_type, "Concat");
+        assert_eq!(join.input, [INPUT_NAME, PREV_INPUT_NAME]);
+        // The first conv reads the joined tensor with 5 input channels.
+        assert_eq!(g.node[1].input[0], join.output[0]);
+        let w = g
+            .initializer
+            .iter()
+            .find(|t| t.name == g.node[1].input[1])
+            .expect("first conv weights");
+        assert_eq!(w.dims[1], IN_CHANNELS as i64 + 1);
     }
 }

@@ -10,3 +10,4 @@ pub mod nets;
 pub mod pipeline;
 pub mod plots;
 pub mod prune;
+pub mod temporal;

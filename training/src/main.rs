@@ -90,6 +90,10 @@ enum Cmd {
     Data(Common),
     /// Only the latency-budget search (trains teacher / stage 1 first when the work folder lacks them).
     Budget(Common),
+    /// The temporal student (the previous frame's matte as a second input), fine-tuned from the
+    /// shipped student on moving pairs, with a single-frame control run; needs the student's
+    /// run in the work folder (`all` first). `--steps-slim` sets its steps.
+    Temporal(Common),
 }
 
 fn parse_at(s: &str) -> Result<(usize, usize)> {
@@ -161,6 +165,9 @@ fn main() -> Result<()> {
             let o = pipeline::run_all(&s)?;
             println!("{}", slimmatte_training::card::table(&o.rows));
             pipeline::check_quick(&o)?;
+            // The temporal student from the quick student (fails unless its loss falls and
+            // its ONNX file matches tch).
+            slimmatte_training::temporal::run(&s, s.steps_slim)?;
             println!(
                 "quick mode OK in {:.0} s (outputs in {})",
                 t.elapsed().as_secs_f64(),
@@ -178,6 +185,11 @@ fn main() -> Result<()> {
             let s = settings(&c, c.quick)?;
             tch::set_num_threads(s.threads as i32);
             pipeline::run_budget(&s)?;
+        }
+        Cmd::Temporal(c) => {
+            let s = settings(&c, c.quick)?;
+            tch::set_num_threads(s.threads as i32);
+            slimmatte_training::temporal::run(&s, s.steps_slim)?;
         }
     }
     eprintln!("done in {:.1} min", t.elapsed().as_secs_f64() / 60.0);

@@ -96,6 +96,10 @@ pub fn dec_b(k: usize) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arch {
     pub widths: Vec<usize>,
+    /// A temporal net: the previous frame's matte is a fifth input channel (the ONNX file then
+    /// has a second input, `prev_alpha`, concatenated to `input`).
+    #[serde(default)]
+    pub prev_input: bool,
 }
 
 impl Arch {
@@ -110,7 +114,23 @@ impl Arch {
                 widths[dec_b(k)] = ck;
             }
         }
-        Self { widths }
+        Self {
+            widths,
+            prev_input: false,
+        }
+    }
+
+    /// The same shape with the previous frame's matte as an extra input channel.
+    pub fn temporal(&self) -> Self {
+        Self {
+            prev_input: true,
+            ..self.clone()
+        }
+    }
+
+    /// Input channels of the first conv: RGB + trimap (+ previous matte).
+    pub fn in_channels(&self) -> usize {
+        IN_CHANNELS + self.prev_input as usize
     }
 
     /// The layer table of this shape. Panics when tied layers have different widths.
@@ -137,7 +157,7 @@ impl Arch {
         };
         for k in 0..LEVELS {
             let (cin, src) = if k == 0 {
-                (IN_CHANNELS, None)
+                (self.in_channels(), None)
             } else {
                 (w[enc_b(k - 1)], Some(enc_b(k - 1)))
             };
@@ -482,6 +502,50 @@ impl Net {
 
     /// Copies the convolution weights (and the head's bias) of `src`, a net of the same arch;
     /// BatchNorm keeps its own initialisation.
+    /// Copies a single-frame net of the same widths into this temporal one: every layer as it
+    /// is, the first conv's weights of the previous-matte channel zero, so the temporal net
+    /// starts out computing exactly what `src` computes and learns to use the extra channel.
+    pub fn copy_from_single_frame(&mut self, src: &Net) {
+        assert!(
+            self.arch.prev_input && !src.arch.prev_input,
+            "temporal ← single-frame"
+        );
+        assert_eq!(self.arch.widths, src.arch.widths, "same widths");
+        tch::no_grad(|| {
+            for (i, (d, s)) in self.convs.iter_mut().zip(&src.convs).enumerate() {
+                if i == enc_a(0) {
+                    let _ = d.ws.zero_();
+                    d.ws.narrow(1, 0, IN_CHANNELS as i64).copy_(&s.ws);
+                } else {
+                    d.ws.copy_(&s.ws);
+                }
+                if let (Some(db), Some(sb)) = (d.bs.as_mut(), s.bs.as_ref()) {
+                    db.copy_(sb);
+                }
+            }
+        });
+        self.copy_bns_from(src);
+    }
+
+    /// Copies every BatchNorm (γ, β, running statistics) of a net of the same widths.
+    pub fn copy_bns_from(&mut self, src: &Net) {
+        assert_eq!(self.arch.widths, src.arch.widths, "same widths");
+        tch::no_grad(|| {
+            for (d, s) in self.bns.iter_mut().zip(&src.bns) {
+                if let (Some(d), Some(s)) = (d.as_mut(), s.as_ref()) {
+                    d.ws.as_mut()
+                        .expect("affine BN")
+                        .copy_(s.ws.as_ref().expect("affine BN"));
+                    d.bs.as_mut()
+                        .expect("affine BN")
+                        .copy_(s.bs.as_ref().expect("affine BN"));
+                    d.running_mean.copy_(&s.running_mean);
+                    d.running_var.copy_(&s.running_var);
+                }
+            }
+        });
+    }
+
     pub fn copy_convs_from(&mut self, src: &Net) {
         assert_eq!(self.arch.widths, src.arch.widths, "same arch");
         tch::no_grad(|| {
@@ -567,5 +631,40 @@ mod tests {
         let mut a = Arch::from_levels([8, 16, 24, 32]);
         a.widths[enc_b(1)] = 10;
         let _ = a.table();
+    }
+
+    #[test]
+    fn a_temporal_copy_of_a_single_frame_net_ignores_the_previous_matte_until_trained() {
+        tch::manual_seed(1);
+        let arch = Arch::from_levels([8, 8, 16, 16]);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let single = Net::new(&vs.root(), &arch, BnInit::STANDARD);
+        // Non-trivial BatchNorm statistics, so that copying them matters.
+        tch::no_grad(|| {
+            for bn in single.bns.iter().flatten() {
+                let _ = bn.running_mean.shallow_clone().uniform_(-0.2, 0.2);
+                let _ = bn.running_var.shallow_clone().uniform_(0.5, 2.0);
+            }
+        });
+        let tvs = nn::VarStore::new(tch::Device::Cpu);
+        let mut temporal = Net::new(&tvs.root(), &arch.temporal(), BnInit::STANDARD);
+        assert_eq!(temporal.table[enc_a(0)].cin, IN_CHANNELS + 1);
+        temporal.copy_from_single_frame(&single);
+        let x = Tensor::rand([2, 4, 32, 48], (Kind::Float, tch::Device::Cpu));
+        let want = single.forward(&x, false).alpha;
+        for prev in [0.0, 1.0] {
+            let p = Tensor::full([2, 1, 32, 48], prev, (Kind::Float, tch::Device::Cpu));
+            let got = temporal.forward(&Tensor::cat(&[&x, &p], 1), false).alpha;
+            let d = (&got - &want).abs().max().double_value(&[]);
+            assert!(d < 1e-6, "prev {prev}: differs by {d}");
+        }
+        // A fresh temporal net does depend on the extra channel (the test can fail).
+        let fresh = Net::new(&(tvs.root() / "fresh"), &arch.temporal(), BnInit::STANDARD);
+        let a = fresh
+            .forward(&Tensor::cat(&[&x, &x.narrow(1, 0, 1)], 1), false)
+            .alpha;
+        let zero = x.narrow(1, 0, 1) * 0.0;
+        let b = fresh.forward(&Tensor::cat(&[&x, &zero], 1), false).alpha;
+        assert!((a - b).abs().max().double_value(&[]) > 1e-4);
     }
 }

@@ -150,6 +150,7 @@ pub fn select_uniform(
 pub fn arch_of(keep: &[Vec<usize>]) -> Arch {
     Arch {
         widths: keep.iter().map(|k| k.len()).collect(),
+        prev_input: false,
     }
 }
 

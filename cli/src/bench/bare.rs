@@ -135,7 +135,19 @@ impl Scratch {
         self.net_in.resize(4 * pw * ph, 0.5f32);
         self.net_out.resize(pw * ph, 0.0f32);
         let t = Instant::now();
-        net.run(&self.net_in, &[1, 4, ph, pw], &mut self.net_out)?;
+        if net.has_input(matte::PREV_INPUT_NAME) {
+            // A temporal model: its previous matte as the stage feeds it without history, the
+            // trimap channel.
+            let prev = &self.net_in[3 * pw * ph..];
+            net.run_with_extra(
+                &self.net_in,
+                &[1, 4, ph, pw],
+                &[(matte::PREV_INPUT_NAME, prev, &[1, 1, ph, pw])],
+                &mut self.net_out,
+            )?;
+        } else {
+            net.run(&self.net_in, &[1, 4, ph, pw], &mut self.net_out)?;
+        }
         extra.push((NET, ms(t.elapsed())));
         self.lr.resize(lw * lh, 0.5f32);
         self.hr.resize(cw * ch, 0.5f32);

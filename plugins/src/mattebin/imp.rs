@@ -16,6 +16,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("image-location", "background"),
     ("blur-sigma", "background"),
     ("working-size", "matte"),
+    ("temporal", "matte"),
     ("threads", "matte"),
     ("refine", "matte"),
     ("refine-iterations", "matte"),
@@ -104,6 +105,16 @@ fn forwarded_pspec(name: &str, child: &str) -> Option<glib::ParamSpec> {
     }
     ranged!(glib::ParamSpecUInt);
     ranged!(glib::ParamSpecDouble);
+    if let Some(p) = original.downcast_ref::<glib::ParamSpecBoolean>() {
+        return Some(
+            glib::ParamSpecBoolean::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .flags(flags)
+                .default_value(p.default_value())
+                .build(),
+        );
+    }
     if let Some(p) = original.downcast_ref::<glib::ParamSpecString>() {
         return Some(
             glib::ParamSpecString::builder(name)

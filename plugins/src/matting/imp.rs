@@ -9,7 +9,8 @@ use gst_video::subclass::prelude::*;
 
 use slimmatte::frame::alpha_as_grey;
 use slimmatte::matte::{
-    DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings,
+    DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_TEMPORAL, DEFAULT_WORKING_SIZE, MatteRefiner,
+    MatteSettings,
 };
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
@@ -37,6 +38,7 @@ struct Settings {
     working_size: u32,
     margin: u32,
     smoothing: f64,
+    temporal: bool,
     threads: u32,
     output: SlimMatteOutput,
     refine: SlimMatteRefine,
@@ -55,6 +57,7 @@ impl Default for Settings {
             working_size: DEFAULT_WORKING_SIZE,
             margin: DEFAULT_MARGIN,
             smoothing: property::double(DEFAULT_SMOOTHING),
+            temporal: DEFAULT_TEMPORAL,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
             refine: super::DEFAULT_REFINE,
@@ -80,6 +83,7 @@ impl Settings {
             working_size: self.working_size,
             margin: self.margin,
             smoothing: self.smoothing as f32,
+            temporal: self.temporal,
             refine: RefineSettings {
                 method: self.refine.into(),
                 iterations: self.refine_iterations,
@@ -119,7 +123,8 @@ impl ObjectImpl for SlimMatte {
                 property::model(
                     "Matting model",
                     "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
-                     trimap 0/0.5/1, output 'alpha' [1,1,H,W])",
+                     trimap 0/0.5/1, output 'alpha' [1,1,H,W]; a temporal model also has the \
+                     input 'prev_alpha' [1,1,H,W], the previous frame's matte)",
                     "the shipped student",
                     slimmatte::paths::MATTING_MODEL,
                 ),
@@ -154,6 +159,16 @@ impl ObjectImpl for SlimMatte {
                     .default_value(property::double(DEFAULT_SMOOTHING))
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("temporal")
+                    .nick("Temporal model input")
+                    .blurb(
+                        "Feed the previous frame's matte to temporal models (models with a \
+                         prev_alpha input; without history, after a flush, a caps change or a \
+                         scene cut, they get the trimap); single-frame models ignore it",
+                    )
+                    .default_value(DEFAULT_TEMPORAL)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("Intra-op threads of the matting network (0 = ONNX Runtime's default)")
@@ -182,6 +197,7 @@ impl ObjectImpl for SlimMatte {
             "working-size" => set.store(&mut settings.working_size),
             "margin" => set.store(&mut settings.margin),
             "smoothing" => set.store(&mut settings.smoothing),
+            "temporal" => set.store(&mut settings.temporal),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             "refine" => set.store(&mut settings.refine),
@@ -202,6 +218,7 @@ impl ObjectImpl for SlimMatte {
             "working-size" => settings.working_size.to_value(),
             "margin" => settings.margin.to_value(),
             "smoothing" => settings.smoothing.to_value(),
+            "temporal" => settings.temporal.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             "refine" => settings.refine.to_value(),
@@ -274,8 +291,13 @@ impl BaseTransformImpl for SlimMatte {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {}, warm-up frame {}×{} took {}",
+            "loaded {} ({} model), warm-up frame {}×{} took {}",
             path.display(),
+            if refiner.is_temporal() {
+                "temporal"
+            } else {
+                "single-frame"
+            },
             WARM_UP_SIZE.0,
             WARM_UP_SIZE.1,
             self.latency.current()

@@ -7,6 +7,10 @@
 //! The network's matte then warm-starts a real-time closed-form matting solve (`refine`), which
 //! recovers strands and holes that the small network blurs.
 //!
+//! A temporal model (one with a `prev_alpha` input) also gets the previous frame's matte on the
+//! crop (`temporal`, on by default); after a flush, a caps change or a scene cut it gets the
+//! trimap instead. Single-frame models run as before.
+//!
 //! ```text
 //! gst-launch-1.0 v4l2src ! videoconvert ! trimapgen ! slimmatte ! bgreplace background=blur ! videoconvert ! autovideosink
 //! ```

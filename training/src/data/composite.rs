@@ -287,50 +287,72 @@ impl Generator {
     /// Generates sample `seed` of `size × size`.
     pub fn sample(&self, seed: u64, size: usize) -> Sample {
         let mut r = Rng::new(seed);
+        let layers = self.layers(&mut r, size);
+        composite(&mut r, &layers, size)
+    }
+
+    /// The layers of one sample: a background crop, then F and α (real or procedural).
+    pub(crate) fn layers(&self, r: &mut Rng, size: usize) -> Layers {
         let s = size;
-        let bg = self.crop(&mut r, s);
+        let bg = self.crop(r, s);
         let (fg, alpha) = if !self.mattes.is_empty() && r.chance(REAL_MATTE_FRACTION) {
-            self.real(&mut r, s)
+            self.real(r, s)
         } else {
-            let mut fg = self.crop(&mut r, s);
-            let (alpha, strand_colours) = alpha(&mut r, s);
+            let mut fg = self.crop(r, s);
+            let (alpha, strand_colours) = alpha(r, s);
             // Half the samples keep the texture under the strands (hair of the body's colour).
             if r.chance(0.5) {
                 strand_colours.paint(&mut fg);
             }
             (fg, alpha)
         };
-        let sigma = if r.chance(0.7) {
-            r.range(0.0, 0.03)
-        } else {
-            0.0
-        };
-        let mut rgb = vec![0u8; s * s * 3];
-        for i in 0..s * s {
-            let a = alpha[i];
-            for c in 0..3 {
-                let v = a * fg[i * 3 + c] + (1.0 - a) * bg[i * 3 + c] + sigma * r.normal();
-                rgb[i * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            }
+        Layers { fg, alpha, bg }
+    }
+}
+
+/// F (HWC 0..1), α and B (HWC 0..1) of one `s × s` sample.
+#[derive(Clone, Debug)]
+pub(crate) struct Layers {
+    pub fg: Vec<f32>,
+    pub alpha: Vec<f32>,
+    pub bg: Vec<f32>,
+}
+
+/// `I = αF + (1−α)B` with sensor noise, 8-bit quantisation, sometimes JPEG, and a trimap
+/// (DIM/GCA-style or the pipeline's, half each).
+pub(crate) fn composite(r: &mut Rng, layers: &Layers, s: usize) -> Sample {
+    let Layers { fg, alpha, bg } = layers;
+    let sigma = if r.chance(0.7) {
+        r.range(0.0, 0.03)
+    } else {
+        0.0
+    };
+    let mut rgb = vec![0u8; s * s * 3];
+    for i in 0..s * s {
+        let a = alpha[i];
+        for c in 0..3 {
+            let v = a * fg[i * 3 + c] + (1.0 - a) * bg[i * 3 + c] + sigma * r.normal();
+            rgb[i * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         }
-        if r.chance(0.35) {
-            let q = 40 + r.below(51) as u8;
-            if let Some(j) = jpeg_roundtrip(&rgb, s, q) {
-                rgb = j;
-            }
+    }
+    if r.chance(0.35) {
+        let q = 40 + r.below(51) as u8;
+        if let Some(j) = jpeg_roundtrip(&rgb, s, q) {
+            rgb = j;
         }
-        let (trimap, kind) = if r.chance(0.5) {
-            (gt_trimap(&mut r, &alpha, s), TrimapKind::GroundTruth)
-        } else {
-            (pipeline_trimap(&mut r, &alpha, s), TrimapKind::Pipeline)
-        };
-        Sample {
-            size: s,
-            rgb,
-            trimap,
-            alpha,
-            kind,
-        }
+    }
+    let (trimap, kind) = if r.chance(0.5) {
+        (gt_trimap(r, alpha, s), TrimapKind::GroundTruth)
+    } else {
+        (pipeline_trimap(r, alpha, s), TrimapKind::Pipeline)
+    };
+    Sample {
+        size: s,
+        rgb,
+        trimap,
+        alpha: alpha.clone(),
+        kind,
+        prev: None,
     }
 }
 

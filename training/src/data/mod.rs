@@ -20,6 +20,7 @@
 mod alpha;
 pub mod bank;
 mod composite;
+pub mod sequence;
 mod trimap;
 
 use std::path::Path;
@@ -43,6 +44,25 @@ pub fn sample_seed(split: u64, i: usize) -> u64 {
     r.next_u64()
 }
 
+/// Items `make(0) .. make(n − 1)` made on `threads` threads, in order (each item depends on
+/// its index only, so the result does not depend on the thread count).
+pub fn par_generate<T: Send>(n: usize, threads: usize, make: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.max(1);
+    let mut items: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let make = &make;
+    std::thread::scope(|scope| {
+        let chunk = n.div_ceil(threads).max(1);
+        for (ci, part) in items.chunks_mut(chunk).enumerate() {
+            scope.spawn(move || {
+                for (j, slot) in part.iter_mut().enumerate() {
+                    *slot = Some(make(ci * chunk + j));
+                }
+            });
+        }
+    });
+    items.into_iter().map(|s| s.expect("generated")).collect()
+}
+
 /// How a sample's trimap was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum TrimapKind {
@@ -63,18 +83,30 @@ pub struct Sample {
     /// Ground-truth alpha 0..1.
     pub alpha: Vec<f32>,
     pub kind: TrimapKind,
+    /// A temporal sample's previous-frame matte (0..255, what the runtime feeds a temporal
+    /// net's `prev_alpha`); `None` for single-frame samples.
+    pub prev: Option<Vec<u8>>,
 }
 
 impl Sample {
-    /// The net input, CHW: RGB 0..1 and the trimap as 0 / 0.5 / 1.
+    /// Input channels: RGB + trimap (+ the previous matte of a temporal sample).
+    pub fn channels(&self) -> usize {
+        4 + self.prev.is_some() as usize
+    }
+
+    /// The net input, CHW: RGB 0..1, the trimap as 0 / 0.5 / 1 and, for a temporal sample,
+    /// the previous matte 0..1.
     pub fn input_chw(&self) -> Vec<f32> {
         let n = self.size * self.size;
-        let mut v = vec![0.0f32; 4 * n];
+        let mut v = vec![0.0f32; self.channels() * n];
         for i in 0..n {
             for c in 0..3 {
                 v[c * n + i] = self.rgb[i * 3 + c] as f32 / 255.0;
             }
             v[3 * n + i] = trimap_value(self.trimap[i]);
+            if let Some(prev) = &self.prev {
+                v[4 * n + i] = prev[i] as f32 / 255.0;
+            }
         }
         v
     }
@@ -105,22 +137,9 @@ impl Dataset {
         size: usize,
         threads: usize,
     ) -> Dataset {
-        let threads = threads.max(1);
-        let mut samples: Vec<Option<Sample>> = (0..n).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let chunk = n.div_ceil(threads).max(1);
-            for (ci, part) in samples.chunks_mut(chunk).enumerate() {
-                scope.spawn(move || {
-                    for (j, slot) in part.iter_mut().enumerate() {
-                        let i = ci * chunk + j;
-                        *slot = Some(generator.sample(sample_seed(seed, i), size));
-                    }
-                });
-            }
-        });
         Dataset {
             size,
-            samples: samples.into_iter().map(|s| s.expect("generated")).collect(),
+            samples: par_generate(n, threads, |i| generator.sample(sample_seed(seed, i), size)),
             seed,
         }
     }
@@ -133,13 +152,15 @@ impl Dataset {
         self.samples.is_empty()
     }
 
-    /// A batch: (input `[B,4,S,S]`, alpha `[B,1,S,S]`, unknown mask `[B,1,S,S]`);
-    /// `flips[i]` mirrors sample i horizontally.
+    /// A batch: (input `[B,C,S,S]`, alpha `[B,1,S,S]`, unknown mask `[B,1,S,S]`), C = 4
+    /// (RGB + trimap) or 5 for temporal samples (+ previous matte); `flips[i]` mirrors sample
+    /// i horizontally.
     pub fn batch(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Tensor, Tensor) {
         let s = self.size;
         let n = s * s;
         let b = idx.len();
-        let mut input = vec![0.0f32; b * 4 * n];
+        let ch = self.samples.first().map_or(4, Sample::channels);
+        let mut input = vec![0.0f32; b * ch * n];
         let mut alpha = vec![0.0f32; b * n];
         let mut unknown = vec![0.0f32; b * n];
         for (bi, (&i, &flip)) in idx.iter().zip(flips).enumerate() {
@@ -149,9 +170,12 @@ impl Dataset {
                     let src = y * s + if flip { s - 1 - x } else { x };
                     let dst = y * s + x;
                     for c in 0..3 {
-                        input[(bi * 4 + c) * n + dst] = smp.rgb[src * 3 + c] as f32 / 255.0;
+                        input[(bi * ch + c) * n + dst] = smp.rgb[src * 3 + c] as f32 / 255.0;
                     }
-                    input[(bi * 4 + 3) * n + dst] = trimap_value(smp.trimap[src]);
+                    input[(bi * ch + 3) * n + dst] = trimap_value(smp.trimap[src]);
+                    if let Some(prev) = &smp.prev {
+                        input[(bi * ch + 4) * n + dst] = prev[src] as f32 / 255.0;
+                    }
                     alpha[bi * n + dst] = smp.alpha[src];
                     unknown[bi * n + dst] = if smp.trimap[src] == 128 { 1.0 } else { 0.0 };
                 }
@@ -160,7 +184,7 @@ impl Dataset {
         let s = s as i64;
         let b = b as i64;
         (
-            Tensor::from_slice(&input).view([b, 4, s, s]),
+            Tensor::from_slice(&input).view([b, ch as i64, s, s]),
             Tensor::from_slice(&alpha).view([b, 1, s, s]),
             Tensor::from_slice(&unknown).view([b, 1, s, s]),
         )

@@ -126,7 +126,7 @@ struct Measured {
 }
 
 /// The runs of the latency measurement (each of five repeats takes their median).
-fn latency_runs(s: &Settings) -> usize {
+pub(crate) fn latency_runs(s: &Settings) -> usize {
     if s.quick { 10 } else { 30 }
 }
 
@@ -172,7 +172,7 @@ fn ship(s: &Settings, d: &Splits, r: &Release<'_>) -> Result<Shipped> {
 
 /// A tensor of the core's matting-model contract as the cards write it: `` `input` float32
 /// [1, 4, H, W] `` (the free axes by their letter).
-fn interface(t: &TensorSpec) -> String {
+pub(crate) fn interface(t: &TensorSpec) -> String {
     let dims: Vec<String> = t
         .dims
         .iter()

@@ -27,21 +27,26 @@ pub struct Splits {
 /// Bank mattes shown in `matte_bank.png`.
 pub const BANK_PREVIEW: usize = 12;
 
-/// Generates the train / validation / test splits of the settings (separate seed streams).
-pub fn make_data(s: &Settings) -> Result<Splits> {
-    let t = Instant::now();
-    let dirs = data::texture_dirs();
-    let textures = data::load_textures(&dirs, 512);
-    let names: Vec<String> = textures.iter().map(|t| t.name.clone()).collect();
+/// The sample generator of the settings: the training photographs and the matte bank (made
+/// and cached in the work folder when missing).
+pub fn generator(s: &Settings) -> Result<Generator> {
+    let textures = data::load_textures(&data::texture_dirs(), 512);
     // The bank is its own seed stream next to the splits' (seed·10 + 1/2/3).
     let bank_settings = data::BankSettings {
         seed: s.seed * 10 + 7,
         ..s.bank.clone()
     };
     let bank = data::bank::load_or_make(&s.work.join("matte_bank"), &textures, &bank_settings)?;
-    let n_bank = bank.len();
-    let bank_preview = bank.iter().take(BANK_PREVIEW).cloned().collect();
-    let g = Generator::new(textures).with_mattes(bank);
+    Ok(Generator::new(textures).with_mattes(bank))
+}
+
+/// Generates the train / validation / test splits of the settings (separate seed streams).
+pub fn make_data(s: &Settings) -> Result<Splits> {
+    let t = Instant::now();
+    let g = generator(s)?;
+    let names: Vec<String> = g.textures.iter().map(|t| t.name.clone()).collect();
+    let n_bank = g.mattes.len();
+    let bank_preview = g.mattes.iter().take(BANK_PREVIEW).cloned().collect();
     let threads = 2;
     let train = Dataset::generate(&g, s.seed * 10 + 1, s.n_train, s.crop, threads);
     let val = Dataset::generate(&g, s.seed * 10 + 2, s.n_val, s.crop, threads);

@@ -1,0 +1,435 @@
+//! The temporal student: the shipped single-frame student with the previous frame's matte as a
+//! fifth input channel, fine-tuned on pairs of consecutive frames ([`crate::data::sequence`]).
+//!
+//! It starts from the shipped student's weights with the new channel's first-conv weights at
+//! zero (so it starts out computing exactly what the student computes, checked), and is
+//! fine-tuned with the task loss on the current frame. A control run fine-tunes the
+//! single-frame student on the same frames for the same steps without the previous matte, so
+//! the table separates "more training" from "the previous matte". The previous matte of a
+//! training pair is the ground truth of the previous frame degraded like a net's output, the
+//! single-frame student's own output on the previous frame (what the runtime will feed), or the
+//! current trimap (what the runtime feeds after a reset).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use slimmatte::matte::{self, PAD_MULTIPLE, PREV_INPUT_NAME};
+use slimmatte::model::Model;
+use slimmatte::rng::Rng;
+use tch::{Kind, Tensor, nn};
+
+use crate::card::{Errors, ModelCard, Row};
+use crate::data::sequence::{Pair, PrevSource, finish_prev};
+use crate::data::{Dataset, par_generate, sample_seed};
+use crate::distill::{self, Curve, TrainCfg, evaluate_sad};
+use crate::nets::{Arch, BnInit, Net};
+use crate::pipeline::ship::{interface, latency_runs, test_errors};
+use crate::pipeline::{Settings, stages};
+use crate::{export, plots};
+
+/// File stem of the exported temporal student.
+pub const STEM: &str = "matting_student_temporal";
+
+/// The shipped student as the card in `models/` describes it: its widths and the run (in the
+/// work folder) whose weights it is.
+#[derive(Deserialize)]
+struct StudentCard {
+    widths: Vec<(String, usize)>,
+    training: Vec<TrainCfg>,
+}
+
+/// Loads the shipped single-frame student (`models/matting_student.json` + its run's weights
+/// in the work folder).
+fn load_student(s: &Settings) -> Result<(nn::VarStore, Net, String)> {
+    let card_path = s.models.join(format!("matting_student{}.json", s.tag));
+    let card: StudentCard = serde_json::from_str(
+        &std::fs::read_to_string(&card_path)
+            .with_context(|| format!("reading {}", card_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", card_path.display()))?;
+    let arch = Arch {
+        widths: card
+            .widths
+            .iter()
+            .filter(|(n, _)| n != "head")
+            .map(|(_, w)| *w)
+            .collect(),
+        prev_input: false,
+    };
+    let run = card
+        .training
+        .last()
+        .context("the card lists no run")?
+        .name
+        .clone();
+    let weights = s.work.join(format!("{run}.safetensors"));
+    if !weights.exists() {
+        bail!(
+            "{} is missing: the temporal student starts from the shipped student's weights; run `slimmatte-train all` with this work folder first",
+            weights.display()
+        );
+    }
+    let mut vs = nn::VarStore::new(s.tch_device()?);
+    let net = Net::new(&vs.root(), &arch, BnInit::STANDARD);
+    vs.load(&weights)
+        .with_context(|| format!("loading {}", weights.display()))?;
+    vs.freeze();
+    Ok((vs, net, run))
+}
+
+/// The pairs of one split with every previous matte filled in (the `Own` ones by `student`).
+fn pairs(g: &crate::data::Generator, seed: u64, n: usize, size: usize, student: &Net) -> Vec<Pair> {
+    let mut pairs = par_generate(n, 2, |i| g.pair(sample_seed(seed, i), size));
+    let own: Vec<usize> = (0..n)
+        .filter(|&i| pairs[i].source == PrevSource::Own)
+        .collect();
+    tch::no_grad(|| {
+        for chunk in own.chunks(16) {
+            let prev = Dataset {
+                size,
+                samples: chunk.iter().map(|&i| pairs[i].previous.clone()).collect(),
+                seed,
+            };
+            let idx: Vec<usize> = (0..chunk.len()).collect();
+            let (x, _, _) = prev.batch(&idx, &vec![false; chunk.len()]);
+            let p = student.forward(&x.to_device(student.device()), false).alpha;
+            let p = Vec::<f32>::try_from(&p.to_device(tch::Device::Cpu).flatten(0, -1))
+                .expect("prediction");
+            for (j, &i) in chunk.iter().enumerate() {
+                let a = &p[j * size * size..(j + 1) * size * size];
+                pairs[i].current.prev = Some(finish_prev(a, &pairs[i].previous.trimap));
+            }
+        }
+    });
+    pairs
+}
+
+/// The current frames of `pairs` as a split, with (temporal) or without (control) their
+/// previous mattes.
+fn split(pairs: &[Pair], size: usize, seed: u64, with_prev: bool) -> Dataset {
+    Dataset {
+        size,
+        samples: pairs
+            .iter()
+            .map(|p| {
+                let mut c = p.current.clone();
+                if !with_prev {
+                    c.prev = None;
+                }
+                c
+            })
+            .collect(),
+        seed,
+    }
+}
+
+/// Trains (or loads when finished) one fine-tuning run starting from `init`.
+fn fine_tune(
+    s: &Settings,
+    cfg: TrainCfg,
+    arch: &Arch,
+    init: impl FnOnce(&mut Net),
+    train: &Dataset,
+    val: &Dataset,
+) -> Result<(nn::VarStore, Net, Curve)> {
+    let mut vs = nn::VarStore::new(s.tch_device()?);
+    let mut net = Net::new(&vs.root(), arch, BnInit::STANDARD);
+    let fin = s.work.join(format!("{}.safetensors", cfg.name));
+    let cpath = s.work.join(format!("{}.curve.json", cfg.name));
+    if fin.exists() && cpath.exists() {
+        vs.load(&fin)?;
+        let curve = serde_json::from_str(&std::fs::read_to_string(&cpath)?)?;
+        eprintln!("[{}] done before, loaded {}", cfg.name, fin.display());
+        return Ok((vs, net, curve));
+    }
+    init(&mut net);
+    let curve = distill::train(&net, &mut vs, None, train, val, &cfg, &s.work)?;
+    vs.save(&fin)?;
+    std::fs::write(&cpath, serde_json::to_string(&curve)?)?;
+    Ok((vs, net, curve))
+}
+
+/// Runs the ONNX export of a temporal net on one CHW input (RGB, trimap, previous matte).
+fn onnx_alpha(model: &mut Model, x: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
+    let n = h * w;
+    let mut out = vec![0.0f32; n];
+    model.run_with_extra(
+        &x[..4 * n],
+        &[1, 4, h, w],
+        &[(PREV_INPUT_NAME, &x[4 * n..], &[1, 1, h, w])],
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// Max |ONNX Runtime − tch| of the exported temporal net over two test pairs and a
+/// non-square random input.
+fn parity(net: &Net, onnx: &Path, test: &Dataset, threads: usize) -> Result<f64> {
+    let mut model = Model::load(onnx, &matte::spec(), threads)?;
+    let mut inputs: Vec<(Vec<f32>, usize, usize)> = test
+        .samples
+        .iter()
+        .take(2)
+        .map(|smp| (smp.input_chw(), smp.size, smp.size))
+        .collect();
+    let mut r = Rng::new(99);
+    let (h, w) = (96, 160);
+    inputs.push(((0..5 * h * w).map(|_| r.f32()).collect(), h, w));
+    let mut worst = 0.0f64;
+    for (x, h, w) in inputs {
+        let out = onnx_alpha(&mut model, &x, h, w)?;
+        let t = tch::no_grad(|| {
+            net.forward(
+                &Tensor::from_slice(&x)
+                    .view([1, 5, h as i64, w as i64])
+                    .to_device(net.device()),
+                false,
+            )
+            .alpha
+            .to_kind(Kind::Float)
+            .to_device(tch::Device::Cpu)
+        });
+        let t = Vec::<f32>::try_from(&t.flatten(0, -1))?;
+        for (a, b) in out.iter().zip(&t) {
+            worst = worst.max((a - b).abs() as f64);
+        }
+    }
+    Ok(worst)
+}
+
+/// Latency of the temporal ONNX file at `h × w` (smallest of five medians of `runs` runs).
+fn latency(path: &Path, h: usize, w: usize, threads: usize, runs: usize) -> Result<f64> {
+    let mut model = Model::load(path, &matte::spec(), threads)?;
+    let x: Vec<f32> = (0..5 * h * w)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
+    for _ in 0..3 {
+        onnx_alpha(&mut model, &x, h, w)?;
+    }
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            onnx_alpha(&mut model, &x, h, w)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        best = best.min(times[times.len() / 2]);
+    }
+    Ok(best)
+}
+
+/// Validation SAD of the pairs whose previous matte came from `source`.
+fn sad_by_source(net: &Net, val: &Dataset, pairs: &[Pair], source: PrevSource) -> f64 {
+    let idx: Vec<usize> = (0..pairs.len())
+        .filter(|&i| pairs[i].source == source)
+        .collect();
+    let sub = Dataset {
+        size: val.size,
+        samples: idx.iter().map(|&i| val.samples[i].clone()).collect(),
+        seed: val.seed,
+    };
+    evaluate_sad(net, &sub, 8)
+}
+
+/// Trains, checks and exports the temporal student; writes its card, plot and results table.
+pub fn run(s: &Settings, steps: usize) -> Result<()> {
+    let t0 = Instant::now();
+    let (_student_vs, student, student_run) = load_student(s)?;
+    let g = stages::generator(s)?;
+    let (n_train, n_val, n_test) = (s.n_train, s.n_val.max(16), s.n_test.max(8));
+    let (train_seed, val_seed, test_seed) = (s.seed * 10 + 4, s.seed * 10 + 5, s.seed * 10 + 6);
+    let train_pairs = pairs(&g, train_seed, n_train, s.crop, &student);
+    let val_pairs = pairs(&g, val_seed, n_val, s.crop, &student);
+    let test_pairs = pairs(&g, test_seed, n_test, s.test_size, &student);
+    eprintln!(
+        "temporal data: {} / {} / {} pairs in {:.1} s",
+        n_train,
+        n_val,
+        n_test,
+        t0.elapsed().as_secs_f64()
+    );
+    let (train, val, test) = (
+        split(&train_pairs, s.crop, train_seed, true),
+        split(&val_pairs, s.crop, val_seed, true),
+        split(&test_pairs, s.test_size, test_seed, true),
+    );
+    let (train_c, val_c, test_c) = (
+        split(&train_pairs, s.crop, train_seed, false),
+        split(&val_pairs, s.crop, val_seed, false),
+        split(&test_pairs, s.test_size, test_seed, false),
+    );
+    let arch = student.arch.temporal();
+    // The temporal net starts as the student: same outputs whatever the previous matte.
+    {
+        let vs = nn::VarStore::new(s.tch_device()?);
+        let mut start = Net::new(&vs.root(), &arch, BnInit::STANDARD);
+        start.copy_from_single_frame(&student);
+        let (a, b) = (
+            evaluate_sad(&start, &val, 8),
+            evaluate_sad(&student, &val_c, 8),
+        );
+        if (a - b).abs() > 1e-3 * b.max(1.0) {
+            bail!("the temporal net does not start as the student: val SAD {a} vs {b}");
+        }
+        eprintln!("[temporal] starts at the student's val SAD {b:.4}");
+    }
+    let mut cfg = s.cfg("temporal", steps, false, false);
+    cfg.lr = s.lr * 0.25;
+    let control_cfg = TrainCfg {
+        name: "temporal_control".into(),
+        seed: cfg.seed ^ 1,
+        ..cfg.clone()
+    };
+    let (_vs, net, curve) = fine_tune(
+        s,
+        cfg.clone(),
+        &arch,
+        |n| n.copy_from_single_frame(&student),
+        &train,
+        &val,
+    )?;
+    let (_cvs, control, control_curve) = fine_tune(
+        s,
+        control_cfg.clone(),
+        &student.arch,
+        |n| {
+            n.copy_convs_from(&student);
+            n.copy_bns_from(&student);
+        },
+        &train_c,
+        &val_c,
+    )?;
+
+    // Export and check.
+    let stem = format!("{STEM}{}", s.tag);
+    let path = s.models.join(format!("{stem}.onnx"));
+    let method = "the shipped student + the previous frame's matte as a fifth input channel, fine-tuned on moving pairs with simulated mask failures (task loss)";
+    export::export(
+        &net,
+        &path,
+        &format!("slimmatte temporal matting net: {method}"),
+    )?;
+    let parity = parity(&net, &path, &test, s.threads)?;
+    if parity > 1e-3 {
+        bail!(
+            "ONNX and tch disagree by {parity:.2e} on {}",
+            path.display()
+        );
+    }
+    let (h, w) = s.padded();
+    let latency_ms = latency(&path, h, w, s.threads, latency_runs(s))?;
+    let errors = |n: &Net, d: &Dataset| -> Errors { test_errors(n, d) };
+    let rows = vec![
+        Row {
+            model: "`matting_student.onnx` (single frame, as shipped)".into(),
+            method: "no previous matte".into(),
+            params: student.arch.params(),
+            flops: student.arch.flops(h, w),
+            latency_ms: f64::NAN,
+            test: errors(&student, &test_c),
+        },
+        Row {
+            model: "(control, not exported)".into(),
+            method: format!("single frame, fine-tuned {steps} more steps on the same frames"),
+            params: control.arch.params(),
+            flops: control.arch.flops(h, w),
+            latency_ms: f64::NAN,
+            test: errors(&control, &test_c),
+        },
+        Row {
+            model: format!("`{stem}.onnx`"),
+            method: "previous matte as input, same steps".into(),
+            params: arch.params(),
+            flops: arch.flops(h, w),
+            latency_ms,
+            test: errors(&net, &test),
+        },
+    ];
+    let by_source: Vec<(PrevSource, f64, f64)> =
+        [PrevSource::Reset, PrevSource::Truth, PrevSource::Own]
+            .into_iter()
+            .map(|src| {
+                (
+                    src,
+                    sad_by_source(&net, &test, &test_pairs, src),
+                    sad_by_source(&control, &test_c, &test_pairs, src),
+                )
+            })
+            .collect();
+    let plot_dir = s.models.join("plots");
+    std::fs::create_dir_all(&plot_dir)?;
+    plots::curves(
+        &[&curve, &control_curve],
+        &plot_dir.join(format!("{stem}_curves.png")),
+    )?;
+
+    let data = format!(
+        "Pairs of consecutive frames (`training/src/data/sequence.rs`) from the same generator as the student's data (real-matte bank + procedural alphas over real photographs): the foreground moved between the frames by a similarity transform about the centre (translation σ 3 % of the side, a fifth of the pairs fast moves up to ±15 %; rotation σ 0.04 rad; scale σ 3 %; subjects enter and leave the canvas), the background panned by up to ±3 % on half of them; each frame its own noise, JPEG and trimap; a simulated person-mask failure (1–2 chunks of the subject or of the background next to it turned unknown) in {:.0} % of the current trimaps. Previous matte: the current trimap (reset) {:.0} %, the previous frame's truth degraded like a net's output (box blur 0–2 px, gain/offset, a wrong chunk on 30 %; known regions exact) {:.0} %, the shipped student's own output on the previous frame {:.0} %. Train seed {train_seed} ({n_train} pairs of {c}×{c}), validation seed {val_seed} ({n_val}), test seed {test_seed} ({n_test} pairs of {t}×{t}, never used for a choice).",
+        crate::data::sequence::FAILURE_SHARE * 100.0,
+        crate::data::sequence::PREV_SHARES[0] * 100.0,
+        crate::data::sequence::PREV_SHARES[1] * 100.0,
+        crate::data::sequence::PREV_SHARES[2] * 100.0,
+        c = s.crop,
+        t = s.test_size,
+    );
+    let spec = matte::spec();
+    let card = ModelCard {
+        name: stem.clone(),
+        file: format!("{stem}.onnx"),
+        role: "temporal matting net (the previous frame's matte as a second input)".into(),
+        method: method.into(),
+        architecture: format!("the shipped student's (`matting_student{}.onnx`, run `{student_run}`) with a Concat of `input` and `prev_alpha` before the first conv (5 input channels); BatchNorm folded; opset 13; dynamic height/width (multiples of {PAD_MULTIPLE}).", s.tag),
+        input: format!("{}: RGB 0..1 in channels 0..2, trimap in channel 3 (0 / 0.5 / 1); `{PREV_INPUT_NAME}` float32 [1, 1, H, W]: the previous frame's output matte 0..1 on the same grid, or a copy of the trimap channel when there is no history (first frame, reset, scene cut)", interface(&spec.input)),
+        output: format!("{} in 0..1 (sigmoid inside); meaningful in the unknown region", interface(&spec.output)),
+        widths: arch.describe(),
+        params: arch.params(),
+        flops_640x368: arch.flops(h, w),
+        flops_note: "2 × multiply–accumulates of the convs".into(),
+        latency_ms_640x368: latency_ms,
+        latency_threads: s.threads,
+        latency_note: format!("smallest of five medians of {} runs after 3 warm-ups, this 2-core machine (shared with other work)", latency_runs(s)),
+        test: rows[2].test,
+        test_description: format!("the current frames of {} test pairs of {}×{} (seed {test_seed}) with their previous mattes; SAD = Σ|α̂−α|/1000 and Grad, Conn /1000 over the unknown region, MSE = mean over it", test.len(), test.size, test.size),
+        onnx_vs_tch_max_abs_diff: parity,
+        training: vec![cfg.clone()],
+        training_seconds: curve.seconds,
+        seed: s.seed,
+        data: data.clone(),
+        notes: by_source
+            .iter()
+            .map(|(src, t, c)| format!("test SAD of the pairs whose previous matte is {src:?}: temporal {t:.3}, control {c:.3}"))
+            .chain([format!("control run `{}`: same data (without the previous matte), steps, lr and schedule", control_cfg.name)])
+            .collect(),
+    };
+    card.write(&s.models)?;
+    let mut md = format!(
+        "# Temporal student ({})\n\nTest split: {} pairs (seed {test_seed}), current frame, Composition-1k units; latency at {}×{}, {} threads.\n\n",
+        if s.quick { "quick run" } else { "full run" },
+        test.len(),
+        w,
+        h,
+        s.threads
+    );
+    md += &crate::card::table(&rows);
+    md += "\n\n| previous matte | temporal SAD | control SAD |\n|---|---:|---:|\n";
+    for (src, t, c) in &by_source {
+        md += &format!("| {src:?} | {t:.3} | {c:.3} |\n");
+    }
+    md += &format!(
+        "\n{data}\n\nTraining: {} s temporal, {} s control; whole command {:.0} s.\n",
+        curve.seconds.round(),
+        control_curve.seconds.round(),
+        t0.elapsed().as_secs_f64()
+    );
+    std::fs::write(s.models.join(format!("{stem}_results.md")), &md)?;
+    println!("{md}");
+    let (first, last) = curve.first_last(0.1);
+    if last.partial_cmp(&first) != Some(std::cmp::Ordering::Less) {
+        bail!("the temporal run's loss did not fall ({first:.4} → {last:.4})");
+    }
+    Ok(())
+}
