@@ -2,8 +2,9 @@
 """INT8 versions of the shipped nets and whether they are worth it (issue #13).
 
 Makes QDQ static-quantised copies (onnxruntime.quantization, per-channel int8 weights, uint8
-activations) of the matting student and of the landscape segmentation model, calibrated on
-training material only:
+activations) of the matting student, of the temporal student (when models/ has it; its
+`prev_alpha` calibrated with the bank alpha shifted by a few pixels or the trimap) and of the
+landscape segmentation model, calibrated on training material only:
   - matting: composites of the training matte bank (target/slimmatte-train/full/matte_bank,
     made by `slimmatte-train data` or scripts/train.sh): F and alpha of a bank matte over another
     bank matte's colours, the trimap from the alpha (soft pixels unknown);
@@ -42,7 +43,7 @@ class Feed(CalibrationDataReader):
         return next(self.it, None)
 
 
-def bank_calibration(n=32, h=368, w=640):
+def bank_calibration(n=32, h=368, w=640, temporal=False):
     files = sorted(glob.glob(os.path.join(BANK, "*.png")))
     if len(files) < 2:
         raise SystemExit(f"no matte bank in {BANK}: run `slimmatte-train data` first")
@@ -57,7 +58,17 @@ def bank_calibration(n=32, h=368, w=640):
         rgb = alpha * fa[..., :3] + (1 - alpha) * fb[..., :3]
         trimap = np.where(alpha < 0.02, 0.0, np.where(alpha > 0.98, 1.0, 0.5)).astype(np.float32)
         x = np.concatenate([rgb, trimap], axis=2).transpose(2, 0, 1)[None]
-        feeds.append({"input": np.ascontiguousarray(x, np.float32)})
+        feed = {"input": np.ascontiguousarray(x, np.float32)}
+        if temporal:
+            # The previous matte: this alpha a few pixels away (the subject moved), or the
+            # trimap itself (no history) on a quarter of them.
+            if rng.random() < 0.25:
+                prev = trimap
+            else:
+                dy, dx = rng.integers(-4, 5, size=2)
+                prev = np.roll(alpha, (dy, dx), axis=(0, 1))
+            feed["prev_alpha"] = np.ascontiguousarray(prev.transpose(2, 0, 1)[None], np.float32)
+        feeds.append(feed)
     return feeds
 
 
@@ -109,12 +120,16 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows = []
-    for name, src, feeds in [
+    nets = [
         ("matting student 640×368", os.path.join(ROOT, "models/matting_student.onnx"),
          bank_calibration()),
         ("segmentation (landscape) 256×144",
          os.path.join(ROOT, "models/selfie_segmentation_landscape.onnx"), people_calibration()),
-    ]:
+    ]
+    temporal = os.path.join(ROOT, "models/matting_student_temporal.onnx")
+    if os.path.exists(temporal):
+        nets.insert(1, ("temporal student 640×368", temporal, bank_calibration(temporal=True)))
+    for name, src, feeds in nets:
         dst = os.path.join(args.out, os.path.basename(src).replace(".onnx", "_int8.onnx"))
         quantize(src, dst, feeds)
         fp32, int8 = timings([src, dst], feeds[0])
