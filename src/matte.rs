@@ -17,8 +17,11 @@
 //! history it is a copy of the trimap channel of `input` (0 / 0.5 / 1): on the first frame,
 //! after [`MatteRefiner::reset`] (flush, seek, caps change), when the frame size changed, on a
 //! scene cut (mean absolute luma change above [`SCENE_CUT_LUMA`], sampled every
-//! [`SCENE_CUT_STEP`] pixels) and with [`MatteSettings::temporal`] off. Single-input models load
-//! and run as before ([`MatteRefiner::is_temporal`] says which kind was loaded).
+//! [`SCENE_CUT_STEP`] pixels) and with [`MatteSettings::temporal`] off. Without history (and
+//! `temporal` on) the net runs twice: the second pass gets the first pass's matte as the previous
+//! one, which is what it would see on the next frame of a still scene (stills and first frames
+//! get the net's steady state; the cost is one more pass on those frames only). Single-input
+//! models load and run as before ([`MatteRefiner::is_temporal`] says which kind was loaded).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -366,6 +369,21 @@ impl MatteRefiner {
                 &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
                 &mut self.output,
             )?;
+            if !history && settings.temporal {
+                // No history: a second pass with the first pass's matte as the previous one
+                // (known regions exact, as the stage would have written it) — what the net
+                // would see on the next frame of a still scene.
+                let trimap = &self.input[3 * pw * ph..4 * pw * ph];
+                for ((p, &o), &t) in self.prev_input.iter_mut().zip(&self.output).zip(trimap) {
+                    *p = if t == 0.5 { o } else { t };
+                }
+                self.model.run_with_extra(
+                    &self.input,
+                    &[1, 4, ph, pw],
+                    &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
+                    &mut self.output,
+                )?;
+            }
         } else {
             self.model
                 .run(&self.input, &[1, 4, ph, pw], &mut self.output)?;

@@ -381,6 +381,39 @@ fn a_temporal_model_gets_the_trimap_on_the_first_frame() {
 }
 
 #[test]
+fn without_history_a_temporal_model_runs_a_second_pass_on_its_own_matte() {
+    // prev_mix_matte: alpha = (prev + red) / 2. Without history the stage feeds the trimap
+    // (0.5 in the band), then the first pass's matte: ((0.5 + r) / 2 + r) / 2 = 0.125 + 0.75 r.
+    // With `temporal` off it stops after the first pass: 0.25 + 0.5 r.
+    let red = 200u8;
+    let r = red as f32 / 255.0;
+    let band = |settings: &MatteSettings| {
+        let mut m = MatteRefiner::load(&common::fixture("prev_mix_matte.onnx"), 1).unwrap();
+        let mut data = person(W, H, FG1, RING, 90);
+        for px in data.chunks_exact_mut(4) {
+            px[0] = red;
+        }
+        let before = data.clone();
+        let stats = run(&mut m, &mut data, W, H, settings);
+        assert!(!stats.history);
+        let alphas = unknown_alphas(&before, &data);
+        assert!(!alphas.is_empty());
+        let first = alphas[0].1;
+        assert!(alphas.iter().all(|&(_, a)| a == first), "uniform band");
+        first
+    };
+    let two_passes = ((0.125 + 0.75 * r) * 255.0).round() as u8;
+    let one_pass = ((0.25 + 0.5 * r) * 255.0).round() as u8;
+    assert_ne!(two_passes, one_pass);
+    assert_eq!(band(&exact()), two_passes);
+    let off = MatteSettings {
+        temporal: false,
+        ..exact()
+    };
+    assert_eq!(band(&off), one_pass);
+}
+
+#[test]
 fn a_temporal_model_gets_the_previous_matte_at_the_same_place() {
     let mut m = prev_copy();
     let mut first = person(W, H, FG1, RING, 90);

@@ -18,11 +18,13 @@ predict it:
   nan_matte.onnx       alpha = NaN everywhere (0/0), dynamic H and W: a broken net must be an
                        error before the refinement sees it
 
-and two for the temporal matting contract (a second input `prev_alpha` [1,1,H,W], the previous
+and three for the temporal matting contract (a second input `prev_alpha` [1,1,H,W], the previous
 frame's matte on the crop, or the trimap without history):
 
   prev_copy_matte.onnx   alpha = prev_alpha (Identity; `input` unused), dynamic H and W: the
                          matte shows exactly what the stage fed as history
+  prev_mix_matte.onnx    alpha = (prev_alpha + red) / 2, dynamic H and W: tells one pass from
+                         the two the stage makes without history
   prev_wrong_shape.onnx  prev_alpha [1,2,H,W] (two channels), alpha = their mean: refused at
                          load
 
@@ -126,6 +128,24 @@ def prev_copy_matte() -> onnx.ModelProto:
         doc="Temporal matting-contract fixture: alpha = prev_alpha (test fixture).")
 
 
+def prev_mix_matte() -> onnx.ModelProto:
+    # alpha = (prev_alpha + red) / 2: one pass from the trimap gives (t + r) / 2, a second pass
+    # fed the first one's matte gives ((t + r) / 2 + r) / 2 — the tests tell them apart.
+    starts = numpy_helper.from_array(np.array([0], np.int64), "starts")
+    ends = numpy_helper.from_array(np.array([1], np.int64), "ends")
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
+    return _model(
+        "prev_mix_matte",
+        [helper.make_node("Slice", ["input", "starts", "ends", "axes"], ["red"]),
+         helper.make_node("Add", ["prev_alpha", "red"], ["sum"]),
+         helper.make_node("Mul", ["sum", "half"], ["alpha"])],
+        [_f32("input", [1, 4, "height", "width"]), _f32("prev_alpha", [1, 1, "height", "width"])],
+        [_f32("alpha", [1, 1, "height", "width"])],
+        [starts, ends, axes, half],
+        doc="Temporal matting-contract fixture: alpha = (prev_alpha + red) / 2 (test fixture).")
+
+
 def prev_wrong_shape() -> onnx.ModelProto:
     # A temporal net whose prev_alpha has two channels instead of one.
     return _model(
@@ -138,7 +158,8 @@ def prev_wrong_shape() -> onnx.ModelProto:
 
 FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output": nan_output,
             "luma_key_matte": luma_key_matte, "nan_matte": nan_matte,
-            "prev_copy_matte": prev_copy_matte, "prev_wrong_shape": prev_wrong_shape}
+            "prev_copy_matte": prev_copy_matte, "prev_mix_matte": prev_mix_matte,
+            "prev_wrong_shape": prev_wrong_shape}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,6 +179,27 @@ impl TeacherOutputs {
         }
     }
 
+    /// The frozen teacher's alpha only (no SPKD features, for runs without the SPKD term), for
+    /// every sample of `data` in both mirror states; `data` must be single-frame (4 channels).
+    pub fn compute_alpha(net: &Net, data: &Dataset, batch: usize) -> TeacherOutputs {
+        let n = data.len();
+        let mut alphas = Vec::new();
+        tch::no_grad(|| {
+            let rows: Vec<(usize, bool)> = (0..n).flat_map(|i| [(i, false), (i, true)]).collect();
+            for chunk in rows.chunks(batch.max(1)) {
+                let idx: Vec<usize> = chunk.iter().map(|r| r.0).collect();
+                let flips: Vec<bool> = chunk.iter().map(|r| r.1).collect();
+                let (x, _, _) = data.batch(&idx, &flips);
+                alphas.push(net.forward(&x.to_device(net.device()), false).alpha);
+            }
+        });
+        TeacherOutputs {
+            alpha: Tensor::cat(&alphas, 0),
+            features: Vec::new(),
+            samples: n,
+        }
+    }
+
     /// The cached outputs of a batch made by `Dataset::batch(idx, flips)` of the same split.
     pub fn gather(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Vec<Tensor>) {
         let rows: Vec<i64> = idx

@@ -3,7 +3,9 @@
 //!
 //! It starts from the shipped student's weights with the new channel's first-conv weights at
 //! zero (so it starts out computing exactly what the student computes, checked), and is
-//! fine-tuned with the task loss on the current frame. A control run fine-tunes the
+//! fine-tuned on the current frame with the task loss plus the teacher's alpha (the
+//! single-frame teacher on the current frame, cached once: without it the fine-tuned net drifts
+//! from what distillation taught the student about real photographs). A control run fine-tunes the
 //! single-frame student on the same frames for the same steps without the previous matte, so
 //! the table separates "more training" from "the previous matte". The previous matte of a
 //! training pair is the ground truth of the previous frame degraded like a net's output, the
@@ -23,7 +25,7 @@ use tch::{Kind, Tensor, nn};
 use crate::card::{Errors, ModelCard, Row};
 use crate::data::sequence::{Pair, PrevSource, finish_prev};
 use crate::data::{Dataset, par_generate, sample_seed};
-use crate::distill::{self, Curve, TrainCfg, evaluate_sad};
+use crate::distill::{self, Curve, TeacherOutputs, TeacherRef, TrainCfg, evaluate_sad};
 use crate::nets::{Arch, BnInit, Net};
 use crate::pipeline::ship::{interface, latency_runs, test_errors};
 use crate::pipeline::{Settings, stages};
@@ -125,12 +127,34 @@ fn split(pairs: &[Pair], size: usize, seed: u64, with_prev: bool) -> Dataset {
     }
 }
 
+/// Loads the trained teacher of the work folder (frozen).
+fn load_teacher(s: &Settings) -> Result<(nn::VarStore, Net)> {
+    let weights = s.work.join("teacher.safetensors");
+    if !weights.exists() {
+        bail!(
+            "{} is missing: run `slimmatte-train all` with this work folder first",
+            weights.display()
+        );
+    }
+    let mut vs = nn::VarStore::new(s.tch_device()?);
+    let net = Net::new(
+        &vs.root(),
+        &Arch::from_levels(s.teacher_levels),
+        BnInit::STANDARD,
+    );
+    vs.load(&weights)
+        .with_context(|| format!("loading {}", weights.display()))?;
+    vs.freeze();
+    Ok((vs, net))
+}
+
 /// Trains (or loads when finished) one fine-tuning run starting from `init`.
 fn fine_tune(
     s: &Settings,
     cfg: TrainCfg,
     arch: &Arch,
     init: impl FnOnce(&mut Net),
+    teacher: &TeacherRef<'_>,
     train: &Dataset,
     val: &Dataset,
 ) -> Result<(nn::VarStore, Net, Curve)> {
@@ -145,7 +169,7 @@ fn fine_tune(
         return Ok((vs, net, curve));
     }
     init(&mut net);
-    let curve = distill::train(&net, &mut vs, None, train, val, &cfg, &s.work)?;
+    let curve = distill::train(&net, &mut vs, Some(teacher), train, val, &cfg, &s.work)?;
     vs.save(&fin)?;
     std::fs::write(&cpath, serde_json::to_string(&curve)?)?;
     Ok((vs, net, curve))
@@ -277,8 +301,23 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
         }
         eprintln!("[temporal] starts at the student's val SAD {b:.4}");
     }
-    let mut cfg = s.cfg("temporal", steps, false, false);
+    // The teacher's alpha on every current frame (both mirror states), shared by both runs.
+    let (_teacher_vs, teacher_net) = load_teacher(s)?;
+    let t_cache = Instant::now();
+    let cache = TeacherOutputs::compute_alpha(&teacher_net, &train_c, 16);
+    eprintln!(
+        "[temporal] teacher alpha cached in {:.1} s",
+        t_cache.elapsed().as_secs_f64()
+    );
+    let teacher = TeacherRef {
+        net: &teacher_net,
+        chan_map: Vec::new(),
+        outputs: Some(&cache),
+    };
+    let mut cfg = s.cfg("temporal", steps, false, true);
     cfg.lr = s.lr * 0.25;
+    // Alpha distillation only: the SPKD term needs the pruned student's channel map.
+    cfg.w_spkd = 0.0;
     let control_cfg = TrainCfg {
         name: "temporal_control".into(),
         seed: cfg.seed ^ 1,
@@ -289,6 +328,7 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
         cfg.clone(),
         &arch,
         |n| n.copy_from_single_frame(&student),
+        &teacher,
         &train,
         &val,
     )?;
@@ -300,6 +340,7 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
             n.copy_convs_from(&student);
             n.copy_bns_from(&student);
         },
+        &teacher,
         &train_c,
         &val_c,
     )?;
@@ -307,7 +348,7 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
     // Export and check.
     let stem = format!("{STEM}{}", s.tag);
     let path = s.models.join(format!("{stem}.onnx"));
-    let method = "the shipped student + the previous frame's matte as a fifth input channel, fine-tuned on moving pairs with simulated mask failures (task loss)";
+    let method = "the shipped student + the previous frame's matte as a fifth input channel, fine-tuned on moving pairs with simulated mask failures (task loss + the teacher's alpha)";
     export::export(
         &net,
         &path,
