@@ -383,3 +383,51 @@ fn a_leak_far_from_the_subject_costs_the_trimap_free_rows_only() {
     // Computed over the band, the whole-image SAD would have missed the blob.
     assert!(l.sad > band(&leaky).sad + 0.06);
 }
+
+#[test]
+fn tuning_sequences_are_other_sequences_than_the_test_ones() {
+    // `--sequence-offset 100` scores sequences 100, 101 … (a tuning set), never the test
+    // sequences 0, 1 … that the reported results use; `--adaptive-band` is accepted as a value.
+    let names = |offset: &str, adaptive: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("results");
+        let fx = fixture();
+        run_ok(&[
+            "eval",
+            "--synthetic",
+            "0",
+            "--width",
+            "96",
+            "--height",
+            "64",
+            "--sequences",
+            "2",
+            "--sequence-frames",
+            "2",
+            "--sequence-offset",
+            offset,
+            "--adaptive-band",
+            adaptive,
+            "--closed-form",
+            "0",
+            "--model",
+            &fx,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
+        let mut names: Vec<String> = seq
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect();
+        names.dedup();
+        names
+    };
+    let test = names("0", "false");
+    let tuning = names("100", "true");
+    assert_eq!(test.len(), 2, "{test:?}");
+    assert!(test[0].starts_with("moving_00_") && test[1].starts_with("moving_01_"));
+    assert_eq!(tuning.len(), 2, "{tuning:?}");
+    assert!(tuning[0].starts_with("moving_100_") && tuning[1].starts_with("moving_101_"));
+}

@@ -26,6 +26,8 @@ pub(super) enum Method {
         label: String,
         refiner: Box<MatteRefiner>,
         trimapgen: Option<Box<TrimapGenerator>>,
+        /// The trimap stage's settings (for `trimapgen` rows).
+        trimap: TrimapSettings,
         refine: RefineSettings,
     },
     Rvm(Box<RvmSession>),
@@ -98,6 +100,7 @@ impl Method {
                 refiner,
                 trimapgen,
                 refine,
+                trimap,
                 ..
             } => {
                 let settings = &MatteSettings {
@@ -111,7 +114,7 @@ impl Method {
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
                 if let Some(t) = trimapgen {
                     // The core's defaults are trimapgen's (plugins/tests/defaults.rs).
-                    t.process(&mut view, &TrimapSettings::default(), AlphaOutput::Trimap)?;
+                    t.process(&mut view, trimap, AlphaOutput::Trimap)?;
                 }
                 refiner.process(&mut view, settings)?;
                 alpha_of(&frame, out);
@@ -138,6 +141,10 @@ pub(super) fn build_methods(
 ) -> Result<Vec<Method>> {
     let seg = slimmatte::paths::default_segmentation_model();
     let mut methods = Vec::new();
+    let trimap = TrimapSettings {
+        adaptive_band: args.adaptive_band,
+        ..TrimapSettings::default()
+    };
     let mut refines = vec![RefineSettings::none()];
     if args.refine.settings().enabled() {
         refines.push(args.refine.settings());
@@ -149,12 +156,14 @@ pub(super) fn build_methods(
                 label: label.clone(),
                 refiner: Box::new(MatteRefiner::load(m, args.threads)?),
                 trimapgen: None,
+                trimap,
                 refine: *refine,
             });
             methods.push(Method::Ours {
                 label: label.clone(),
                 refiner: Box::new(MatteRefiner::load(m, args.threads)?),
                 trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
+                trimap,
                 refine: *refine,
             });
         }
@@ -277,7 +286,7 @@ impl Runner<'_> {
         methods: &mut [Method],
     ) -> Result<Vec<SequenceRow>> {
         let mut seq_rows = Vec::new();
-        for si in 0..args.sequences {
+        for si in args.sequence_offset..args.sequence_offset + args.sequences {
             let seq = sequence::MovingSequence::new(
                 textures,
                 si,

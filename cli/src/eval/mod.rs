@@ -74,6 +74,13 @@ pub struct EvalArgs {
     /// Frames per moving sequence.
     #[arg(long, default_value_t = 30)]
     pub sequence_frames: usize,
+    /// Index of the first moving sequence: the test sequences are 0, 1, …; use 100 and up
+    /// for tuning sequences that the reported results never score.
+    #[arg(long, default_value_t = 0)]
+    pub sequence_offset: usize,
+    /// `trimapgen`'s adaptive band for the `…/trimapgen` rows (default: the element's).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_ADAPTIVE_BAND, action = clap::ArgAction::Set)]
+    pub adaptive_band: bool,
     /// Size of the synthetic images.
     #[arg(long, default_value_t = 640)]
     pub width: usize,
