@@ -335,55 +335,15 @@ impl MatteRefiner {
         }
         self.output.resize(pw * ph, 0.0);
         if self.temporal {
-            self.prev_input.resize(pw * ph, 0.0);
-            if history {
-                // The previous matte through the same crop, scaling and padding as the RGB.
-                let width = frame.shape()[1];
-                self.prev_lr.resize(plane, 0.0);
-                if (lw, lh) == (cw, ch) {
-                    for (v, out) in self.prev_lr.chunks_exact_mut(cw).enumerate() {
-                        let row = &self.previous[(cy + v) * width + cx..][..cw];
-                        for (o, &a) in out.iter_mut().zip(row) {
-                            *o = a as f32 * (1.0 / 255.0);
-                        }
-                    }
-                } else {
-                    self.prev_resizer.run_u8_window(
-                        &self.previous,
-                        width,
-                        (cx, cy, cw, ch),
-                        1.0 / 255.0,
-                        &mut self.prev_lr,
-                        lw,
-                        lh,
-                    );
-                }
-                pad_plane(&self.prev_lr, (lw, lh), &mut self.prev_input, (pw, ph));
-            } else {
-                self.prev_input
-                    .copy_from_slice(&self.input[3 * pw * ph..4 * pw * ph]);
-            }
-            self.model.run_with_extra(
-                &self.input,
-                &[1, 4, ph, pw],
-                &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
-                &mut self.output,
+            let width = frame.shape()[1];
+            self.run_temporal(
+                width,
+                (cx, cy, cw, ch),
+                (lw, lh),
+                (pw, ph),
+                history,
+                settings,
             )?;
-            if !history && settings.temporal {
-                // No history: a second pass with the first pass's matte as the previous one
-                // (known regions exact, as the stage would have written it) — what the net
-                // would see on the next frame of a still scene.
-                let trimap = &self.input[3 * pw * ph..4 * pw * ph];
-                for ((p, &o), &t) in self.prev_input.iter_mut().zip(&self.output).zip(trimap) {
-                    *p = if t == 0.5 { o } else { t };
-                }
-                self.model.run_with_extra(
-                    &self.input,
-                    &[1, 4, ph, pw],
-                    &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
-                    &mut self.output,
-                )?;
-            }
         } else {
             self.model
                 .run(&self.input, &[1, 4, ph, pw], &mut self.output)?;
@@ -412,6 +372,71 @@ impl MatteRefiner {
             self.alpha_hr.extend_from_slice(&self.alpha_lr);
         }
         Ok((lw, lh))
+    }
+
+    /// Runs a temporal model on the padded input (`pw × ph`, the crop `(cx, cy, cw, ch)` of a
+    /// frame `width` wide at `lw × lh`): the previous matte on the crop as `prev_alpha` with
+    /// `history`, else the trimap and then a second pass on the first one's matte.
+    #[allow(clippy::too_many_arguments)]
+    fn run_temporal(
+        &mut self,
+        width: usize,
+        (cx, cy, cw, ch): (usize, usize, usize, usize),
+        (lw, lh): (usize, usize),
+        (pw, ph): (usize, usize),
+        history: bool,
+        settings: &MatteSettings,
+    ) -> Result<(), ModelError> {
+        let plane = lw * lh;
+        self.prev_input.resize(pw * ph, 0.0);
+        if history {
+            // The previous matte through the same crop, scaling and padding as the RGB.
+            self.prev_lr.resize(plane, 0.0);
+            if (lw, lh) == (cw, ch) {
+                for (v, out) in self.prev_lr.chunks_exact_mut(cw).enumerate() {
+                    let row = &self.previous[(cy + v) * width + cx..][..cw];
+                    for (o, &a) in out.iter_mut().zip(row) {
+                        *o = a as f32 * (1.0 / 255.0);
+                    }
+                }
+            } else {
+                self.prev_resizer.run_u8_window(
+                    &self.previous,
+                    width,
+                    (cx, cy, cw, ch),
+                    1.0 / 255.0,
+                    &mut self.prev_lr,
+                    lw,
+                    lh,
+                );
+            }
+            pad_plane(&self.prev_lr, (lw, lh), &mut self.prev_input, (pw, ph));
+        } else {
+            self.prev_input
+                .copy_from_slice(&self.input[3 * pw * ph..4 * pw * ph]);
+        }
+        self.model.run_with_extra(
+            &self.input,
+            &[1, 4, ph, pw],
+            &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
+            &mut self.output,
+        )?;
+        if !history && settings.temporal {
+            // No history: a second pass with the first pass's matte as the previous one
+            // (known regions exact, as the stage would have written it) — what the net
+            // would see on the next frame of a still scene.
+            let trimap = &self.input[3 * pw * ph..4 * pw * ph];
+            for ((p, &o), &t) in self.prev_input.iter_mut().zip(&self.output).zip(trimap) {
+                *p = if t == 0.5 { o } else { t };
+            }
+            self.model.run_with_extra(
+                &self.input,
+                &[1, 4, ph, pw],
+                &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
+                &mut self.output,
+            )?;
+        }
+        Ok(())
     }
 
     /// Brings the net's matte of the crop to full resolution (if it ran scaled) and refines it

@@ -22,8 +22,14 @@ use std::sync::Mutex;
 /// landscape variant, 256×144, converted to ONNX).
 pub const SEGMENTATION_MODEL: &str = "selfie_segmentation_landscape.onnx";
 
-/// File name of the default matting network (the pruned student made by `training/`).
-pub const MATTING_MODEL: &str = "matting_student.onnx";
+/// File name of the default matting network: the temporal student made by `training/` (the
+/// pruned student with the previous frame's matte as a second input; see
+/// `models/matting_student_temporal.md`).
+pub const MATTING_MODEL: &str = "matting_student_temporal.onnx";
+
+/// File name of the single-frame pruned student (the temporal student's starting point; the
+/// previous default).
+pub const SINGLE_FRAME_MATTING_MODEL: &str = "matting_student.onnx";
 
 /// Environment variable naming a folder of models, searched first.
 pub const MODEL_DIR_ENV: &str = "SLIMMATTE_MODEL_DIR";

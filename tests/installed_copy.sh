@@ -27,7 +27,7 @@ for e in trimapgen slimmatte bgreplace mattebin; do
     fail "gst-inspect-1.0 $e shows the build path $ROOT"
   fi
 done
-grep -qF "$T/home/.local/share/slimmatte/models/matting_student.onnx" \
+grep -qF "$T/home/.local/share/slimmatte/models/matting_student_temporal.onnx" \
   <<<"$(clean gst-inspect-1.0 slimmatte)" || fail "slimmatte's model is not the installed one"
 
 clean gst-launch-1.0 -q videotestsrc num-buffers=4 pattern=ball \
@@ -40,7 +40,7 @@ out="$(cd / && clean "$T/home/.local/bin/slimmatte" run --frames 4 --output "$T/
   || { echo "$out"; fail "slimmatte run"; }
 grep -q "^models: .*$T/home/.local/share/slimmatte/models/selfie_segmentation_landscape.onnx" <<<"$out" \
   || { echo "$out"; fail "the command did not use the installed segmentation model"; }
-grep -q "$T/home/.local/share/slimmatte/models/matting_student.onnx" <<<"$out" \
+grep -q "$T/home/.local/share/slimmatte/models/matting_student_temporal.onnx" <<<"$out" \
   || { echo "$out"; fail "the command did not use the installed matting model"; }
 [ -s "$T/out.mp4" ] || fail "no $T/out.mp4"
 

@@ -614,8 +614,12 @@ fn history_resumes_after_a_scene_cut_and_without_a_band() {
 
 #[test]
 fn single_input_models_still_load_and_are_not_temporal() {
-    let student = MatteRefiner::load(&slimmatte::paths::default_matting_model(), 1).unwrap();
+    let single = slimmatte::paths::models_dir().join(slimmatte::paths::SINGLE_FRAME_MATTING_MODEL);
+    let student = MatteRefiner::load(&single, 1).unwrap();
     assert!(!student.is_temporal());
+    // The default model is the temporal student.
+    let default = MatteRefiner::load(&slimmatte::paths::default_matting_model(), 1).unwrap();
+    assert!(default.is_temporal());
     assert!(!refiner().is_temporal());
     // Their stats never claim a history.
     let mut m = refiner();

@@ -131,7 +131,8 @@ fn a_net_that_copies_its_previous_matte_is_caught_as_a_ghost() {
 
 #[test]
 fn the_shipped_temporal_net_leaves_no_trailing_ghost_wider_than_2_px() {
-    let model = slimmatte::paths::models_dir().join("matting_student_temporal.onnx");
+    // The default matting model is the temporal student.
+    let model = slimmatte::paths::default_matting_model();
     for (what, settings) in [
         ("the net alone", net_alone()),
         ("the stage as shipped", MatteSettings::default()),

@@ -162,7 +162,7 @@ fn fine_tune(
     let mut net = Net::new(&vs.root(), arch, BnInit::STANDARD);
     let fin = s.work.join(format!("{}.safetensors", cfg.name));
     let cpath = s.work.join(format!("{}.curve.json", cfg.name));
-    if fin.exists() && cpath.exists() {
+    if stages::finished(s, &cfg.name) {
         vs.load(&fin)?;
         let curve = serde_json::from_str(&std::fs::read_to_string(&cpath)?)?;
         eprintln!("[{}] done before, loaded {}", cfg.name, fin.display());
@@ -259,60 +259,108 @@ fn sad_by_source(net: &Net, val: &Dataset, pairs: &[Pair], source: PrevSource) -
     evaluate_sad(net, &sub, 8)
 }
 
-/// Trains, checks and exports the temporal student; writes its card, plot and results table.
-pub fn run(s: &Settings, steps: usize) -> Result<()> {
-    let t0 = Instant::now();
-    let (_student_vs, student, student_run) = load_student(s)?;
-    let g = stages::generator(s)?;
-    let (n_train, n_val, n_test) = (s.n_train, s.n_val.max(16), s.n_test.max(8));
-    let (train_seed, val_seed, test_seed) = (s.seed * 10 + 4, s.seed * 10 + 5, s.seed * 10 + 6);
-    let train_pairs = pairs(&g, train_seed, n_train, s.crop, &student);
-    let val_pairs = pairs(&g, val_seed, n_val, s.crop, &student);
-    let test_pairs = pairs(&g, test_seed, n_test, s.test_size, &student);
-    eprintln!(
-        "temporal data: {} / {} / {} pairs in {:.1} s",
-        n_train,
-        n_val,
-        n_test,
-        t0.elapsed().as_secs_f64()
-    );
-    let (train, val, test) = (
-        split(&train_pairs, s.crop, train_seed, true),
-        split(&val_pairs, s.crop, val_seed, true),
-        split(&test_pairs, s.test_size, test_seed, true),
-    );
-    let (train_c, val_c, test_c) = (
-        split(&train_pairs, s.crop, train_seed, false),
-        split(&val_pairs, s.crop, val_seed, false),
-        split(&test_pairs, s.test_size, test_seed, false),
-    );
-    let arch = student.arch.temporal();
-    // The temporal net starts as the student: same outputs whatever the previous matte.
-    {
-        let vs = nn::VarStore::new(s.tch_device()?);
-        let mut start = Net::new(&vs.root(), &arch, BnInit::STANDARD);
-        start.copy_from_single_frame(&student);
-        let (a, b) = (
-            evaluate_sad(&start, &val, 8),
-            evaluate_sad(&student, &val_c, 8),
+/// The pairs of the three splits and their current frames with (temporal) and without
+/// (control) the previous matte.
+struct TemporalData {
+    train: Dataset,
+    val: Dataset,
+    test: Dataset,
+    train_c: Dataset,
+    val_c: Dataset,
+    test_c: Dataset,
+    test_pairs: Vec<Pair>,
+    /// Train, validation and test seeds.
+    seeds: [u64; 3],
+}
+
+impl TemporalData {
+    fn make(s: &Settings, student: &Net) -> Result<Self> {
+        let t0 = Instant::now();
+        let g = stages::generator(s)?;
+        let (n_train, n_val, n_test) = (s.n_train, s.n_val.max(16), s.n_test.max(8));
+        let seeds = [s.seed * 10 + 4, s.seed * 10 + 5, s.seed * 10 + 6];
+        let train_pairs = pairs(&g, seeds[0], n_train, s.crop, student);
+        let val_pairs = pairs(&g, seeds[1], n_val, s.crop, student);
+        let test_pairs = pairs(&g, seeds[2], n_test, s.test_size, student);
+        eprintln!(
+            "temporal data: {n_train} / {n_val} / {n_test} pairs in {:.1} s",
+            t0.elapsed().as_secs_f64()
         );
-        if (a - b).abs() > 1e-3 * b.max(1.0) {
-            bail!("the temporal net does not start as the student: val SAD {a} vs {b}");
-        }
-        eprintln!("[temporal] starts at the student's val SAD {b:.4}");
+        Ok(Self {
+            train: split(&train_pairs, s.crop, seeds[0], true),
+            val: split(&val_pairs, s.crop, seeds[1], true),
+            test: split(&test_pairs, s.test_size, seeds[2], true),
+            train_c: split(&train_pairs, s.crop, seeds[0], false),
+            val_c: split(&val_pairs, s.crop, seeds[1], false),
+            test_c: split(&test_pairs, s.test_size, seeds[2], false),
+            test_pairs,
+            seeds,
+        })
     }
-    // The teacher's alpha on every current frame (both mirror states), shared by both runs.
-    let (_teacher_vs, teacher_net) = load_teacher(s)?;
-    let t_cache = Instant::now();
-    let cache = TeacherOutputs::compute_alpha(&teacher_net, &train_c, 16);
-    eprintln!(
-        "[temporal] teacher alpha cached in {:.1} s",
-        t_cache.elapsed().as_secs_f64()
+
+    /// What the card and the results say about the data.
+    fn describe(&self, s: &Settings) -> String {
+        use crate::data::sequence::{FAILURE_SHARE, PREV_SHARES};
+        let [train_seed, val_seed, test_seed] = self.seeds;
+        format!(
+            "Pairs of consecutive frames (`training/src/data/sequence.rs`) from the same generator as the student's data (real-matte bank + procedural alphas over real photographs): the foreground moved between the frames by a similarity transform about the centre (translation σ 3 % of the side, a fifth of the pairs fast moves up to ±15 %; rotation σ 0.04 rad; scale σ 3 %; subjects enter and leave the canvas), the background panned by up to ±3 % on half of them; each frame its own noise, JPEG and trimap; a simulated person-mask failure (1–2 chunks of the subject or of the background next to it turned unknown) in {:.0} % of the current trimaps. Previous matte: the current trimap (reset) {:.0} %, the previous frame's truth degraded like a net's output (box blur 0–2 px, gain/offset, a wrong chunk on 30 %; known regions exact) {:.0} %, the shipped student's own output on the previous frame {:.0} %. Train seed {train_seed} ({} pairs of {c}×{c}), validation seed {val_seed} ({}), test seed {test_seed} ({} pairs of {t}×{t}, never used for a choice).",
+            FAILURE_SHARE * 100.0,
+            PREV_SHARES[0] * 100.0,
+            PREV_SHARES[1] * 100.0,
+            PREV_SHARES[2] * 100.0,
+            self.train.len(),
+            self.val.len(),
+            self.test.len(),
+            c = s.crop,
+            t = s.test_size,
+        )
+    }
+}
+
+/// Fails unless a temporal copy of `student` computes what the student computes.
+fn check_start(s: &Settings, student: &Net, d: &TemporalData) -> Result<()> {
+    let vs = nn::VarStore::new(s.tch_device()?);
+    let mut start = Net::new(&vs.root(), &student.arch.temporal(), BnInit::STANDARD);
+    start.copy_from_single_frame(student);
+    let (a, b) = (
+        evaluate_sad(&start, &d.val, 8),
+        evaluate_sad(student, &d.val_c, 8),
     );
+    if (a - b).abs() > 1e-3 * b.max(1.0) {
+        bail!("the temporal net does not start as the student: val SAD {a} vs {b}");
+    }
+    eprintln!("[temporal] starts at the student's val SAD {b:.4}");
+    Ok(())
+}
+
+/// A finished fine-tuning run.
+struct Run {
+    _vs: nn::VarStore,
+    net: Net,
+    curve: Curve,
+    cfg: TrainCfg,
+}
+
+/// The temporal run and its single-frame control: same data, steps, lr and teacher.
+fn train_runs(s: &Settings, steps: usize, student: &Net, d: &TemporalData) -> Result<[Run; 2]> {
+    // The teacher's alpha on every current frame (both mirror states), shared by both runs;
+    // not needed when both are finished in the work folder.
+    let (_teacher_vs, teacher_net) = load_teacher(s)?;
+    let cache = if stages::finished(s, "temporal") && stages::finished(s, "temporal_control") {
+        None
+    } else {
+        let t_cache = Instant::now();
+        let cache = TeacherOutputs::compute_alpha(&teacher_net, &d.train_c, 16);
+        eprintln!(
+            "[temporal] teacher alpha cached in {:.1} s",
+            t_cache.elapsed().as_secs_f64()
+        );
+        Some(cache)
+    };
     let teacher = TeacherRef {
         net: &teacher_net,
         chan_map: Vec::new(),
-        outputs: Some(&cache),
+        outputs: cache.as_ref(),
     };
     let mut cfg = s.cfg("temporal", steps, false, true);
     cfg.lr = s.lr * 0.25;
@@ -323,38 +371,144 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
         seed: cfg.seed ^ 1,
         ..cfg.clone()
     };
-    let (_vs, net, curve) = fine_tune(
+    let (vs, net, curve) = fine_tune(
         s,
         cfg.clone(),
-        &arch,
-        |n| n.copy_from_single_frame(&student),
+        &student.arch.temporal(),
+        |n| n.copy_from_single_frame(student),
         &teacher,
-        &train,
-        &val,
+        &d.train,
+        &d.val,
     )?;
-    let (_cvs, control, control_curve) = fine_tune(
+    let (cvs, control, control_curve) = fine_tune(
         s,
         control_cfg.clone(),
         &student.arch,
         |n| {
-            n.copy_convs_from(&student);
-            n.copy_bns_from(&student);
+            n.copy_convs_from(student);
+            n.copy_bns_from(student);
         },
         &teacher,
-        &train_c,
-        &val_c,
+        &d.train_c,
+        &d.val_c,
     )?;
+    Ok([
+        Run {
+            _vs: vs,
+            net,
+            curve,
+            cfg,
+        },
+        Run {
+            _vs: cvs,
+            net: control,
+            curve: control_curve,
+            cfg: control_cfg,
+        },
+    ])
+}
+
+/// What the temporal run measured, for its card and results table.
+struct Report {
+    stem: String,
+    method: &'static str,
+    student_run: String,
+    /// Student, control, temporal.
+    rows: Vec<Row>,
+    /// Test SAD by source of the previous matte: (source, temporal, control).
+    by_source: Vec<(PrevSource, f64, f64)>,
+    data: String,
+    latency_ms: f64,
+    parity: f64,
+}
+
+impl Report {
+    fn card(&self, s: &Settings, d: &TemporalData, temporal: &Run, control: &Run) -> ModelCard {
+        let (h, w) = s.padded();
+        let arch = &temporal.net.arch;
+        let (stem, test_seed) = (&self.stem, d.seeds[2]);
+        let spec = matte::spec();
+        ModelCard {
+            name: stem.clone(),
+            file: format!("{stem}.onnx"),
+            role: "temporal matting net (the previous frame's matte as a second input); the runtime's default".into(),
+            method: self.method.into(),
+            architecture: format!("the shipped student's (`matting_student{}.onnx`, run `{}`) with a Concat of `input` and `prev_alpha` before the first conv (5 input channels); BatchNorm folded; opset 13; dynamic height/width (multiples of {PAD_MULTIPLE}).", s.tag, self.student_run),
+            input: format!("{}: RGB 0..1 in channels 0..2, trimap in channel 3 (0 / 0.5 / 1); `{PREV_INPUT_NAME}` float32 [1, 1, H, W]: the previous frame's output matte 0..1 on the same grid, or a copy of the trimap channel when there is no history (first frame, reset, scene cut)", interface(&spec.input)),
+            output: format!("{} in 0..1 (sigmoid inside); meaningful in the unknown region", interface(&spec.output)),
+            widths: arch.describe(),
+            params: arch.params(),
+            flops_640x368: arch.flops(h, w),
+            flops_note: "2 × multiply–accumulates of the convs".into(),
+            latency_ms_640x368: self.latency_ms,
+            latency_threads: s.threads,
+            latency_note: format!("smallest of five medians of {} runs after 3 warm-ups, this 2-core machine (shared with other work)", latency_runs(s)),
+            test: self.rows[2].test,
+            test_description: format!("the current frames of {} test pairs of {}×{} (seed {test_seed}) with their previous mattes; SAD = Σ|α̂−α|/1000 and Grad, Conn /1000 over the unknown region, MSE = mean over it", d.test.len(), d.test.size, d.test.size),
+            onnx_vs_tch_max_abs_diff: self.parity,
+            training: vec![temporal.cfg.clone()],
+            training_seconds: temporal.curve.seconds,
+            seed: s.seed,
+            data: self.data.clone(),
+            notes: self
+                .by_source
+                .iter()
+                .map(|(src, t, c)| format!("test SAD of the pairs whose previous matte is {src:?}: temporal {t:.3}, control {c:.3}"))
+                .chain([format!("control run `{}`: same data (without the previous matte), steps, lr, schedule and teacher", control.cfg.name)])
+                .collect(),
+        }
+    }
+
+    fn markdown(
+        &self,
+        s: &Settings,
+        d: &TemporalData,
+        temporal: &Run,
+        control: &Run,
+        seconds: f64,
+    ) -> String {
+        let (h, w) = s.padded();
+        let mut md = format!(
+            "# Temporal student ({})\n\nTest split: {} pairs (seed {}), current frame, Composition-1k units; latency at {w}×{h}, {} threads.\n\n",
+            if s.quick { "quick run" } else { "full run" },
+            d.test.len(),
+            d.seeds[2],
+            s.threads
+        );
+        md += &crate::card::table(&self.rows);
+        md += "\n\n| previous matte | temporal SAD | control SAD |\n|---|---:|---:|\n";
+        for (src, t, c) in &self.by_source {
+            md += &format!("| {src:?} | {t:.3} | {c:.3} |\n");
+        }
+        md += &format!(
+            "\n{}\n\nTraining: {} s temporal, {} s control; whole command {seconds:.0} s.\n",
+            self.data,
+            temporal.curve.seconds.round(),
+            control.curve.seconds.round(),
+        );
+        md
+    }
+}
+
+/// Trains, checks and exports the temporal student; writes its card, plot and results table.
+pub fn run(s: &Settings, steps: usize) -> Result<()> {
+    let t0 = Instant::now();
+    let (_student_vs, student, student_run) = load_student(s)?;
+    let d = TemporalData::make(s, &student)?;
+    check_start(s, &student, &d)?;
+    let [temporal, control] = train_runs(s, steps, &student, &d)?;
+    let (net, arch) = (&temporal.net, &temporal.net.arch);
 
     // Export and check.
     let stem = format!("{STEM}{}", s.tag);
     let path = s.models.join(format!("{stem}.onnx"));
     let method = "the shipped student + the previous frame's matte as a fifth input channel, fine-tuned on moving pairs with simulated mask failures (task loss + the teacher's alpha)";
     export::export(
-        &net,
+        net,
         &path,
         &format!("slimmatte temporal matting net: {method}"),
     )?;
-    let parity = parity(&net, &path, &test, s.threads)?;
+    let parity = parity(net, &path, &d.test, s.threads)?;
     if parity > 1e-3 {
         bail!(
             "ONNX and tch disagree by {parity:.2e} on {}",
@@ -371,15 +525,15 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
             params: student.arch.params(),
             flops: student.arch.flops(h, w),
             latency_ms: f64::NAN,
-            test: errors(&student, &test_c),
+            test: errors(&student, &d.test_c),
         },
         Row {
             model: "(control, not exported)".into(),
             method: format!("single frame, fine-tuned {steps} more steps on the same frames"),
-            params: control.arch.params(),
-            flops: control.arch.flops(h, w),
+            params: control.net.arch.params(),
+            flops: control.net.arch.flops(h, w),
             latency_ms: f64::NAN,
-            test: errors(&control, &test_c),
+            test: errors(&control.net, &d.test_c),
         },
         Row {
             model: format!("`{stem}.onnx`"),
@@ -387,7 +541,7 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
             params: arch.params(),
             flops: arch.flops(h, w),
             latency_ms,
-            test: errors(&net, &test),
+            test: errors(net, &d.test),
         },
     ];
     let by_source: Vec<(PrevSource, f64, f64)> =
@@ -396,79 +550,33 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
             .map(|src| {
                 (
                     src,
-                    sad_by_source(&net, &test, &test_pairs, src),
-                    sad_by_source(&control, &test_c, &test_pairs, src),
+                    sad_by_source(net, &d.test, &d.test_pairs, src),
+                    sad_by_source(&control.net, &d.test_c, &d.test_pairs, src),
                 )
             })
             .collect();
     let plot_dir = s.models.join("plots");
     std::fs::create_dir_all(&plot_dir)?;
     plots::curves(
-        &[&curve, &control_curve],
+        &[&temporal.curve, &control.curve],
         &plot_dir.join(format!("{stem}_curves.png")),
     )?;
-
-    let data = format!(
-        "Pairs of consecutive frames (`training/src/data/sequence.rs`) from the same generator as the student's data (real-matte bank + procedural alphas over real photographs): the foreground moved between the frames by a similarity transform about the centre (translation σ 3 % of the side, a fifth of the pairs fast moves up to ±15 %; rotation σ 0.04 rad; scale σ 3 %; subjects enter and leave the canvas), the background panned by up to ±3 % on half of them; each frame its own noise, JPEG and trimap; a simulated person-mask failure (1–2 chunks of the subject or of the background next to it turned unknown) in {:.0} % of the current trimaps. Previous matte: the current trimap (reset) {:.0} %, the previous frame's truth degraded like a net's output (box blur 0–2 px, gain/offset, a wrong chunk on 30 %; known regions exact) {:.0} %, the shipped student's own output on the previous frame {:.0} %. Train seed {train_seed} ({n_train} pairs of {c}×{c}), validation seed {val_seed} ({n_val}), test seed {test_seed} ({n_test} pairs of {t}×{t}, never used for a choice).",
-        crate::data::sequence::FAILURE_SHARE * 100.0,
-        crate::data::sequence::PREV_SHARES[0] * 100.0,
-        crate::data::sequence::PREV_SHARES[1] * 100.0,
-        crate::data::sequence::PREV_SHARES[2] * 100.0,
-        c = s.crop,
-        t = s.test_size,
-    );
-    let spec = matte::spec();
-    let card = ModelCard {
-        name: stem.clone(),
-        file: format!("{stem}.onnx"),
-        role: "temporal matting net (the previous frame's matte as a second input)".into(),
-        method: method.into(),
-        architecture: format!("the shipped student's (`matting_student{}.onnx`, run `{student_run}`) with a Concat of `input` and `prev_alpha` before the first conv (5 input channels); BatchNorm folded; opset 13; dynamic height/width (multiples of {PAD_MULTIPLE}).", s.tag),
-        input: format!("{}: RGB 0..1 in channels 0..2, trimap in channel 3 (0 / 0.5 / 1); `{PREV_INPUT_NAME}` float32 [1, 1, H, W]: the previous frame's output matte 0..1 on the same grid, or a copy of the trimap channel when there is no history (first frame, reset, scene cut)", interface(&spec.input)),
-        output: format!("{} in 0..1 (sigmoid inside); meaningful in the unknown region", interface(&spec.output)),
-        widths: arch.describe(),
-        params: arch.params(),
-        flops_640x368: arch.flops(h, w),
-        flops_note: "2 × multiply–accumulates of the convs".into(),
-        latency_ms_640x368: latency_ms,
-        latency_threads: s.threads,
-        latency_note: format!("smallest of five medians of {} runs after 3 warm-ups, this 2-core machine (shared with other work)", latency_runs(s)),
-        test: rows[2].test,
-        test_description: format!("the current frames of {} test pairs of {}×{} (seed {test_seed}) with their previous mattes; SAD = Σ|α̂−α|/1000 and Grad, Conn /1000 over the unknown region, MSE = mean over it", test.len(), test.size, test.size),
-        onnx_vs_tch_max_abs_diff: parity,
-        training: vec![cfg.clone()],
-        training_seconds: curve.seconds,
-        seed: s.seed,
-        data: data.clone(),
-        notes: by_source
-            .iter()
-            .map(|(src, t, c)| format!("test SAD of the pairs whose previous matte is {src:?}: temporal {t:.3}, control {c:.3}"))
-            .chain([format!("control run `{}`: same data (without the previous matte), steps, lr and schedule", control_cfg.name)])
-            .collect(),
+    let report = Report {
+        stem: stem.clone(),
+        method,
+        student_run,
+        rows,
+        by_source,
+        data: d.describe(s),
+        latency_ms,
+        parity,
     };
-    card.write(&s.models)?;
-    let mut md = format!(
-        "# Temporal student ({})\n\nTest split: {} pairs (seed {test_seed}), current frame, Composition-1k units; latency at {}×{}, {} threads.\n\n",
-        if s.quick { "quick run" } else { "full run" },
-        test.len(),
-        w,
-        h,
-        s.threads
-    );
-    md += &crate::card::table(&rows);
-    md += "\n\n| previous matte | temporal SAD | control SAD |\n|---|---:|---:|\n";
-    for (src, t, c) in &by_source {
-        md += &format!("| {src:?} | {t:.3} | {c:.3} |\n");
-    }
-    md += &format!(
-        "\n{data}\n\nTraining: {} s temporal, {} s control; whole command {:.0} s.\n",
-        curve.seconds.round(),
-        control_curve.seconds.round(),
-        t0.elapsed().as_secs_f64()
-    );
+    report.card(s, &d, &temporal, &control).write(&s.models)?;
+    let md = report.markdown(s, &d, &temporal, &control, t0.elapsed().as_secs_f64());
     std::fs::write(s.models.join(format!("{stem}_results.md")), &md)?;
     println!("{md}");
-    let (first, last) = curve.first_last(0.1);
+
+    let (first, last) = temporal.curve.first_last(0.1);
     if last.partial_cmp(&first) != Some(std::cmp::Ordering::Less) {
         bail!("the temporal run's loss did not fall ({first:.4} → {last:.4})");
     }

@@ -125,7 +125,7 @@ impl ObjectImpl for SlimMatte {
                     "Path of the matting ONNX model (input 'input' [1,4,H,W] = RGB 0..1 + \
                      trimap 0/0.5/1, output 'alpha' [1,1,H,W]; a temporal model also has the \
                      input 'prev_alpha' [1,1,H,W], the previous frame's matte)",
-                    "the shipped student",
+                    "the shipped temporal student",
                     slimmatte::paths::MATTING_MODEL,
                 ),
                 glib::ParamSpecUInt::builder("working-size")

@@ -121,7 +121,7 @@ pub enum Start<'a> {
 }
 
 /// Whether the run `name` is finished in the work folder (its weights and curve are saved).
-pub(super) fn finished(s: &Settings, name: &str) -> bool {
+pub(crate) fn finished(s: &Settings, name: &str) -> bool {
     s.work.join(format!("{name}.safetensors")).exists()
         && s.work.join(format!("{name}.curve.json")).exists()
 }
