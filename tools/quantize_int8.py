@@ -149,7 +149,9 @@ def main():
                 "the fp32 SAD on every eval set; where int8 is slower the quality comparison is "
                 "moot and fp32 stays the default. Quality: `slimmatte eval --model "
                 "models/matting_student.onnx --model target/int8/matting_student_int8.onnx "
-                "--alphamat --closed-form 0 --no-rvm --out DIR` (committed as `int8_eval.md`).\n")
+                "--alphamat --closed-form 0 --no-rvm --out DIR` (committed as `int8_eval.md`; the "
+                "temporal student's, with `models/matting_student_temporal.onnx` and its int8 copy, "
+                "as `int8_eval_temporal.md`).\n")
     print("wrote", args.results)
 
 

@@ -123,6 +123,8 @@ def main():
         ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),
         ("streams_threads1.md", "the same with 1 thread per network"),
         ("int8.md", "INT8 vs fp32 nets (`tools/quantize_int8.py`)"),
+        ("int8_eval.md", "INT8 vs fp32 student, quality (one eval run)"),
+        ("int8_eval_temporal.md", "INT8 vs fp32 temporal student, quality (one eval run)"),
         ("refine_curve.md", "the refinement's quality/time curve (`eval --refine-curve N`)"),
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
     ] if (out / n).exists()]
