@@ -92,7 +92,7 @@ enum Cmd {
     Budget(Common),
     /// The temporal student (the previous frame's matte as a second input), fine-tuned from the
     /// shipped student on moving pairs, with a single-frame control run; needs the student's
-    /// run in the work folder (`all` first). `--steps-slim` sets its steps.
+    /// run in the work folder (`all` first). `--steps-slim` overrides its 6,000 steps.
     Temporal(Common),
 }
 
@@ -189,7 +189,13 @@ fn main() -> Result<()> {
         Cmd::Temporal(c) => {
             let s = settings(&c, c.quick)?;
             tch::set_num_threads(s.threads as i32);
-            slimmatte_training::temporal::run(&s, s.steps_slim)?;
+            // Its own step count unless given: the slim runs' in quick mode.
+            let steps = match (c.steps_slim, s.quick) {
+                (Some(n), _) => n,
+                (None, true) => s.steps_slim,
+                (None, false) => slimmatte_training::temporal::STEPS,
+            };
+            slimmatte_training::temporal::run(&s, steps)?;
         }
     }
     eprintln!("done in {:.1} min", t.elapsed().as_secs_f64() / 60.0);

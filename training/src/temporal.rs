@@ -31,6 +31,9 @@ use crate::pipeline::ship::{interface, latency_runs, test_errors};
 use crate::pipeline::{Settings, stages};
 use crate::{export, plots};
 
+/// Fine-tuning steps of the temporal run and of its control (full runs).
+pub const STEPS: usize = 6000;
+
 /// File stem of the exported temporal student.
 pub const STEM: &str = "matting_student_temporal";
 
