@@ -31,6 +31,10 @@ pub struct PersonSegmenter {
     input: Vec<f32>,
     mask: Vec<f32>,
     resizer: RgbaToPlanar,
+    /// Average the mask with the mirrored frame's, mirrored back (two runs per frame).
+    flip_average: bool,
+    flipped: Vec<f32>,
+    flipped_mask: Vec<f32>,
 }
 
 impl PersonSegmenter {
@@ -59,6 +63,9 @@ impl PersonSegmenter {
             input: vec![0.0; 3 * width * height],
             mask: vec![0.0; width * height],
             resizer: RgbaToPlanar::new(),
+            flip_average: false,
+            flipped: Vec::new(),
+            flipped_mask: Vec::new(),
         })
     }
 
@@ -71,6 +78,12 @@ impl PersonSegmenter {
         self.model.path()
     }
 
+    /// Whether [`run`](Self::run) averages the mask with the mask of the mirrored frame
+    /// (mirrored back): a steadier, left–right consistent mask for a second network run.
+    pub fn set_flip_average(&mut self, on: bool) {
+        self.flip_average = on;
+    }
+
     /// Segments `frame`; returns the person probability at the network's resolution.
     pub fn run(&mut self, frame: &RgbaView<'_>) -> Result<&[f32], ModelError> {
         self.resizer
@@ -80,6 +93,23 @@ impl PersonSegmenter {
             &[1, 3, self.height, self.width],
             &mut self.mask,
         )?;
+        if self.flip_average {
+            let (w, h) = (self.width, self.height);
+            self.flipped.resize(self.input.len(), 0.0);
+            for (src, dst) in self.input.chunks_exact(w).zip(self.flipped.chunks_exact_mut(w)) {
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+            self.flipped_mask.resize(w * h, 0.0);
+            self.model
+                .run(&self.flipped, &[1, 3, h, w], &mut self.flipped_mask)?;
+            for (m, f) in self.mask.chunks_exact_mut(w).zip(self.flipped_mask.chunks_exact(w)) {
+                for (a, b) in m.iter_mut().zip(f.iter().rev()) {
+                    *a = 0.5 * (*a + *b);
+                }
+            }
+        }
         Ok(&self.mask)
     }
 }

@@ -201,3 +201,58 @@ fn large_frames_get_the_same_trimap_as_their_half_size() {
         assert!((s - l).abs() < 0.01, "{small:?} vs {large:?}");
     }
 }
+
+#[test]
+fn the_flip_average_mask_of_a_mirrored_frame_is_the_mirrored_mask() {
+    // With flip-average the mask of the mirrored frame is the mirror of the frame's mask (up to
+    // resampling rounding); the network alone is not left–right symmetric, which is what the
+    // average removes.
+    let frame = common::astronaut(W as u32, H as u32);
+    let mirrored: Vec<u8> = frame
+        .chunks_exact(W * 4)
+        .flat_map(|row| {
+            row.chunks_exact(4)
+                .rev()
+                .flatten()
+                .copied()
+                .collect::<Vec<u8>>()
+        })
+        .collect();
+    let mask = |data: &[u8], flip_average: bool| {
+        let mut g = generator();
+        let settings = TrimapSettings {
+            smoothing: 0.0,
+            flip_average,
+            ..Default::default()
+        };
+        let mut data = data.to_vec();
+        g.process(
+            &mut rgba_view_mut(&mut data, W, H, W * 4).unwrap(),
+            &settings,
+            AlphaOutput::Mask,
+        )
+        .unwrap();
+        data.chunks_exact(4).map(|p| p[3]).collect::<Vec<u8>>()
+    };
+    // Largest |mask(mirrored)(x) − mask(frame)(W − 1 − x)| and the mean.
+    let asymmetry = |flip_average: bool| {
+        let (a, b) = (mask(&frame, flip_average), mask(&mirrored, flip_average));
+        let mut worst = 0u8;
+        let mut sum = 0u64;
+        for y in 0..H {
+            for x in 0..W {
+                let d = a[y * W + x].abs_diff(b[y * W + (W - 1 - x)]);
+                worst = worst.max(d);
+                sum += d as u64;
+            }
+        }
+        (worst, sum as f64 / (W * H) as f64)
+    };
+    let (worst_on, mean_on) = asymmetry(true);
+    let (worst_off, mean_off) = asymmetry(false);
+    assert!(worst_on <= 3, "flip-average asymmetry up to {worst_on}");
+    assert!(
+        mean_off > 4.0 * mean_on.max(0.01),
+        "the single run is not more asymmetric: {mean_off} vs {mean_on} ({worst_off} vs {worst_on})"
+    );
+}

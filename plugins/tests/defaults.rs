@@ -59,6 +59,7 @@ fn trimapgen_ships_the_core_defaults() {
     );
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
     assert_eq!(boolean(&e, "adaptive-band"), core.adaptive_band);
+    assert_eq!(boolean(&e, "flip-average"), core.flip_average);
     // The properties show the core's decimal, not the f32's binary expansion.
     assert_eq!(shipped(&e, "band-fraction").get::<f64>().unwrap(), 0.03);
 }

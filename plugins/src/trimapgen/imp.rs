@@ -9,7 +9,7 @@ use gst_video::subclass::prelude::*;
 
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 use slimmatte::trimap::{
-    DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD,
+    DEFAULT_ADAPTIVE_BAND, DEFAULT_FLIP_AVERAGE, DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD,
 };
 
 use super::TrimapGenOutput;
@@ -37,6 +37,7 @@ struct Settings {
     threshold: f64,
     smoothing: f64,
     adaptive_band: bool,
+    flip_average: bool,
     threads: u32,
     output: TrimapGenOutput,
 }
@@ -50,6 +51,7 @@ impl Default for Settings {
             threshold: property::double(DEFAULT_THRESHOLD),
             smoothing: property::double(DEFAULT_SMOOTHING),
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
+            flip_average: DEFAULT_FLIP_AVERAGE,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
         }
@@ -73,6 +75,7 @@ impl Settings {
             },
             smoothing: self.smoothing as f32,
             adaptive_band: self.adaptive_band,
+            flip_average: self.flip_average,
         }
     }
 
@@ -167,6 +170,15 @@ impl ObjectImpl for TrimapGen {
                     .default_value(DEFAULT_ADAPTIVE_BAND)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("flip-average")
+                    .nick("Flip average")
+                    .blurb(
+                        "Average the person mask with the mask of the mirrored frame (two \
+                         segmentation runs per frame): a steadier mask, less flicker",
+                    )
+                    .default_value(DEFAULT_FLIP_AVERAGE)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb(
@@ -197,6 +209,7 @@ impl ObjectImpl for TrimapGen {
             "threshold" => set.store(&mut settings.threshold),
             "smoothing" => set.store(&mut settings.smoothing),
             "adaptive-band" => set.store(&mut settings.adaptive_band),
+            "flip-average" => set.store(&mut settings.flip_average),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             _ => unimplemented!(),
@@ -212,6 +225,7 @@ impl ObjectImpl for TrimapGen {
             "threshold" => settings.threshold.to_value(),
             "smoothing" => settings.smoothing.to_value(),
             "adaptive-band" => settings.adaptive_band.to_value(),
+            "flip-average" => settings.flip_average.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             _ => unimplemented!(),
