@@ -96,7 +96,11 @@ impl PersonSegmenter {
         if self.flip_average {
             let (w, h) = (self.width, self.height);
             self.flipped.resize(self.input.len(), 0.0);
-            for (src, dst) in self.input.chunks_exact(w).zip(self.flipped.chunks_exact_mut(w)) {
+            for (src, dst) in self
+                .input
+                .chunks_exact(w)
+                .zip(self.flipped.chunks_exact_mut(w))
+            {
                 for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
                     *d = *s;
                 }
@@ -104,7 +108,11 @@ impl PersonSegmenter {
             self.flipped_mask.resize(w * h, 0.0);
             self.model
                 .run(&self.flipped, &[1, 3, h, w], &mut self.flipped_mask)?;
-            for (m, f) in self.mask.chunks_exact_mut(w).zip(self.flipped_mask.chunks_exact(w)) {
+            for (m, f) in self
+                .mask
+                .chunks_exact_mut(w)
+                .zip(self.flipped_mask.chunks_exact(w))
+            {
                 for (a, b) in m.iter_mut().zip(f.iter().rev()) {
                     *a = 0.5 * (*a + *b);
                 }

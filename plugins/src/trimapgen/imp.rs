@@ -9,7 +9,8 @@ use gst_video::subclass::prelude::*;
 
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 use slimmatte::trimap::{
-    DEFAULT_ADAPTIVE_BAND, DEFAULT_FLIP_AVERAGE, DEFAULT_BAND_FRACTION, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD,
+    DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_FRACTION, DEFAULT_FLIP_AVERAGE, DEFAULT_SMOOTHING,
+    DEFAULT_THRESHOLD,
 };
 
 use super::TrimapGenOutput;
