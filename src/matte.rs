@@ -415,19 +415,16 @@ impl MatteRefiner {
             self.prev_input
                 .copy_from_slice(&self.input[3 * pw * ph..4 * pw * ph]);
         }
-        self.model.run_with_extra(
-            &self.input,
-            &[1, 4, ph, pw],
-            &[(PREV_INPUT_NAME, &self.prev_input, &[1, 1, ph, pw])],
-            &mut self.output,
-        )?;
-        if !history && settings.temporal {
-            // No history: a second pass with the first pass's matte as the previous one
-            // (known regions exact, as the stage would have written it) — what the net
-            // would see on the next frame of a still scene.
-            let trimap = &self.input[3 * pw * ph..4 * pw * ph];
-            for ((p, &o), &t) in self.prev_input.iter_mut().zip(&self.output).zip(trimap) {
-                *p = if t == 0.5 { o } else { t };
+        // No history: a second pass with the first pass's matte as the previous one (known
+        // regions exact, as the stage would have written it) — what the net would see on the
+        // next frame of a still scene.
+        let passes = if !history && settings.temporal { 2 } else { 1 };
+        for pass in 0..passes {
+            if pass > 0 {
+                let trimap = &self.input[3 * pw * ph..4 * pw * ph];
+                for ((p, &o), &t) in self.prev_input.iter_mut().zip(&self.output).zip(trimap) {
+                    *p = if t == 0.5 { o } else { t };
+                }
             }
             self.model.run_with_extra(
                 &self.input,

@@ -152,11 +152,22 @@ pub struct TeacherOutputs {
 
 impl TeacherOutputs {
     pub fn compute(net: &Net, data: &Dataset, batch: usize) -> TeacherOutputs {
+        Self::cache(net, data, batch, true)
+    }
+
+    /// The frozen teacher's alpha only (no SPKD features, for runs without the SPKD term), for
+    /// every sample of `data` in both mirror states; `data` must be single-frame (4 channels).
+    pub fn compute_alpha(net: &Net, data: &Dataset, batch: usize) -> TeacherOutputs {
+        Self::cache(net, data, batch, false)
+    }
+
+    /// The teacher's alpha (and, with `features`, its pooled SPKD features) for every sample
+    /// of `data` in both mirror states: row 2i = sample i as stored, row 2i + 1 mirrored.
+    fn cache(net: &Net, data: &Dataset, batch: usize, features: bool) -> TeacherOutputs {
         let n = data.len();
         let mut alphas = Vec::new();
         let mut feats: Vec<Vec<Tensor>> = Vec::new();
         tch::no_grad(|| {
-            // Row 2i = sample i as stored, row 2i + 1 = sample i mirrored.
             let rows: Vec<(usize, bool)> = (0..n).flat_map(|i| [(i, false), (i, true)]).collect();
             for chunk in rows.chunks(batch.max(1)) {
                 let idx: Vec<usize> = chunk.iter().map(|r| r.0).collect();
@@ -164,6 +175,9 @@ impl TeacherOutputs {
                 let (x, _, _) = data.batch(&idx, &flips);
                 let out = net.forward(&x.to_device(net.device()), false);
                 alphas.push(out.alpha);
+                if !features {
+                    continue;
+                }
                 for (k, f) in out.features.iter().enumerate() {
                     if feats.len() <= k {
                         feats.push(Vec::new());
@@ -175,27 +189,6 @@ impl TeacherOutputs {
         TeacherOutputs {
             alpha: Tensor::cat(&alphas, 0),
             features: feats.iter().map(|f| Tensor::cat(f, 0)).collect(),
-            samples: n,
-        }
-    }
-
-    /// The frozen teacher's alpha only (no SPKD features, for runs without the SPKD term), for
-    /// every sample of `data` in both mirror states; `data` must be single-frame (4 channels).
-    pub fn compute_alpha(net: &Net, data: &Dataset, batch: usize) -> TeacherOutputs {
-        let n = data.len();
-        let mut alphas = Vec::new();
-        tch::no_grad(|| {
-            let rows: Vec<(usize, bool)> = (0..n).flat_map(|i| [(i, false), (i, true)]).collect();
-            for chunk in rows.chunks(batch.max(1)) {
-                let idx: Vec<usize> = chunk.iter().map(|r| r.0).collect();
-                let flips: Vec<bool> = chunk.iter().map(|r| r.1).collect();
-                let (x, _, _) = data.batch(&idx, &flips);
-                alphas.push(net.forward(&x.to_device(net.device()), false).alpha);
-            }
-        });
-        TeacherOutputs {
-            alpha: Tensor::cat(&alphas, 0),
-            features: Vec::new(),
             samples: n,
         }
     }

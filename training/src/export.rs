@@ -272,6 +272,30 @@ fn up_add(g: &mut GraphProto, k: usize, cur: &str, skip: &str, out: &str) {
         .push(node("Add", &format!("skip{k}"), &[&up, skip], out, vec![]));
 }
 
+/// Runs an exported net with ONNX Runtime on one CHW input `x` of `h × w` into `out`: RGB +
+/// trimap, and for a temporal net (its file has [`PREV_INPUT_NAME`]) the previous matte as a
+/// fifth channel, fed as that second input.
+pub fn run_onnx(
+    model: &mut slimmatte::model::Model,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let n = h * w;
+    if x.len() == 5 * n {
+        model.run_with_extra(
+            &x[..4 * n],
+            &[1, 4, h, w],
+            &[(PREV_INPUT_NAME, &x[4 * n..], &[1, 1, h, w])],
+            out,
+        )?;
+    } else {
+        model.run(x, &[1, 4, h, w], out)?;
+    }
+    Ok(())
+}
+
 /// Writes `net` as ONNX to `path`.
 pub fn export(net: &Net, path: &Path, doc: &str) -> Result<()> {
     let model = to_onnx(net, doc);

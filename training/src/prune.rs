@@ -222,7 +222,8 @@ pub fn measure_latency(
     r
 }
 
-/// Latency in ms of an ONNX matting model file: the smallest of five medians of `runs` runs.
+/// Latency in ms of an ONNX matting model file (single-frame or temporal): the smallest of
+/// five medians of `runs` runs.
 pub fn measure_onnx_latency(
     path: &Path,
     h: usize,
@@ -232,12 +233,18 @@ pub fn measure_onnx_latency(
 ) -> Result<f64> {
     let mut model = slimmatte::model::Model::load(path, &slimmatte::matte::spec(), threads)
         .with_context(|| format!("loading {}", path.display()))?;
-    let input: Vec<f32> = (0..4 * h * w)
+    // A temporal net also gets its previous matte (a fifth channel).
+    let channels = if model.has_input(slimmatte::matte::PREV_INPUT_NAME) {
+        5
+    } else {
+        4
+    };
+    let input: Vec<f32> = (0..channels * h * w)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)
         .collect();
     let mut out = vec![0.0f32; h * w];
     for _ in 0..3 {
-        model.run(&input, &[1, 4, h, w], &mut out)?;
+        export::run_onnx(&mut model, &input, h, w, &mut out)?;
     }
     // The machine is shared: the minimum of five medians is robust to bursts of other work.
     let mut best = f64::MAX;
@@ -245,7 +252,7 @@ pub fn measure_onnx_latency(
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            model.run(&input, &[1, 4, h, w], &mut out)?;
+            export::run_onnx(&mut model, &input, h, w, &mut out)?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(|a, b| a.total_cmp(b));

@@ -12,23 +12,21 @@
 //! single-frame student's own output on the previous frame (what the runtime will feed), or the
 //! current trimap (what the runtime feeds after a reset).
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use slimmatte::matte::{self, PAD_MULTIPLE, PREV_INPUT_NAME};
-use slimmatte::model::Model;
-use slimmatte::rng::Rng;
-use tch::{Kind, Tensor, nn};
+use tch::nn;
 
 use crate::card::{Errors, ModelCard, Row};
 use crate::data::sequence::{Pair, PrevSource, finish_prev};
 use crate::data::{Dataset, par_generate, sample_seed};
 use crate::distill::{self, Curve, TeacherOutputs, TeacherRef, TrainCfg, evaluate_sad};
 use crate::nets::{Arch, BnInit, IN_CHANNELS, Net, enc_a};
-use crate::pipeline::ship::{interface, latency_runs, test_errors};
+use crate::pipeline::ship::{interface, latency_runs, parity, test_errors};
 use crate::pipeline::{Settings, stages};
+use crate::prune::measure_onnx_latency;
 use crate::{export, plots};
 
 /// Fine-tuning steps of the temporal run and of its control (full runs).
@@ -176,77 +174,6 @@ fn fine_tune(
     vs.save(&fin)?;
     std::fs::write(&cpath, serde_json::to_string(&curve)?)?;
     Ok((vs, net, curve))
-}
-
-/// Runs the ONNX export of a temporal net on one CHW input (RGB, trimap, previous matte).
-fn onnx_alpha(model: &mut Model, x: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
-    let n = h * w;
-    let mut out = vec![0.0f32; n];
-    model.run_with_extra(
-        &x[..4 * n],
-        &[1, 4, h, w],
-        &[(PREV_INPUT_NAME, &x[4 * n..], &[1, 1, h, w])],
-        &mut out,
-    )?;
-    Ok(out)
-}
-
-/// Max |ONNX Runtime − tch| of the exported temporal net over two test pairs and a
-/// non-square random input.
-fn parity(net: &Net, onnx: &Path, test: &Dataset, threads: usize) -> Result<f64> {
-    let mut model = Model::load(onnx, &matte::spec(), threads)?;
-    let mut inputs: Vec<(Vec<f32>, usize, usize)> = test
-        .samples
-        .iter()
-        .take(2)
-        .map(|smp| (smp.input_chw(), smp.size, smp.size))
-        .collect();
-    let mut r = Rng::new(99);
-    let (h, w) = (96, 160);
-    inputs.push(((0..5 * h * w).map(|_| r.f32()).collect(), h, w));
-    let mut worst = 0.0f64;
-    for (x, h, w) in inputs {
-        let out = onnx_alpha(&mut model, &x, h, w)?;
-        let t = tch::no_grad(|| {
-            net.forward(
-                &Tensor::from_slice(&x)
-                    .view([1, 5, h as i64, w as i64])
-                    .to_device(net.device()),
-                false,
-            )
-            .alpha
-            .to_kind(Kind::Float)
-            .to_device(tch::Device::Cpu)
-        });
-        let t = Vec::<f32>::try_from(&t.flatten(0, -1))?;
-        for (a, b) in out.iter().zip(&t) {
-            worst = worst.max((a - b).abs() as f64);
-        }
-    }
-    Ok(worst)
-}
-
-/// Latency of the temporal ONNX file at `h × w` (smallest of five medians of `runs` runs).
-fn latency(path: &Path, h: usize, w: usize, threads: usize, runs: usize) -> Result<f64> {
-    let mut model = Model::load(path, &matte::spec(), threads)?;
-    let x: Vec<f32> = (0..5 * h * w)
-        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
-        .collect();
-    for _ in 0..3 {
-        onnx_alpha(&mut model, &x, h, w)?;
-    }
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs.max(1) {
-            let t = Instant::now();
-            onnx_alpha(&mut model, &x, h, w)?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        times.sort_by(|a, b| a.total_cmp(b));
-        best = best.min(times[times.len() / 2]);
-    }
-    Ok(best)
 }
 
 /// Validation SAD of the pairs whose previous matte came from `source`.
@@ -554,7 +481,7 @@ pub fn run(s: &Settings, steps: usize) -> Result<()> {
         );
     }
     let (h, w) = s.padded();
-    let latency_ms = latency(&path, h, w, s.threads, latency_runs(s))?;
+    let latency_ms = measure_onnx_latency(&path, h, w, s.threads, latency_runs(s))?;
     let errors = |n: &Net, d: &Dataset| -> Errors { test_errors(n, d) };
     let rows = vec![
         Row {

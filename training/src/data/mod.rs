@@ -236,13 +236,19 @@ pub fn save_preview(samples: &[&Sample], path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A small generator of three procedural textures drawn from `seed` (tests).
+#[cfg(test)]
+pub(crate) fn test_generator(seed: u64) -> Generator {
+    let mut r = Rng::new(seed);
+    Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn generator() -> Generator {
-        let mut r = Rng::new(1);
-        Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect())
+        test_generator(1)
     }
 
     #[test]

@@ -185,10 +185,7 @@ fn near(alpha: &[f32], s: usize, i: usize, d: usize) -> bool {
 fn degraded_truth(r: &mut Rng, previous: &Sample) -> Vec<u8> {
     let s = previous.size;
     let mut a = previous.alpha.clone();
-    let radius = r.below(3);
-    if radius > 0 {
-        a = box_blur(&a, s, radius);
-    }
+    slimmatte::filter::box_blur_truncated(&mut a, s, s, r.below(3));
     let (gain, offset) = (r.range(0.85, 1.1), 0.05 * r.normal());
     for v in &mut a {
         *v = (*v * gain + offset).clamp(0.0, 1.0);
@@ -228,25 +225,6 @@ pub fn reset_prev(trimap: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn box_blur(a: &[f32], s: usize, r: usize) -> Vec<f32> {
-    let mut tmp = vec![0.0; s * s];
-    let mut out = vec![0.0; s * s];
-    for y in 0..s {
-        for x in 0..s {
-            let (lo, hi) = (x.saturating_sub(r), (x + r).min(s - 1));
-            tmp[y * s + x] = a[y * s + lo..=y * s + hi].iter().sum::<f32>() / (hi - lo + 1) as f32;
-        }
-    }
-    for y in 0..s {
-        let (lo, hi) = (y.saturating_sub(r), (y + r).min(s - 1));
-        for x in 0..s {
-            out[y * s + x] =
-                (lo..=hi).map(|yy| tmp[yy * s + x]).sum::<f32>() / (hi - lo + 1) as f32;
-        }
-    }
-    out
-}
-
 impl Generator {
     /// Pair `seed` of `size × size` frames (deterministic from the seed).
     pub fn pair(&self, seed: u64, size: usize) -> Pair {
@@ -283,11 +261,9 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::procedural_texture;
 
     fn generator() -> Generator {
-        let mut r = Rng::new(3);
-        Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect())
+        crate::data::test_generator(3)
     }
 
     #[test]

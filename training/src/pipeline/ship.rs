@@ -44,7 +44,8 @@ pub fn test_errors(net: &Net, test: &Dataset) -> Errors {
     MatteErrors::mean(&all).into()
 }
 
-/// Max |ONNX Runtime − tch| over two test images and a non-square random input.
+/// Max |ONNX Runtime − tch| over two test images and a non-square random input (single-frame
+/// or temporal nets alike).
 pub fn parity(net: &Net, onnx: &Path, test: &Dataset, threads: usize) -> Result<f64> {
     let mut model = slimmatte::model::Model::load(onnx, &matte::spec(), threads)?;
     let mut inputs: Vec<(Vec<f32>, usize, usize)> = test
@@ -55,15 +56,16 @@ pub fn parity(net: &Net, onnx: &Path, test: &Dataset, threads: usize) -> Result<
         .collect();
     let mut r = Rng::new(99);
     let (h, w) = (96, 160);
-    inputs.push(((0..4 * h * w).map(|_| r.f32()).collect(), h, w));
+    let c = net.arch.in_channels();
+    inputs.push(((0..c * h * w).map(|_| r.f32()).collect(), h, w));
     let mut worst = 0.0f64;
     for (x, h, w) in inputs {
         let mut out = vec![0.0f32; h * w];
-        model.run(&x, &[1, 4, h, w], &mut out)?;
+        export::run_onnx(&mut model, &x, h, w, &mut out)?;
         let t = tch::no_grad(|| {
             net.forward(
                 &Tensor::from_slice(&x)
-                    .view([1, 4, h as i64, w as i64])
+                    .view([1, c as i64, h as i64, w as i64])
                     .to_device(net.device()),
                 false,
             )
