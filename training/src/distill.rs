@@ -63,6 +63,13 @@ pub struct TrainCfg {
     /// all four.
     #[serde(default)]
     pub spkd_deepest_only: bool,
+    /// Compare the deepest encoder stage through a learned 1×1 projection of the student's
+    /// channels to the teacher's width (the official DCP code's stage 2 from random init,
+    /// where student channel k has no relation to teacher channel k) instead of restricting
+    /// the teacher to the surviving channel indices. The projection trains with the net and is
+    /// no part of the exported model.
+    #[serde(default)]
+    pub spkd_projection: bool,
 }
 
 /// Train-to-plateau rule (the teacher's): a pure function of the validation history, so a run
@@ -137,6 +144,10 @@ pub struct TeacherRef<'a> {
     pub chan_map: Vec<Vec<i64>>,
     /// The teacher's outputs on the training split, computed once (else a forward per step).
     pub outputs: Option<&'a TeacherOutputs>,
+    /// The learned projection of the student's deepest encoder features to the teacher's
+    /// width (`TrainCfg::spkd_projection`); that stage's channel term then compares all of the
+    /// teacher's channels.
+    pub projection: Option<&'a nn::Conv2D>,
 }
 
 /// The frozen teacher's alpha and SPKD features (already pooled to ≤16×16, which is all SPKD
@@ -276,6 +287,7 @@ pub fn spkd(
     teacher: &[Tensor],
     chan_map: &[Vec<i64>],
     deepest_only: bool,
+    projection: Option<&nn::Conv2D>,
 ) -> Tensor {
     let device = student.first().map_or(tch::Device::Cpu, |s| s.device());
     let mut total = Tensor::zeros([], (Kind::Float, device));
@@ -284,14 +296,40 @@ pub fn spkd(
     } else {
         0
     };
+    let deepest = student.len().saturating_sub(1);
     for (k, (s, t)) in student.iter().zip(teacher).enumerate().skip(first) {
-        let idx = Tensor::from_slice(&chan_map[k]).to_device(t.device());
-        let t = t.index_select(1, &idx);
-        let (ss, sc) = similarities(s);
+        let (s, t) = match projection {
+            Some(p) if k == deepest => (s.apply(p), t.shallow_clone()),
+            _ => {
+                let idx = Tensor::from_slice(&chan_map[k]).to_device(t.device());
+                (s.shallow_clone(), t.index_select(1, &idx))
+            }
+        };
+        let (ss, sc) = similarities(&s);
         let (ts, tc) = similarities(&t);
         total = total + (ss - ts).square().mean(Kind::Float) + (sc - tc).square().mean(Kind::Float);
     }
     total
+}
+
+/// The learned 1×1 projection of a student's deepest encoder features to the teacher's width
+/// (`TrainCfg::spkd_projection`), under `vs / "spkd_projection"`.
+pub fn spkd_projection(
+    vs: &nn::Path,
+    student: &crate::nets::Arch,
+    teacher: &crate::nets::Arch,
+) -> nn::Conv2D {
+    let deepest = crate::nets::enc_b(crate::nets::LEVELS - 1);
+    nn::conv2d(
+        vs / "spkd_projection",
+        student.widths[deepest] as i64,
+        teacher.widths[deepest] as i64,
+        1,
+        nn::ConvConfig {
+            bias: false,
+            ..Default::default()
+        },
+    )
 }
 
 fn cosine_lr(base: f64, step: usize, steps: usize) -> f64 {
@@ -529,6 +567,7 @@ fn losses(
                 &t_features,
                 &t.chan_map,
                 cfg.spkd_deepest_only,
+                t.projection,
             );
             loss = loss + sp * cfg.w_spkd;
         }
@@ -666,6 +705,7 @@ mod tests {
             proximal_l1: true,
             constant_lr: true,
             spkd_deepest_only: false,
+            spkd_projection: false,
         };
         proximal_l1_step(&net, cfg.lr, &cfg);
         let (enc, dec) = net.gamma_tensors();
@@ -741,8 +781,8 @@ mod tests {
         // The SPKD term is the same whether the teacher side is pooled first or not.
         let map = crate::prune::identity_map(&net.arch);
         let student: Vec<Tensor> = fresh.features.iter().map(|f| f * 0.5 + 0.1).collect();
-        let a = spkd(&student, &features, &map, false).double_value(&[]);
-        let b = spkd(&student, &fresh.features, &map, false).double_value(&[]);
+        let a = spkd(&student, &features, &map, false, None).double_value(&[]);
+        let b = spkd(&student, &fresh.features, &map, false, None).double_value(&[]);
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         // Mirrored rows differ from the unmirrored ones (the cache keeps both states).
         let (a0, _) = cache.gather(&[1], &[false]);

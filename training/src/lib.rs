@@ -3,6 +3,7 @@
 //! written from Rust. See `training/README.md`.
 
 pub mod card;
+pub mod compare;
 pub mod data;
 pub mod distill;
 pub mod export;

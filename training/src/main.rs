@@ -94,6 +94,39 @@ enum Cmd {
     /// shipped student on moving pairs, with a single-frame control run; needs the student's
     /// run in the work folder (`all` first). `--steps-slim` overrides its 6,000 steps.
     Temporal(Common),
+    /// Issue #14: DCP vs Network Slimming at equal prune rate and equal FLOPs, in the
+    /// paper-faithful and the teacher-init arm, with controls, seeds and paired bootstrap
+    /// intervals (models/compare.md and a block of models/results.md); needs the teacher and the
+    /// pipeline's sparse runs in the work folder (`all` first). Resumable.
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Clone)]
+struct CompareArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Arms to run.
+    #[arg(long, value_delimiter = ',')]
+    arms: Option<Vec<slimmatte_training::compare::Arm>>,
+    /// Prune rates (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<f64>>,
+    /// Seeds per cell.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Fine-tuning steps of every cell.
+    #[arg(long)]
+    compare_steps: Option<usize>,
+    /// Steps of the faithful arm's sparse runs.
+    #[arg(long)]
+    sparse_steps: Option<usize>,
+    /// Test images.
+    #[arg(long)]
+    n_test: Option<usize>,
+    /// Write the report from the cached cells only (trains nothing; unfinished cells are left
+    /// out of the tables).
+    #[arg(long)]
+    report_only: bool,
 }
 
 fn parse_at(s: &str) -> Result<(usize, usize)> {
@@ -168,6 +201,8 @@ fn main() -> Result<()> {
             // The temporal student from the quick student (fails unless its loss falls and
             // its ONNX file matches tch).
             slimmatte_training::temporal::run(&s, s.steps_slim)?;
+            // The seed-method comparison on the quick nets (fails on any error).
+            slimmatte_training::compare::run(&s, &slimmatte_training::compare::Plan::quick())?;
             println!(
                 "quick mode OK in {:.0} s (outputs in {})",
                 t.elapsed().as_secs_f64(),
@@ -185,6 +220,34 @@ fn main() -> Result<()> {
             let s = settings(&c, c.quick)?;
             tch::set_num_threads(s.threads as i32);
             pipeline::run_budget(&s)?;
+        }
+        Cmd::Compare(a) => {
+            let s = settings(&a.common, a.common.quick)?;
+            tch::set_num_threads(s.threads as i32);
+            let mut plan = if s.quick {
+                slimmatte_training::compare::Plan::quick()
+            } else {
+                slimmatte_training::compare::Plan::full(&s)
+            };
+            plan.arms = a.arms.unwrap_or(plan.arms);
+            plan.rates = a.rates.unwrap_or(plan.rates);
+            plan.seeds = a.seeds.unwrap_or(plan.seeds);
+            plan.steps = a.compare_steps.unwrap_or(plan.steps);
+            plan.sparse_steps = a.sparse_steps.unwrap_or(plan.sparse_steps);
+            plan.n_test = a.n_test.unwrap_or(plan.n_test);
+            plan.report_only = a.report_only;
+            if plan.rates.iter().any(|r| !(0.0..1.0).contains(r)) {
+                bail!("--rates must lie in [0, 1), got {:?}", plan.rates);
+            }
+            let c = slimmatte_training::compare::run(&s, &plan)?;
+            println!(
+                "{}",
+                slimmatte_training::compare::report::reading(
+                    &c,
+                    &slimmatte_training::compare::report::diffs(&c)
+                )
+            );
+            println!("report in {}", s.models.join("compare.md").display());
         }
         Cmd::Temporal(c) => {
             let s = settings(&c, c.quick)?;

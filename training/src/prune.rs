@@ -124,6 +124,51 @@ pub fn select_by_gamma(
     )
 }
 
+/// The paper's selection at an exact prune rate and without rounding (issue #14's
+/// comparisons): [`select_by_gamma`] with `round` = 1 on |γ| whose ties are broken by the
+/// filter L1 norm `norms` (a proximal sparsity run leaves many |γ| at exactly 0; without a
+/// tie-break the quantile threshold would then be 0 and prune every zero, whatever the rate).
+pub fn select_at_rate(
+    arch: &Arch,
+    gammas: &[Vec<f32>],
+    norms: &[Vec<f32>],
+    rate: f64,
+) -> Vec<Vec<usize>> {
+    let max_norm = norms
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .max(1e-12);
+    let max_gamma = gammas
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .max(1e-12);
+    // The tie-break moves no |γ| past another one: it is below the spacing of distinct f32 |γ|
+    // that matter (1e-6 of the largest |γ|).
+    let eps = 1e-6 * max_gamma;
+    let scores: Vec<Vec<f32>> = gammas
+        .iter()
+        .zip(norms)
+        .map(|(g, n)| {
+            g.iter()
+                .zip(n)
+                .map(|(&g, &n)| g.abs() + eps * n / max_norm)
+                .collect()
+        })
+        .collect();
+    select_by_gamma(arch, &scores, rate, 1)
+}
+
+/// The fraction of channels each layer kept, pooled: kept / total.
+pub fn kept_fraction(arch: &Arch, keep: &[Vec<usize>]) -> f64 {
+    let total: usize = arch.widths.iter().take(BN_LAYERS).sum();
+    let kept: usize = keep.iter().map(Vec::len).sum();
+    kept as f64 / total.max(1) as f64
+}
+
 /// Uniform pruning: every layer keeps the same fraction `frac` of its channels, chosen by an
 /// importance per channel (summed over a tied pair).
 pub fn select_uniform(
@@ -367,6 +412,45 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn exact_rate_selection_keeps_its_share_when_most_gammas_are_exactly_zero() {
+        let arch = Arch::from_levels([16, 32, 64, 64]);
+        // 80 % of the |γ| at exactly 0, as a finished proximal sparsity run leaves them.
+        let gammas: Vec<Vec<f32>> = fake_gammas(&arch)
+            .into_iter()
+            .map(|g| {
+                g.iter()
+                    .enumerate()
+                    .map(|(j, &v)| if j % 5 == 0 { v + 0.1 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let norms = fake_gammas(&arch);
+        // Without the tie-break the threshold is 0 and only the non-zero fifth survives.
+        let plain = select_by_gamma(&arch, &gammas, 0.5, 1);
+        assert!(kept_fraction(&arch, &plain) < 0.3);
+        for rate in [0.5, 0.75] {
+            let keep = select_at_rate(&arch, &gammas, &norms, rate);
+            let f = kept_fraction(&arch, &keep);
+            // Tied pairs keep a channel either layer needs, so a little more than 1 − rate.
+            assert!(
+                f >= 1.0 - rate - 0.02 && f <= 1.0 - rate + 0.15,
+                "rate {rate}: kept {f}"
+            );
+            // Every non-zero channel ranks above every zero one.
+            for (g, k) in gammas.iter().zip(&keep) {
+                let nonzero = g.iter().filter(|&&v| v > 0.0).count();
+                if k.len() >= nonzero {
+                    assert!(
+                        g.iter()
+                            .enumerate()
+                            .all(|(j, &v)| v == 0.0 || k.contains(&j))
+                    );
+                }
+            }
+        }
     }
 
     #[test]

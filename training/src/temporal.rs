@@ -326,6 +326,7 @@ fn train_runs(s: &Settings, steps: usize, student: &Net, d: &TemporalData) -> Re
         net: &teacher_net,
         chan_map: Vec::new(),
         outputs: cache.as_ref(),
+        projection: None,
     };
     let mut cfg = s.cfg("temporal", steps, false, true);
     cfg.lr = s.lr * 0.25;

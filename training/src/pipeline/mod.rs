@@ -59,8 +59,17 @@ pub fn run_all(s: &Settings) -> Result<Outcome> {
     // Export, parity, latency, test metrics, cards.
     let shipped = ship::ship_all(s, &d, &nets)?;
     report::plots(s, &nets)?;
-    let md = report::results_markdown(s, &d, &shipped.rows, &nets, t_all.elapsed().as_secs_f64());
-    std::fs::write(s.models.join(format!("results{}.md", s.tag)), md)?;
+    // The hand-written reading and the seed-method comparison's block (`slimmatte-train
+    // compare`) of the previous file outlive a rerun.
+    let path = s.models.join(format!("results{}.md", s.tag));
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let notes = report::marked_block(&old, report::NOTES_BEGIN, report::NOTES_END);
+    let seconds = t_all.elapsed().as_secs_f64();
+    let mut md = report::results_markdown(s, &d, &shipped.rows, &nets, seconds, notes.as_deref());
+    if let Some(block) = crate::compare::report::block_of(&old) {
+        md = format!("{}\n\n{block}", md.trim_end());
+    }
+    std::fs::write(&path, md)?;
     Ok(Outcome {
         teacher_loss_first_last: nets.teacher.curve.first_last(0.1),
         rows: shipped.rows,

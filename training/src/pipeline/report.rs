@@ -58,14 +58,27 @@ pub fn plots(s: &Settings, nets: &Lineup) -> Result<()> {
     Ok(())
 }
 
-/// `results.md`: the table, the claims checked, the budget search, plots, data and settings;
-/// `seconds` is the run's wall-clock time.
+/// The marks around the hand-written reading of `results.md`, kept when the file is rewritten.
+pub const NOTES_BEGIN: &str = "<!-- notes:begin -->";
+pub const NOTES_END: &str = "<!-- notes:end -->";
+
+/// The block of `text` from `begin` to `end` (marks included, with a final newline), if any.
+pub fn marked_block(text: &str, begin: &str, end: &str) -> Option<String> {
+    let b = text.find(begin)?;
+    let e = b + text[b..].find(end)?;
+    Some(format!("{}\n", &text[b..e + end.len()]))
+}
+
+/// `results.md`: the table, the claims checked, the kept hand-written `notes` (a marked block
+/// of the previous file), the budget search, plots, data and settings; `seconds` is the run's
+/// wall-clock time.
 pub fn results_markdown(
     s: &Settings,
     d: &Splits,
     rows: &[Row],
     nets: &Lineup,
     seconds: f64,
+    notes: Option<&str>,
 ) -> String {
     let (rate, v_init, v_scratch) = (nets.rate, nets.val_inherit, nets.val_scratch);
     let best_name = nets.best().1;
@@ -126,6 +139,10 @@ pub fn results_markdown(
     m += &format!(
         "- Stage 2 init (chosen on the validation split): inherited surviving weights val SAD {v_init:.3}, random init {v_scratch:.3} → shipped: {best_name}.\n"
     );
+    if let Some(n) = notes {
+        m += "\n";
+        m += n;
+    }
     m += &format!(
         "\n## Latency-budget search\n\nBudget {} ms at {}×{} ({} threads); bisection over the prune rate on the stage-1 |γ|, then a grid below the bisection's answer (latency is not monotone in the rate there); each probe exported to ONNX and timed; the fitting probe with the most FLOPs wins. Chosen rate: **{rate:.3}**.\n\n| prune rate | GFLOPs | params | latency ms | fits |\n|---|---:|---:|---:|---|\n",
         s.budget_ms, s.at.0, s.at.1, s.threads

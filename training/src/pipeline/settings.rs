@@ -179,6 +179,7 @@ impl Settings {
             proximal_l1: self.faithful && l1,
             constant_lr: self.faithful && l1,
             spkd_deepest_only: self.faithful,
+            spkd_projection: false,
         }
     }
 }

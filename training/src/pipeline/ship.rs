@@ -259,7 +259,8 @@ pub fn ship_all(s: &Settings, d: &Splits, nets: &Lineup) -> Result<ShippedRun> {
     );
     let mut shipped = vec![ship(s, d, &teacher)?];
     keep_one_teacher(s, &mut shipped[0].row)?;
-    for r in releases(s, nets) {
+    let choice = choose_student(s, nets)?;
+    for r in releases(s, nets, &choice) {
         shipped.push(ship(s, d, &r)?);
     }
     // The other stage-2 init, for the comparison row (not exported as a model file).
@@ -282,8 +283,91 @@ pub fn ship_all(s: &Settings, d: &Splits, nets: &Lineup) -> Result<ShippedRun> {
     Ok(ShippedRun { rows, max_parity })
 }
 
+/// A net that could ship as the student: how it was made, its validation SAD and its measured
+/// latency at the budget's size.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub method: String,
+    pub val_sad: f64,
+    pub latency_ms: f64,
+}
+
+/// The candidate with the lowest validation SAD among those whose latency fits `budget_ms` (the
+/// earlier one on a tie); `None` when none fits.
+pub fn best_under_budget(candidates: &[Candidate], budget_ms: f64) -> Option<usize> {
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.latency_ms <= budget_ms)
+        .min_by(|(i, a), (j, b)| a.val_sad.total_cmp(&b.val_sad).then(i.cmp(j)))
+        .map(|(i, _)| i)
+}
+
+/// Which net ships as `matting_student`, whichever method made it.
+pub struct StudentChoice {
+    /// Index into `candidates`: 0 the DCP student, 1 Network Slimming, 2 uniform, 3 small.
+    pub winner: usize,
+    pub candidates: Vec<Candidate>,
+}
+
+impl StudentChoice {
+    /// The card's note: every candidate, and why the winner ships.
+    fn note(&self, budget_ms: f64) -> String {
+        let list: Vec<String> = self
+            .candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} (val SAD {:.3}, {:.2} ms{})",
+                    c.method,
+                    c.val_sad,
+                    c.latency_ms,
+                    if c.latency_ms <= budget_ms {
+                        ""
+                    } else {
+                        ", over budget"
+                    }
+                )
+            })
+            .collect();
+        format!(
+            "shipped as the student: {}, the lowest validation SAD among the nets that fit the {budget_ms} ms budget (every method competes; the test split plays no part). Candidates: {}",
+            self.candidates[self.winner].method,
+            list.join("; ")
+        )
+    }
+}
+
+/// The methods of the candidates, in [`StudentChoice`] order.
+const CANDIDATE_METHODS: [&str; 4] = [
+    "distillation-based channel pruning",
+    "Network Slimming",
+    "uniform pruning",
+    "unpruned small student",
+];
+
+/// Times every net that could ship as the student and picks the best under the budget (the DCP
+/// student, the budget search's own pick, when none fits).
+fn choose_student(s: &Settings, nets: &Lineup) -> Result<StudentChoice> {
+    let (h, w) = s.padded();
+    let b = &nets.baselines;
+    let runs = [nets.best().0, &b.netslim, &b.uniform, &b.small];
+    let mut candidates = Vec::new();
+    for (method, t) in CANDIDATE_METHODS.iter().zip(runs) {
+        let latency_ms =
+            prune::measure_latency(&t.net.arch, h, w, s.threads, latency_runs(s), &s.work)?;
+        candidates.push(Candidate {
+            method: (*method).into(),
+            val_sad: *t.curve.val_sad.last().unwrap_or(&f64::MAX),
+            latency_ms,
+        });
+    }
+    let winner = best_under_budget(&candidates, s.budget_ms).unwrap_or(0);
+    Ok(StudentChoice { winner, candidates })
+}
+
 /// The student and the baselines, with their notes.
-fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
+fn releases<'a>(s: &Settings, nets: &'a Lineup, choice: &StudentChoice) -> [Release<'a>; 4] {
     const BASELINE: &str = "baseline (not used by the runtime)";
     let spkd_note = "SPKD = MSE of spatial (positions × positions, features average-pooled to ≤16×16) and channel (channels × channels) cosine-similarity matrices, summed over all 4 encoder stages; for a pruned student the teacher's channel matrix is restricted to the surviving channel indices".to_string();
     let round_note = format!(
@@ -293,21 +377,34 @@ fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
     let (t, b) = (&nets.teacher, &nets.baselines);
     let (best, best_name) = nets.best();
     let (rate, v_init, v_scratch) = (nets.rate, nets.val_inherit, nets.val_scratch);
+    let dcp_method =
+        format!("distillation-based channel pruning (Yoon et al. 2022), stage 2 from {best_name}");
+    let uniform_method =
+        "uniform channel pruning of the teacher (filter L1 norm), fine-tuned, task loss";
+    let netslim_method = "Network Slimming (L1 on γ, task loss only), pruned, fine-tuned";
+    let small_method =
+        "unpruned small student (uniform shape, random init), same distillation loss";
+    // The student's file holds the winner of the choice, whichever method made it.
+    let (student_method, student_lineage): (String, Vec<&Trained>) = match choice.winner {
+        1 => (netslim_method.into(), vec![&b.netslim_sparse, &b.netslim]),
+        2 => (uniform_method.into(), vec![t, &b.uniform]),
+        3 => (small_method.into(), vec![&b.small]),
+        _ => (dcp_method, vec![t, &nets.stage1, best]),
+    };
     [
         Release::new(
             "matting_student",
             "shipped real-time matting net (runtime default)",
-            format!(
-                "distillation-based channel pruning (Yoon et al. 2022), stage 2 from {best_name}"
-            ),
-            &[t, &nets.stage1, best],
+            student_method,
+            &student_lineage,
             vec![
+                choice.note(s.budget_ms),
                 format!(
-                    "prune rate {rate:.3} chosen by the latency-budget search ({} ms at {}×{}, {} threads)",
+                    "prune rate {rate:.3} chosen by the latency-budget search ({} ms at {}×{}, {} threads) on the DCP stage-1 |γ|; the baselines are FLOPs-matched to that shape",
                     s.budget_ms, s.at.0, s.at.1, s.threads
                 ),
                 format!(
-                    "stage 2 validation SAD: inherited weights {v_init:.3}, random init {v_scratch:.3}"
+                    "DCP stage 2 validation SAD: inherited weights {v_init:.3}, random init {v_scratch:.3}"
                 ),
                 spkd_note.clone(),
                 round_note.clone(),
@@ -316,7 +413,7 @@ fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
         Release::new(
             "matting_uniform",
             BASELINE,
-            "uniform channel pruning of the teacher (filter L1 norm), fine-tuned, task loss",
+            uniform_method,
             &[t, &b.uniform],
             vec![
                 format!(
@@ -329,7 +426,7 @@ fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
         Release::new(
             "matting_netslim",
             BASELINE,
-            "Network Slimming (L1 on γ, task loss only), pruned, fine-tuned",
+            netslim_method,
             &[&b.netslim_sparse, &b.netslim],
             vec![
                 format!(
@@ -342,7 +439,7 @@ fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
         Release::new(
             "matting_small",
             BASELINE,
-            "unpruned small student (uniform shape, random init), same distillation loss",
+            small_method,
             &[&b.small],
             vec![spkd_note],
         ),
@@ -352,6 +449,27 @@ fn releases<'a>(s: &Settings, nets: &'a Lineup) -> [Release<'a>; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_student_is_the_best_validation_net_under_the_budget_whichever_method_made_it() {
+        let c = |val_sad: f64, latency_ms: f64| Candidate {
+            method: String::new(),
+            val_sad,
+            latency_ms,
+        };
+        // Network Slimming wins on validation under the budget; the uniform net is better
+        // still but too slow.
+        let cands = [c(0.95, 9.8), c(0.90, 10.0), c(0.80, 11.5), c(1.2, 9.0)];
+        assert_eq!(best_under_budget(&cands, 10.0), Some(1));
+        // With a wider budget the uniform net ships.
+        assert_eq!(best_under_budget(&cands, 12.0), Some(2));
+        // A tie goes to the earlier candidate (the DCP student first).
+        assert_eq!(
+            best_under_budget(&[c(0.9, 9.0), c(0.9, 8.0)], 10.0),
+            Some(0)
+        );
+        assert_eq!(best_under_budget(&cands, 5.0), None);
+    }
 
     #[test]
     fn cards_describe_the_cores_matting_contract() {

@@ -139,6 +139,13 @@ pub fn stage(
 ) -> Result<Trained> {
     let mut vs = nn::VarStore::new(s.tch_device()?);
     let mut net = Net::new(&vs.root(), arch, init);
+    // A learned projection for the SPKD channel term lives (and is saved) with the net.
+    let projection = match teacher {
+        Some(t) if cfg.spkd_projection => {
+            Some(distill::spkd_projection(&vs.root(), arch, &t.net.arch))
+        }
+        _ => None,
+    };
     let fin = s.work.join(format!("{}.safetensors", cfg.name));
     let cpath = s.work.join(format!("{}.curve.json", cfg.name));
     let cfg_path = s.work.join(format!("{}.cfg.json", cfg.name));
@@ -174,7 +181,21 @@ pub fn stage(
         arch.flops(368, 640) as f64 / 1e9,
         arch.params()
     );
-    let curve = distill::train(&net, &mut vs, teacher, &d.train, &d.val, &cfg, &s.work)?;
+    let tref = teacher.map(|t| TeacherRef {
+        net: t.net,
+        chan_map: t.chan_map.clone(),
+        outputs: t.outputs,
+        projection: projection.as_ref().or(t.projection),
+    });
+    let curve = distill::train(
+        &net,
+        &mut vs,
+        tref.as_ref(),
+        &d.train,
+        &d.val,
+        &cfg,
+        &s.work,
+    )?;
     vs.save(&fin)?;
     std::fs::write(&cpath, serde_json::to_string(&curve)?)?;
     std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg)?)?;
@@ -187,7 +208,7 @@ pub fn stage(
 }
 
 /// Loads the teacher (trains it when missing), frozen.
-pub(super) fn teacher(s: &Settings, d: &Splits) -> Result<Trained> {
+pub(crate) fn teacher(s: &Settings, d: &Splits) -> Result<Trained> {
     let tarch = Arch::from_levels(s.teacher_levels);
     let mut cfg = s.cfg("teacher", s.steps_teacher, false, false);
     cfg.plateau = Some(s.teacher_plateau);
@@ -239,6 +260,7 @@ pub(super) fn stage1(
         net: teacher,
         chan_map: prune::identity_map(&teacher.arch),
         outputs,
+        projection: None,
     };
     stage(
         s,
@@ -379,6 +401,7 @@ pub fn train_all(s: &Settings, d: &Splits) -> Result<Lineup> {
         net: &teacher.net,
         chan_map: prune::chan_map(&keep),
         outputs: outputs.as_ref(),
+        projection: None,
     };
 
     // Stage 2: the slim student with the same distillation loss, two inits.
@@ -492,6 +515,7 @@ fn baselines(
         net: &teacher.net,
         chan_map: prune::chan_map(&u_keep),
         outputs,
+        projection: None,
     };
     let small = slim(
         s,
