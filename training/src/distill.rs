@@ -752,6 +752,40 @@ mod tests {
     }
 
     #[test]
+    fn the_spkd_projection_compares_all_teacher_channels_and_learns() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let student = Arch::from_levels([4, 4, 8, 6]);
+        let teacher = Arch::from_levels([8, 8, 16, 16]);
+        let proj = spkd_projection(&vs.root(), &student, &teacher);
+        assert_eq!(proj.ws.size(), [16, 6, 1, 1]);
+        let s_feat = Tensor::rand([2, 6, 8, 8], (Kind::Float, tch::Device::Cpu));
+        let t_feat = Tensor::rand([2, 16, 8, 8], (Kind::Float, tch::Device::Cpu));
+        // Deepest stage only: one pair of maps; the channel map would pick 6 of the 16 teacher
+        // channels, the projection compares all of them.
+        let map = vec![(0..6).collect::<Vec<i64>>()];
+        let with = spkd(
+            std::slice::from_ref(&s_feat),
+            std::slice::from_ref(&t_feat),
+            &map,
+            true,
+            Some(&proj),
+        );
+        let without = spkd(
+            std::slice::from_ref(&s_feat),
+            std::slice::from_ref(&t_feat),
+            &map,
+            true,
+            None,
+        );
+        assert!(with.double_value(&[]).is_finite());
+        assert!((with.double_value(&[]) - without.double_value(&[])).abs() > 1e-6);
+        // The loss reaches the projection's weights.
+        with.backward();
+        let g = proj.ws.grad().abs().sum(Kind::Float).double_value(&[]);
+        assert!(g > 0.0, "no gradient into the projection");
+    }
+
+    #[test]
     fn cached_teacher_outputs_equal_a_fresh_forward_pass() {
         let mut r = Rng::new(7);
         let g = Generator::new((0..3).map(|i| procedural_texture(&mut r, i)).collect());
