@@ -4,7 +4,7 @@
 # equal FLOPs, controls, 3 seeds, paired bootstrap intervals on 300 test composites. Needs the
 # teacher and the sparse runs of scripts/train.sh (run first when missing). Resumable: finished
 # cells are cached in target/slimmatte-train/full/compare/. Extra arguments go to
-# `slimmatte-train compare` (e.g. --arms faithful --seeds 3 --compare-steps 600 --threads 1).
+# `slimmatte-train compare` (e.g. --arms faithful --seeds 3 --compare-steps 400 --threads 1).
 #
 # On 2 cores the two arms run faster as two 1-thread processes:
 #   scripts/compare.sh --arms faithful --threads 1 & scripts/compare.sh --arms teacher-init --threads 1

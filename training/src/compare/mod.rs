@@ -134,7 +134,7 @@ impl Plan {
             arms: vec![Arm::Faithful, Arm::TeacherInit],
             rates: vec![0.5, 0.75],
             seeds: 3,
-            steps: 600,
+            steps: 400,
             // Two thirds of the pipeline's sparse runs: the faithful arm's proximal λ is scaled to
             // spend the paper's whole L1 budget within them.
             sparse_steps: s.steps_prune * 2 / 3,
@@ -206,6 +206,9 @@ pub struct RunResult {
     pub val_sad: f64,
     pub test_sad: Vec<f64>,
     pub seconds: f64,
+    /// The steps the cell really trained (a finished run is loaded whatever the plan says).
+    #[serde(default)]
+    pub steps: usize,
 }
 
 /// Everything the report needs.
@@ -458,6 +461,14 @@ fn shapes_at(
     }
 }
 
+/// The steps a finished run trained, from its saved settings.
+fn trained_steps(s: &Settings, name: &str) -> Option<usize> {
+    let j = std::fs::read_to_string(s.work.join(format!("{name}.cfg.json"))).ok()?;
+    serde_json::from_str::<distill::TrainCfg>(&j)
+        .ok()
+        .map(|c| c.steps)
+}
+
 fn rate_key(rate: f64) -> String {
     format!("r{:03}", (rate * 100.0).round() as usize)
 }
@@ -488,9 +499,12 @@ fn fine_tune(
     );
     let cache = cs.work.join(format!("{name}.result.json"));
     if let Ok(j) = std::fs::read_to_string(&cache)
-        && let Ok(r) = serde_json::from_str::<RunResult>(&j)
+        && let Ok(mut r) = serde_json::from_str::<RunResult>(&j)
         && r.test_sad.len() == d.test.len()
     {
+        if r.steps == 0 {
+            r.steps = trained_steps(&cs, &name).unwrap_or(0);
+        }
         return Ok(Some(r));
     }
     if plan.report_only {
@@ -529,6 +543,7 @@ fn fine_tune(
         val_sad: *t.curve.val_sad.last().unwrap_or(&f64::NAN),
         test_sad: per_image_sad(&t.net, &d.test),
         seconds: t.curve.seconds.max(t0.elapsed().as_secs_f64()),
+        steps: t.cfg.steps,
     };
     std::fs::write(&cache, serde_json::to_string(&r)?)?;
     Ok(Some(r))

@@ -38,6 +38,25 @@ impl Diff {
     }
 }
 
+/// `text` safe inside a Markdown table cell (`|γ|` would split the cell).
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The fine-tuning steps the cells really trained ("400", or "300–400" if they differ).
+fn steps_of(c: &Comparison) -> String {
+    let lo = c.runs.iter().map(|r| r.steps).min().unwrap_or(c.plan.steps);
+    let hi = c.runs.iter().map(|r| r.steps).max().unwrap_or(c.plan.steps);
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    }
+}
+
+/// A cell of the design: whose channels, which fine-tuning loss.
+type Cell = (Shape, Loss);
+
 fn cell_label(shape: Shape, loss: Loss) -> String {
     let l = match loss {
         Loss::Distill => "distillation",
@@ -46,7 +65,7 @@ fn cell_label(shape: Shape, loss: Loss) -> String {
     format!("{} + {l}", shape.label())
 }
 
-fn runs_of<'a>(c: &'a Comparison, arm: Arm, rate: f64, cell: (Shape, Loss)) -> Vec<&'a RunResult> {
+fn runs_of(c: &Comparison, arm: Arm, rate: f64, cell: (Shape, Loss)) -> Vec<&RunResult> {
     c.runs
         .iter()
         .filter(|r| r.arm == arm && r.rate == rate && (r.shape, r.loss) == cell)
@@ -79,7 +98,7 @@ fn paired(a: &[&RunResult], b: &[&RunResult], reps: usize, seed: u64) -> Option<
 
 /// The questions the cells answer, per arm and rate, then the arms against each other.
 pub fn diffs(c: &Comparison) -> Vec<Diff> {
-    let questions: [(&str, (Shape, Loss), (Shape, Loss)); 5] = [
+    let questions: [(&str, Cell, Cell); 5] = [
         (
             "DCP vs Network Slimming as published, equal prune rate",
             CELLS[0],
@@ -191,7 +210,7 @@ fn cell_table(c: &Comparison) -> String {
 
 fn sparse_table(c: &Comparison) -> String {
     let mut m = String::from(
-        "| arm | sparse run | steps | L1 λ enc / dec | proximal | val SAD | |γ| < 0.01 enc / dec | histogram mode at 0 |\n|---|---|---:|---|---|---:|---|---|\n",
+        "| arm | sparse run | steps | L1 λ enc / dec | proximal | val SAD | \\|γ\\| < 0.01 enc / dec | histogram mode at 0 |\n|---|---|---:|---|---|---:|---|---|\n",
     );
     for r in &c.sparse {
         let _ = writeln!(
@@ -227,7 +246,7 @@ fn pruned_table(c: &Comparison) -> String {
             "| {} | {:.2} | {} | {:.1} % | {:.3} | {:.4} | {:.4} |",
             p.arm.key(),
             p.rate,
-            p.criterion,
+            cell(&p.criterion),
             p.kept * 100.0,
             2.0 * p.macs as f64 / 1e9,
             p.val_before,
@@ -291,14 +310,52 @@ pub fn reading(c: &Comparison, diffs: &[Diff]) -> String {
             ));
         }
     }
+    for d in diffs {
+        if d.question.starts_with("the arms") {
+            parts.push(format!(
+                "at rate {:.2} the faithful arm's DCP student is {:+.4} SAD against the teacher-init arm's (95 % CI [{:+.4}, {:+.4}])",
+                d.rate, d.interval.mean, d.interval.lo, d.interval.hi
+            ));
+        }
+    }
+    // Whether the two criteria chose different shapes (the pipeline's rounded run gave
+    // identical widths).
+    let pairs: Vec<bool> = c
+        .shapes
+        .iter()
+        .filter(|(_, _, s, _)| *s == Shape::Dcp)
+        .filter_map(|(a, r, _, w)| {
+            c.shapes
+                .iter()
+                .find(|(a2, r2, s2, _)| a2 == a && r2 == r && *s2 == Shape::NetSlim)
+                .map(|x| x.3 == *w)
+        })
+        .collect();
+    let identical = pairs.iter().filter(|&&x| x).count();
+    let sparsity: Vec<String> = c
+        .sparse
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {:.0} % of encoder |γ| below 0.01 (histogram mode at 0: {})",
+                r.arm.key(),
+                r.method,
+                r.near_zero_enc * 100.0,
+                if r.mode_at_zero { "yes" } else { "no" }
+            )
+        })
+        .collect();
     format!(
-        "On {} test composites ({}×{}) with {} seeds per cell and {} fine-tuning steps for every cell: {}.",
+        "On {} test composites ({}×{}) with up to {} seeds per cell and {} fine-tuning steps for every cell: {}. Without rounding, DCP and Network Slimming chose identical widths in {} of {} arm × rate pairs. Sparsity: {}.",
         c.test_images,
         c.test_size,
         c.test_size,
         c.plan.seeds,
-        c.plan.steps,
-        parts.join("; ")
+        steps_of(c),
+        parts.join("; "),
+        identical,
+        pairs.len(),
+        sparsity.join("; ")
     )
 }
 
@@ -309,19 +366,18 @@ pub fn markdown(s: &Settings, c: &Comparison) -> String {
         String::from("# Distillation-based channel pruning vs Network Slimming (issue #14)\n\n");
     let _ = write!(
         m,
-        "Reproduce: `scripts/compare.sh` (`slimmatte-train compare`; {:.0} min wall-clock on a shared 2-core CPU, {} threads). \
+        "Reproduce: `scripts/compare.sh` (`slimmatte-train compare`; the cells trained for {:.0} min in all on a shared 2-core CPU, libtorch threads per process: {}). \
          Test split: {} synthetic composites of {}×{} from the pipeline's test seed stream (never used for any choice); SAD in Composition-1k units (÷1000) over the trimap's unknown region. \
-         Every cell is fine-tuned for {} steps (batch {}, crop {}²) from {}; per-image SAD is averaged over the seeds a pair of cells shares, and the interval is a percentile bootstrap over images ({} resamples). \
+         Every cell is fine-tuned for {} steps (batch {}, crop {}²) from random init in the faithful arm (the paper's stage 2) and from the surviving weights of the sparse run in the teacher-init arm; per-image SAD is averaged over the seeds a pair of cells shares, and the interval is a percentile bootstrap over images ({} resamples). \
          Shapes are cut at the exact prune rate with no rounding of widths (ties among exactly-zero |γ| broken by filter L1 norm); tied skip pairs keep a channel either layer needs.\n\n",
-        c.seconds / 60.0,
+        c.runs.iter().map(|r| r.seconds).sum::<f64>() / 60.0,
         s.threads,
         c.test_images,
         c.test_size,
         c.test_size,
-        c.plan.steps,
+        steps_of(c),
         s.batch,
         s.crop,
-        "random init in the faithful arm (the paper's stage 2) and from the surviving weights of the sparse run in the teacher-init arm",
         c.plan.bootstrap
     );
     m += "## Reading\n\n";
@@ -332,7 +388,16 @@ pub fn markdown(s: &Settings, c: &Comparison) -> String {
     m += &cell_table(c);
     m += "\n## Sparse runs\n\nThe teacher-init arm reuses the pipeline's own sparse runs (from the teacher's convolutions, L1 subgradient, cosine lr, SPKD on all four stages at 0.5). The faithful arm starts them from random init, with SPKD on the deepest encoder stage at weight 1, a constant lr, and proximal L1 steps whose λ spends the official code's total shrinkage (Σ lr·λ ≈ 0.517 encoder, 0.0517 decoder) within its own steps.\n\n";
     m += &sparse_table(c);
-    m += "\n![|γ| histograms](plots/compare_gamma_faithful.png)\n\n## Right after pruning, before fine-tuning\n\nThe direct test of \"the removed channels matter least\": the pruned copy of each source net on the validation split, before any training.\n\n";
+    for arm in &c.plan.arms {
+        let _ = write!(
+            m,
+            "\n{} arm, DCP sparse run (threshold at the lowest rate):\n\n![|γ| histograms, {} arm](plots/compare_gamma_{}.png)\n",
+            arm.key(),
+            arm.key(),
+            arm.key()
+        );
+    }
+    m += "\n## Right after pruning, before fine-tuning\n\nThe direct test of \"the removed channels matter least\": the pruned copy of each source net on the validation split, before any training.\n\n";
     m += &pruned_table(c);
     m += "\n## Shapes\n\n";
     m += &shapes_note(c);

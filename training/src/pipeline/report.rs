@@ -88,7 +88,8 @@ pub fn results_markdown(
     let mut m = String::new();
     m += "# Distillation-based channel pruning — results\n\n";
     m += &format!(
-        "Reproduce: `scripts/train.sh` (one command; {:.0} min wall-clock for this run on a shared 2-core CPU). Test split: {} synthetic composites of {}×{}, seed {}, never used for any choice. FLOPs = 2 × conv MACs at 640×368 (640×360 padded to a multiple of 16); latency = median ONNX Runtime time through `slimmatte::model::Model` at 640×368 with {} threads on this machine.\n\n",
+        "Reproduce: `scripts/train.sh` (one command; its nets trained for {:.0} min in all on a shared 2-core CPU, this invocation took {:.0} min). Test split: {} synthetic composites of {}×{}, seed {}, never used for any choice. FLOPs = 2 × conv MACs at 640×368 (640×360 padded to a multiple of 16); latency = median ONNX Runtime time through `slimmatte::model::Model` at 640×368 with {} threads on this machine.\n\n",
+        nets.curves().iter().map(|c| c.seconds).sum::<f64>() / 60.0,
         seconds / 60.0,
         d.test.len(),
         d.test.size,
