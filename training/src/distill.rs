@@ -341,22 +341,28 @@ fn cosine_lr(base: f64, step: usize, steps: usize) -> f64 {
 /// Mean per-image SAD (Composition-1k units) of `net` on `data`, predicting only the unknown
 /// region (known pixels come from the trimap, as the runtime does).
 pub fn evaluate_sad(net: &Net, data: &Dataset, batch: usize) -> f64 {
-    let mut total = 0.0;
+    let sads = per_image_sad(net, data, batch);
+    sads.iter().sum::<f64>() / sads.len().max(1) as f64
+}
+
+/// SAD (Composition-1k units) of `net` on every image of `data`, in order, alpha predicted in
+/// the unknown region only (the rest comes from the trimap, as at runtime).
+pub fn per_image_sad(net: &Net, data: &Dataset, batch: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(data.len());
     tch::no_grad(|| {
         let idx: Vec<usize> = (0..data.len()).collect();
         for chunk in idx.chunks(batch.max(1)) {
-            let flips = vec![false; chunk.len()];
-            let (x, a, u) = data.batch(chunk, &flips);
+            let (x, a, u) = data.batch(chunk, &vec![false; chunk.len()]);
             let d = net.device();
             let (x, a, u) = (x.to_device(d), a.to_device(d), u.to_device(d));
             let p = net.forward(&x, false).alpha;
             let sad =
-                ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float)
+                ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Double)
                     / 1000.0;
-            total += sad.sum(Kind::Double).double_value(&[]);
+            out.extend(Vec::<f64>::try_from(&sad.to_device(tch::Device::Cpu)).expect("sad"));
         }
     });
-    total / data.len().max(1) as f64
+    out
 }
 
 /// The checkpoint files of a run, `{dir}/{name}.ckpt.safetensors` and `.ckpt.json`.

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, nn};
+use tch::nn;
 
 use crate::data::Dataset;
 use crate::distill::{self, TeacherOutputs, TeacherRef};
@@ -223,26 +223,6 @@ pub struct Comparison {
     pub test_images: usize,
     pub test_size: usize,
     pub seconds: f64,
-}
-
-/// Per-image SAD (Composition-1k units) of `net` on `data`, alpha predicted in the unknown
-/// region only (the rest comes from the trimap, as at runtime).
-pub fn per_image_sad(net: &Net, data: &Dataset) -> Vec<f64> {
-    let mut out = Vec::with_capacity(data.len());
-    tch::no_grad(|| {
-        let idx: Vec<usize> = (0..data.len()).collect();
-        for chunk in idx.chunks(8) {
-            let (x, a, u) = data.batch(chunk, &vec![false; chunk.len()]);
-            let d = net.device();
-            let (x, a, u) = (x.to_device(d), a.to_device(d), u.to_device(d));
-            let p = net.forward(&x, false).alpha;
-            let sad =
-                ((p - a).abs() * u).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Double)
-                    / 1000.0;
-            out.extend(Vec::<f64>::try_from(&sad.to_device(tch::Device::Cpu)).expect("sad"));
-        }
-    });
-    out
 }
 
 /// Fractions of |γ| below [`NEAR_ZERO`] (encoder, decoder) and whether the histogram's mode
@@ -541,7 +521,7 @@ fn fine_tune(
         params: arch.params(),
         kept: prune::kept_fraction(&teacher.arch, keep),
         val_sad: *t.curve.val_sad.last().unwrap_or(&f64::NAN),
-        test_sad: per_image_sad(&t.net, &d.test),
+        test_sad: distill::per_image_sad(&t.net, &d.test, 8),
         seconds: t.curve.seconds.max(t0.elapsed().as_secs_f64()),
         steps: t.cfg.steps,
     };
