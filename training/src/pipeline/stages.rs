@@ -138,6 +138,9 @@ pub fn stage(
     teacher: Option<&TeacherRef<'_>>,
 ) -> Result<Trained> {
     let mut vs = nn::VarStore::new(s.tch_device()?);
+    // The random init comes from the run's own seed, not from wherever libtorch's global
+    // generator stands after the runs before it in this process.
+    tch::manual_seed(cfg.seed as i64);
     let mut net = Net::new(&vs.root(), arch, init);
     // A learned projection for the SPKD channel term lives (and is saved) with the net.
     let projection = match teacher {
