@@ -294,10 +294,6 @@ fn sparse_runs(
     outputs: &LazyOutputs<'_>,
 ) -> Result<[(Trained, SparseRun); 2]> {
     let tarch = &teacher.arch;
-    let dcp_init = BnInit {
-        freeze_beta: true,
-        ..BnInit::PRUNING
-    };
     let ns_init = BnInit {
         gamma: 0.5,
         freeze_beta: false,
@@ -309,7 +305,7 @@ fn sparse_runs(
     };
     let mut out = Vec::new();
     for (method, name, init, distilled) in [
-        ("DCP", names[0], dcp_init, true),
+        ("DCP", names[0], BnInit::PRUNING, true),
         ("NS", names[1], ns_init, false),
     ] {
         let mut cfg = cs.cfg(name, cs.steps_prune, true, distilled);
@@ -373,12 +369,14 @@ struct RateShapes {
     checks: Vec<PrunedCheck>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn shapes_at(
     s: &Settings,
     d: &Splits,
     arm: Arm,
     rate: f64,
     teacher: &Net,
+    teacher_val: f64,
     dcp: &(Trained, SparseRun),
     ns: &(Trained, SparseRun),
 ) -> RateShapes {
@@ -395,7 +393,6 @@ fn shapes_at(
     let k_eq = prune::select_at_rate(tarch, &ng, &nn_, eq_rate);
     let norms = teacher.filter_norms();
     let k_uni = prune::select_uniform(tarch, &norms, 1.0 - rate, 1);
-    let teacher_val = distill::evaluate_sad(teacher, &d.val, 8);
     let check = |criterion: String, src: &Net, before: f64, keep: &[Vec<usize>]| PrunedCheck {
         arm,
         rate,
@@ -553,6 +550,7 @@ pub fn run(s: &Settings, plan: &Plan) -> Result<Comparison> {
         seconds: 0.0,
     };
     // Per arm: its sparse runs, and per rate the shapes and the before-fine-tuning checks.
+    let teacher_val = distill::evaluate_sad(&teacher.net, &d.val, 8);
     let mut arms = Vec::new();
     for &arm in &plan.arms {
         let (cs, names) = sparse_names(&s, plan, arm);
@@ -568,7 +566,7 @@ pub fn run(s: &Settings, plan: &Plan) -> Result<Comparison> {
         cmp.sparse.push(ns.1.clone());
         let mut per_rate = Vec::new();
         for &rate in &plan.rates {
-            let rs = shapes_at(&s, &d, arm, rate, &teacher.net, &dcp, &ns);
+            let rs = shapes_at(&s, &d, arm, rate, &teacher.net, teacher_val, &dcp, &ns);
             for (shape, keep) in &rs.keeps {
                 cmp.shapes
                     .push((arm, rate, *shape, keep.iter().map(Vec::len).collect()));

@@ -385,33 +385,31 @@ fn choose_student(s: &Settings, nets: &Lineup) -> Result<StudentChoice> {
     let b = &nets.baselines;
     let runs = [nets.best().0, &b.netslim, &b.uniform, &b.small];
     let mut candidates = Vec::new();
+    // Nets of the same shape run the same graph (the DCP student and Network Slimming often
+    // share widths): each shape is timed once and its nets share that timing.
+    let mut timed: Vec<(&[usize], f64)> = Vec::new();
     let probe = s
         .work
         .join(format!("candidate_{}.onnx", std::process::id()));
     for (method, t) in CANDIDATE_METHODS.iter().zip(runs) {
-        // The trained net's own export, timed as the card reports it.
-        export::export(&t.net, &probe, "student candidate")?;
-        let latency = prune::measure_onnx_latency(&probe, h, w, s.threads, latency_runs(s));
-        let _ = std::fs::remove_file(&probe);
-        let latency_ms = latency?;
+        let widths = t.net.arch.widths.as_slice();
+        let latency_ms = match timed.iter().find(|(w, _)| *w == widths) {
+            Some(&(_, ms)) => ms,
+            None => {
+                // The trained net's own export, timed as the card reports it.
+                export::export(&t.net, &probe, "student candidate")?;
+                let latency = prune::measure_onnx_latency(&probe, h, w, s.threads, latency_runs(s));
+                let _ = std::fs::remove_file(&probe);
+                let ms = latency?;
+                timed.push((widths, ms));
+                ms
+            }
+        };
         candidates.push(Candidate {
             method: (*method).into(),
             val_sad: *t.curve.val_sad.last().unwrap_or(&f64::MAX),
             latency_ms,
         });
-    }
-    // Nets of the same shape run the same graph: their cost is the smaller measurement (the
-    // DCP student and Network Slimming often share widths; on a shared machine two timings of
-    // one shape can differ by a few ms).
-    for i in 0..candidates.len() {
-        let same: Vec<usize> = (0..runs.len())
-            .filter(|&j| runs[j].net.arch.widths == runs[i].net.arch.widths)
-            .collect();
-        let fastest = same
-            .iter()
-            .map(|&j| candidates[j].latency_ms)
-            .fold(f64::INFINITY, f64::min);
-        candidates[i].latency_ms = fastest;
     }
     let best = best_under_budget(&candidates, s.budget_ms);
     Ok(StudentChoice {
