@@ -111,6 +111,7 @@ fn converged_refinement_matches_closed_form_matting_on_a_real_photo() {
         levels: 5,
         epsilon: 1e-7,
         size: 0,
+        trust: 0.0,
     };
     let mut solver = LaplacianSolver::new();
     solver.refine(&crop.view(), &mut alpha, &settings);

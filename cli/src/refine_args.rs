@@ -5,8 +5,9 @@ use clap::{Args, ValueEnum};
 
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
-    MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON, RefineMethod, RefineSettings,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
+    MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST, MIN_REFINE_EPSILON,
+    RefineMethod, RefineSettings,
 };
 
 /// Which refinement runs after the matting network.
@@ -56,6 +57,20 @@ pub struct RefineArgs {
     /// matting's (the quality preset), larger is smoother.
     #[arg(long, default_value_t = DEFAULT_REFINE_EPSILON, value_parser = parse_epsilon)]
     pub refine_epsilon: f32,
+    /// Weight of the network's alpha in the refinement where the network is sure of it
+    /// (scaled by (2α − 1)²: full at 0 or 1, none at 0.5); 0 = the network is only the
+    /// starting point.
+    #[arg(long, default_value_t = DEFAULT_REFINE_TRUST, value_parser = parse_trust)]
+    pub refine_trust: f32,
+}
+
+fn parse_trust(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=MAX_REFINE_TRUST).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0 … {MAX_REFINE_TRUST}"))
+    }
 }
 
 fn parse_epsilon(s: &str) -> Result<f32, String> {
@@ -92,6 +107,7 @@ impl RefineArgs {
             levels: self.refine_levels,
             epsilon: self.refine_epsilon,
             size: self.refine_size,
+            trust: self.refine_trust,
         }
     }
 
@@ -99,14 +115,15 @@ impl RefineArgs {
     pub fn element_props(&self) -> String {
         format!(
             "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
-             refine-size={} refine-epsilon={:e}",
+             refine-size={} refine-epsilon={:e} refine-trust={}",
             self.refine.nick(),
             self.refine_iterations,
             self.refine_radius,
             self.refine_lambda.max(0.0),
             self.refine_levels,
             self.refine_size,
-            self.refine_epsilon
+            self.refine_epsilon,
+            self.refine_trust
         )
     }
 }

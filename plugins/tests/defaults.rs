@@ -100,6 +100,8 @@ fn slimmatte_ships_the_core_defaults() {
     assert_eq!(double(&e, "refine-lambda"), r.lambda);
     assert_eq!(double(&e, "refine-epsilon"), refine::DEFAULT_REFINE_EPSILON);
     assert_eq!(double(&e, "refine-epsilon"), r.epsilon);
+    assert_eq!(double(&e, "refine-trust"), refine::DEFAULT_REFINE_TRUST);
+    assert_eq!(double(&e, "refine-trust"), r.trust);
 }
 
 #[test]

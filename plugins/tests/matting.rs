@@ -58,7 +58,8 @@ fn alpha_is_exact_in_known_regions_and_soft_net_output_in_the_band() {
 
 /// A horizontal colour ramp from dark (known background) to bright (known foreground): the
 /// colour model says alpha is the same ramp, the luma-key net says a hard step. With
-/// `refine=laplacian` run long enough the element outputs the ramp; with `refine=none` the step.
+/// `refine=laplacian` run long enough and no trust in the net (`refine-trust=0`, the quality
+/// preset's) the element outputs the ramp; with `refine=none` the step.
 #[test]
 fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
     let (w, h) = (64usize, 16usize);
@@ -88,6 +89,7 @@ fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
         ("working-size", "0"),
         ("refine", "laplacian"),
         ("refine-iterations", "300"),
+        ("refine-trust", "0"),
     ]);
     for y in [0, h / 2, h - 1] {
         for x in 0..w {
@@ -242,6 +244,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         .property("temporal", false)
         .property("refine-iterations", 7u32)
         .property("refine-epsilon", 1e-7f64)
+        .property("refine-trust", 2.5f64)
         .property_from_str("refine", "none")
         .build()
         .unwrap();
@@ -250,6 +253,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
     assert_eq!(matte.property::<u32>("refine-iterations"), 7);
     assert_eq!(bin.property::<u32>("refine-iterations"), 7);
     assert_eq!(matte.property::<f64>("refine-epsilon"), 1e-7);
+    assert_eq!(matte.property::<f64>("refine-trust"), 2.5);
     assert_eq!(
         bin.property::<f64>("refine-epsilon"),
         matte.property::<f64>("refine-epsilon")

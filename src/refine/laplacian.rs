@@ -17,6 +17,8 @@ pub(super) struct Level {
     pub(super) x: Vec<f64>,
     /// The data term's target (the net's alpha).
     pub(super) prior: Vec<f64>,
+    /// The data term's weight per pixel: `λ + trust·(2α_net − 1)²` (averaged on coarse levels).
+    pub(super) weight: Vec<f64>,
     pub(super) unknown: usize,
     /// `U`, `U ⊕ (0, r)`, `U ⊕ (r, r)`, `U ⊕ (r, 2r)` as (horizontal, vertical) dilations.
     u: Spans,
@@ -90,6 +92,7 @@ impl Level {
         self.known.resize(n, 0);
         self.x.resize(n, 0.0);
         self.prior.resize(n, 0.0);
+        self.weight.resize(n, 0.0);
         self.mean.resize(n, [0.0; 3]);
         self.inv.resize(n, [0.0; 6]);
         self.diag.resize(n, 0.0);

@@ -5,7 +5,8 @@ use ndarray::ArrayView3;
 
 use super::laplacian::Level;
 use super::{
-    GUIDED_EPS, LaplacianSolver, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, RefineReport, RefineSettings,
+    GUIDED_EPS, LaplacianSolver, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST,
+    RefineReport, RefineSettings,
 };
 use crate::filter::luma;
 use crate::trimap::known_alpha;
@@ -31,7 +32,8 @@ impl LaplacianSolver {
         let lambda = settings.lambda.max(0.0) as f64;
         let epsilon = (settings.epsilon as f64).max(1e-12);
 
-        self.load_crop(crop, alpha);
+        let trust = settings.trust.clamp(0.0, MAX_REFINE_TRUST) as f64;
+        self.load_crop(crop, alpha, lambda, trust);
         let (skip, used) = self.build_pyramid(levels, settings.size);
         report.levels = used - skip;
         report.finest = (self.levels[skip].w, self.levels[skip].h);
@@ -41,20 +43,16 @@ impl LaplacianSolver {
             return report;
         }
 
-        report.iterations = self.solve_levels(
-            skip..used,
-            radius,
-            settings.iterations as usize,
-            lambda,
-            epsilon,
-        );
+        report.iterations =
+            self.solve_levels(skip..used, radius, settings.iterations as usize, epsilon);
         write_back(&self.levels[0], alpha);
         report
     }
 
-    /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start.
+    /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start, and
+    /// the data term's weight per pixel, `λ + trust·(2α − 1)²` (α the warm start).
     #[inline(always)]
-    fn load_crop(&mut self, crop: &ArrayView3<'_, u8>, alpha: &[f32]) {
+    fn load_crop(&mut self, crop: &ArrayView3<'_, u8>, alpha: &[f32], lambda: f64, trust: f64) {
         let (h, w) = (crop.shape()[0], crop.shape()[1]);
         if self.levels.is_empty() {
             self.levels.push(Level::default());
@@ -75,12 +73,13 @@ impl LaplacianSolver {
         for (y, row) in crop.outer_iter().enumerate() {
             let px = row_bytes(&row, &mut self.row_scratch);
             let k = y * w..(y + 1) * w;
-            for (((((p, img), known), x), prior), &a) in px
+            for ((((((p, img), known), x), prior), weight), &a) in px
                 .chunks_exact(4)
                 .zip(&mut l0.img[k.clone()])
                 .zip(&mut l0.known[k.clone()])
                 .zip(&mut l0.x[k.clone()])
                 .zip(&mut l0.prior[k.clone()])
+                .zip(&mut l0.weight[k.clone()])
                 .zip(&alpha[k])
             {
                 *img = [
@@ -96,6 +95,9 @@ impl LaplacianSolver {
                 *known = k;
                 *x = v;
                 *prior = v;
+                // The net's certainty: 1 at alpha 0 or 1, 0 at 0.5.
+                let sure = (2.0 * v - 1.0) * (2.0 * v - 1.0);
+                *weight = lambda + trust * sure;
             }
         }
     }
@@ -139,7 +141,6 @@ impl LaplacianSolver {
         levels: std::ops::Range<usize>,
         radius: usize,
         iterations: usize,
-        lambda: f64,
         epsilon: f64,
     ) -> usize {
         let (skip, used) = (levels.start, levels.end);
@@ -155,7 +156,7 @@ impl LaplacianSolver {
             if l == skip {
                 self.residuals.clear();
             }
-            done += self.levels[l].solve(iters, lambda, &mut self.residuals);
+            done += self.levels[l].solve(iters, &mut self.residuals);
             // Each solution warm-starts the next finer level.
             if l > skip {
                 self.guided_upsample(l, l - 1);
@@ -245,7 +246,7 @@ fn downsample(fine: &Level, coarse: &mut Level) {
             let (c0, c1) = (2 * cx, (2 * cx + 1).min(fw - 1));
             let ks = [r0 + c0, r0 + c1, r1 + c0, r1 + c1];
             let mut img = [0.0f32; 3];
-            let (mut x, mut prior) = (0.0, 0.0);
+            let (mut x, mut prior, mut weight) = (0.0, 0.0, 0.0);
             // Known children: how many are background (0) and foreground (1).
             let (mut bg, mut fg) = (0u8, 0u8);
             for &k in &ks {
@@ -255,6 +256,7 @@ fn downsample(fine: &Level, coarse: &mut Level) {
                 img[2] += c[2];
                 x += fine.x[k];
                 prior += fine.prior[k];
+                weight += fine.weight[k];
                 if fine.known[k] != 0 {
                     if fine.x[k] >= 0.5 {
                         fg += 1;
@@ -266,6 +268,7 @@ fn downsample(fine: &Level, coarse: &mut Level) {
             let k = cy * cw + cx;
             coarse.img[k] = img.map(|v| v * 0.25);
             coarse.prior[k] = prior * 0.25;
+            coarse.weight[k] = weight * 0.25;
             (coarse.known[k], coarse.x[k]) = match (bg, fg) {
                 (1.., 0) => (1, 0.0),
                 (0, 1..) => (1, 1.0),

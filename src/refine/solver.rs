@@ -5,12 +5,7 @@ use super::laplacian::Level;
 impl Level {
     /// Diagonally preconditioned CG from the current `x`; pushes ‖r‖ per iteration (first: initial).
     #[inline(always)]
-    pub(super) fn solve(
-        &mut self,
-        iterations: usize,
-        lambda: f64,
-        residuals: &mut Vec<f64>,
-    ) -> usize {
+    pub(super) fn solve(&mut self, iterations: usize, residuals: &mut Vec<f64>) -> usize {
         if self.unknown == 0 {
             return 0;
         }
@@ -19,13 +14,18 @@ impl Level {
         let mut rr = 0.0;
         for range in &self.u_ranges {
             let range = range.clone();
-            for (((((r, z), d), &q), &x), (&prior, &diag)) in self.r[range.clone()]
+            for ((((((r, z), d), &q), &x), (&prior, &diag)), &lambda) in self.r[range.clone()]
                 .iter_mut()
                 .zip(&mut self.z[range.clone()])
                 .zip(&mut self.d[range.clone()])
                 .zip(&self.q[range.clone()])
                 .zip(&self.x[range.clone()])
-                .zip(self.prior[range.clone()].iter().zip(&self.diag[range]))
+                .zip(
+                    self.prior[range.clone()]
+                        .iter()
+                        .zip(&self.diag[range.clone()]),
+                )
+                .zip(&self.weight[range])
             {
                 *r = lambda * (prior - x) - q;
                 *z = *r / (diag + lambda);
@@ -43,7 +43,11 @@ impl Level {
             self.apply(false);
             let mut dq = 0.0;
             for range in &self.u_ranges {
-                for (q, &d) in self.q[range.clone()].iter_mut().zip(&self.d[range.clone()]) {
+                for ((q, &d), &lambda) in self.q[range.clone()]
+                    .iter_mut()
+                    .zip(&self.d[range.clone()])
+                    .zip(&self.weight[range.clone()])
+                {
                     *q += lambda * d;
                     dq += d * *q;
                 }
@@ -55,12 +59,13 @@ impl Level {
             let (mut rz_new, mut rr) = (0.0, 0.0);
             for range in &self.u_ranges {
                 let range = range.clone();
-                for ((((x, r), z), (&d, &q)), &diag) in self.x[range.clone()]
+                for (((((x, r), z), (&d, &q)), &diag), &lambda) in self.x[range.clone()]
                     .iter_mut()
                     .zip(&mut self.r[range.clone()])
                     .zip(&mut self.z[range.clone()])
                     .zip(self.d[range.clone()].iter().zip(&self.q[range.clone()]))
-                    .zip(&self.diag[range])
+                    .zip(&self.diag[range.clone()])
+                    .zip(&self.weight[range])
                 {
                     *x += step * d;
                     *r -= step * q;

@@ -172,6 +172,39 @@ fn data_term_pulls_towards_the_net() {
 }
 
 #[test]
+fn trust_holds_only_what_the_net_is_sure_of() {
+    let (w, h) = (64, 48);
+    let crop = noisy_scene(w, h, 5);
+    let unknown = |i: usize| crop[[i / w, i % w, 3]] == 128;
+    let refine = |net: &[f32], trust: f32| {
+        let mut alpha = net.to_vec();
+        let settings = RefineSettings {
+            iterations: 20,
+            lambda: 0.0,
+            trust,
+            ..RefineSettings::default()
+        };
+        LaplacianSolver::new().refine(&crop.view(), &mut alpha, &settings);
+        alpha
+    };
+    // Sure (1.0) on the left half, undecided (0.5) on the right.
+    let net: Vec<f32> = (0..w * h)
+        .map(|i| if i % w < w / 2 { 1.0 } else { 0.5 })
+        .collect();
+    let left_moved = |alpha: &[f32]| {
+        (0..w * h)
+            .filter(|&i| unknown(i) && i % w < w / 2 - 4)
+            .map(|i| (alpha[i] - 1.0).abs() as f64)
+            .sum::<f64>()
+    };
+    let (free, held) = (left_moved(&refine(&net, 0.0)), left_moved(&refine(&net, 50.0)));
+    assert!(free > 1.0 && held < 0.2 * free, "moved {free} vs {held}");
+    // A net undecided everywhere (0.5) gets no weight at all: trust changes nothing.
+    let flat = vec![0.5f32; w * h];
+    assert_eq!(refine(&flat, 0.0), refine(&flat, 50.0));
+}
+
+#[test]
 fn degenerate_crops_do_not_panic() {
     let mut solver = LaplacianSolver::new();
     let settings = RefineSettings::default();

@@ -218,7 +218,7 @@ pub(super) fn stills(
     notes: &mut Vec<String>,
 ) -> Result<Vec<EvalImage>> {
     let mut images = Vec::new();
-    for i in 0..args.synthetic {
+    for i in args.still_offset..args.still_offset + args.synthetic {
         let s = sequence::still(textures, i, args.width, args.height)?;
         images.push(with_gt_trimap("synthetic", s, args.trimap_radius));
     }

@@ -78,6 +78,10 @@ pub struct EvalArgs {
     /// for tuning sequences that the reported results never score.
     #[arg(long, default_value_t = 0)]
     pub sequence_offset: usize,
+    /// Index of the first synthetic still: the test stills are 0, 1, …; use 10000 and up for
+    /// the tuning stills (`--refine-curve`'s) that the reported results never score.
+    #[arg(long, default_value_t = 0)]
+    pub still_offset: usize,
     /// `trimapgen`'s adaptive band for the `…/trimapgen` rows (default: the element's).
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_ADAPTIVE_BAND, action = clap::ArgAction::Set)]
     pub adaptive_band: bool,

@@ -25,6 +25,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("refine-levels", "matte"),
     ("refine-size", "matte"),
     ("refine-epsilon", "matte"),
+    ("refine-trust", "matte"),
 ];
 
 /// Properties set on more than the named child: `threads` sizes both networks.

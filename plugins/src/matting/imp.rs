@@ -14,7 +14,8 @@ use slimmatte::matte::{
 };
 use slimmatte::refine::{
     DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, RefineSettings,
+    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
+    RefineSettings,
 };
 
 use super::{SlimMatteOutput, SlimMatteRefine};
@@ -48,6 +49,7 @@ struct Settings {
     refine_levels: u32,
     refine_size: u32,
     refine_epsilon: f64,
+    refine_trust: f64,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             refine_levels: DEFAULT_REFINE_LEVELS,
             refine_size: DEFAULT_REFINE_SIZE,
             refine_epsilon: property::double(DEFAULT_REFINE_EPSILON),
+            refine_trust: property::double(DEFAULT_REFINE_TRUST),
         }
     }
 }
@@ -92,6 +95,7 @@ impl Settings {
                 levels: self.refine_levels,
                 epsilon: self.refine_epsilon as f32,
                 size: self.refine_size,
+                trust: self.refine_trust as f32,
             },
         }
     }
@@ -206,6 +210,7 @@ impl ObjectImpl for SlimMatte {
             "refine-lambda" => set.store(&mut settings.refine_lambda),
             "refine-size" => set.store(&mut settings.refine_size),
             "refine-epsilon" => set.store(&mut settings.refine_epsilon),
+            "refine-trust" => set.store(&mut settings.refine_trust),
             "refine-levels" => set.store(&mut settings.refine_levels),
             _ => unimplemented!(),
         }
@@ -228,6 +233,7 @@ impl ObjectImpl for SlimMatte {
             "refine-levels" => settings.refine_levels.to_value(),
             "refine-size" => settings.refine_size.to_value(),
             "refine-epsilon" => settings.refine_epsilon.to_value(),
+            "refine-trust" => settings.refine_trust.to_value(),
             _ => unimplemented!(),
         }
     }

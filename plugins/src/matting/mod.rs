@@ -66,8 +66,9 @@ pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
         DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
-        MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
+        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
+        MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST,
+        MIN_REFINE_EPSILON,
     };
     vec![
         glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
@@ -141,12 +142,25 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .nick("Refinement epsilon")
             .blurb(
                 "Regularisation of the refinement's local colour model (colours in 0..1): \
-                 1e-7 is closed-form matting's and, with refine-iterations=256, reaches its \
-                 quality; larger values give a smoother matte",
+                 1e-7 is closed-form matting's and, with refine-iterations=256 and \
+                 refine-trust=0, reaches its quality; larger values give a smoother matte",
             )
             .minimum(crate::property::double(MIN_REFINE_EPSILON))
             .maximum(crate::property::double(MAX_REFINE_EPSILON))
             .default_value(crate::property::double(DEFAULT_REFINE_EPSILON))
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("refine-trust")
+            .nick("Refinement trust in the network")
+            .blurb(
+                "Weight of the network's matte in the refinement where the network is sure of \
+                 it (scaled by (2·alpha − 1)²: full at 0 or 1, none at 0.5), so the colour \
+                 model decides only where the network hesitates; 0 = the network is only the \
+                 starting point",
+            )
+            .minimum(0.0)
+            .maximum(crate::property::double(MAX_REFINE_TRUST))
+            .default_value(crate::property::double(DEFAULT_REFINE_TRUST))
             .mutable_playing()
             .build(),
     ]

@@ -77,6 +77,7 @@ fn solver_settings(iterations: u32) -> RefineSettings {
         levels: 5,
         epsilon: 1e-7,
         size: 0,
+        trust: 0.0,
     }
 }
 
