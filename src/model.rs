@@ -168,8 +168,8 @@ fn missing_hint(path: &Path) -> String {
 }
 
 impl Model {
-    /// Opens `path` with `threads` intra-op threads (0 lets ONNX Runtime choose) and checks it
-    /// against `spec`.
+    /// Opens `path` with `threads` intra-op threads of its own (0 = on the process-wide pool,
+    /// [`runtime::SHARED_POOL`]) and checks it against `spec`.
     pub fn load(path: &Path, spec: &ModelSpec, threads: usize) -> Result<Self, ModelError> {
         let path_buf = path.to_path_buf();
         let meta = std::fs::metadata(path).map_err(|e| {
@@ -360,22 +360,24 @@ impl Model {
     }
 }
 
-/// The project's ONNX Runtime session options in `env`: full graph optimisation, no busy-waiting
-/// worker threads, and `threads` intra-op threads (0 lets ONNX Runtime choose). Every network
-/// is opened with these, [`Model`]s and the peers that drive `ort` directly alike; commit the
-/// builder from a file or from memory.
+/// The project's ONNX Runtime session options in `env`: full graph optimisation and, with
+/// `threads` = [`runtime::SHARED_POOL`] (0), the process-wide thread pool; any other value
+/// gives the session its own pool of `threads` intra-op threads, without busy-waiting. Every
+/// network is opened with these, [`Model`]s and the peers that drive `ort` directly alike;
+/// commit the builder from a file or from memory.
 pub fn session_builder(
     env: &ort::environment::Environment,
     threads: usize,
 ) -> ort::Result<SessionBuilder> {
-    let mut builder = Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
-        // Busy-waiting worker threads would steal the cores the other pipeline stages need.
-        .with_intra_op_spinning(false)?;
-    if threads > 0 {
-        builder = builder.with_intra_threads(threads)?;
+    let builder = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
+    if threads == runtime::SHARED_POOL {
+        return Ok(builder);
     }
-    Ok(builder)
+    Ok(builder
+        .with_independent_thread_pool()?
+        .with_intra_threads(threads)?
+        // Busy-waiting worker threads would steal the cores the other pipeline stages need.
+        .with_intra_op_spinning(false)?)
 }
 
 fn open_session(

@@ -11,8 +11,28 @@ use std::sync::OnceLock;
 pub const ORT_VERSION: &str = "1.32.0";
 
 /// Default intra-op threads of each network (the elements' `threads`, the command line's
-/// `--threads`): two leave room for the other stages and the other network on a small machine.
-pub const DEFAULT_THREADS: usize = 2;
+/// `--threads`): 0, every network runs on the process-wide pool ([`SHARED_POOL`]).
+pub const DEFAULT_THREADS: usize = 0;
+
+/// The `threads` value that means "the process-wide pool": one ONNX Runtime thread pool
+/// shared by every network of the process (both stages of every pipeline, every stream), sized
+/// by [`pool_threads`], instead of one pool per network that would oversubscribe the cores.
+pub const SHARED_POOL: usize = 0;
+
+/// Environment variable that sizes the process-wide pool (default: the cores this process
+/// may use).
+pub const POOL_THREADS_ENV: &str = "SLIMMATTE_POOL_THREADS";
+
+/// Threads of the process-wide pool: `$SLIMMATTE_POOL_THREADS` if set to a positive number,
+/// else the cores available to this process (`std::thread::available_parallelism`, which
+/// follows CPU affinity and cgroup quotas).
+pub fn pool_threads() -> usize {
+    std::env::var(POOL_THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// Environment variable that names the library file explicitly.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -60,14 +80,42 @@ fn init() -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
         path: path.clone(),
         reason: e.to_string(),
     })?;
+    let pool = pool_options(pool_threads()).map_err(|e| RuntimeError::Load {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     let env = builder
         .with_name("slimmatte")
+        .with_global_thread_pool(pool)
         .build()
         .map_err(|e| RuntimeError::Load {
             path: path.clone(),
             reason: e.to_string(),
         })?;
     Ok((env, path))
+}
+
+/// How a `threads` setting runs, for reports: "one ONNX Runtime pool of N threads shared by
+/// every network" (0) or "N intra-op threads per network".
+pub fn threads_label(threads: usize) -> String {
+    if threads == SHARED_POOL {
+        format!(
+            "one ONNX Runtime pool of {} threads shared by every network",
+            pool_threads()
+        )
+    } else {
+        format!("{threads} intra-op threads per network")
+    }
+}
+
+/// The process-wide pool: `threads` intra-op threads (the calling thread counts as one), one
+/// inter-op thread, no busy-waiting (spinning workers would steal the cores the other pipeline
+/// stages need).
+fn pool_options(threads: usize) -> ort::Result<ort::environment::GlobalThreadPoolOptions> {
+    ort::environment::GlobalThreadPoolOptions::default()
+        .with_intra_threads(threads)?
+        .with_inter_threads(1)?
+        .with_spin_control(false)
 }
 
 /// Finds libonnxruntime: `$ORT_DYLIB_PATH`, then an installed copy

@@ -102,8 +102,9 @@ def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "results")
     bench = json.loads((out / "bench.json").read_text())
     ev = json.loads((out / "eval.json").read_text())
-    header = ("Measured ratios of this run (same frames, same machine, same thread count: "
-              f"{bench['threads']}; {bench['machine']}; shared with other jobs, so absolute "
+    threads = bench.get("threads_label") or f"{bench['threads']} intra-op threads per network"
+    header = ("Measured ratios of this run (same frames, same machine, same threads: "
+              f"{threads}; {bench['machine']}; shared with other jobs, so absolute "
               "times are noisy — the ratios are the result):")
     fixture = []
     if any("luma_key" in r["system"] for r in bench["runs"]):

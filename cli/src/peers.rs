@@ -94,7 +94,8 @@ impl std::fmt::Debug for RvmSession {
 }
 
 impl RvmSession {
-    /// Opens the RVM ONNX file with `threads` intra-op threads (0 = ONNX Runtime's default).
+    /// Opens the RVM ONNX file with `threads` intra-op threads of its own (0 = on the
+    /// process-wide pool).
     pub fn load(path: &Path, threads: usize) -> Result<Self> {
         ensure!(
             path.is_file(),

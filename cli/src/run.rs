@@ -96,7 +96,8 @@ pub struct RunArgs {
     /// Longest side in pixels of the region the matting network sees (0 = full resolution).
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
     #[arg(long, default_value_t = DEFAULT_THREADS as u32)]
     pub threads: u32,
     /// Frame width (the built-in clip is rendered at it; files and cameras are scaled to it).

@@ -197,7 +197,10 @@ fn trust_holds_only_what_the_net_is_sure_of() {
             .map(|i| (alpha[i] - 1.0).abs() as f64)
             .sum::<f64>()
     };
-    let (free, held) = (left_moved(&refine(&net, 0.0)), left_moved(&refine(&net, 50.0)));
+    let (free, held) = (
+        left_moved(&refine(&net, 0.0)),
+        left_moved(&refine(&net, 50.0)),
+    );
     assert!(free > 1.0 && held < 0.2 * free, "moved {free} vs {held}");
     // A net undecided everywhere (0.5) gets no weight at all: trust changes nothing.
     let flat = vec![0.5f32; w * h];

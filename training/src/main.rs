@@ -34,9 +34,8 @@ struct Common {
     /// Frame size of the budget, WIDTHxHEIGHT (padded to multiples of 16 for the net).
     #[arg(long, default_value = "640x360")]
     at: String,
-    /// ONNX Runtime / libtorch threads (the latency budget is measured with the elements'
-    /// default).
-    #[arg(long, default_value_t = slimmatte::runtime::DEFAULT_THREADS)]
+    /// ONNX Runtime / libtorch threads (the latency budget is defined at 2: a 2-core machine).
+    #[arg(long, default_value_t = slimmatte_training::pipeline::settings::BUDGET_THREADS)]
     threads: usize,
     /// Master seed.
     #[arg(long, default_value_t = 2022)]

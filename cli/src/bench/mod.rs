@@ -70,7 +70,8 @@ pub struct BenchArgs {
     /// See --max-seconds.
     #[arg(long, default_value_t = 10)]
     pub min_frames: usize,
-    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
     #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// Matting models. Default: every models/matting_*.onnx, else the luma-key fixture.
@@ -375,6 +376,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let report = BenchReport {
         machine: report::machine(),
         threads: args.threads,
+        threads_label: slimmatte::runtime::threads_label(args.threads),
         frames: args.frames,
         warmup: args.warmup,
         working_size: args.working_size,

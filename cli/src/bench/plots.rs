@@ -111,8 +111,8 @@ fn stages(report: &BenchReport, w: usize, h: usize, path: &Path) -> Result<()> {
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "Latency per stage at {w}×{h} (bar p50, whisker to p95 thick / p99 thin), {} threads",
-                report.threads
+                "Latency per stage at {w}×{h} (bar p50, whisker to p95 thick / p99 thin), {}",
+                threads_short(report.threads)
             ),
             ("sans-serif", 20),
         )
@@ -211,7 +211,10 @@ fn fps(report: &BenchReport, path: &Path) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("Sustained fps vs resolution, {} threads", report.threads),
+            format!(
+                "Sustained fps vs resolution, {}",
+                threads_short(report.threads)
+            ),
             ("sans-serif", 20),
         )
         .margin(12)
@@ -351,4 +354,13 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(true)
+}
+
+/// `threads` for a plot title: "shared pool" (0) or "N threads per network".
+fn threads_short(threads: usize) -> String {
+    if threads == slimmatte::runtime::SHARED_POOL {
+        "one shared thread pool".into()
+    } else {
+        format!("{threads} threads per network")
+    }
 }

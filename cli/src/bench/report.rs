@@ -100,6 +100,9 @@ impl Measured {
 pub struct BenchReport {
     pub machine: String,
     pub threads: usize,
+    /// How `threads` ran ([`slimmatte::runtime::threads_label`]).
+    #[serde(default)]
+    pub threads_label: String,
     pub frames: usize,
     pub warmup: usize,
     pub working_size: u32,
@@ -164,10 +167,10 @@ fn fmt_ms(s: Option<&StageStats>) -> String {
 pub fn markdown(report: &BenchReport) -> String {
     let mut md = format!(
         "Frame latency, milliseconds (p50 per stage; end to end p50 / p95 / p99), on {}; \
-         {} intra-op threads per network; {} measured frames after {} warm-up (fewer where the \
-         n column says so); matting working size {}. The machine is shared with other jobs, so \
-         absolute numbers are noisy: compare ratios within one run.\n",
-        report.machine, report.threads, report.frames, report.warmup, report.working_size
+         {}; {} measured frames after {} warm-up (fewer where the n column says so); matting \
+         working size {}. The machine is shared with other jobs, so absolute numbers are \
+         noisy: compare ratios within one run.\n",
+        report.machine, report.threads_label, report.frames, report.warmup, report.working_size
     );
     let mut sizes: Vec<(usize, usize)> = report.runs.iter().map(|r| (r.width, r.height)).collect();
     sizes.dedup();

@@ -53,6 +53,7 @@ impl StreamsRun {
 struct StreamsReport {
     machine: String,
     threads: usize,
+    threads_label: String,
     fps: u64,
     seconds: f64,
     runs: Vec<StreamsRun>,
@@ -203,6 +204,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let report = StreamsReport {
         machine: super::report::machine(),
         threads: args.threads,
+        threads_label: slimmatte::runtime::threads_label(args.threads),
         fps: FPS,
         seconds: args.stream_seconds,
         runs,
@@ -223,12 +225,12 @@ fn markdown(r: &StreamsReport) -> String {
     let mut md = format!(
         "Concurrent live streams (`bench --streams`): n pipelines side by side, each `appsrc` \
          (live, {} fps, the built-in clip) `! jpegdec ! videoconvert ! mattebin ! fakesink \
-         sync=true`, {} ONNX Runtime threads per network, {:.0} s per run, on {}. Dropped = \
+         sync=true`, {}, {:.0} s per run, on {}. Dropped = \
          frames pushed but not rendered (source queue full, or later than one frame period at \
          the sink).\n\n\
          | resolution | streams | delivered fps per stream (min) | total fps | dropped |\n\
          |---|---:|---:|---:|---:|\n",
-        r.fps, r.threads, r.seconds, r.machine
+        r.fps, r.threads_label, r.seconds, r.machine
     );
     for run in &r.runs {
         let min = run

@@ -108,7 +108,8 @@ pub struct EvalArgs {
     /// Longest side of the region the matting network sees.
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network (0 = ONNX Runtime's default).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
     #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// At most this many images go through closed-form matting (≈1–3 s each); 0 = skip it.

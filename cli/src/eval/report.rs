@@ -324,8 +324,11 @@ pub(super) fn write(
         "Matte quality — Composition-1k conventions (SAD, Grad, Conn ÷1000; MSE the mean over \
          the row's region; dtSSD ×100 as in RVM, whole frame). {REGION_NOTE} Synthetic images \
          {}×{}, evaluation trimap = ground-truth soft region dilated by {} px. {ratio_note}. \
-         {} intra-op threads; the elements' default settings.\n\n",
-        args.width, args.height, args.trimap_radius, args.threads
+         {}; the elements' default settings.\n\n",
+        args.width,
+        args.height,
+        args.trimap_radius,
+        slimmatte::runtime::threads_label(args.threads)
     );
     md.push_str(&summary_markdown(&summary, seq_rows));
     if seq_rows.iter().any(|r| !r.frame_sad.is_empty()) {

@@ -175,7 +175,10 @@ impl ObjectImpl for SlimMatte {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Intra-op threads of the matting network (0 = ONNX Runtime's default)")
+                    .blurb("Intra-op threads of the matting network's own ONNX Runtime pool; 0 = run on \
+                     the process-wide pool that every network shares, sized to the machine's \
+                     cores (SLIMMATTE_POOL_THREADS overrides), so pipelines and streams do not \
+                     oversubscribe the CPU")
                     .minimum(0)
                     .maximum(64)
                     .default_value(DEFAULT_THREADS)

@@ -183,7 +183,10 @@ impl ObjectImpl for TrimapGen {
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb(
-                        "Intra-op threads of the segmentation network (0 = ONNX Runtime's default)",
+                        "Intra-op threads of the segmentation network's own ONNX Runtime pool; 0 = run on \
+                     the process-wide pool that every network shares, sized to the machine's \
+                     cores (SLIMMATTE_POOL_THREADS overrides), so pipelines and streams do not \
+                     oversubscribe the CPU",
                     )
                     .minimum(0)
                     .maximum(64)

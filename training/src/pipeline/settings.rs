@@ -9,6 +9,10 @@ use crate::data::BankSettings;
 use crate::distill::{Plateau, TrainCfg};
 use crate::nets::LEVELS;
 
+/// Threads the latency budget is defined at (ONNX Runtime, each candidate in a pool of its
+/// own) and libtorch trains with: a 2-core machine, the one this project is built on.
+pub const BUDGET_THREADS: usize = 2;
+
 /// Settings of a run of the pipeline.
 #[derive(Clone, Debug, Serialize)]
 pub struct Settings {
@@ -93,7 +97,7 @@ impl Settings {
             stage1_train_beta: false,
             budget_ms: 10.0,
             at: (640, 360),
-            threads: slimmatte::runtime::DEFAULT_THREADS,
+            threads: BUDGET_THREADS,
             round: 8,
             search_iters: 6,
             tag: String::new(),
