@@ -3,10 +3,11 @@
 //!
 //! Inside the crop around the unknown band the refinement minimises
 //! `αᵀLα + Σᵢ wᵢ(αᵢ − α_net,ᵢ)²`, `wᵢ = λ + trust·(2α_net,ᵢ − 1)²`, over the unknown pixels: the
-//! net's alpha is the warm start and, where the net is sure of it, a soft target (where it
-//! hesitates — fog around hair — the colour model decides). The trimap's known
-//! foreground (1) and background (0) as hard constraints, where `L` is the matting Laplacian: in
-//! every `(2r+1)²` window, alpha is assumed to be an affine function of colour, `α ≈ aᵀI + b`.
+//! net's alpha is the warm start and, with `trust` > 0 (off by default), a soft target where
+//! the net is sure of it (where it hesitates — fog around hair — the colour model decides).
+//! The trimap's known foreground (1) and background (0) are hard constraints; `L` is the
+//! matting Laplacian: in every `(2r+1)²` window, alpha is assumed to be an affine function of
+//! colour, `α ≈ aᵀI + b`.
 //! That assumption holds for hair, fur and leaves as a camera sees them, which is why the
 //! classical solver keeps strands that a small network blurs into fog.
 //!
@@ -93,13 +94,12 @@ const GUIDED_EPS: f32 = 1e-4;
 pub const MAX_REFINE_LEVELS: u32 = 5;
 /// Default weight of the net's alpha where the net is sure: the data term's weight at an
 /// unknown pixel is `λ + trust·(2α_net − 1)²`, so the solve keeps what the net puts firmly at 0
-/// or 1 and works freely where it hesitates (hair, fog). Chosen on the synthetic tuning stills
-/// and tuning sequences 100–103 (results/refine_trust.md; never eval's test data): 0.5 beat 0
-/// on all four tuning measures — given the true trimap, stills SAD 1.96 → 1.53 and sequence
-/// dtSSD 5.25 → 4.97; full pipeline, dtSSD 8.07 → 7.97 and whole-image SAD 6.36 → 6.19 —
-/// while 1 and more lowered SAD further but raised the full pipeline's dtSSD. With 0 the final
-/// matte does not depend on the net at all (the coarse levels converge from any warm start).
-pub const DEFAULT_REFINE_TRUST: f32 = 0.5;
+/// or 1 and works freely where it hesitates. Off by default: on the synthetic tuning data 0.5
+/// beat 0 on every measure, and on eval's synthetic test data too, but on the one real photo
+/// (opencv-doc's plant) it raised SAD from 8.62 to 10.77 — the net is confidently wrong on real
+/// leaves (holes it is sure of) and trust keeps those errors (results/refine_trust.md). Real
+/// content decides the default; 0.5 is the setting for content like the synthetic set.
+pub const DEFAULT_REFINE_TRUST: f32 = 0.0;
 /// Largest accepted trust weight.
 pub const MAX_REFINE_TRUST: f32 = 1000.0;
 
@@ -161,9 +161,9 @@ impl RefineSettings {
         }
     }
 
-    /// The quality preset: closer to a converged closed-form solve, for offline use. It does
-    /// not hold the net's alpha (trust 0): converged, the colour model beats the net (tuning
-    /// stills at 640×360: SAD 0.85 with trust 0, 1.14 with the real-time default 0.5).
+    /// The quality preset: closer to a converged closed-form solve, for offline use. It never
+    /// holds the net's alpha (trust 0, whatever the default): converged, the colour model beats
+    /// the net (tuning stills at 640×360: SAD 0.85 with trust 0, 1.14 with trust 0.5).
     pub fn quality() -> Self {
         Self {
             method: RefineMethod::Laplacian,
