@@ -127,6 +127,10 @@ pub struct RefineStats {
     pub refine: Option<RefineReport>,
     /// Time spent in the refinement (included in the stage's time).
     pub refine_time: Duration,
+    /// The network ran on the crop. False when the refinement's result cannot depend on it
+    /// ([`RefineSettings::uses_net`](crate::refine::RefineSettings::uses_net)): the
+    /// refinement then starts from 0.5 and the net's cost is saved.
+    pub net_ran: bool,
 }
 
 /// Runs the matting network on the unknown band of RGBA+trimap frames, reusing its buffers.
@@ -261,8 +265,16 @@ impl MatteRefiner {
             let (cx, cy) = (x0.saturating_sub(m), y0.saturating_sub(m));
             let (cw, ch) = ((x1 + m + 1).min(width) - cx, (y1 + m + 1).min(height) - cy);
             stats.crop = Some((cx, cy, cw, ch));
-            stats.working = self.refine_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
-            if settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS {
+            let refines = settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS;
+            if refines && !settings.refine.uses_net() {
+                self.flat_start(cw, ch);
+                stats.working = (cw, ch);
+            } else {
+                stats.working =
+                    self.refine_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
+                stats.net_ran = true;
+            }
+            if refines {
                 let start = Instant::now();
                 stats.refine =
                     Some(self.refine_laplacian(frame, (cx, cy, cw, ch), &settings.refine));
@@ -289,6 +301,15 @@ impl MatteRefiner {
         }
         self.cut_size = size;
         comparable && change / self.cut_luma.len() as f64 > SCENE_CUT_LUMA as f64
+    }
+
+    /// The refinement's start without the network: 0.5 over the crop (known pixels are taken
+    /// from the trimap by the refinement).
+    fn flat_start(&mut self, cw: usize, ch: usize) {
+        self.alpha_hr.clear();
+        self.alpha_hr.resize(cw * ch, 0.5);
+        self.scaled = false;
+        self.working = (cw, ch);
     }
 
     /// Runs the network on one crop; leaves the full-resolution matte of the crop in

@@ -271,16 +271,24 @@ fn refinement_handles_empty_whole_tiny_and_huge_bands() {
     }
 }
 
-/// A network that outputs NaN is refused with an error before any refinement runs.
+/// A network that outputs NaN is refused with an error before any refinement runs (a
+/// refinement that uses the net: trust > 0).
 #[test]
 fn nan_from_the_network_is_an_error_with_refinement_on() {
     let mut m = MatteRefiner::load(&common::fixture("nan_matte.onnx"), 1).unwrap();
     let (w, h) = (30, 12);
     let mut data = frame(w, h);
+    let settings = MatteSettings {
+        refine: RefineSettings {
+            trust: 0.5,
+            ..RefineSettings::default()
+        },
+        ..MatteSettings::default()
+    };
     let e = m
         .process(
             &mut rgba_view_mut(&mut data, w, h, w * 4).unwrap(),
-            &MatteSettings::default(),
+            &settings,
         )
         .unwrap_err();
     assert!(e.to_string().to_lowercase().contains("nan"), "{e}");
@@ -642,4 +650,66 @@ fn a_wrong_prev_alpha_is_refused_at_load() {
     ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
+}
+
+/// With the default refinement (no data term, full pyramid) the result cannot depend on the
+/// net, so the stage does not run it; a run that does (a vanishing data term forces it, with
+/// the luma-key fixture's hard step as a very different start) gives the same matte.
+#[test]
+fn default_refinement_skips_the_net_and_loses_nothing() {
+    let (w, h) = (160usize, 90usize);
+    let mut data = common::astronaut(w as u32, h as u32);
+    for (i, px) in data.chunks_exact_mut(4).enumerate() {
+        let (x, y) = ((i % w) as f32 - 80.0, (i / w) as f32 - 50.0);
+        let r = (x * x + y * y).sqrt();
+        px[3] = if r < 25.0 {
+            255
+        } else if r < 40.0 {
+            128
+        } else {
+            0
+        };
+    }
+    let before = data.clone();
+    let defaults = MatteSettings::default();
+    assert!(!defaults.refine.uses_net());
+    let mut skipped = before.clone();
+    let stats = run(&mut refiner(), &mut skipped, w, h, &defaults);
+    assert!(!stats.net_ran && stats.refine.is_some(), "{stats:?}");
+    let forced = MatteSettings {
+        refine: RefineSettings {
+            lambda: 1e-9,
+            ..RefineSettings::default()
+        },
+        ..MatteSettings::default()
+    };
+    let mut with_net = before.clone();
+    let stats = run(&mut refiner(), &mut with_net, w, h, &forced);
+    assert!(stats.net_ran && stats.refine.is_some(), "{stats:?}");
+    let (a, b) = (
+        unknown_alphas(&before, &skipped),
+        unknown_alphas(&before, &with_net),
+    );
+    let mean = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x.1 as f64 - y.1 as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64;
+    assert!(mean < 0.5, "mean |Δα| {mean} of 255");
+    // And the net's own matte is very different: the refinement, not the start, decides.
+    let mut net_alone = before.clone();
+    let none = MatteSettings {
+        refine: RefineSettings::none(),
+        ..MatteSettings::default()
+    };
+    assert!(run(&mut refiner(), &mut net_alone, w, h, &none).net_ran);
+    let c = unknown_alphas(&before, &net_alone);
+    let apart = a
+        .iter()
+        .zip(&c)
+        .map(|(x, y)| (x.1 as f64 - y.1 as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64;
+    assert!(apart > 10.0 * mean.max(0.1), "net alone {apart} vs {mean}");
 }

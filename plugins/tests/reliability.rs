@@ -102,6 +102,30 @@ fn nan_model_output_posts_an_error_instead_of_garbage() {
     }
 }
 
+/// The default refinement does not use the matting net's output, so frames would never run
+/// it; `start()` runs it once anyway, so a NaN-producing model is still an error at once.
+#[test]
+fn nan_matting_model_is_an_error_even_when_the_defaults_skip_the_net() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=36 ! videoconvert \
+         ! video/x-raw,format=RGBA ! slimmatte name=m model={} ! fakesink",
+        fixture("nan_matte.onnx")
+    ))
+    .unwrap();
+    let msg = play_until_error_or_eos(&pipeline);
+    match msg.view() {
+        gst::MessageView::Error(e) => {
+            let text = format!("{} {:?}", e.error(), e.debug());
+            assert!(
+                text.contains("NaN") && text.contains("nan_matte.onnx"),
+                "{text}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
 #[test]
 fn properties_declare_the_ranges_glib_enforces() {
     init();

@@ -208,6 +208,21 @@ fn trust_holds_only_what_the_net_is_sure_of() {
 }
 
 #[test]
+fn the_net_matters_unless_no_data_term_on_the_full_pyramid() {
+    let d = RefineSettings::default();
+    assert!(
+        !d.uses_net(),
+        "the default refinement does not depend on the net"
+    );
+    assert!(RefineSettings::none().uses_net());
+    assert!(RefineSettings { trust: 0.5, ..d }.uses_net());
+    assert!(RefineSettings { lambda: 0.1, ..d }.uses_net());
+    assert!(RefineSettings { levels: 3, ..d }.uses_net());
+    assert!(RefineSettings { iterations: 0, ..d }.uses_net());
+    assert!(!RefineSettings::quality().uses_net());
+}
+
+#[test]
 fn degenerate_crops_do_not_panic() {
     let mut solver = LaplacianSolver::new();
     let settings = RefineSettings::default();

@@ -95,7 +95,11 @@ impl Scratch {
                 if stats.refine.is_some() {
                     extra.push((REFINE, ms(stats.refine_time)));
                 }
-                self.net_and_upsampling(net, &stats, extra)?;
+                if stats.net_ran {
+                    self.net_and_upsampling(net, &stats, extra)?;
+                } else if stats.crop.is_some() && self.detail.is_empty() {
+                    self.detail = "net not run: the refinement does not depend on it".into();
+                }
                 Ok((MATTE, t_matte))
             }
             BareSystem::Rvm { session, ratio } => {
