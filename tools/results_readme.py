@@ -122,12 +122,13 @@ def main():
         ("temporal.md", "temporal vs single-frame student, and the tuning sequences behind the defaults"),
         ("old_vs_new.md", "old vs new matting nets on held-out images, with hair/leaf crops"),
         ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),
-        ("streams_threads1.md", "the same with 1 thread per network"),
+        ("streams_threads1.md", "the same with a private 1-thread pool per network"),
         ("int8.md", "INT8 vs fp32 nets (`tools/quantize_int8.py`)"),
         ("int8_eval.md", "INT8 vs fp32 student, quality (one eval run)"),
         ("int8_eval_temporal.md", "INT8 vs fp32 temporal student, quality (one eval run)"),
         ("refine_curve.md", "the refinement's quality/time curve (`eval --refine-curve N`)"),
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
+        ("refine_trust.md", "the refinement's trust in the net: tuning, test run, crops"),
     ] if (out / n).exists()]
     other_lines = "\n".join(f"- [`{n}`]({n}): {what}" for n, what in others)
     full = (f"# Results of `bash scripts/bench.sh`\n\n"
