@@ -12,7 +12,7 @@ use ndarray::{ArrayView3, s};
 
 use crate::filter::box_blur;
 use crate::frame::{RgbaViewMut, for_each_row_mut};
-use crate::resize::{BilinearAxis, RgbaToPlanar, sample_bilinear};
+use crate::resize::{BilinearAxis, RgbaToPlanar};
 
 /// An RGBA image held in memory (a decoded background picture).
 #[derive(Debug, Clone)]
@@ -89,6 +89,8 @@ pub struct Compositor {
     small: Vec<f32>,
     small_size: (usize, usize),
     scratch: Vec<f32>,
+    /// One row of the blurred background interpolated vertically, packed RGB (`3 · sw`).
+    row: Vec<f32>,
     xs: BilinearAxis,
     ys: BilinearAxis,
 }
@@ -103,6 +105,7 @@ impl Compositor {
             small: Vec::new(),
             small_size: (0, 0),
             scratch: Vec::new(),
+            row: Vec::new(),
             xs: BilinearAxis::default(),
             ys: BilinearAxis::default(),
         }
@@ -150,17 +153,37 @@ impl Compositor {
                 let (sw, sh) = self.small_size;
                 let plane = sw * sh;
                 let (small, xs, ys) = (&self.small, &self.xs, &self.ys);
+                let line = &mut self.row;
+                line.resize(3 * sw, 0.0);
                 for_each_row_mut(frame, |y, row| {
+                    // The person's inside needs no background: rows without a seen background
+                    // pixel are only made opaque.
+                    if row.chunks_exact(4).all(|px| px[3] == 255) {
+                        return;
+                    }
+                    // The background row, interpolated vertically once per row (packed RGB);
+                    // each pixel then only interpolates horizontally.
+                    let (y0, y1, wy) = ys.at(y);
+                    for c in 0..3 {
+                        let (r0, r1) = (
+                            &small[c * plane + y0 * sw..][..sw],
+                            &small[c * plane + y1 * sw..][..sw],
+                        );
+                        for (i, (&a, &b)) in r0.iter().zip(r1).enumerate() {
+                            line[3 * i + c] = a + wy * (b - a);
+                        }
+                    }
                     for (x, px) in row.chunks_exact_mut(4).enumerate() {
-                        // The person's inside needs no background: sample only where seen.
                         if px[3] < 255 {
                             let a = px[3] as f32 * (1.0 / 255.0);
+                            let (x0, x1, wx) = xs.at(x);
+                            let (l, r) = (&line[3 * x0..3 * x0 + 3], &line[3 * x1..3 * x1 + 3]);
                             for (c, v) in px[..3].iter_mut().enumerate() {
-                                let b = sample_bilinear(&small[c * plane..], sw, xs, ys, x, y);
+                                let b = l[c] + wx * (r[c] - l[c]);
                                 *v = (b + a * (*v as f32 - b) + 0.5).clamp(0.0, 255.0) as u8;
                             }
+                            px[3] = 255;
                         }
-                        px[3] = 255;
                     }
                 });
             }
@@ -240,6 +263,48 @@ mod tests {
 
     fn frame_with(px: [u8; 4], w: usize, h: usize) -> Vec<u8> {
         px.repeat(w * h)
+    }
+
+    /// The row-wise blend (vertical interpolation once per row) equals sampling the blurred
+    /// background bilinearly at every pixel, for any alpha; opaque pixels are untouched.
+    #[test]
+    fn blur_blend_matches_per_pixel_bilinear_sampling() {
+        let (w, h) = (97, 61);
+        let mut data = Vec::with_capacity(w * h * 4);
+        let mut state = 12345u32;
+        for i in 0..w * h {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            let (x, y) = (i % w, i / w);
+            let a = if y > h / 2 && x > w / 3 {
+                255
+            } else {
+                (state >> 24) as u8
+            };
+            data.extend_from_slice(&[(x * 2) as u8, (y * 4) as u8, (state >> 16) as u8, a]);
+        }
+        let src = data.clone();
+        let mut comp = Compositor::new(Background::Blur { sigma: 9.0 });
+        comp.apply(&mut rgba_view_mut(&mut data, w, h, w * 4).unwrap());
+        let (sw, sh) = comp.small_size;
+        for (i, (out, inp)) in data.chunks_exact(4).zip(src.chunks_exact(4)).enumerate() {
+            let (x, y) = (i % w, i / w);
+            assert_eq!(out[3], 255);
+            if inp[3] == 255 {
+                assert_eq!(out[..3], inp[..3], "opaque pixel ({x}, {y}) changed");
+                continue;
+            }
+            let a = inp[3] as f32 / 255.0;
+            for c in 0..3 {
+                let plane = &comp.small[c * sw * sh..];
+                let b = crate::resize::sample_bilinear(plane, sw, &comp.xs, &comp.ys, x, y);
+                let want = (b + a * (inp[c] as f32 - b) + 0.5).clamp(0.0, 255.0);
+                assert!(
+                    (out[c] as f32 - want).abs() <= 1.0,
+                    "({x}, {y}) channel {c}: {} vs {want}",
+                    out[c]
+                );
+            }
+        }
     }
 
     #[test]
