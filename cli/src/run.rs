@@ -36,9 +36,10 @@ pub enum BackgroundArg {
 /// Which stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
-    /// The matting network when its model is installed, otherwise the coarse mask.
+    /// The matting stage when its model is installed, otherwise the coarse mask.
     Auto,
-    /// trimapgen → slimmatte (pruned student) → bgreplace: soft, detailed edges.
+    /// trimapgen → slimmatte → bgreplace: soft, detailed edges (closed-form refinement of the
+    /// unknown band; the pruned student runs with --refine none or --refine-trust > 0).
     Matte,
     /// trimapgen output=mask → bgreplace: the coarse segmentation mask only (fastest).
     Mask,
