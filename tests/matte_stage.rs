@@ -686,16 +686,8 @@ fn default_refinement_skips_the_net_and_loses_nothing() {
     let mut with_net = before.clone();
     let stats = run(&mut refiner(), &mut with_net, w, h, &forced);
     assert!(stats.net_ran && stats.refine.is_some(), "{stats:?}");
-    let (a, b) = (
-        unknown_alphas(&before, &skipped),
-        unknown_alphas(&before, &with_net),
-    );
-    let mean = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x.1 as f64 - y.1 as f64).abs())
-        .sum::<f64>()
-        / a.len() as f64;
+    let a = unknown_alphas(&before, &skipped);
+    let mean = mean_abs_diff(&a, &unknown_alphas(&before, &with_net));
     assert!(mean < 0.5, "mean |Δα| {mean} of 255");
     // And the net's own matte is very different: the refinement, not the start, decides.
     let mut net_alone = before.clone();
@@ -704,12 +696,16 @@ fn default_refinement_skips_the_net_and_loses_nothing() {
         ..MatteSettings::default()
     };
     assert!(run(&mut refiner(), &mut net_alone, w, h, &none).net_ran);
-    let c = unknown_alphas(&before, &net_alone);
-    let apart = a
-        .iter()
-        .zip(&c)
+    let apart = mean_abs_diff(&a, &unknown_alphas(&before, &net_alone));
+    assert!(apart > 10.0 * mean.max(0.1), "net alone {apart} vs {mean}");
+}
+
+/// Mean |Δα| (of 255) between two [`unknown_alphas`] lists of the same pixels.
+fn mean_abs_diff(a: &[(usize, u8)], b: &[(usize, u8)]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
         .map(|(x, y)| (x.1 as f64 - y.1 as f64).abs())
         .sum::<f64>()
-        / a.len() as f64;
-    assert!(apart > 10.0 * mean.max(0.1), "net alone {apart} vs {mean}");
+        / a.len() as f64
 }

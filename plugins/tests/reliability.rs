@@ -79,51 +79,37 @@ fn trimaps_without_unknown_or_foreground_stay_exact() {
     }
 }
 
-#[test]
-fn nan_model_output_posts_an_error_instead_of_garbage() {
+/// Plays `element model=<fixture>` on a few test frames and checks that it ends with an error
+/// naming NaN and the model file.
+fn assert_nan_model_error(element: &str, model: &str) {
     init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=36 ! videoconvert \
-         ! trimapgen name=t model={} ! fakesink",
-        fixture("nan_output.onnx")
+         ! video/x-raw,format=RGBA ! {element} model={} ! fakesink",
+        fixture(model)
     ))
     .unwrap();
-    // The NaN model has fixed 256×144 input: the warm-up in start() already catches it.
     let msg = play_until_error_or_eos(&pipeline);
     match msg.view() {
         gst::MessageView::Error(e) => {
             let text = format!("{} {:?}", e.error(), e.debug());
-            assert!(
-                text.contains("NaN") && text.contains("nan_output.onnx"),
-                "{text}"
-            );
+            assert!(text.contains("NaN") && text.contains(model), "{text}");
         }
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+#[test]
+fn nan_model_output_posts_an_error_instead_of_garbage() {
+    // The NaN model has fixed 256×144 input: the warm-up in start() already catches it.
+    assert_nan_model_error("trimapgen", "nan_output.onnx");
 }
 
 /// The default refinement does not use the matting net's output, so frames would never run
 /// it; `start()` runs it once anyway, so a NaN-producing model is still an error at once.
 #[test]
 fn nan_matting_model_is_an_error_even_when_the_defaults_skip_the_net() {
-    init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=36 ! videoconvert \
-         ! video/x-raw,format=RGBA ! slimmatte name=m model={} ! fakesink",
-        fixture("nan_matte.onnx")
-    ))
-    .unwrap();
-    let msg = play_until_error_or_eos(&pipeline);
-    match msg.view() {
-        gst::MessageView::Error(e) => {
-            let text = format!("{} {:?}", e.error(), e.debug());
-            assert!(
-                text.contains("NaN") && text.contains("nan_matte.onnx"),
-                "{text}"
-            );
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    assert_nan_model_error("slimmatte", "nan_matte.onnx");
 }
 
 #[test]
