@@ -219,6 +219,9 @@ fn the_net_matters_unless_no_data_term_on_the_full_pyramid() {
     assert!(RefineSettings { lambda: 0.1, ..d }.uses_net());
     assert!(RefineSettings { levels: 3, ..d }.uses_net());
     assert!(RefineSettings { iterations: 0, ..d }.uses_net());
+    assert!(RefineSettings { size: 0, ..d }.uses_net());
+    assert!(RefineSettings { size: 1024, ..d }.uses_net());
+    assert!(!RefineSettings { size: 256, ..d }.uses_net());
     assert!(!RefineSettings::quality().uses_net());
 }
 
