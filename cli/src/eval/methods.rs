@@ -143,6 +143,7 @@ pub(super) fn build_methods(
     let mut methods = Vec::new();
     let trimap = TrimapSettings {
         adaptive_band: args.adaptive_band,
+        band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),
         ..TrimapSettings::default()
     };
     let mut refines = vec![RefineSettings::none()];

@@ -85,6 +85,10 @@ pub struct EvalArgs {
     /// `trimapgen`'s adaptive band for the `…/trimapgen` rows (default: the element's).
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_ADAPTIVE_BAND, action = clap::ArgAction::Set)]
     pub adaptive_band: bool,
+    /// `trimapgen`'s band radius as a fraction of the shorter side for the `…/trimapgen` rows
+    /// (default: the element's).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_BAND_FRACTION)]
+    pub band_fraction: f32,
     /// Size of the synthetic images.
     #[arg(long, default_value_t = 640)]
     pub width: usize,
