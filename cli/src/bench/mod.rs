@@ -30,6 +30,7 @@ use crate::clip::DemoClip;
 use crate::eval::{Systems, model_label};
 use crate::interrupt::Interrupt;
 use crate::peers::{self, CoarseMask, RvmSession};
+use crate::run::BackgroundArg;
 use slimmatte::composite::Background;
 use slimmatte::matte::{self, DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings};
 use slimmatte::model::Model;
@@ -108,6 +109,10 @@ pub struct BenchArgs {
     /// Seconds each `--streams` run lasts.
     #[arg(long, default_value_t = 10.0)]
     pub stream_seconds: f64,
+    /// Background of the compositing stage (bgreplace): the shipped Hubble picture, the
+    /// element's default blur (blur-sigma and color at their defaults), a colour, transparent.
+    #[arg(long, value_enum, default_value_t = BackgroundArg::Image)]
+    pub background: BackgroundArg,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
     #[command(flatten)]
     pub refine: RefineArgs,
@@ -251,7 +256,16 @@ impl Setup {
     fn new(args: &BenchArgs, total: u64) -> Result<Self> {
         let seg = slimmatte::paths::default_segmentation_model();
         let image = slimmatte::paths::asset("hubble_deep_field.jpg");
-        let background = Background::image(&image)?;
+        let background = match args.background {
+            BackgroundArg::Image => Background::image(&image)?,
+            BackgroundArg::Blur => Background::Blur {
+                sigma: slimmatte::composite::DEFAULT_BLUR_SIGMA,
+            },
+            BackgroundArg::Color => Background::Color(slimmatte::composite::rgb(
+                slimmatte::composite::DEFAULT_COLOR,
+            )),
+            BackgroundArg::Transparent => Background::Transparent,
+        };
         let matte_settings = matte_settings(args);
         let budget = Budget {
             warmup: args.warmup,
@@ -377,6 +391,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         machine: report::machine(),
         threads: args.threads,
         threads_label: slimmatte::runtime::threads_label(args.threads),
+        background: background_name(args.background).into(),
         frames: args.frames,
         warmup: args.warmup,
         working_size: args.working_size,
@@ -401,5 +416,25 @@ mod tests {
         assert_eq!(parse_resolution(" 1280X720 ").unwrap(), (1280, 720));
         assert!(parse_resolution("640").is_err());
         assert!(parse_resolution("8x8").is_err());
+    }
+}
+
+/// `bgreplace`'s properties for `--background` (the element's defaults for sigma and colour).
+pub(crate) fn background_props(background: BackgroundArg, image: &std::path::Path) -> String {
+    match background {
+        BackgroundArg::Image => format!("background=image image-location=\"{}\"", image.display()),
+        BackgroundArg::Blur => "background=blur".into(),
+        BackgroundArg::Color => "background=color".into(),
+        BackgroundArg::Transparent => "background=transparent".into(),
+    }
+}
+
+/// `--background`'s value as the reports name it.
+pub(crate) fn background_name(background: BackgroundArg) -> &'static str {
+    match background {
+        BackgroundArg::Image => "image",
+        BackgroundArg::Blur => "blur",
+        BackgroundArg::Color => "colour",
+        BackgroundArg::Transparent => "transparent",
     }
 }

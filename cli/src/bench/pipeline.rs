@@ -66,9 +66,9 @@ fn pipeline_description(
         "appsrc name=src format=time block=true max-bytes=0 max-buffers=4 \
          caps=image/jpeg,width={w},height={h},framerate=30/1 \
          ! jpegdec name=decode{q} ! videoconvert ! video/x-raw,format=RGBA ! {stages}{q} \
-         ! bgreplace name=composite background=image image-location=\"{}\"{q} \
+         ! bgreplace name=composite {}{q} \
          ! videoconvert ! jpegenc name=encode quality=85 ! appsink name=sink sync=false",
-        image.display()
+        super::background_props(args.background, image)
     )
 }
 

@@ -103,6 +103,9 @@ pub struct BenchReport {
     /// How `threads` ran ([`slimmatte::runtime::threads_label`]).
     #[serde(default)]
     pub threads_label: String,
+    /// The compositing background (`bench --background`).
+    #[serde(default)]
+    pub background: String,
     pub frames: usize,
     pub warmup: usize,
     pub working_size: u32,
@@ -168,9 +171,14 @@ pub fn markdown(report: &BenchReport) -> String {
     let mut md = format!(
         "Frame latency, milliseconds (p50 per stage; end to end p50 / p95 / p99), on {}; \
          {}; {} measured frames after {} warm-up (fewer where the n column says so); matting \
-         working size {}. The machine is shared with other jobs, so absolute numbers are \
-         noisy: compare ratios within one run.\n",
-        report.machine, report.threads_label, report.frames, report.warmup, report.working_size
+         working size {}; {} background. The machine is shared with other jobs, so absolute \
+         numbers are noisy: compare ratios within one run.\n",
+        report.machine,
+        report.threads_label,
+        report.frames,
+        report.warmup,
+        report.working_size,
+        report.background
     );
     let mut sizes: Vec<(usize, usize)> = report.runs.iter().map(|r| (r.width, r.height)).collect();
     sizes.dedup();

@@ -54,6 +54,7 @@ struct StreamsReport {
     machine: String,
     threads: usize,
     threads_label: String,
+    background: String,
     fps: u64,
     seconds: f64,
     runs: Vec<StreamsRun>,
@@ -67,11 +68,11 @@ fn description(args: &BenchArgs, frames: &Frames, image: &Path, i: usize) -> Str
          max-buffers=2 leaky-type=downstream \
          caps=image/jpeg,width={w},height={h},framerate={FPS}/1 \
          ! jpegdec ! videoconvert ! mattebin threads={} working-size={} \
-         background=image image-location=\"{}\" {} \
+         {} {} \
          ! fakesink name=sink{i} sync=true qos=true max-lateness={FRAME_NS}",
         args.threads,
         args.working_size,
-        image.display(),
+        super::background_props(args.background, image),
         args.refine.element_props()
     )
 }
@@ -205,6 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         machine: super::report::machine(),
         threads: args.threads,
         threads_label: slimmatte::runtime::threads_label(args.threads),
+        background: super::background_name(args.background).into(),
         fps: FPS,
         seconds: args.stream_seconds,
         runs,
@@ -225,12 +227,12 @@ fn markdown(r: &StreamsReport) -> String {
     let mut md = format!(
         "Concurrent live streams (`bench --streams`): n pipelines side by side, each `appsrc` \
          (live, {} fps, the built-in clip) `! jpegdec ! videoconvert ! mattebin ! fakesink \
-         sync=true`, {}, {:.0} s per run, on {}. Dropped = \
+         sync=true`, {} background, {}, {:.0} s per run, on {}. Dropped = \
          frames pushed but not rendered (source queue full, or later than one frame period at \
          the sink).\n\n\
          | resolution | streams | delivered fps per stream (min) | total fps | dropped |\n\
          |---|---:|---:|---:|---:|\n",
-        r.fps, r.threads_label, r.seconds, r.machine
+        r.fps, r.background, r.threads_label, r.seconds, r.machine
     );
     for run in &r.runs {
         let min = run
