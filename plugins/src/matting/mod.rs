@@ -75,8 +75,9 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .nick("Refinement")
             .blurb(
                 "Classical refinement of the network's matte inside the unknown band: \
-                 none, or closed-form matting (matting Laplacian) warm-started from the \
-                 network, which recovers hair strands the network blurs",
+                 none (the network's matte as it is), or closed-form matting (matting \
+                 Laplacian), which recovers hair strands the network blurs; with its defaults \
+                 the solve does not depend on the network, so the network is not run",
             )
             .mutable_playing()
             .build(),
@@ -106,8 +107,9 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecDouble::builder("refine-lambda")
             .nick("Refinement data weight")
             .blurb(
-                "Weight of the term that keeps the refined matte near the network's \
-                 (0 = the network is only the starting point)",
+                "Weight of the term that keeps the refined matte near the network's (0, with \
+                 refine-trust=0 and the full pyramid, = the result does not depend on the \
+                 network, which is then not run at all)",
             )
             .minimum(0.0)
             .maximum(1000.0)
@@ -156,7 +158,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
                 "Weight of the network's matte in the refinement where the network is sure of \
                  it (scaled by (2·alpha − 1)²: full at 0 or 1, none at 0.5), so the colour \
                  model decides only where the network hesitates; 0 = the network is only the \
-                 starting point",
+                 starting point (with refine-lambda=0 and the full pyramid: not run at all)",
             )
             .minimum(0.0)
             .maximum(crate::property::double(MAX_REFINE_TRUST))
