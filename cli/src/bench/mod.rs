@@ -406,19 +406,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolutions_parse() {
-        assert_eq!(parse_resolution("640x360").unwrap(), (640, 360));
-        assert_eq!(parse_resolution(" 1280X720 ").unwrap(), (1280, 720));
-        assert!(parse_resolution("640").is_err());
-        assert!(parse_resolution("8x8").is_err());
-    }
-}
-
 /// `bgreplace`'s properties for `--background` (the element's defaults for sigma and colour).
 pub(crate) fn background_props(background: BackgroundArg, image: &std::path::Path) -> String {
     match background {
@@ -436,5 +423,18 @@ pub(crate) fn background_name(background: BackgroundArg) -> &'static str {
         BackgroundArg::Blur => "blur",
         BackgroundArg::Color => "colour",
         BackgroundArg::Transparent => "transparent",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolutions_parse() {
+        assert_eq!(parse_resolution("640x360").unwrap(), (640, 360));
+        assert_eq!(parse_resolution(" 1280X720 ").unwrap(), (1280, 720));
+        assert!(parse_resolution("640").is_err());
+        assert!(parse_resolution("8x8").is_err());
     }
 }

@@ -65,12 +65,11 @@ pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 /// The refinement properties of `slimmatte` (`mattebin` rebuilds its own from these).
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
-        DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
-        MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST,
-        MIN_REFINE_EPSILON,
+        DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LEVELS,
+        DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON, MAX_REFINE_LEVELS,
+        MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
     };
-    vec![
+    let mut properties = vec![
         glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
             .nick("Refinement")
             .blurb(
@@ -102,18 +101,6 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .minimum(1)
             .maximum(MAX_REFINE_RADIUS)
             .default_value(DEFAULT_REFINE_RADIUS)
-            .mutable_playing()
-            .build(),
-        glib::ParamSpecDouble::builder("refine-lambda")
-            .nick("Refinement data weight")
-            .blurb(
-                "Weight of the term that keeps the refined matte near the network's (0, with \
-                 refine-trust=0 and the full pyramid, = the result does not depend on the \
-                 network, which is then not run at all)",
-            )
-            .minimum(0.0)
-            .maximum(1000.0)
-            .default_value(crate::property::double(DEFAULT_REFINE_LAMBDA))
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-levels")
@@ -150,6 +137,27 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .minimum(crate::property::double(MIN_REFINE_EPSILON))
             .maximum(crate::property::double(MAX_REFINE_EPSILON))
             .default_value(crate::property::double(DEFAULT_REFINE_EPSILON))
+            .mutable_playing()
+            .build(),
+    ];
+    properties.extend(data_term_properties());
+    properties
+}
+
+/// The refinement's data-term properties: its pull towards the network's matte.
+fn data_term_properties() -> [glib::ParamSpec; 2] {
+    use slimmatte::refine::{DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_TRUST, MAX_REFINE_TRUST};
+    [
+        glib::ParamSpecDouble::builder("refine-lambda")
+            .nick("Refinement data weight")
+            .blurb(
+                "Weight of the term that keeps the refined matte near the network's (0, with \
+                 refine-trust=0 and the full pyramid, = the result does not depend on the \
+                 network, which is then not run at all)",
+            )
+            .minimum(0.0)
+            .maximum(1000.0)
+            .default_value(crate::property::double(DEFAULT_REFINE_LAMBDA))
             .mutable_playing()
             .build(),
         glib::ParamSpecDouble::builder("refine-trust")
