@@ -112,7 +112,7 @@ fn stages(report: &BenchReport, w: usize, h: usize, path: &Path) -> Result<()> {
         .caption(
             format!(
                 "Latency per stage at {w}×{h} (bar p50, whisker to p95 thick / p99 thin), {}",
-                threads_short(report.threads)
+                slimmatte::runtime::threads_label(report.threads)
             ),
             ("sans-serif", 20),
         )
@@ -213,7 +213,7 @@ fn fps(report: &BenchReport, path: &Path) -> Result<()> {
         .caption(
             format!(
                 "Sustained fps vs resolution, {}",
-                threads_short(report.threads)
+                slimmatte::runtime::threads_label(report.threads)
             ),
             ("sans-serif", 20),
         )
@@ -354,13 +354,4 @@ fn pareto(report: &BenchReport, eval: &EvalReport, path: &Path) -> Result<bool> 
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(true)
-}
-
-/// `threads` for a plot title: "shared pool" (0) or "N threads per network".
-fn threads_short(threads: usize) -> String {
-    if threads == slimmatte::runtime::SHARED_POOL {
-        "one shared thread pool".into()
-    } else {
-        format!("{threads} threads per network")
-    }
 }

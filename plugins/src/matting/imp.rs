@@ -293,25 +293,24 @@ impl BaseTransformImpl for SlimMatte {
                 0
             };
         }
-        // The network runs once even when the settings skip it (the default refinement does not
-        // depend on it, `RefineSettings::uses_net`): a model that fails or outputs NaN is an
-        // error now, not later when a property change brings the network in.
+        // The first (untimed) warm-up run is the network alone, so it runs even when the
+        // settings skip it (the default refinement does not depend on it,
+        // `RefineSettings::uses_net`): a model that fails or outputs NaN is an error now, not
+        // later when a property change brings the network in. The timed run is the settings'.
+        let matte = settings.matte();
         let net_alone = MatteSettings {
             refine: RefineSettings::none(),
-            ..settings.matte()
+            ..matte
         };
-        let mut check = warm.clone();
-        if let Ok(mut view) = slimmatte::frame::rgba_view_mut(&mut check, w, h, w * 4) {
-            refiner.process(&mut view, &net_alone).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ["Matting model failed on a test frame: {e}"]
-                )
-            })?;
-        }
-        let matte = settings.matte();
-        self.latency
-            .warm_up(&warm, |view| refiner.process(view, &matte).map(drop))?;
+        let mut first = true;
+        self.latency.warm_up(&warm, |view| {
+            let run = if std::mem::take(&mut first) {
+                &net_alone
+            } else {
+                &matte
+            };
+            refiner.process(view, run).map(drop)
+        })?;
         refiner.reset();
         gst::info!(
             CAT,
