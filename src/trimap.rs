@@ -128,6 +128,8 @@ pub struct TrimapBuilder {
     dist: Vec<f32>,
     /// Row scratch of the distance transform.
     line: Vec<f32>,
+    /// Per column: rows since the last contour pixel of the column sweeps.
+    gap: Vec<f32>,
     vertices: Vec<usize>,
     bounds: Vec<f32>,
 }
@@ -179,45 +181,53 @@ impl TrimapBuilder {
     fn contour_distance(&mut self, binary: &[u8], width: usize, height: usize) {
         self.dist.clear();
         self.dist.resize(width * height, FAR);
+        // Row by row, with no branch in the inner loops, so the compiler vectorises them.
         let mut any = false;
         for y in 0..height {
             let row = &binary[y * width..(y + 1) * width];
+            // Outside the frame a neighbour counts as equal (no contour at the border).
+            let up = if y > 0 {
+                &binary[(y - 1) * width..y * width]
+            } else {
+                row
+            };
+            let down = if y + 1 < height {
+                &binary[(y + 1) * width..(y + 2) * width]
+            } else {
+                row
+            };
+            let dist = &mut self.dist[y * width..(y + 1) * width];
             for x in 0..width {
                 let v = row[x];
-                let edge = (x > 0 && row[x - 1] != v)
-                    || (x + 1 < width && row[x + 1] != v)
-                    || (y > 0 && binary[(y - 1) * width + x] != v)
-                    || (y + 1 < height && binary[(y + 1) * width + x] != v);
-                if edge {
-                    self.dist[y * width + x] = 0.0;
-                    any = true;
-                }
+                let edge = (row[x.saturating_sub(1)] != v)
+                    | (row[(x + 1).min(width - 1)] != v)
+                    | (up[x] != v)
+                    | (down[x] != v);
+                dist[x] = if edge { 0.0 } else { FAR };
+                any |= edge;
             }
         }
         if !any {
             return;
         }
-        // Columns: exact 1-D distance to the nearest contour pixel by two sweeps.
-        for x in 0..width {
-            let mut last: Option<usize> = None;
-            for y in 0..height {
-                let i = y * width + x;
-                if self.dist[i] == 0.0 {
-                    last = Some(y);
-                } else if let Some(l) = last {
-                    let d = (y - l) as f32;
-                    self.dist[i] = d * d;
-                }
+        // Columns: exact 1-D distance to the nearest contour pixel by two sweeps, each walking
+        // the rows in order with one running gap per column (infinite before the first contour
+        // pixel, which leaves the pixel empty for the row pass).
+        self.gap.clear();
+        self.gap.resize(width, f32::INFINITY);
+        for row in self.dist.chunks_exact_mut(width) {
+            for (d, g) in row.iter_mut().zip(&mut self.gap) {
+                let on = *d == 0.0;
+                *g = if on { 0.0 } else { *g + 1.0 };
+                *d = if on { 0.0 } else { (*g * *g).min(FAR) };
             }
-            last = None;
-            for y in (0..height).rev() {
-                let i = y * width + x;
-                if self.dist[i] == 0.0 {
-                    last = Some(y);
-                } else if let Some(l) = last {
-                    let d = (l - y) as f32;
-                    self.dist[i] = self.dist[i].min(d * d);
-                }
+        }
+        self.gap.fill(f32::INFINITY);
+        for row in self.dist.chunks_exact_mut(width).rev() {
+            for (d, g) in row.iter_mut().zip(&mut self.gap) {
+                let on = *d == 0.0;
+                *g = if on { 0.0 } else { *g + 1.0 };
+                *d = d.min(*g * *g);
             }
         }
         // Rows: lower envelope of parabolas (Felzenszwalb & Huttenlocher 2012).
@@ -288,6 +298,7 @@ pub struct TrimapGenerator {
     builder: TrimapBuilder,
     /// The trimap at reduced resolution (large frames).
     small: Vec<u8>,
+    nearest: NearestUpsampler,
     alpha: Vec<u8>,
 }
 
@@ -307,6 +318,7 @@ impl TrimapGenerator {
             mask: Vec::new(),
             builder: TrimapBuilder::new(),
             small: Vec::new(),
+            nearest: NearestUpsampler::default(),
             alpha: Vec::new(),
         }
     }
@@ -334,7 +346,7 @@ impl TrimapGenerator {
     fn widen_band(&mut self, trimap_is_small: bool, tw: usize, th: usize) {
         let (mw, mh) = self.segmenter.resolution();
         self.untrusted.resize(tw * th, 0);
-        nearest_upsample(
+        self.nearest.run(
             self.history.untrusted(),
             mw,
             mh,
@@ -428,7 +440,8 @@ impl TrimapGenerator {
                     if settings.adaptive_band {
                         self.widen_band(true, tw, th);
                     }
-                    nearest_upsample(&self.small, tw, th, &mut self.alpha, width, height);
+                    self.nearest
+                        .run(&self.small, tw, th, &mut self.alpha, width, height);
                 }
             }
         }
@@ -442,13 +455,36 @@ impl TrimapGenerator {
 /// information; the unknown band's outline only moves by a pixel or two.
 pub const TRIMAP_MAX_SHORT_SIDE: usize = 180;
 
-/// Nearest-neighbour enlargement of a `sw × sh` byte plane to `dw × dh`.
-fn nearest_upsample(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
-    for (y, row) in dst.chunks_exact_mut(dw).enumerate() {
-        let sy = ((y * 2 + 1) * sh / (2 * dh)).min(sh - 1);
-        let src_row = &src[sy * sw..(sy + 1) * sw];
-        for (x, v) in row.iter_mut().enumerate() {
-            *v = src_row[((x * 2 + 1) * sw / (2 * dw)).min(sw - 1)];
+/// Nearest-neighbour enlargement of byte planes, keeping its column table between frames.
+#[derive(Debug, Default)]
+struct NearestUpsampler {
+    /// Source column of each destination column, for `(sw, dw)`.
+    cols: Vec<u32>,
+    size: (usize, usize),
+}
+
+impl NearestUpsampler {
+    /// Enlarges the `sw × sh` plane `src` to `dw × dh` into `dst`. A destination row whose
+    /// source row is the previous one's is a copy of it.
+    fn run(&mut self, src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
+        if self.size != (sw, dw) {
+            self.cols.clear();
+            self.cols
+                .extend((0..dw).map(|x| ((x * 2 + 1) * sw / (2 * dw)).min(sw - 1) as u32));
+            self.size = (sw, dw);
+        }
+        let mut previous = usize::MAX;
+        for y in 0..dh {
+            let sy = ((y * 2 + 1) * sh / (2 * dh)).min(sh - 1);
+            if sy == previous {
+                dst.copy_within((y - 1) * dw..y * dw, y * dw);
+                continue;
+            }
+            previous = sy;
+            let src_row = &src[sy * sw..(sy + 1) * sw];
+            for (v, &c) in dst[y * dw..(y + 1) * dw].iter_mut().zip(&self.cols) {
+                *v = src_row[c as usize];
+            }
         }
     }
 }
@@ -589,12 +625,23 @@ mod tests {
     fn nearest_upsample_keeps_values_and_positions() {
         let src = [0u8, 128, 255, 7];
         let mut dst = vec![0u8; 4 * 6];
-        nearest_upsample(&src, 2, 2, &mut dst, 4, 6);
-        assert_eq!(&dst[..4], &[0, 0, 128, 128]);
-        assert_eq!(&dst[20..], &[255, 255, 7, 7]);
+        // One upsampler for all sizes: its column table follows the size.
+        let mut up = NearestUpsampler::default();
+        up.run(&src, 2, 2, &mut dst, 4, 6);
+        for y in 0..6 {
+            let want = if y < 3 {
+                [0, 0, 128, 128]
+            } else {
+                [255, 255, 7, 7]
+            };
+            assert_eq!(&dst[4 * y..4 * y + 4], &want, "row {y}");
+        }
         let mut same = vec![0u8; 4];
-        nearest_upsample(&src, 2, 2, &mut same, 2, 2);
+        up.run(&src, 2, 2, &mut same, 2, 2);
         assert_eq!(same, src);
+        let mut wide = vec![0u8; 3];
+        up.run(&src, 2, 2, &mut wide, 3, 1);
+        assert_eq!(wide, [255, 7, 7]);
     }
 
     #[test]

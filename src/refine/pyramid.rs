@@ -33,26 +33,49 @@ impl LaplacianSolver {
         let epsilon = (settings.epsilon as f64).max(1e-12);
 
         let trust = settings.trust.clamp(0.0, MAX_REFINE_TRUST) as f64;
-        self.load_crop(crop, alpha, lambda, trust);
-        let (skip, used) = self.build_pyramid(levels, settings.size);
+        let skip = skipped_levels(w, h, settings.size);
+        let mean = crop_mean(crop, &mut self.row_scratch);
+        // A crop larger than `size` is never solved at full resolution: level 1 is built
+        // straight from the crop, and the solution is carried back to the crop's pixels
+        // (no full-resolution level is stored).
+        let first = skip.min(1);
+        if first == 0 {
+            self.load_crop(crop, alpha, mean, lambda, trust);
+        } else {
+            self.load_crop_halved(crop, alpha, mean, lambda, trust);
+        }
+        let used = self.build_pyramid(first, skip + levels);
+        let skip = skip.min(used - 1);
         report.levels = used - skip;
         report.finest = (self.levels[skip].w, self.levels[skip].h);
-        report.unknown = self.levels[0].known.iter().filter(|&&k| k == 0).count();
-        if report.unknown == 0 {
-            write_back(&self.levels[0], alpha);
-            return report;
+        report.unknown = if first == 0 {
+            self.levels[0].known.iter().filter(|&&k| k == 0).count()
+        } else {
+            count_unknown(crop, &mut self.row_scratch)
+        };
+        if report.unknown > 0 {
+            report.iterations =
+                self.solve_levels(skip..used, radius, settings.iterations as usize, epsilon);
         }
-
-        report.iterations =
-            self.solve_levels(skip..used, radius, settings.iterations as usize, epsilon);
-        write_back(&self.levels[0], alpha);
+        if first == 0 {
+            write_back(&self.levels[0], alpha);
+        } else {
+            self.upsample_to_crop(skip, crop, mean, alpha);
+        }
         report
     }
 
     /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start, and
     /// the data term's weight per pixel, `λ + trust·(2α − 1)²` (α the warm start).
     #[inline(always)]
-    fn load_crop(&mut self, crop: &ArrayView3<'_, u8>, alpha: &[f32], lambda: f64, trust: f64) {
+    fn load_crop(
+        &mut self,
+        crop: &ArrayView3<'_, u8>,
+        alpha: &[f32],
+        mean: [f32; 3],
+        lambda: f64,
+        trust: f64,
+    ) {
         let (h, w) = (crop.shape()[0], crop.shape()[1]);
         if self.levels.is_empty() {
             self.levels.push(Level::default());
@@ -60,16 +83,6 @@ impl LaplacianSolver {
         let l0 = &mut self.levels[0];
         l0.ensure(w, h);
         self.row_scratch.resize(4 * w, 0);
-        let mut sum = [0u64; 3];
-        for row in crop.outer_iter() {
-            let px = row_bytes(&row, &mut self.row_scratch);
-            for p in px.chunks_exact(4) {
-                sum[0] += p[0] as u64;
-                sum[1] += p[1] as u64;
-                sum[2] += p[2] as u64;
-            }
-        }
-        let mean = sum.map(|s| s as f32 / (255.0 * (w * h) as f32));
         for (y, row) in crop.outer_iter().enumerate() {
             let px = row_bytes(&row, &mut self.row_scratch);
             let k = y * w..(y + 1) * w;
@@ -87,40 +100,82 @@ impl LaplacianSolver {
                     p[1] as f32 * (1.0 / 255.0) - mean[1],
                     p[2] as f32 * (1.0 / 255.0) - mean[2],
                 ];
-                let (k, v) = match known_alpha(p[3]) {
-                    Some(v) => (1, v as f64),
-                    None if a.is_finite() => (0, a.clamp(0.0, 1.0) as f64),
-                    None => (0, 0.5),
-                };
+                let (k, v) = start_value(p[3], a);
                 *known = k;
                 *x = v;
                 *prior = v;
-                // The net's certainty: 1 at alpha 0 or 1, 0 at 0.5.
-                let sure = (2.0 * v - 1.0) * (2.0 * v - 1.0);
-                *weight = lambda + trust * sure;
+                *weight = data_weight(v, lambda, trust);
             }
         }
     }
 
-    /// Builds the pyramid below level 0: the levels whose longest side exceeds `size` (0 = no
-    /// cap), then up to `levels` to solve, stopping under 8 px. Returns `(skip, used)`: the
-    /// finest level to solve and the number of levels built.
+    /// Level 1 straight from the crop, as [`load_crop`](Self::load_crop) followed by
+    /// [`downsample`] would make it, without storing level 0 (a crop larger than the solved
+    /// size is never solved at full resolution).
     #[inline(always)]
-    fn build_pyramid(&mut self, levels: usize, size: u32) -> (usize, usize) {
-        let (w, h) = (self.levels[0].w, self.levels[0].h);
-        // Levels above `size` are only upsampled into, not solved: the cost then stays bounded
-        // as the frame grows (like the network's working size).
-        let mut skip = 0;
-        if size > 0 {
-            while w.div_ceil(1 << skip).max(h.div_ceil(1 << skip)) > size as usize {
-                skip += 1;
+    fn load_crop_halved(
+        &mut self,
+        crop: &ArrayView3<'_, u8>,
+        alpha: &[f32],
+        mean: [f32; 3],
+        lambda: f64,
+        trust: f64,
+    ) {
+        let (h, w) = (crop.shape()[0], crop.shape()[1]);
+        if self.levels.len() < 2 {
+            self.levels.resize_with(2, Level::default);
+        }
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let l1 = &mut self.levels[1];
+        l1.ensure(cw, ch);
+        self.row_scratch.resize(8 * w, 0);
+        let (top, bottom) = self.row_scratch.split_at_mut(4 * w);
+        for cy in 0..ch {
+            let (y0, y1) = (2 * cy, (2 * cy + 1).min(h - 1));
+            let views = [y0, y1].map(|y| crop.index_axis(ndarray::Axis(0), y));
+            let rows = [row_bytes(&views[0], top), row_bytes(&views[1], bottom)];
+            let alphas = [&alpha[y0 * w..(y0 + 1) * w], &alpha[y1 * w..(y1 + 1) * w]];
+            for cx in 0..cw {
+                let (x0, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
+                let mut sum = [0u32; 3];
+                let (mut x, mut weight) = (0.0, 0.0);
+                let (mut bg, mut fg) = (0u8, 0u8);
+                for (row, a) in rows.iter().zip(&alphas) {
+                    for c in [x0, x1] {
+                        let p = &row[4 * c..4 * c + 4];
+                        sum[0] += p[0] as u32;
+                        sum[1] += p[1] as u32;
+                        sum[2] += p[2] as u32;
+                        let (known, v) = start_value(p[3], a[c]);
+                        x += v;
+                        weight += data_weight(v, lambda, trust);
+                        if known != 0 {
+                            if v >= 0.5 {
+                                fg += 1;
+                            } else {
+                                bg += 1;
+                            }
+                        }
+                    }
+                }
+                let k = cy * cw + cx;
+                l1.img[k] = [0, 1, 2].map(|c| sum[c] as f32 * (0.25 / 255.0) - mean[c]);
+                l1.prior[k] = x * 0.25;
+                l1.weight[k] = weight * 0.25;
+                (l1.known[k], l1.x[k]) = coarse_constraint(bg, fg, x * 0.25);
             }
         }
-        let wanted = skip + levels;
+    }
+
+    /// Builds the pyramid below level `first` (already loaded), down to `wanted` levels in
+    /// all, stopping under 8 px; returns the number of levels built (counting those above
+    /// `first`).
+    #[inline(always)]
+    fn build_pyramid(&mut self, first: usize, wanted: usize) -> usize {
         if self.levels.len() < wanted {
             self.levels.resize_with(wanted, Level::default);
         }
-        let mut used = 1;
+        let mut used = first + 1;
         while used < wanted {
             let (fine, coarse) = self.levels.split_at_mut(used);
             let fine = &fine[used - 1];
@@ -130,7 +185,7 @@ impl LaplacianSolver {
             downsample(fine, &mut coarse[0]);
             used += 1;
         }
-        (skip.min(used - 1), used)
+        used
     }
 
     /// Solves `levels` from the coarsest up, each solution warm-starting the next finer level,
@@ -162,9 +217,6 @@ impl LaplacianSolver {
                 self.guided_upsample(l, l - 1);
             }
         }
-        if skip > 0 {
-            self.guided_upsample(skip, 0);
-        }
         done
     }
 
@@ -175,14 +227,7 @@ impl LaplacianSolver {
     /// could not sharpen them again (measured: 0.25 alpha error at a black/white edge).
     fn guided_upsample(&mut self, from: usize, to: usize) {
         let luma = |c: &[f32; 3]| luma(c[0], c[1], c[2]);
-        let (lw, lh) = (self.levels[from].w, self.levels[from].h);
-        self.luma_lr.clear();
-        self.luma_lr.extend(self.levels[from].img.iter().map(luma));
-        self.alpha_lr.clear();
-        self.alpha_lr
-            .extend(self.levels[from].x.iter().map(|&v| v as f32));
-        self.guided
-            .coefficients(&self.luma_lr, &self.alpha_lr, lw, lh, 1, GUIDED_EPS);
+        let (lw, lh) = self.fit_guided(from);
         let fine = &mut self.levels[to];
         let (w, h) = (fine.w, fine.h);
         self.xs.ensure(lw, w);
@@ -196,6 +241,130 @@ impl LaplacianSolver {
                 }
             }
         }
+    }
+
+    /// Fits the guided filter's local linear model on level `from`; returns its size.
+    fn fit_guided(&mut self, from: usize) -> (usize, usize) {
+        let luma = |c: &[f32; 3]| luma(c[0], c[1], c[2]);
+        let (lw, lh) = (self.levels[from].w, self.levels[from].h);
+        self.luma_lr.clear();
+        self.luma_lr.extend(self.levels[from].img.iter().map(luma));
+        self.alpha_lr.clear();
+        self.alpha_lr
+            .extend(self.levels[from].x.iter().map(|&v| v as f32));
+        self.guided
+            .coefficients(&self.luma_lr, &self.alpha_lr, lw, lh, 1, GUIDED_EPS);
+        (lw, lh)
+    }
+
+    /// The final matte of a crop whose level 0 is not stored: the trimap's value at known
+    /// pixels, the guided upsampling of level `from`'s solution at unknown ones (the luma of
+    /// the crop's colour centred like the levels').
+    fn upsample_to_crop(
+        &mut self,
+        from: usize,
+        crop: &ArrayView3<'_, u8>,
+        mean: [f32; 3],
+        alpha: &mut [f32],
+    ) {
+        let (lw, lh) = self.fit_guided(from);
+        let (h, w) = (crop.shape()[0], crop.shape()[1]);
+        self.xs.ensure(lw, w);
+        self.ys.ensure(lh, h);
+        self.row_scratch.resize(4 * w, 0);
+        for (y, (row, out)) in crop.outer_iter().zip(alpha.chunks_exact_mut(w)).enumerate() {
+            let px = row_bytes(&row, &mut self.row_scratch);
+            for (x, (p, o)) in px.chunks_exact(4).zip(out).enumerate() {
+                *o = match known_alpha(p[3]) {
+                    Some(v) => v,
+                    None => {
+                        let g = luma(
+                            p[0] as f32 * (1.0 / 255.0) - mean[0],
+                            p[1] as f32 * (1.0 / 255.0) - mean[1],
+                            p[2] as f32 * (1.0 / 255.0) - mean[2],
+                        );
+                        let v = self.guided.matte_at(lw, &self.xs, &self.ys, x, y, g);
+                        if v.is_finite() { v } else { 0.5 }
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Pyramid levels above the finest solved one: those whose longest side exceeds `size`
+/// (0 = no cap) are only upsampled into, not solved, so the cost stays bounded as the frame
+/// grows (like the network's working size).
+fn skipped_levels(w: usize, h: usize, size: u32) -> usize {
+    let mut skip = 0;
+    if size > 0 {
+        while w.div_ceil(1 << skip).max(h.div_ceil(1 << skip)) > size as usize {
+            skip += 1;
+        }
+    }
+    skip
+}
+
+/// The crop's mean colour, in 0..1.
+fn crop_mean(crop: &ArrayView3<'_, u8>, scratch: &mut Vec<u8>) -> [f32; 3] {
+    let (h, w) = (crop.shape()[0], crop.shape()[1]);
+    scratch.resize(4 * w, 0);
+    let mut sum = [0u64; 3];
+    for row in crop.outer_iter() {
+        let px = row_bytes(&row, scratch);
+        let mut row_sum = [0u32; 3];
+        for p in px.chunks_exact(4) {
+            row_sum[0] += p[0] as u32;
+            row_sum[1] += p[1] as u32;
+            row_sum[2] += p[2] as u32;
+        }
+        for c in 0..3 {
+            sum[c] += row_sum[c] as u64;
+        }
+    }
+    sum.map(|s| s as f32 / (255.0 * (w * h) as f32))
+}
+
+/// Unknown pixels of the crop's trimap.
+fn count_unknown(crop: &ArrayView3<'_, u8>, scratch: &mut Vec<u8>) -> usize {
+    let w = crop.shape()[1];
+    scratch.resize(4 * w, 0);
+    crop.outer_iter()
+        .map(|row| {
+            let px = row_bytes(&row, scratch);
+            px.chunks_exact(4)
+                .filter(|p| known_alpha(p[3]).is_none())
+                .count()
+        })
+        .sum()
+}
+
+/// A pixel's constraint flag and start value: the trimap's 0/1 where it is known, else the
+/// warm start clamped to 0..1 (0.5 where it is not finite).
+#[inline(always)]
+fn start_value(trimap: u8, warm: f32) -> (u8, f64) {
+    match known_alpha(trimap) {
+        Some(v) => (1, v as f64),
+        None if warm.is_finite() => (0, warm.clamp(0.0, 1.0) as f64),
+        None => (0, 0.5),
+    }
+}
+
+/// The data term's weight at a pixel whose start value is `v`: `λ + trust·(2v − 1)²` (the
+/// net's certainty: 1 at alpha 0 or 1, 0 at 0.5).
+#[inline(always)]
+fn data_weight(v: f64, lambda: f64, trust: f64) -> f64 {
+    lambda + trust * (2.0 * v - 1.0) * (2.0 * v - 1.0)
+}
+
+/// A coarse pixel's constraint from its known children (`bg` of them 0, `fg` of them 1): a
+/// constraint with their value if there are some and they agree, else unknown at `average`.
+#[inline(always)]
+fn coarse_constraint(bg: u8, fg: u8, average: f64) -> (u8, f64) {
+    match (bg, fg) {
+        (1.., 0) => (1, 0.0),
+        (0, 1..) => (1, 1.0),
+        _ => (0, average),
     }
 }
 
@@ -269,11 +438,7 @@ fn downsample(fine: &Level, coarse: &mut Level) {
             coarse.img[k] = img.map(|v| v * 0.25);
             coarse.prior[k] = prior * 0.25;
             coarse.weight[k] = weight * 0.25;
-            (coarse.known[k], coarse.x[k]) = match (bg, fg) {
-                (1.., 0) => (1, 0.0),
-                (0, 1..) => (1, 1.0),
-                _ => (0, x * 0.25),
-            };
+            (coarse.known[k], coarse.x[k]) = coarse_constraint(bg, fg, x * 0.25);
         }
     }
 }
