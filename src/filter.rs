@@ -207,6 +207,33 @@ impl GuidedUpsampler {
         &self.b
     }
 
+    /// The coefficients of the last [`coefficients`](Self::coefficients) call (`lw` wide)
+    /// interpolated vertically at high-resolution row `y` into `a` and `b` (`lw` values each):
+    /// with [`matte_in_row`](Self::matte_in_row), a whole row costs one vertical interpolation
+    /// per low-resolution column instead of two bilinear samples per pixel.
+    pub fn rows_at(&self, lw: usize, ys: &BilinearAxis, y: usize, a: &mut [f32], b: &mut [f32]) {
+        let (y0, y1, wy) = ys.at(y);
+        for (plane, out) in [(&self.a, a), (&self.b, b)] {
+            let (r0, r1) = (
+                &plane[y0 * lw..(y0 + 1) * lw],
+                &plane[y1 * lw..(y1 + 1) * lw],
+            );
+            for ((o, &t), &u) in out.iter_mut().zip(r0).zip(r1) {
+                *o = t + wy * (u - t);
+            }
+        }
+    }
+
+    /// The matte at column `x` of the row whose coefficients [`rows_at`](Self::rows_at) gave,
+    /// for the guide value `guide`, clamped to 0..1.
+    #[inline(always)]
+    pub fn matte_in_row(a: &[f32], b: &[f32], xs: &BilinearAxis, x: usize, guide: f32) -> f32 {
+        let (x0, x1, wx) = xs.at(x);
+        let a = a[x0] + wx * (a[x1] - a[x0]);
+        let b = b[x0] + wx * (b[x1] - b[x0]);
+        (a * guide + b).clamp(0.0, 1.0)
+    }
+
     /// The matte at one high-resolution pixel `(x, y)` whose guide value is `guide`: the
     /// coefficients of the last [`coefficients`](Self::coefficients) call (`lw` wide) sampled
     /// bilinearly through the axes `xs`, `ys` (low → high resolution), clamped to 0..1.

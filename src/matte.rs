@@ -248,16 +248,15 @@ impl MatteRefiner {
                 && self.previous_size == (width, height);
         }
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
+        let unknown = |px: &[u8]| px[3] > KNOWN_BG && px[3] < KNOWN_FG;
         for_each_row_mut(frame, |y, row| {
-            for (x, px) in row.chunks_exact(4).enumerate() {
-                let a = px[3];
-                if a > KNOWN_BG && a < KNOWN_FG {
-                    stats.unknown += 1;
-                    x0 = x0.min(x);
-                    x1 = x1.max(x);
-                    y0 = y0.min(y);
-                    y1 = y1.max(y);
-                }
+            let n = row.chunks_exact(4).filter(|px| unknown(px)).count();
+            if n > 0 {
+                stats.unknown += n;
+                x0 = x0.min(row.chunks_exact(4).position(unknown).unwrap_or(usize::MAX));
+                x1 = x1.max(row.chunks_exact(4).rposition(unknown).unwrap_or(0));
+                y0 = y0.min(y);
+                y1 = y1.max(y);
             }
         });
         if stats.unknown > 0 {
@@ -503,6 +502,15 @@ impl MatteRefiner {
         let previous = &mut self.previous;
         for_each_row_mut(frame, |y, row| {
             let prev_row = &mut previous[y * width..(y + 1) * width];
+            if y < cy || y >= cy + ch {
+                // No unknown pixel outside the crop: only the trimap's two classes.
+                for (px, p) in row.chunks_exact_mut(4).zip(prev_row.iter_mut()) {
+                    let out = if px[3] >= KNOWN_FG { 255 } else { 0 };
+                    px[3] = out;
+                    *p = out;
+                }
+                return;
+            }
             for (x, px) in row.chunks_exact_mut(4).enumerate() {
                 let a = px[3];
                 let out = if a <= KNOWN_BG {

@@ -168,7 +168,7 @@ impl TrimapBuilder {
         if radius <= 0.0 {
             return;
         }
-        self.contour_distance(out, width, height);
+        self.contour_distance(out, width, height, radius);
         let r2 = radius * radius;
         for (o, &d) in out.iter_mut().zip(&self.dist) {
             if d < r2 {
@@ -177,8 +177,9 @@ impl TrimapBuilder {
         }
     }
 
-    /// Squared Euclidean distance from each pixel to the nearest contour pixel of `binary`.
-    fn contour_distance(&mut self, binary: &[u8], width: usize, height: usize) {
+    /// Squared Euclidean distance from each pixel to the nearest contour pixel of `binary`:
+    /// exact where it is below `limit²`, at least `limit²` elsewhere (the band needs no more).
+    fn contour_distance(&mut self, binary: &[u8], width: usize, height: usize, limit: f32) {
         self.dist.clear();
         self.dist.resize(width * height, FAR);
         // Row by row, with no branch in the inner loops, so the compiler vectorises them.
@@ -230,8 +231,27 @@ impl TrimapBuilder {
                 *d = d.min(*g * *g);
             }
         }
-        // Rows: lower envelope of parabolas (Felzenszwalb & Huttenlocher 2012).
         self.line.resize(width, 0.0);
+        let reach = limit.max(0.0).ceil() as usize;
+        if reach <= MAX_WINDOW_REACH {
+            // Rows, for a band of a few pixels: the minimum of `column distance + dx²` over
+            // |dx| ≤ ⌈limit⌉, whole rows at a time (vectorised). A true distance below limit²
+            // comes from such a dx, so it is found exactly; anything else stays ≥ limit².
+            for row in self.dist.chunks_exact_mut(width) {
+                self.line.copy_from_slice(row);
+                for dx in 1..=reach.min(width - 1) {
+                    let dd = (dx * dx) as f32;
+                    for (o, &v) in row[..width - dx].iter_mut().zip(&self.line[dx..]) {
+                        *o = o.min(v + dd);
+                    }
+                    for (o, &v) in row[dx..].iter_mut().zip(&self.line[..width - dx]) {
+                        *o = o.min(v + dd);
+                    }
+                }
+            }
+            return;
+        }
+        // Rows: lower envelope of parabolas (Felzenszwalb & Huttenlocher 2012).
         self.vertices.resize(width, 0);
         self.bounds.resize(width + 1, 0.0);
         for y in 0..height {
@@ -241,6 +261,11 @@ impl TrimapBuilder {
         }
     }
 }
+
+/// Up to this band radius (in pixels of the trimap's grid) the row pass of the distance
+/// transform is a windowed minimum (`2·reach + 1` vectorised passes over each row); above it,
+/// the exact lower envelope of parabolas, whose cost does not depend on the radius.
+const MAX_WINDOW_REACH: usize = 24;
 
 /// 1-D squared distance transform of the sampled function `f` into `out`; samples at or
 /// above `FAR` are empty and contribute no parabola.
@@ -666,21 +691,35 @@ mod tests {
         let mut bin = vec![0u8; w * h];
         let mut b = TrimapBuilder::new();
         b.build(&mask, w, h, 0.5, 0.0, &mut bin);
-        b.contour_distance(&bin, w, h);
-        let contour: Vec<(usize, usize)> = (0..w * h)
-            .filter(|&i| b.dist[i] == 0.0)
-            .map(|i| (i % w, i / w))
-            .collect();
-        for i in 0..w * h {
-            let (x, y) = (i % w, i / w);
-            let want = contour
-                .iter()
-                .map(|&(cx, cy)| {
-                    let (dx, dy) = (cx as f32 - x as f32, cy as f32 - y as f32);
-                    dx * dx + dy * dy
-                })
-                .fold(f32::INFINITY, f32::min);
-            assert_eq!(b.dist[i], want, "pixel ({x},{y})");
+        // Exact everywhere through the parabola envelope; exact below the limit, and at least
+        // the limit above it, through the windowed row pass.
+        for limit in [100.0, 0.5, 1.0, 2.5, 4.0, 7.0] {
+            assert_eq!(limit > MAX_WINDOW_REACH as f32, limit == 100.0);
+            b.contour_distance(&bin, w, h, limit);
+            let contour: Vec<(usize, usize)> = (0..w * h)
+                .filter(|&i| b.dist[i] == 0.0)
+                .map(|i| (i % w, i / w))
+                .collect();
+            let l2 = limit * limit;
+            for i in 0..w * h {
+                let (x, y) = (i % w, i / w);
+                let want = contour
+                    .iter()
+                    .map(|&(cx, cy)| {
+                        let (dx, dy) = (cx as f32 - x as f32, cy as f32 - y as f32);
+                        dx * dx + dy * dy
+                    })
+                    .fold(f32::INFINITY, f32::min);
+                if want < l2 {
+                    assert_eq!(b.dist[i], want, "pixel ({x},{y}), limit {limit}");
+                } else {
+                    assert!(
+                        b.dist[i] >= l2,
+                        "pixel ({x},{y}), limit {limit}: {}",
+                        b.dist[i]
+                    );
+                }
+            }
         }
     }
 }

@@ -223,6 +223,8 @@ pub struct LaplacianSolver {
     xs: BilinearAxis,
     ys: BilinearAxis,
     row_scratch: Vec<u8>,
+    /// The guided filter's coefficients interpolated at one row (`a`, then `b`).
+    coef_rows: Vec<f32>,
     masks: MaskScratch,
     residuals: Vec<f64>,
 }
