@@ -1,7 +1,7 @@
 //! One pyramid level: window statistics and the box-filter matting-Laplacian product `L·p`.
 
 use super::boxsum::{clipped_count, hpass, ring_row, vpass};
-use super::spans::{Spans, dilate_cols, dilate_rows};
+use super::spans::Spans;
 
 /// One level of the pyramid with everything its CG solve needs.
 #[derive(Debug, Default)]
@@ -19,6 +19,11 @@ pub(super) struct Level {
     pub(super) prior: Vec<f64>,
     /// The data term's weight per pixel: `λ + trust·(2α_net − 1)²` (averaged on coarse levels).
     pub(super) weight: Vec<f64>,
+    /// Whether the level has a data term: without one, `prior` and `weight` are not filled
+    /// and the solve reads zeros instead.
+    pub(super) data_term: bool,
+    /// Zeros, a row long: the weights and prior of a level without a data term.
+    pub(super) zeros: Vec<f64>,
     pub(super) unknown: usize,
     /// `U`, `U ⊕ (0, r)`, `U ⊕ (r, r)`, `U ⊕ (r, 2r)` as (horizontal, vertical) dilations.
     u: Spans,
@@ -100,6 +105,7 @@ impl Level {
         self.z.resize(n, 0.0);
         self.d.resize(n, 0.0);
         self.q.resize(n, 0.0);
+        self.zeros.resize(w, 0.0);
         self.ab.resize(w, [0.0; 4]);
         self.row4.resize(w, [0.0; 4]);
         self.vals.resize(w, [0.0; 4]);
@@ -120,8 +126,13 @@ impl Level {
             inv.extend(counts.iter().map(|c| 1.0 / c));
         }
         self.build_spans(masks);
-        // The CG direction must be zero outside U.
-        self.d.fill(0.0);
+        // The CG direction must be zero outside U wherever a pass reads it: the horizontal
+        // box sums read it on `wide`'s spans widened by r.
+        for y in 0..h {
+            for &(x0, x1) in self.wide.row(y) {
+                self.d[y * w + x0.saturating_sub(r)..y * w + (x1 + r).min(w)].fill(0.0);
+            }
+        }
 
         let rows = 2 * r + 1;
         self.ring1.resize(rows * w, [0.0; 4]);
@@ -135,25 +146,17 @@ impl Level {
     #[inline(always)]
     fn build_spans(&mut self, masks: &mut MaskScratch) {
         let (w, h, r) = (self.w, self.h, self.radius);
-        masks.unknown.clear();
-        masks
-            .unknown
-            .extend(self.known.iter().map(|&k| (k == 0) as u8));
-        self.unknown = masks.unknown.iter().filter(|&&u| u != 0).count();
-        self.u.set_from_mask(&masks.unknown, w, h);
+        self.u.set_from_unknown(&self.known, w, h);
+        self.unknown = self.u.pixels();
         self.u_ranges.clear();
         for y in 0..h {
             self.u_ranges
                 .extend(self.u.row(y).iter().map(|&(x0, x1)| y * w + x0..y * w + x1));
         }
-        dilate_cols(&masks.unknown, w, h, r, &mut masks.counts, &mut masks.out);
-        self.v.set_from_mask(&masks.out, w, h);
-        // One horizontal dilation serves both rectangles.
-        dilate_rows(&masks.unknown, w, h, r, &mut masks.tmp);
-        dilate_cols(&masks.tmp, w, h, r, &mut masks.counts, &mut masks.out);
-        self.d1.set_from_mask(&masks.out, w, h);
-        dilate_cols(&masks.tmp, w, h, 2 * r, &mut masks.counts, &mut masks.out);
-        self.wide.set_from_mask(&masks.out, w, h);
+        let scratch = &mut masks.gathered;
+        self.v.set_dilated(&self.u, w, 0, r, scratch);
+        self.d1.set_dilated(&self.u, w, r, r, scratch);
+        self.wide.set_dilated(&self.u, w, r, 2 * r, scratch);
     }
 
     /// Per-window mean colour and inverse regularised covariance (`mean`, `inv`) on `d1`.
@@ -323,14 +326,12 @@ impl Level {
     }
 }
 
-/// Scratch of [`Level::prepare`], shared by all levels: the masks of the dilations and the rows
-/// of the window statistics.
+/// Scratch of [`Level::prepare`], shared by all levels: the spans a dilation gathers and the
+/// rows of the window statistics.
 #[derive(Debug, Default)]
 pub(super) struct MaskScratch {
-    unknown: Vec<u8>,
-    tmp: Vec<u8>,
-    counts: Vec<u32>,
-    out: Vec<u8>,
+    /// One row's spans gathered for a dilation.
+    gathered: Vec<(usize, usize)>,
     ring9: Vec<[f64; 9]>,
     row9: Vec<[f64; 9]>,
     vals9: Vec<[f64; 9]>,

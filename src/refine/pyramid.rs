@@ -44,7 +44,7 @@ impl LaplacianSolver {
         } else {
             self.load_crop_halved(crop, alpha, mean, lambda, trust);
         }
-        let used = self.build_pyramid(first, skip + levels, lambda > 0.0 || trust > 0.0);
+        let used = self.build_pyramid(first, skip + levels);
         let skip = skip.min(used - 1);
         report.levels = used - skip;
         report.finest = (self.levels[skip].w, self.levels[skip].h);
@@ -61,7 +61,8 @@ impl LaplacianSolver {
     }
 
     /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start, and
-    /// the data term's weight per pixel, `λ + trust·(2α − 1)²` (α the warm start).
+    /// (with a data term) the prior and weight per pixel, `λ + trust·(2α − 1)²` (α the warm
+    /// start).
     #[inline(always)]
     fn load_crop(
         &mut self,
@@ -77,6 +78,8 @@ impl LaplacianSolver {
         }
         let l0 = &mut self.levels[0];
         l0.ensure(w, h);
+        let data_term = lambda > 0.0 || trust > 0.0;
+        l0.data_term = data_term;
         self.row_scratch.resize(4 * w, 0);
         for (y, row) in crop.outer_iter().enumerate() {
             let px = row_bytes(&row, &mut self.row_scratch);
@@ -98,8 +101,10 @@ impl LaplacianSolver {
                 let (k, v) = start_value(p[3], a);
                 *known = k;
                 *x = v;
-                *prior = v;
-                *weight = data_weight(v, lambda, trust);
+                if data_term {
+                    *prior = v;
+                    *weight = data_weight(v, lambda, trust);
+                }
             }
         }
     }
@@ -124,9 +129,7 @@ impl LaplacianSolver {
         let l1 = &mut self.levels[1];
         l1.ensure(cw, ch);
         let data_term = lambda > 0.0 || trust > 0.0;
-        if !data_term {
-            l1.weight.fill(0.0);
-        }
+        l1.data_term = data_term;
         self.row_scratch.resize(8 * w, 0);
         let (top, bottom) = self.row_scratch.split_at_mut(4 * w);
         for cy in 0..ch {
@@ -156,8 +159,8 @@ impl LaplacianSolver {
                 }
                 let k = cy * cw + cx;
                 l1.img[k] = [0, 1, 2].map(|c| sum[c] as f32 * (0.25 / 255.0) - mean[c]);
-                l1.prior[k] = x * 0.25;
                 if data_term {
+                    l1.prior[k] = x * 0.25;
                     l1.weight[k] = weight * 0.25;
                 }
                 (l1.known[k], l1.x[k]) = coarse_constraint(bg, fg, x * 0.25);
@@ -167,9 +170,9 @@ impl LaplacianSolver {
 
     /// Builds the pyramid below level `first` (already loaded), down to `wanted` levels in
     /// all, stopping under 8 px; returns the number of levels built (counting those above
-    /// `first`). Without a `data_term` the coarse levels' weights are zero.
+    /// `first`). The coarse levels have a data term if `first` has one.
     #[inline(always)]
-    fn build_pyramid(&mut self, first: usize, wanted: usize, data_term: bool) -> usize {
+    fn build_pyramid(&mut self, first: usize, wanted: usize) -> usize {
         if self.levels.len() < wanted {
             self.levels.resize_with(wanted, Level::default);
         }
@@ -180,7 +183,7 @@ impl LaplacianSolver {
             if fine.w < 8 || fine.h < 8 {
                 break;
             }
-            downsample(fine, &mut coarse[0], data_term);
+            downsample(fine, &mut coarse[0], fine.data_term);
             used += 1;
         }
         used
@@ -206,14 +209,15 @@ impl LaplacianSolver {
             };
             let iters = iterations << (l - skip);
             self.levels[l].prepare(level_radius, epsilon, &mut self.masks);
+            // Each solution warm-starts the next finer level (on its unknown pixels, which
+            // `prepare` has just found).
+            if l + 1 < used {
+                self.guided_upsample(l + 1, l);
+            }
             if l == skip {
                 self.residuals.clear();
             }
             done += self.levels[l].solve(iters, &mut self.residuals);
-            // Each solution warm-starts the next finer level.
-            if l > skip {
-                self.guided_upsample(l, l - 1);
-            }
         }
         done
     }
@@ -224,19 +228,25 @@ impl LaplacianSolver {
     /// them; plain interpolation would blur them, and the few iterations of the finer level
     /// could not sharpen them again (measured: 0.25 alpha error at a black/white edge).
     fn guided_upsample(&mut self, from: usize, to: usize) {
-        let luma = |c: &[f32; 3]| luma(c[0], c[1], c[2]);
         let (lw, lh) = self.fit_guided(from);
         let fine = &mut self.levels[to];
         let (w, h) = (fine.w, fine.h);
         self.xs.ensure(lw, w);
         self.ys.ensure(lh, h);
-        for y in 0..h {
-            for x in 0..w {
-                let k = y * w + x;
-                if fine.known[k] == 0 {
-                    let g = luma(&fine.img[k]);
-                    fine.x[k] = self.guided.matte_at(lw, &self.xs, &self.ys, x, y, g) as f64;
-                }
+        self.coef_rows.resize(2 * lw, 0.0);
+        let (a_row, b_row) = self.coef_rows.split_at_mut(lw);
+        let mut row = usize::MAX;
+        for span in &fine.u_ranges {
+            let y = span.start / w;
+            if y != row {
+                self.guided.rows_at(lw, &self.ys, y, a_row, b_row);
+                row = y;
+            }
+            for k in span.clone() {
+                let [r, g, b] = fine.img[k];
+                let v =
+                    GuidedUpsampler::matte_in_row(a_row, b_row, &self.xs, k - y * w, luma(r, g, b));
+                fine.x[k] = v as f64;
             }
         }
     }
@@ -412,9 +422,7 @@ fn downsample(fine: &Level, coarse: &mut Level, data_term: bool) {
     let (fw, fh) = (fine.w, fine.h);
     let (cw, ch) = (fw.div_ceil(2), fh.div_ceil(2));
     coarse.ensure(cw, ch);
-    if !data_term {
-        coarse.weight.fill(0.0);
-    }
+    coarse.data_term = data_term;
     for cy in 0..ch {
         let (r0, r1) = (2 * cy * fw, (2 * cy + 1).min(fh - 1) * fw);
         for cx in 0..cw {
@@ -440,9 +448,8 @@ fn downsample(fine: &Level, coarse: &mut Level, data_term: bool) {
             }
             let k = cy * cw + cx;
             coarse.img[k] = img.map(|v| v * 0.25);
-            // Without a data term the prior is never read (its weight is 0).
-            coarse.prior[k] = if data_term { prior * 0.25 } else { x * 0.25 };
             if data_term {
+                coarse.prior[k] = prior * 0.25;
                 coarse.weight[k] = weight * 0.25;
             }
             (coarse.known[k], coarse.x[k]) = coarse_constraint(bg, fg, x * 0.25);

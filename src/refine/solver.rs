@@ -21,11 +21,11 @@ impl Level {
                 .zip(&self.q[range.clone()])
                 .zip(&self.x[range.clone()])
                 .zip(
-                    self.prior[range.clone()]
+                    data_slice(&self.prior, &self.zeros, self.data_term, range.clone())
                         .iter()
                         .zip(&self.diag[range.clone()]),
                 )
-                .zip(&self.weight[range])
+                .zip(data_slice(&self.weight, &self.zeros, self.data_term, range))
             {
                 *r = lambda * (prior - x) - q;
                 *z = *r / (diag + lambda);
@@ -46,7 +46,12 @@ impl Level {
                 for ((q, &d), &lambda) in self.q[range.clone()]
                     .iter_mut()
                     .zip(&self.d[range.clone()])
-                    .zip(&self.weight[range.clone()])
+                    .zip(data_slice(
+                        &self.weight,
+                        &self.zeros,
+                        self.data_term,
+                        range.clone(),
+                    ))
                 {
                     *q += lambda * d;
                     dq += d * *q;
@@ -65,7 +70,7 @@ impl Level {
                     .zip(&mut self.z[range.clone()])
                     .zip(self.d[range.clone()].iter().zip(&self.q[range.clone()]))
                     .zip(&self.diag[range.clone()])
-                    .zip(&self.weight[range])
+                    .zip(data_slice(&self.weight, &self.zeros, self.data_term, range))
                 {
                     *x += step * d;
                     *r -= step * q;
@@ -85,5 +90,21 @@ impl Level {
             done += 1;
         }
         done
+    }
+}
+
+/// `plane[range]` with a data term, else that many zeros (`zeros` is a row long, and a range
+/// of `U` never leaves its row).
+#[inline(always)]
+fn data_slice<'a>(
+    plane: &'a [f64],
+    zeros: &'a [f64],
+    data_term: bool,
+    range: std::ops::Range<usize>,
+) -> &'a [f64] {
+    if data_term {
+        &plane[range]
+    } else {
+        &zeros[..range.len()]
     }
 }

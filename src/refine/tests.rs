@@ -1,5 +1,5 @@
 use super::laplacian::{Level, sym_inverse, sym_mul};
-use super::spans::{dilate_cols, dilate_rows};
+use super::spans::Spans;
 use super::*;
 use ndarray::Array3;
 
@@ -440,15 +440,59 @@ fn an_exact_warm_start_is_kept() {
 #[test]
 fn dilation_is_a_rectangle() {
     let (w, h) = (9, 7);
-    let mut mask = vec![0u8; w * h];
-    mask[3 * w + 4] = 1;
-    let (mut tmp, mut counts, mut out) = (Vec::new(), Vec::new(), Vec::new());
-    dilate_rows(&mask, w, h, 2, &mut tmp);
-    dilate_cols(&tmp, w, h, 1, &mut counts, &mut out);
+    let mut known = vec![1u8; w * h];
+    known[3 * w + 4] = 0;
+    let (mut u, mut out, mut scratch) = (Spans::default(), Spans::default(), Vec::new());
+    u.set_from_unknown(&known, w, h);
+    assert_eq!(u.pixels(), 1);
+    out.set_dilated(&u, w, 2, 1, &mut scratch);
     for y in 0..h {
-        for x in 0..w {
-            let inside = (2..=6).contains(&x) && (2..=4).contains(&y);
-            assert_eq!(out[y * w + x] != 0, inside, "({x}, {y})");
+        let want: &[(usize, usize)] = if (2..=4).contains(&y) { &[(2, 7)] } else { &[] };
+        assert_eq!(out.row(y), want, "row {y}");
+    }
+}
+
+#[test]
+fn span_dilation_matches_a_mask_dilation() {
+    // Random unknown sets (runs of every length, borders, words of eight known bytes) and
+    // radii: the spans of the dilated set equal the dilated mask's, pixel by pixel.
+    let mut rng = crate::rng::Rng::new(7);
+    for case in 0..40 {
+        let (w, h) = (1 + rng.below(37), 1 + rng.below(23));
+        let density = rng.range(0.0, 0.5);
+        let known: Vec<u8> = (0..w * h).map(|_| (rng.f32() >= density) as u8).collect();
+        let (dx, dy) = (rng.below(4), rng.below(4));
+        let (mut u, mut out, mut scratch) = (Spans::default(), Spans::default(), Vec::new());
+        u.set_from_unknown(&known, w, h);
+        out.set_dilated(&u, w, dx, dy, &mut scratch);
+        for y in 0..h {
+            let row_set = |s: &Spans, y: usize| {
+                let mut m = vec![false; w];
+                for &(x0, x1) in s.row(y) {
+                    assert!(x0 < x1 && x1 <= w, "case {case}: empty or outside span");
+                    m[x0..x1].iter_mut().for_each(|v| *v = true);
+                }
+                m
+            };
+            assert_eq!(
+                row_set(&u, y),
+                (0..w).map(|x| known[y * w + x] == 0).collect::<Vec<_>>(),
+                "case {case}: unknown spans of row {y}"
+            );
+            let want: Vec<bool> = (0..w)
+                .map(|x| {
+                    (y.saturating_sub(dy)..=(y + dy).min(h - 1)).any(|yy| {
+                        (x.saturating_sub(dx)..=(x + dx).min(w - 1))
+                            .any(|xx| known[yy * w + xx] == 0)
+                    })
+                })
+                .collect();
+            assert_eq!(row_set(&out, y), want, "case {case}: dilated row {y}");
+            // Disjoint, sorted and not touching (merged).
+            assert!(
+                out.row(y).windows(2).all(|p| p[0].1 < p[1].0),
+                "case {case}"
+            );
         }
     }
 }
