@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 pub const ORT_VERSION: &str = "1.32.0";
 
 /// Default intra-op threads of each network (the elements' `threads`, the command line's
-/// `--threads`): 0, every network runs on the process-wide pool ([`SHARED_POOL`]).
+/// `--threads`): 0, the matting networks run on the process-wide pool ([`SHARED_POOL`]) and
+/// the small segmentation network on its calling thread
+/// ([`crate::segment::intra_threads`]).
 pub const DEFAULT_THREADS: usize = 0;
 
 /// The `threads` value that means "the process-wide pool": one ONNX Runtime thread pool
@@ -100,7 +102,8 @@ fn init() -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
 pub fn threads_label(threads: usize) -> String {
     if threads == SHARED_POOL {
         format!(
-            "one ONNX Runtime pool of {} threads shared by every network",
+            "segmentation on its calling thread, the other networks on one ONNX Runtime pool \
+             of {} threads",
             pool_threads()
         )
     } else {

@@ -97,8 +97,9 @@ pub struct RunArgs {
     /// Longest side in pixels of the region the matting network sees (0 = full resolution).
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
-    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = the matting network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size), the
+    /// small segmentation network on its calling thread.
     #[arg(long, default_value_t = DEFAULT_THREADS as u32)]
     pub threads: u32,
     /// Frame width (the built-in clip is rendered at it; files and cameras are scaled to it).

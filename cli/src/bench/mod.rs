@@ -71,8 +71,9 @@ pub struct BenchArgs {
     /// See --max-seconds.
     #[arg(long, default_value_t = 10)]
     pub min_frames: usize,
-    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
-    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = the matting network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size), the
+    /// small segmentation network on its calling thread.
     #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// Matting models. Default: every models/matting_*.onnx, else the luma-key fixture.

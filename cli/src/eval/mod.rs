@@ -112,8 +112,9 @@ pub struct EvalArgs {
     /// Longest side of the region the matting network sees.
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
-    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = every network on one
-    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size).
+    /// Intra-op threads of each network's own ONNX Runtime pool; 0 = the matting network on one
+    /// process-wide pool sized to the machine (`SLIMMATTE_POOL_THREADS` overrides its size), the
+    /// small segmentation network on its calling thread.
     #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// At most this many images go through closed-form matting (≈1–3 s each); 0 = skip it.

@@ -183,10 +183,9 @@ impl ObjectImpl for TrimapGen {
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb(
-                        "Intra-op threads of the segmentation network's own ONNX Runtime pool; 0 = run on \
-                     the process-wide pool that every network shares, sized to the machine's \
-                     cores (SLIMMATTE_POOL_THREADS overrides), so pipelines and streams do not \
-                     oversubscribe the CPU",
+                        "Intra-op threads of the segmentation network's own ONNX Runtime pool; 0 = run it \
+                     on the streaming thread alone (the 256x144 network is too small to gain from a \
+                     pool; the matting network keeps the process-wide pool to itself)",
                     )
                     .minimum(0)
                     .maximum(64)
