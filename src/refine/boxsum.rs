@@ -81,3 +81,37 @@ pub(super) fn ring_row<T>(ring: &mut [T], w: usize, r: usize, y: usize) -> &mut 
     let base = (y % (2 * r + 1)) * w;
     &mut ring[base..base + w]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn horizontal_sums_match_brute_force_at_every_radius() {
+        // Spans touching both edges, single pixels and rows of one or two pixels: every
+        // position's sum is that of its window clipped to the row.
+        for w in [1usize, 2, 3, 7, 16] {
+            let value = |x: usize| [x as f64 * 0.5 + 1.0, (x * x) as f64];
+            let mut spans_sets = vec![vec![(0, w)], vec![(0, 1)], vec![(w - 1, w)]];
+            if w > 4 {
+                spans_sets.push(vec![(0, 2), (3, w - 1)]);
+                spans_sets.push(vec![(1, 2), (w - 2, w)]);
+            }
+            for r in 1..=3 {
+                for spans in &spans_sets {
+                    let mut vals = vec![[0.0; 2]; w];
+                    let mut out = vec![[f64::NAN; 2]; w];
+                    hpass(w, r, spans, value, &mut vals, &mut out);
+                    for &(x0, x1) in spans {
+                        for (x, got) in out.iter().enumerate().take(x1).skip(x0) {
+                            let want = (x.saturating_sub(r)..=(x + r).min(w - 1))
+                                .map(value)
+                                .fold([0.0; 2], |a, v| [a[0] + v[0], a[1] + v[1]]);
+                            assert_eq!(*got, want, "w {w}, r {r}, spans {spans:?}, x {x}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
