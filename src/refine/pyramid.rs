@@ -39,10 +39,20 @@ impl LaplacianSolver {
         // straight from the crop, and the solution is carried back to the crop's pixels
         // (no full-resolution level is stored).
         let first = skip.min(1);
+        if self.levels.len() <= first {
+            self.levels.resize_with(first + 1, Level::default);
+        }
+        let source = CropSource {
+            crop,
+            alpha,
+            mean,
+            lambda,
+            trust,
+        };
         if first == 0 {
-            self.load_crop(crop, alpha, mean, lambda, trust);
+            source.load(&mut self.levels[0], &mut self.row_scratch);
         } else {
-            self.load_crop_halved(crop, alpha, mean, lambda, trust);
+            source.load_halved(&mut self.levels[1], &mut self.row_scratch);
         }
         let used = self.build_pyramid(first, skip + levels);
         let skip = skip.min(used - 1);
@@ -58,114 +68,6 @@ impl LaplacianSolver {
             self.upsample_to_crop(skip, crop, mean, alpha)
         };
         report
-    }
-
-    /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start, and
-    /// (with a data term) the prior and weight per pixel, `λ + trust·(2α − 1)²` (α the warm
-    /// start).
-    #[inline(always)]
-    fn load_crop(
-        &mut self,
-        crop: &ArrayView3<'_, u8>,
-        alpha: &[f32],
-        mean: [f32; 3],
-        lambda: f64,
-        trust: f64,
-    ) {
-        let (h, w) = (crop.shape()[0], crop.shape()[1]);
-        if self.levels.is_empty() {
-            self.levels.push(Level::default());
-        }
-        let l0 = &mut self.levels[0];
-        l0.ensure(w, h);
-        let data_term = lambda > 0.0 || trust > 0.0;
-        l0.data_term = data_term;
-        self.row_scratch.resize(4 * w, 0);
-        for (y, row) in crop.outer_iter().enumerate() {
-            let px = row_bytes(&row, &mut self.row_scratch);
-            let k = y * w..(y + 1) * w;
-            for ((((((p, img), known), x), prior), weight), &a) in px
-                .chunks_exact(4)
-                .zip(&mut l0.img[k.clone()])
-                .zip(&mut l0.known[k.clone()])
-                .zip(&mut l0.x[k.clone()])
-                .zip(&mut l0.prior[k.clone()])
-                .zip(&mut l0.weight[k.clone()])
-                .zip(&alpha[k])
-            {
-                *img = [
-                    p[0] as f32 * (1.0 / 255.0) - mean[0],
-                    p[1] as f32 * (1.0 / 255.0) - mean[1],
-                    p[2] as f32 * (1.0 / 255.0) - mean[2],
-                ];
-                let (k, v) = start_value(p[3], a);
-                *known = k;
-                *x = v;
-                if data_term {
-                    *prior = v;
-                    *weight = data_weight(v, lambda, trust);
-                }
-            }
-        }
-    }
-
-    /// Level 1 straight from the crop, as [`load_crop`](Self::load_crop) followed by
-    /// [`downsample`] would make it, without storing level 0 (a crop larger than the solved
-    /// size is never solved at full resolution).
-    #[inline(always)]
-    fn load_crop_halved(
-        &mut self,
-        crop: &ArrayView3<'_, u8>,
-        alpha: &[f32],
-        mean: [f32; 3],
-        lambda: f64,
-        trust: f64,
-    ) {
-        let (h, w) = (crop.shape()[0], crop.shape()[1]);
-        if self.levels.len() < 2 {
-            self.levels.resize_with(2, Level::default);
-        }
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let l1 = &mut self.levels[1];
-        l1.ensure(cw, ch);
-        let data_term = lambda > 0.0 || trust > 0.0;
-        l1.data_term = data_term;
-        self.row_scratch.resize(8 * w, 0);
-        let (top, bottom) = self.row_scratch.split_at_mut(4 * w);
-        for cy in 0..ch {
-            let (y0, y1) = (2 * cy, (2 * cy + 1).min(h - 1));
-            let views = [y0, y1].map(|y| crop.index_axis(ndarray::Axis(0), y));
-            let rows = [row_bytes(&views[0], top), row_bytes(&views[1], bottom)];
-            let alphas = [&alpha[y0 * w..(y0 + 1) * w], &alpha[y1 * w..(y1 + 1) * w]];
-            for cx in 0..cw {
-                let (x0, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
-                let mut sum = [0u32; 3];
-                let (mut x, mut weight) = (0.0, 0.0);
-                let (mut bg, mut fg) = (0u8, 0u8);
-                for (row, a) in rows.iter().zip(&alphas) {
-                    for c in [x0, x1] {
-                        let p = &row[4 * c..4 * c + 4];
-                        sum[0] += p[0] as u32;
-                        sum[1] += p[1] as u32;
-                        sum[2] += p[2] as u32;
-                        let (known, v) = start_value(p[3], a[c]);
-                        x += v;
-                        if data_term {
-                            weight += data_weight(v, lambda, trust);
-                        }
-                        fg += (known != 0 && v >= 0.5) as u8;
-                        bg += (known != 0 && v < 0.5) as u8;
-                    }
-                }
-                let k = cy * cw + cx;
-                l1.img[k] = [0, 1, 2].map(|c| sum[c] as f32 * (0.25 / 255.0) - mean[c]);
-                if data_term {
-                    l1.prior[k] = x * 0.25;
-                    l1.weight[k] = weight * 0.25;
-                }
-                (l1.known[k], l1.x[k]) = coarse_constraint(bg, fg, x * 0.25);
-            }
-        }
     }
 
     /// Builds the pyramid below level `first` (already loaded), down to `wanted` levels in
@@ -309,6 +211,117 @@ impl LaplacianSolver {
     }
 }
 
+/// What the finest stored level is loaded from: the crop (RGBA, the trimap in alpha), the
+/// warm start, the crop's mean colour and the data term's `λ` and `trust`.
+struct CropSource<'a, 'v> {
+    crop: &'a ArrayView3<'v, u8>,
+    alpha: &'a [f32],
+    mean: [f32; 3],
+    lambda: f64,
+    trust: f64,
+}
+
+impl CropSource<'_, '_> {
+    fn data_term(&self) -> bool {
+        self.lambda > 0.0 || self.trust > 0.0
+    }
+
+    /// The data term's weight at a pixel whose start value is `v`: `λ + trust·(2v − 1)²` (the
+    /// net's certainty: 1 at alpha 0 or 1, 0 at 0.5).
+    #[inline(always)]
+    fn weight(&self, v: f64) -> f64 {
+        self.lambda + self.trust * (2.0 * v - 1.0) * (2.0 * v - 1.0)
+    }
+
+    /// Level 0 from the crop: colour centred on the crop's mean, constraints, warm start, and
+    /// (with a data term) the prior and weight per pixel, `λ + trust·(2α − 1)²` (α the warm
+    /// start).
+    #[inline(always)]
+    fn load(&self, l0: &mut Level, scratch: &mut Vec<u8>) {
+        let (crop, alpha, mean) = (self.crop, self.alpha, self.mean);
+        let (h, w) = (crop.shape()[0], crop.shape()[1]);
+        l0.ensure(w, h);
+        let data_term = self.data_term();
+        l0.data_term = data_term;
+        scratch.resize(4 * w, 0);
+        for (y, row) in crop.outer_iter().enumerate() {
+            let px = row_bytes(&row, scratch);
+            let k = y * w..(y + 1) * w;
+            for ((((((p, img), known), x), prior), weight), &a) in px
+                .chunks_exact(4)
+                .zip(&mut l0.img[k.clone()])
+                .zip(&mut l0.known[k.clone()])
+                .zip(&mut l0.x[k.clone()])
+                .zip(&mut l0.prior[k.clone()])
+                .zip(&mut l0.weight[k.clone()])
+                .zip(&alpha[k])
+            {
+                *img = [
+                    p[0] as f32 * (1.0 / 255.0) - mean[0],
+                    p[1] as f32 * (1.0 / 255.0) - mean[1],
+                    p[2] as f32 * (1.0 / 255.0) - mean[2],
+                ];
+                let (k, v) = start_value(p[3], a);
+                *known = k;
+                *x = v;
+                if data_term {
+                    *prior = v;
+                    *weight = self.weight(v);
+                }
+            }
+        }
+    }
+
+    /// Level 1 straight from the crop, as [`load`](Self::load) followed by
+    /// [`downsample`] would make it, without storing level 0 (a crop larger than the solved
+    /// size is never solved at full resolution).
+    #[inline(always)]
+    fn load_halved(&self, l1: &mut Level, scratch: &mut Vec<u8>) {
+        let (crop, alpha, mean) = (self.crop, self.alpha, self.mean);
+        let (h, w) = (crop.shape()[0], crop.shape()[1]);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        l1.ensure(cw, ch);
+        let data_term = self.data_term();
+        l1.data_term = data_term;
+        scratch.resize(8 * w, 0);
+        let (top, bottom) = scratch.split_at_mut(4 * w);
+        for cy in 0..ch {
+            let (y0, y1) = (2 * cy, (2 * cy + 1).min(h - 1));
+            let views = [y0, y1].map(|y| crop.index_axis(ndarray::Axis(0), y));
+            let rows = [row_bytes(&views[0], top), row_bytes(&views[1], bottom)];
+            let alphas = [&alpha[y0 * w..(y0 + 1) * w], &alpha[y1 * w..(y1 + 1) * w]];
+            for cx in 0..cw {
+                let (x0, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
+                let mut sum = [0u32; 3];
+                let (mut x, mut weight) = (0.0, 0.0);
+                let (mut bg, mut fg) = (0u8, 0u8);
+                for (row, a) in rows.iter().zip(&alphas) {
+                    for c in [x0, x1] {
+                        let p = &row[4 * c..4 * c + 4];
+                        sum[0] += p[0] as u32;
+                        sum[1] += p[1] as u32;
+                        sum[2] += p[2] as u32;
+                        let (known, v) = start_value(p[3], a[c]);
+                        x += v;
+                        if data_term {
+                            weight += self.weight(v);
+                        }
+                        fg += (known != 0 && v >= 0.5) as u8;
+                        bg += (known != 0 && v < 0.5) as u8;
+                    }
+                }
+                let k = cy * cw + cx;
+                l1.img[k] = [0, 1, 2].map(|c| sum[c] as f32 * (0.25 / 255.0) - mean[c]);
+                if data_term {
+                    l1.prior[k] = x * 0.25;
+                    l1.weight[k] = weight * 0.25;
+                }
+                (l1.known[k], l1.x[k]) = coarse_constraint(bg, fg, x * 0.25);
+            }
+        }
+    }
+}
+
 /// Pyramid levels above the finest solved one: those whose longest side exceeds `size`
 /// (0 = no cap) are only upsampled into, not solved, so the cost stays bounded as the frame
 /// grows (like the network's working size).
@@ -357,13 +370,6 @@ fn start_value(trimap: u8, warm: f32) -> (u8, f64) {
         None if warm.is_finite() => (0, warm.clamp(0.0, 1.0) as f64),
         None => (0, 0.5),
     }
-}
-
-/// The data term's weight at a pixel whose start value is `v`: `λ + trust·(2v − 1)²` (the
-/// net's certainty: 1 at alpha 0 or 1, 0 at 0.5).
-#[inline(always)]
-fn data_weight(v: f64, lambda: f64, trust: f64) -> f64 {
-    lambda + trust * (2.0 * v - 1.0) * (2.0 * v - 1.0)
 }
 
 /// A coarse pixel's constraint from its known children (`bg` of them 0, `fg` of them 1): a
