@@ -89,6 +89,25 @@ impl Taps {
         let w = &self.weights[i * self.width..i * self.width + self.counts[i]];
         (self.starts[i], w)
     }
+
+    /// Output sample `i` of the first `C` channels of `row`, whose samples are `stride` values
+    /// apart (interleaved channels).
+    #[inline(always)]
+    fn apply<const C: usize, T: Copy + Into<f32>>(
+        &self,
+        i: usize,
+        row: &[T],
+        stride: usize,
+    ) -> [f32; C] {
+        let (start, weights) = self.get(i);
+        let mut acc = [0.0f32; C];
+        for (p, &w) in row[start * stride..].chunks_exact(stride).zip(weights) {
+            for c in 0..C {
+                acc[c] += w * p[c].into();
+            }
+        }
+        acc
+    }
 }
 
 /// Resizes an RGBA frame into planar f32 channels (R, G, B and optionally A), each value
@@ -151,7 +170,7 @@ impl RgbaToPlanar {
         self.horizontal.ensure(src_w, dst_w);
         self.vertical.ensure(src_h, dst_h);
         if dst_h >= src_h {
-            return self.horizontal_first::<C>(frame, dst_w, dst_h, scale, dst);
+            return self.horizontal_first::<C>(frame, (dst_w, dst_h), scale, dst);
         }
         self.line.resize(src_w * 4, 0.0);
         let plane = dst_w * dst_h;
@@ -166,13 +185,7 @@ impl RgbaToPlanar {
                 }
             }
             for x in 0..dst_w {
-                let (start, weights) = self.horizontal.get(x);
-                let mut acc = [0.0f32; C];
-                for (p, &w) in self.line[start * 4..].chunks_exact(4).zip(weights) {
-                    for c in 0..C {
-                        acc[c] += w * p[c];
-                    }
-                }
+                let acc = self.horizontal.apply::<C, f32>(x, &self.line, 4);
                 for c in 0..C {
                     dst[c * plane + y * dst_w + x] = acc[c] * scale;
                 }
@@ -185,8 +198,7 @@ impl RgbaToPlanar {
     fn horizontal_first<const C: usize>(
         &mut self,
         frame: &RgbaView<'_>,
-        dst_w: usize,
-        dst_h: usize,
+        (dst_w, dst_h): (usize, usize),
         scale: f32,
         dst: &mut [f32],
     ) {
@@ -198,13 +210,7 @@ impl RgbaToPlanar {
         {
             let row = row.to_slice().expect("RGBA rows are contiguous");
             for (x, o) in out.chunks_exact_mut(C).enumerate() {
-                let (start, weights) = self.horizontal.get(x);
-                let mut acc = [0.0f32; C];
-                for (p, &w) in row[start * 4..].chunks_exact(4).zip(weights) {
-                    for c in 0..C {
-                        acc[c] += w * p[c] as f32;
-                    }
-                }
+                let acc = self.horizontal.apply::<C, u8>(x, row, 4);
                 for c in 0..C {
                     o[c] = acc[c] * scale;
                 }
@@ -379,12 +385,7 @@ impl PlaneResizer {
             for (y, out) in self.rows.chunks_exact_mut(dst_w).enumerate() {
                 let row = row(y);
                 for (x, o) in out.iter_mut().enumerate() {
-                    let (start, weights) = self.horizontal.get(x);
-                    let mut acc = 0.0f32;
-                    for (&v, &w) in row[start..].iter().zip(weights) {
-                        acc += w * v.into();
-                    }
-                    *o = acc * scale;
+                    *o = self.horizontal.apply::<1, T>(x, row, 1)[0] * scale;
                 }
             }
             for (y, out) in dst.chunks_exact_mut(dst_w).enumerate() {
@@ -409,12 +410,7 @@ impl PlaneResizer {
                 }
             }
             for (x, o) in out.iter_mut().enumerate() {
-                let (start, weights) = self.horizontal.get(x);
-                let mut acc = 0.0f32;
-                for (&v, &w) in self.line[start..].iter().zip(weights) {
-                    acc += w * v;
-                }
-                *o = acc * scale;
+                *o = self.horizontal.apply::<1, f32>(x, &self.line, 1)[0] * scale;
             }
         }
     }
