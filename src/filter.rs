@@ -96,8 +96,6 @@ pub fn box_blur_truncated(v: &mut [f32], w: usize, h: usize, r: usize) {
     }
 }
 
-/// Running-sum box filter of `line` with clamped edges; calls `put(i, value)` per sample.
-#[inline]
 /// [`box_blur`] at radius 1 (the guided filter's): direct three-tap sums over whole rows, which
 /// the compiler vectorises, instead of running sums (a serial chain of additions per row).
 fn box_blur3(plane: &mut [f32], width: usize, height: usize, tmp: &mut Vec<f32>) {
@@ -136,6 +134,8 @@ fn box_blur3(plane: &mut [f32], width: usize, height: usize, tmp: &mut Vec<f32>)
     }
 }
 
+/// Running-sum box filter of `line` with clamped edges; calls `put(i, value)` per sample.
+#[inline]
 fn blur_line(line: &[f32], radius: usize, norm: f32, mut put: impl FnMut(usize, f32)) {
     let n = line.len();
     let at = |i: isize| line[i.clamp(0, n as isize - 1) as usize];

@@ -250,14 +250,19 @@ impl MatteRefiner {
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
         let unknown = |px: &[u8]| px[3] > KNOWN_BG && px[3] < KNOWN_FG;
         for_each_row_mut(frame, |y, row| {
-            let n = row.chunks_exact(4).filter(|px| unknown(px)).count();
-            if n > 0 {
-                stats.unknown += n;
-                x0 = x0.min(row.chunks_exact(4).position(unknown).unwrap_or(usize::MAX));
-                x1 = x1.max(row.chunks_exact(4).rposition(unknown).unwrap_or(0));
-                y0 = y0.min(y);
-                y1 = y1.max(y);
-            }
+            // Rows without an unknown pixel are read once.
+            let Some(first) = row.chunks_exact(4).position(unknown) else {
+                return;
+            };
+            let last = row.chunks_exact(4).rposition(unknown).unwrap_or(first);
+            stats.unknown += row[4 * first..4 * (last + 1)]
+                .chunks_exact(4)
+                .filter(|px| unknown(px))
+                .count();
+            x0 = x0.min(first);
+            x1 = x1.max(last);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
         });
         if stats.unknown > 0 {
             let m = settings.margin as usize;

@@ -114,12 +114,8 @@ impl Taps {
 /// multiplied by `scale` (1/255 gives the 0..1 range networks expect).
 #[derive(Debug, Default)]
 pub struct RgbaToPlanar {
-    horizontal: Taps,
-    vertical: Taps,
-    /// One vertically resampled row: `src_w × 4`, interleaved (shrinking).
-    line: Vec<f32>,
-    /// Horizontally resampled rows: `src_h × dst_w × channels`, interleaved (enlarging).
-    rows: Vec<f32>,
+    /// The resampler of [`PlaneResizer`], run on four interleaved channels.
+    resampler: PlaneResizer,
 }
 
 impl RgbaToPlanar {
@@ -151,12 +147,6 @@ impl RgbaToPlanar {
         self.run_channels::<4>(frame, dst_w, dst_h, scale, dst);
     }
 
-    /// The scalar horizontal taps run on the fewer rows. Shrinking vertically, the vertical
-    /// pass comes first: each output row is a weighted sum of whole source rows (all four bytes
-    /// of every pixel, contiguous, so the compiler vectorises it), then the horizontal pass
-    /// runs on that single row — `dst_h` rows through the horizontal taps instead of every
-    /// source row (criterion, 1280×720 → 256×144: 3.0 → 2.0 ms). Enlarging, the horizontal
-    /// pass runs first on the source rows ([`Self::horizontal_first`]).
     fn run_channels<const C: usize>(
         &mut self,
         frame: &RgbaView<'_>,
@@ -166,69 +156,14 @@ impl RgbaToPlanar {
         dst: &mut [f32],
     ) {
         let (src_w, src_h) = (frame.shape()[1], frame.shape()[0]);
-        assert_eq!(dst.len(), C * dst_w * dst_h, "planar buffer size");
-        self.horizontal.ensure(src_w, dst_w);
-        self.vertical.ensure(src_h, dst_h);
-        if dst_h >= src_h {
-            return self.horizontal_first::<C>(frame, (dst_w, dst_h), scale, dst);
-        }
-        self.line.resize(src_w * 4, 0.0);
-        let plane = dst_w * dst_h;
-        for y in 0..dst_h {
-            let (start, weights) = self.vertical.get(y);
-            self.line.fill(0.0);
-            for (k, &w) in weights.iter().enumerate() {
-                let row = frame.index_axis(Axis(0), start + k);
-                let row = row.to_slice().expect("RGBA rows are contiguous");
-                for (o, &p) in self.line.iter_mut().zip(row) {
-                    *o += w * p as f32;
-                }
-            }
-            for x in 0..dst_w {
-                let acc = self.horizontal.apply::<C, f32>(x, &self.line, 4);
-                for c in 0..C {
-                    dst[c * plane + y * dst_w + x] = acc[c] * scale;
-                }
-            }
-        }
-    }
-
-    /// Horizontal pass first, into `src_h` resampled rows, then the vertical pass over whole
-    /// rows: for enlarging, where there are fewer source rows than output rows.
-    fn horizontal_first<const C: usize>(
-        &mut self,
-        frame: &RgbaView<'_>,
-        (dst_w, dst_h): (usize, usize),
-        scale: f32,
-        dst: &mut [f32],
-    ) {
-        let src_h = frame.shape()[0];
-        self.rows.resize(src_h * dst_w * C, 0.0);
-        for (row, out) in frame
-            .outer_iter()
-            .zip(self.rows.chunks_exact_mut(dst_w * C))
-        {
-            let row = row.to_slice().expect("RGBA rows are contiguous");
-            for (x, o) in out.chunks_exact_mut(C).enumerate() {
-                let acc = self.horizontal.apply::<C, u8>(x, row, 4);
-                for c in 0..C {
-                    o[c] = acc[c] * scale;
-                }
-            }
-        }
-        let plane = dst_w * dst_h;
-        for (c, dst_plane) in dst.chunks_exact_mut(plane).enumerate() {
-            for (y, out) in dst_plane.chunks_exact_mut(dst_w).enumerate() {
-                let (start, weights) = self.vertical.get(y);
-                out.fill(0.0);
-                for (k, &w) in weights.iter().enumerate() {
-                    let src = &self.rows[(start + k) * dst_w * C..(start + k + 1) * dst_w * C];
-                    for (o, p) in out.iter_mut().zip(src.chunks_exact(C)) {
-                        *o += w * p[c];
-                    }
-                }
-            }
-        }
+        let row = |y: usize| {
+            frame
+                .index_axis(Axis(0), y)
+                .to_slice()
+                .expect("RGBA rows are contiguous")
+        };
+        self.resampler
+            .run_rows::<C, u8>(row, 4, (src_w, src_h), scale, dst, (dst_w, dst_h));
     }
 }
 
@@ -329,14 +264,13 @@ impl PlaneResizer {
         dst_h: usize,
     ) {
         assert_eq!(src.len(), src_w * src_h, "source plane size");
-        self.run_rows(
+        self.run_rows::<1, f32>(
             |y| &src[y * src_w..(y + 1) * src_w],
-            src_w,
-            src_h,
+            1,
+            (src_w, src_h),
             1.0,
             dst,
-            dst_w,
-            dst_h,
+            (dst_w, dst_h),
         );
     }
 
@@ -359,49 +293,57 @@ impl PlaneResizer {
             "window outside the plane"
         );
         let row = |r: usize| &src[(y + r) * stride + x..(y + r) * stride + x + w];
-        self.run_rows(row, w, h, scale, dst, dst_w, dst_h);
+        self.run_rows::<1, u8>(row, 1, (w, h), scale, dst, (dst_w, dst_h));
     }
 
-    /// Resizes the `src_h` rows of `src_w` samples that `row(y)` gives into `dst`, times
-    /// `scale`; the passes in the order [`RgbaToPlanar`] takes (the same samples, bit for bit):
-    /// the scalar horizontal taps on the fewer rows.
-    #[allow(clippy::too_many_arguments)]
-    fn run_rows<'a, T: Copy + Into<f32> + 'a>(
+    /// Resizes the `src_h` rows of `src_w` samples that `row(y)` gives (`C` channels
+    /// interleaved `stride` values apart) into `C` planes of `dst_w × dst_h` in `dst`, times
+    /// `scale`. The scalar horizontal taps run on the fewer rows. Shrinking vertically, the
+    /// vertical pass comes first: each output row is a weighted sum of whole source rows
+    /// (contiguous, so the compiler vectorises it), then the horizontal taps run on that single
+    /// row — `dst_h` rows through them instead of every source row (criterion, 1280×720 →
+    /// 256×144 RGBA: 3.0 → 2.0 ms). Enlarging, the horizontal taps run first on the source rows.
+    /// [`RgbaToPlanar`] runs this too, so a channel of a frame and a plane give the same samples.
+    fn run_rows<'a, const C: usize, T: Copy + Into<f32> + 'a>(
         &mut self,
         row: impl Fn(usize) -> &'a [T],
-        src_w: usize,
-        src_h: usize,
+        stride: usize,
+        (src_w, src_h): (usize, usize),
         scale: f32,
         dst: &mut [f32],
-        dst_w: usize,
-        dst_h: usize,
+        (dst_w, dst_h): (usize, usize),
     ) {
-        assert_eq!(dst.len(), dst_w * dst_h, "destination plane size");
+        assert_eq!(dst.len(), C * dst_w * dst_h, "destination plane size");
         self.horizontal.ensure(src_w, dst_w);
         self.vertical.ensure(src_h, dst_h);
+        let plane = dst_w * dst_h;
         if dst_h >= src_h {
-            // Enlarging: the horizontal taps on the fewer (source) rows first.
-            self.rows.resize(src_h * dst_w, 0.0);
-            for (y, out) in self.rows.chunks_exact_mut(dst_w).enumerate() {
+            self.rows.resize(src_h * dst_w * C, 0.0);
+            for (y, out) in self.rows.chunks_exact_mut(dst_w * C).enumerate() {
                 let row = row(y);
-                for (x, o) in out.iter_mut().enumerate() {
-                    *o = self.horizontal.apply::<1, T>(x, row, 1)[0] * scale;
+                for (x, o) in out.chunks_exact_mut(C).enumerate() {
+                    let acc = self.horizontal.apply::<C, T>(x, row, stride);
+                    for c in 0..C {
+                        o[c] = acc[c] * scale;
+                    }
                 }
             }
-            for (y, out) in dst.chunks_exact_mut(dst_w).enumerate() {
-                let (start, weights) = self.vertical.get(y);
-                out.fill(0.0);
-                for (k, &w) in weights.iter().enumerate() {
-                    let src = &self.rows[(start + k) * dst_w..(start + k + 1) * dst_w];
-                    for (o, v) in out.iter_mut().zip(src) {
-                        *o += w * v;
+            for (c, dst_plane) in dst.chunks_exact_mut(plane).enumerate() {
+                for (y, out) in dst_plane.chunks_exact_mut(dst_w).enumerate() {
+                    let (start, weights) = self.vertical.get(y);
+                    out.fill(0.0);
+                    for (k, &w) in weights.iter().enumerate() {
+                        let src = &self.rows[(start + k) * dst_w * C..(start + k + 1) * dst_w * C];
+                        for (o, p) in out.iter_mut().zip(src.chunks_exact(C)) {
+                            *o += w * p[c];
+                        }
                     }
                 }
             }
             return;
         }
-        self.line.resize(src_w, 0.0);
-        for (y, out) in dst.chunks_exact_mut(dst_w).enumerate() {
+        self.line.resize(src_w * stride, 0.0);
+        for y in 0..dst_h {
             let (start, weights) = self.vertical.get(y);
             self.line.fill(0.0);
             for (k, &w) in weights.iter().enumerate() {
@@ -409,8 +351,11 @@ impl PlaneResizer {
                     *o += w * v.into();
                 }
             }
-            for (x, o) in out.iter_mut().enumerate() {
-                *o = self.horizontal.apply::<1, f32>(x, &self.line, 1)[0] * scale;
+            for x in 0..dst_w {
+                let acc = self.horizontal.apply::<C, f32>(x, &self.line, stride);
+                for c in 0..C {
+                    dst[c * plane + y * dst_w + x] = acc[c] * scale;
+                }
             }
         }
     }
