@@ -114,16 +114,19 @@ fn composite(c: &mut Criterion) {
         }
         let mut data = src.clone();
         g.throughput(Throughput::Elements((w * h) as u64));
-        for (name, bg) in [
-            ("color", Background::Color(rgb(DEFAULT_COLOR))),
+        for (name, bg, estimate) in [
+            ("color", Background::Color(rgb(DEFAULT_COLOR)), false),
+            ("color_fg", Background::Color(rgb(DEFAULT_COLOR)), true),
             (
                 "blur",
                 Background::Blur {
                     sigma: DEFAULT_BLUR_SIGMA,
                 },
+                false,
             ),
         ] {
             let mut comp = Compositor::new(bg);
+            comp.set_estimate_foreground(estimate);
             g.bench_function(BenchmarkId::new(name, w), |b| {
                 b.iter(|| {
                     data.copy_from_slice(&src);

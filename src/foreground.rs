@@ -20,7 +20,11 @@
 //! Results match pymatting 1.1.14 (same level sizes, same initialisation, same sweep order and
 //! clamping) to within 1e-6 per value; see the parity tests. Meant for offline use (data
 //! preparation): single-threaded, about 8 ms per 256×256 image, about as fast as pymatting's
-//! numba version.
+//! numba version. For video frames, [`fusion`] has the real-time estimator the compositor uses.
+
+pub mod fusion;
+
+pub use fusion::BlurFusion;
 
 /// Parameters of [`estimate_foreground`]. The defaults are pymatting's, so results are
 /// comparable with `estimate_foreground_ml(image, alpha)`.

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 
-use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR};
+use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, DEFAULT_ESTIMATE_FOREGROUND};
 use slimmatte::matte::{DEFAULT_WORKING_SIZE, MatteSettings};
 use slimmatte::refine::RefineSettings;
 use slimmatte::runtime::DEFAULT_THREADS;
@@ -36,6 +36,7 @@ fn run_and_demo_defaults_are_the_cores() {
     assert_eq!(a.threads as usize, DEFAULT_THREADS);
     assert_eq!(a.blur_sigma as f32, DEFAULT_BLUR_SIGMA);
     assert_eq!(a.color, HexColor(DEFAULT_COLOR));
+    assert_eq!(a.estimate_foreground, DEFAULT_ESTIMATE_FOREGROUND);
     assert_eq!(a.refine.settings(), RefineSettings::default());
 }
 

@@ -16,7 +16,7 @@ use crate::interrupt::Interrupt;
 
 use super::output::encoder_tail;
 use super::refine_args::RefineArgs;
-use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR};
+use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, DEFAULT_ESTIMATE_FOREGROUND};
 use slimmatte::matte::DEFAULT_WORKING_SIZE;
 use slimmatte::runtime::DEFAULT_THREADS;
 
@@ -91,6 +91,11 @@ pub struct RunArgs {
     /// Blur standard deviation in pixels for --background blur.
     #[arg(long, default_value_t = DEFAULT_BLUR_SIGMA.into())]
     pub blur_sigma: f64,
+    /// At soft matte edges (hair, motion blur), composite the estimated foreground colour
+    /// (blur fusion) instead of the frame's own, which still holds the old background
+    /// (`bgreplace estimate-foreground`).
+    #[arg(long, default_value_t = DEFAULT_ESTIMATE_FOREGROUND, action = clap::ArgAction::Set)]
+    pub estimate_foreground: bool,
     /// Which stages run.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
@@ -144,7 +149,7 @@ impl RunArgs {
     }
 
     fn background_props(&self) -> Result<String> {
-        Ok(match self.background {
+        let mode = match self.background {
             BackgroundArg::Blur => format!("background=blur blur-sigma={}", self.blur_sigma),
             BackgroundArg::Transparent => "background=transparent".to_string(),
             BackgroundArg::Color => format!("background=color color={}", self.color.0),
@@ -158,7 +163,11 @@ impl RunArgs {
                 }
                 format!("background=image image-location={}", quote(&image)?)
             }
-        })
+        };
+        Ok(format!(
+            "{mode} estimate-foreground={}",
+            self.estimate_foreground
+        ))
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Sample {
     pub rgba: Vec<u8>,
     /// Ground-truth alpha, 0..1.
     pub alpha: Vec<f32>,
+    /// Ground-truth foreground colour, packed RGB, where it is known (synthetic stills).
+    pub foreground: Option<Vec<u8>>,
 }
 
 /// Photographs used as foreground textures and backgrounds: scikit-image's sample images when
@@ -302,6 +304,7 @@ pub fn still(textures: &[(String, RgbaImage)], index: usize, w: usize, h: usize)
         height: h,
         rgba,
         alpha,
+        foreground: Some(fg),
     })
 }
 
@@ -428,6 +431,7 @@ impl MovingSequence {
             height: h,
             rgba,
             alpha,
+            foreground: None,
         }
     }
 }

@@ -352,6 +352,7 @@ fn a_leak_far_from_the_subject_costs_the_trimap_free_rows_only() {
             height: h,
             rgba: vec![128; w * h * 4],
             alpha: alpha.clone(),
+            foreground: None,
         },
         trimap: trimap.clone(),
     };

@@ -102,3 +102,55 @@ fn image_mode_without_location_posts_an_error() {
     let msg = start_failure("bgreplace", &[("background", "image")]);
     assert!(msg.contains("image-location"), "{msg}");
 }
+
+/// A 160×90 frame: a red foreground (alpha 255, left) fading over 8 px into a blue background
+/// (alpha 0), the soft pixels' colours mixing the two as a camera sees them.
+fn soft_edge() -> gst::Buffer {
+    let mut data = Vec::new();
+    for _ in 0..90 {
+        for x in 0..160i32 {
+            let a = ((88 - x) * 32).clamp(0, 255) as u8;
+            let af = a as f32 / 255.0;
+            let mix = |f: f32, b: f32| (af * f + (1.0 - af) * b + 0.5) as u8;
+            data.extend_from_slice(&[mix(220.0, 10.0), mix(30.0, 20.0), mix(20.0, 230.0), a]);
+        }
+    }
+    gst::Buffer::from_slice(data)
+}
+
+#[test]
+fn estimate_foreground_takes_the_old_background_out_of_soft_pixels() {
+    let over_black = |estimate: &str| {
+        let mut h = harness(&[
+            ("background", "color"),
+            ("color", "0x000000"),
+            ("estimate-foreground", estimate),
+        ]);
+        h.set_src_caps(rgba_caps(160, 90));
+        h.push(soft_edge()).unwrap();
+        h.pull().unwrap().map_readable().unwrap().to_vec()
+    };
+    let (observed, estimated) = (over_black("false"), over_black("true"));
+    let input = soft_edge().map_readable().unwrap().to_vec();
+    // Over black a soft pixel should show α·F, and F has almost no blue: the rest of the blue
+    // is the old background's.
+    let (mut blue_observed, mut blue_estimated) = (0u32, 0u32);
+    for ((o, e), i) in observed
+        .chunks_exact(4)
+        .zip(estimated.chunks_exact(4))
+        .zip(input.chunks_exact(4))
+    {
+        if i[3] == 0 || i[3] == 255 {
+            assert_eq!(o, e, "a hard pixel differs");
+        } else {
+            let want = (i[3] as f32 / 255.0 * 20.0) as u32;
+            blue_observed += (o[2] as u32).saturating_sub(want);
+            blue_estimated += (e[2] as u32).saturating_sub(want);
+        }
+    }
+    assert!(blue_observed > 90 * 200, "observed {blue_observed}");
+    assert!(
+        blue_estimated * 20 < blue_observed,
+        "estimated {blue_estimated} vs {blue_observed}"
+    );
+}

@@ -8,7 +8,7 @@ use common::element;
 use gst::glib;
 use gst::prelude::*;
 
-use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR};
+use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, DEFAULT_ESTIMATE_FOREGROUND};
 use slimmatte::matte::{self, MatteSettings};
 use slimmatte::refine::{self, RefineMethod, RefineSettings};
 use slimmatte::runtime::DEFAULT_THREADS;
@@ -109,6 +109,10 @@ fn bgreplace_ships_the_core_defaults() {
     let e = element("bgreplace", &[]);
     assert_eq!(double(&e, "blur-sigma"), DEFAULT_BLUR_SIGMA);
     assert_eq!(uint(&e, "color"), DEFAULT_COLOR);
+    assert_eq!(
+        boolean(&e, "estimate-foreground"),
+        DEFAULT_ESTIMATE_FOREGROUND
+    );
 }
 
 #[test]
@@ -119,6 +123,10 @@ fn mattebin_ships_the_core_defaults() {
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
     assert_eq!(double(&e, "blur-sigma"), DEFAULT_BLUR_SIGMA);
     assert_eq!(uint(&e, "color"), DEFAULT_COLOR);
+    assert_eq!(
+        boolean(&e, "estimate-foreground"),
+        DEFAULT_ESTIMATE_FOREGROUND
+    );
     assert_eq!(uint(&e, "refine-size"), refine::DEFAULT_REFINE_SIZE);
     // Its trimap stage is a plain trimapgen: the same defaults as above.
     let bin = e.downcast::<gst::Bin>().unwrap();

@@ -44,14 +44,7 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
             tiles.push(alpha.clone());
         }
         tiles.push(img.sample.alpha.clone());
-        // "alphamat (opencv-doc)" → "alphamat_opencv_doc".
-        let key = img
-            .set
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect::<Vec<_>>()
-            .join("_");
-        let name = format!("{key}_{i}.png");
+        let name = format!("{}_{i}.png", set_key(&img.set));
         tiles_png(img, &tiles, &dir.join(&name))?;
         let _ = writeln!(md, "- `{name}`: {} image {i}", img.set);
     }
@@ -60,8 +53,16 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
     Ok(())
 }
 
+/// A set's name as a file-name part: "alphamat (opencv-doc)" → "alphamat_opencv_doc".
+pub fn set_key(set: &str) -> String {
+    set.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// Per set, the `n` images with the most soft ground-truth pixels (indices into `images`).
-fn choose(images: &[EvalImage], n: usize) -> Vec<usize> {
+pub fn choose(images: &[EvalImage], n: usize) -> Vec<usize> {
     let soft = |img: &EvalImage| {
         img.sample
             .alpha
@@ -85,6 +86,26 @@ fn choose(images: &[EvalImage], n: usize) -> Vec<usize> {
 /// Side-by-side crops of the window with the most soft ground-truth pixels: the image, then
 /// each alpha in `tiles`, each enlarged 2× (nearest neighbour, so strands are not smoothed).
 pub fn tiles_png(img: &EvalImage, tiles: &[Vec<f32>], path: &Path) -> Result<()> {
+    let rgba = &img.sample.rgba;
+    let mut colour: Vec<Tile<'_>> = vec![Box::new(|k| {
+        let p = &rgba[k * 4..k * 4 + 3];
+        [p[0], p[1], p[2]]
+    })];
+    for alpha in tiles {
+        colour.push(Box::new(|k| {
+            let v = (alpha[k].clamp(0.0, 1.0) * 255.0).round() as u8;
+            [v, v, v]
+        }));
+    }
+    save_tiles(img, &colour, path)
+}
+
+/// One tile of a crop strip: the RGB to show for pixel `k` (row-major index) of the image.
+pub type Tile<'a> = Box<dyn Fn(usize) -> [u8; 3] + 'a>;
+
+/// The `side × side` window (its top-left corner and side) with the most soft ground-truth
+/// pixels, on an 8-px grid.
+fn soft_window(img: &EvalImage) -> (usize, usize, usize) {
     let (w, h) = (img.sample.width, img.sample.height);
     let side = 128.min(w).min(h);
     let soft: Vec<u32> = img
@@ -93,7 +114,6 @@ pub fn tiles_png(img: &EvalImage, tiles: &[Vec<f32>], path: &Path) -> Result<()>
         .iter()
         .map(|&a| (a > 0.05 && a < 0.95) as u32)
         .collect();
-    // Best window on an 8-px grid.
     let (mut best, mut best_xy) = (0u32, (0, 0));
     for y in (0..=h - side).step_by(8) {
         for x in (0..=w - side).step_by(8) {
@@ -109,27 +129,26 @@ pub fn tiles_png(img: &EvalImage, tiles: &[Vec<f32>], path: &Path) -> Result<()>
             }
         }
     }
-    let (x0, y0) = best_xy;
+    (best_xy.0, best_xy.1, side)
+}
+
+/// Writes the tiles of the image's most detailed window side by side, each enlarged 2×
+/// (nearest neighbour, so strands are not smoothed), 4 px apart.
+pub fn save_tiles(img: &EvalImage, tiles: &[Tile<'_>], path: &Path) -> Result<()> {
+    let w = img.sample.width;
+    let (x0, y0, side) = soft_window(img);
     let scale = 2;
-    let n = 1 + tiles.len();
+    let n = tiles.len();
     let gap = 4;
     let tw = side * scale;
     let (ow, oh) = (n * tw + (n - 1) * gap, tw);
     let mut out = vec![255u8; ow * oh * 3];
-    for t in 0..n {
+    for (t, tile) in tiles.iter().enumerate() {
         for y in 0..oh {
             for x in 0..tw {
                 let (sx, sy) = (x0 + x / scale, y0 + y / scale);
-                let k = sy * w + sx;
-                let px = if t == 0 {
-                    let p = &img.sample.rgba[k * 4..k * 4 + 3];
-                    [p[0], p[1], p[2]]
-                } else {
-                    let v = (tiles[t - 1][k].clamp(0.0, 1.0) * 255.0).round() as u8;
-                    [v, v, v]
-                };
                 let o = (y * ow + t * (tw + gap) + x) * 3;
-                out[o..o + 3].copy_from_slice(&px);
+                out[o..o + 3].copy_from_slice(&tile(sy * w + sx));
             }
         }
     }

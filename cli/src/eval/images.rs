@@ -169,6 +169,7 @@ pub fn load_folder(root: &Path, set: &str, radius: usize) -> Result<Vec<EvalImag
                 height: h,
                 rgba,
                 alpha: gt,
+                foreground: None,
             },
             trimap,
         });

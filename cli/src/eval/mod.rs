@@ -30,7 +30,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -43,6 +43,7 @@ use super::refine_args::RefineArgs;
 
 mod closed_form;
 pub mod crops;
+mod foreground;
 mod images;
 mod methods;
 mod models;
@@ -227,6 +228,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.crops > 0 {
         crops::write(args, &images, &models)?;
     }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    print!("{}", foreground::write(&images, args.crops, &args.out)?);
     let mut rows = runner.stills(&images, &mut methods)?;
     let seq_rows = runner.sequences(args, &textures, &mut methods)?;
     bar.finish_and_clear();

@@ -8,7 +8,8 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use slimmatte::composite::{
-    Background, Compositor, DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, RgbaImage, rgb,
+    Background, Compositor, DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, DEFAULT_ESTIMATE_FOREGROUND,
+    RgbaImage, rgb,
 };
 
 use super::BgReplaceMode;
@@ -31,6 +32,7 @@ struct Settings {
     color: u32,
     image_location: Option<PathBuf>,
     blur_sigma: f64,
+    estimate_foreground: bool,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             color: DEFAULT_COLOR,
             image_location: None,
             blur_sigma: property::double(DEFAULT_BLUR_SIGMA),
+            estimate_foreground: DEFAULT_ESTIMATE_FOREGROUND,
         }
     }
 }
@@ -78,6 +81,8 @@ impl State {
             }
         };
         self.compositor.set_background(background);
+        self.compositor
+            .set_estimate_foreground(settings.estimate_foreground);
         self.built = settings.clone();
         Ok(())
     }
@@ -132,6 +137,17 @@ impl ObjectImpl for BgReplace {
                     .default_value(property::double(DEFAULT_BLUR_SIGMA))
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("estimate-foreground")
+                    .nick("Estimate foreground colour")
+                    .blurb(
+                        "At soft matte edges (hair, motion blur) composite the estimated \
+                         foreground colour (blur fusion, Forte & Pitie 2021) instead of the \
+                         frame's own colour, which still holds the old background; also \
+                         written into RGB for background=transparent",
+                    )
+                    .default_value(DEFAULT_ESTIMATE_FOREGROUND)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -145,6 +161,7 @@ impl ObjectImpl for BgReplace {
             "color" => set.store_with(&mut settings.color, |c| format!("{c:#08x}")),
             "image-location" => set.store_path(&mut settings.image_location),
             "blur-sigma" => set.store(&mut settings.blur_sigma),
+            "estimate-foreground" => set.store(&mut settings.estimate_foreground),
             _ => unimplemented!(),
         }
     }
@@ -160,6 +177,7 @@ impl ObjectImpl for BgReplace {
                 .and_then(|p| p.to_str())
                 .to_value(),
             "blur-sigma" => settings.blur_sigma.to_value(),
+            "estimate-foreground" => settings.estimate_foreground.to_value(),
             _ => unimplemented!(),
         }
     }

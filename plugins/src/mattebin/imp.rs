@@ -15,6 +15,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("color", "background"),
     ("image-location", "background"),
     ("blur-sigma", "background"),
+    ("estimate-foreground", "background"),
     ("working-size", "matte"),
     ("temporal", "matte"),
     ("threads", "matte"),
