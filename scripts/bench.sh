@@ -40,7 +40,7 @@ if [ "$QUICK" = 1 ]; then
   EVAL_ARGS=(--synthetic 3 --sequences 1 --sequence-frames 5 --closed-form 1)
   BENCH_ARGS=(--frames 10 --warmup 2)
 else
-  EVAL_ARGS=(--synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 21)
+  EVAL_ARGS=(--synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 21 --foreground-crops 2)
   BENCH_ARGS=(--frames 60 --warmup 5 --max-seconds 45 --min-frames 15)
 fi
 
@@ -48,7 +48,7 @@ MODEL_ARGS=()
 for m in ${SLIMMATTE_BENCH_MODELS:-}; do MODEL_ARGS+=(--model "$m"); done
 
 mkdir -p "$OUT"
-say "slimmatte eval → $OUT/eval.{csv,md,json}, sad_over_time.{csv,png}"
+say "slimmatte eval → $OUT/eval.{csv,md,json}, sad_over_time.{csv,png}, foreground.md"
 ./target/release/slimmatte eval "${EVAL_ARGS[@]}" "${MODEL_ARGS[@]}" "${THREAD_ARGS[@]}" --alphamat --out "$OUT"
 
 say "slimmatte bench → $OUT/bench.{json,md}, PNG plots"

@@ -119,6 +119,8 @@ def main():
     plots = "\n".join(f"![{p.stem}]({p.name})" for p in sorted(out.glob("*.png")))
     # Results made by other commands that live in this folder too (linked, not rewritten).
     others = [(n, what) for n, what in [
+        ("foreground.md", "foreground colour at soft edges: the frame's colour vs "
+         "`bgreplace estimate-foreground=true`, given the true alpha (crops in `foreground/`)"),
         ("temporal.md", "temporal vs single-frame student, and the tuning sequences behind the defaults"),
         ("old_vs_new.md", "old vs new matting nets on held-out images, with hair/leaf crops"),
         ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),

@@ -141,6 +141,12 @@ pub struct EvalArgs {
     /// the N most detailed stills of each set to `<out>/crops/`; 0 = none.
     #[arg(long, default_value_t = 0)]
     pub crops: usize,
+    /// Also write crop PNGs of the compositor's foreground colour estimation (image | frame
+    /// colour over green | estimated foreground over green | truth) of the N most detailed
+    /// stills of each set to `<out>/foreground/`; 0 = none (the foreground table is always
+    /// written).
+    #[arg(long, default_value_t = 0)]
+    pub foreground_crops: usize,
     /// Instead of the tables: the refinement's quality/time curve over iteration counts
     /// (refine_curve.{csv,md,png} and a hair crop PNG) on this many images per resolution.
     #[arg(long, default_value_t = 0)]
@@ -230,7 +236,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    print!("{}", foreground::write(&images, args.crops, &args.out)?);
+    print!(
+        "{}",
+        foreground::write(&images, args.foreground_crops, &args.out)?
+    );
     let mut rows = runner.stills(&images, &mut methods)?;
     let seq_rows = runner.sequences(args, &textures, &mut methods)?;
     bar.finish_and_clear();
