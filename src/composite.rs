@@ -56,9 +56,11 @@ pub const DEFAULT_COLOR: u32 = 0x00_B1_40;
 /// background. Given the true alpha it lowers the colour error on the soft pixels of the
 /// tuning stills by a third (14.8 → 9.8 8-bit levels, `eval`'s foreground table) and removes
 /// the old background's fringe from the real photo's leaves (`results/foreground/`). Off by
-/// default for its cost on 2 cores (criterion `composite/color_fg` vs `composite/color`: about
-/// 0.7 ms more per 640×360 frame, 1.6 ms at 1280×720, where the whole pipeline spends about
-/// 12 and 22 ms of CPU): the speed targets are met without it; turn it on for quality.
+/// default for its cost, which grows with the number of soft pixels: on the built-in clip
+/// (`bench`, temporal student, 2 cores, two alternations) the composite stage took 1.8–1.9 ms
+/// instead of 0.2 at 640×360 and 6.9–7.0 instead of 0.9 at 1280×720, and the pipeline
+/// delivered 136–141 instead of 157–164 fps and 57 instead of 73–78 fps (criterion's disc
+/// with an 8 px ramp: +0.7 / +1.6 ms). Turn it on where edges matter more than frame rate.
 pub const DEFAULT_ESTIMATE_FOREGROUND: bool = false;
 
 /// The `[r, g, b]` bytes of a 0xRRGGBB colour (higher bits are ignored).
