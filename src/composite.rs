@@ -55,8 +55,10 @@ pub const DEFAULT_COLOR: u32 = 0x00_B1_40;
 /// soft edges ([`BlurFusion`]) instead of the frame's own colour, which still holds the old
 /// background. Given the true alpha it lowers the colour error on the soft pixels of the
 /// tuning stills by a third (14.8 → 9.8 8-bit levels, `eval`'s foreground table) and removes
-/// the old background's fringe from the real photo's leaves (`results/foreground/`). Off by
-/// default for its cost, which grows with the number of soft pixels: on the built-in clip
+/// the old background's fringe from the real photo's leaves (`results/foreground/`), but with
+/// the full pipeline's own matte it gains nothing on the test stills (21.58 vs 21.48 levels
+/// of composite error on the matte's soft pixels). Off by default for that and for its cost,
+/// which grows with the number of soft pixels: on the built-in clip
 /// (`bench`, temporal student, 2 cores, two alternations) the composite stage took 1.8–1.9 ms
 /// instead of 0.2 at 640×360 and 6.9–7.0 instead of 0.9 at 1280×720, and the pipeline
 /// delivered 136–141 instead of 157–164 fps and 57 instead of 73–78 fps (criterion's disc

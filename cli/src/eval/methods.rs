@@ -132,6 +132,16 @@ impl Method {
     }
 }
 
+/// The trimap stage's settings of the `…/trimapgen` rows: `trimapgen`'s defaults but for the
+/// band options eval takes.
+pub(super) fn trimap_settings(args: &EvalArgs) -> TrimapSettings {
+    TrimapSettings {
+        adaptive_band: args.adaptive_band,
+        band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),
+        ..TrimapSettings::default()
+    }
+}
+
 /// The methods of a run: for each model and refinement, `gt-trimap` and `trimapgen`; RVM when
 /// found; the coarse mask.
 pub(super) fn build_methods(
@@ -141,11 +151,7 @@ pub(super) fn build_methods(
 ) -> Result<Vec<Method>> {
     let seg = slimmatte::paths::default_segmentation_model();
     let mut methods = Vec::new();
-    let trimap = TrimapSettings {
-        adaptive_band: args.adaptive_band,
-        band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),
-        ..TrimapSettings::default()
-    };
+    let trimap = trimap_settings(args);
     let mut refines = vec![RefineSettings::none()];
     if args.refine.settings().enabled() {
         refines.push(args.refine.settings());

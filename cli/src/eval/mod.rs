@@ -38,6 +38,7 @@ use crate::sequence::{self, Sample};
 use slimmatte::frame::rgba_view_mut;
 use slimmatte::matte::{DEFAULT_WORKING_SIZE, MatteRefiner, MatteSettings};
 use slimmatte::runtime::DEFAULT_THREADS;
+use slimmatte::trimap::TrimapGenerator;
 
 use super::refine_args::RefineArgs;
 
@@ -236,9 +237,28 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    // The foreground table, also with the shipped pipeline's matte (the first model's).
+    let mut stages = match models.first() {
+        Some(m) => Some((
+            TrimapGenerator::load(
+                &slimmatte::paths::default_segmentation_model(),
+                args.threads,
+            )?,
+            MatteRefiner::load(m, args.threads)?,
+        )),
+        None => None,
+    };
+    let pipeline = stages
+        .as_mut()
+        .map(|(trimapgen, refiner)| foreground::PipelineMatte {
+            trimapgen,
+            trimap: methods::trimap_settings(args),
+            refiner,
+            matte: settings,
+        });
     print!(
         "{}",
-        foreground::write(&images, args.foreground_crops, &args.out)?
+        foreground::write(&images, args.foreground_crops, pipeline, &args.out)?
     );
     let mut rows = runner.stills(&images, &mut methods)?;
     let seq_rows = runner.sequences(args, &textures, &mut methods)?;
