@@ -101,48 +101,48 @@ fn composite_error(frame: &[u8], alpha: &[f32], truth: &[u8]) -> f64 {
 pub fn write(
     images: &[EvalImage],
     crops: usize,
-    mut pipeline: Option<PipelineMatte<'_>>,
+    pipeline: Option<PipelineMatte<'_>>,
     out: &Path,
 ) -> Result<String> {
     let mut fusion = BlurFusion::new();
-    let mut md = String::from(
+    let mut md = table(
+        images,
         "Foreground colour at soft edges, given the true alpha (so only the colour differs): \
          mean over the pixels with 0 < α < 1 of α·|X − F| (8-bit levels, mean of R, G, B), \
          X = the colour composited — the frame's own colour (`observed`, which still holds the \
-         old background) or the blur-fusion estimate of `bgreplace estimate-foreground=true` (Forte & Pitié 2021) — and F the \
-         true foreground colour, known for the synthetic stills.\n\n\
-         | set | n | soft pixels per image | observed | blur fusion |\n|---|---:|---:|---:|---:|\n",
-    );
-    let mut sets: Vec<&str> = images.iter().map(|i| i.set.as_str()).collect();
-    sets.dedup();
-    for set in sets {
-        let (mut obs, mut fus, mut soft, mut n) = (0.0, 0.0, 0usize, 0usize);
-        for img in images.iter().filter(|i| i.set == set) {
-            let Some(truth) = &img.sample.foreground else {
-                continue;
-            };
+         old background) or the blur-fusion estimate of `bgreplace estimate-foreground=true` \
+         (Forte & Pitié 2021) — and F the true foreground colour, known for the synthetic \
+         stills.",
+        |img, truth| {
             let (observed, fused) = observed_and_fused(img, &mut fusion)?;
-            obs += soft_colour_error(&observed, truth);
-            fus += soft_colour_error(&fused, truth);
-            soft += observed
-                .chunks_exact(4)
-                .filter(|p| p[3] != 0 && p[3] != 255)
-                .count();
-            n += 1;
-        }
-        if n > 0 {
-            let k = n as f64;
-            let _ = writeln!(
-                md,
-                "| {set} | {n} | {} | {:.2} | {:.2} |",
-                soft / n,
-                obs / k,
-                fus / k
+            let errors = (
+                soft_colour_error(&observed, truth),
+                soft_colour_error(&fused, truth),
             );
-        }
-    }
-    if let Some(p) = pipeline.as_mut() {
-        md.push_str(&pipeline_rows(images, p, &mut fusion)?);
+            Ok((observed, errors))
+        },
+    )?;
+    if let Some(mut p) = pipeline {
+        md.push('\n');
+        md.push_str(&table(
+            images,
+            "With the shipped pipeline's matte (`trimapgen` + `slimmatte`, default settings) \
+             instead of the true alpha: mean over the matte's soft pixels of the composite's \
+             error over green against the true composite `α·F + (1−α)·green` (8-bit levels, \
+             mean of R, G, B; matte and colour errors together).",
+            |img, truth| {
+                let (w, h) = (img.sample.width, img.sample.height);
+                let observed = p.frame(img)?;
+                let mut fused = observed.clone();
+                fusion.apply(&mut rgba_view_mut(&mut fused, w, h, w * 4)?);
+                let alpha = &img.sample.alpha;
+                let errors = (
+                    composite_error(&observed, alpha, truth),
+                    composite_error(&fused, alpha, truth),
+                );
+                Ok((observed, errors))
+            },
+        )?);
     }
     if crops > 0 {
         md.push_str(&crop_strips(images, crops, &mut fusion, out)?);
@@ -152,19 +152,17 @@ pub fn write(
     Ok(md)
 }
 
-/// The same comparison with the shipped pipeline's matte instead of the true alpha: the
-/// composite over green against the true one, on the matte's soft pixels.
-fn pipeline_rows(
+/// Rows per set under `header`: the mean of `score`'s (observed, blur fusion) errors over the
+/// images whose true foreground is known, with the soft pixels per image of the frame `score`
+/// composited (the frame with its alpha, and the two errors).
+fn table(
     images: &[EvalImage],
-    pipeline: &mut PipelineMatte<'_>,
-    fusion: &mut BlurFusion,
+    header: &str,
+    mut score: impl FnMut(&EvalImage, &[u8]) -> Result<(Vec<u8>, (f64, f64))>,
 ) -> Result<String> {
-    let mut md = String::from(
-        "\nWith the shipped pipeline's matte (`trimapgen` + `slimmatte`, default settings) \
-         instead of the true alpha: mean over the matte's soft pixels of the composite's error \
-         over green against the true composite `α·F + (1−α)·green` (8-bit levels, mean of R, G, \
-         B; matte and colour errors together).\n\n\
-         | set | n | soft pixels per image | observed | blur fusion |\n|---|---:|---:|---:|---:|\n",
+    let mut md = format!(
+        "{header}\n\n| set | n | soft pixels per image | observed | blur fusion |\n\
+         |---|---:|---:|---:|---:|\n"
     );
     let mut sets: Vec<&str> = images.iter().map(|i| i.set.as_str()).collect();
     sets.dedup();
@@ -174,13 +172,10 @@ fn pipeline_rows(
             let Some(truth) = &img.sample.foreground else {
                 continue;
             };
-            let (w, h) = (img.sample.width, img.sample.height);
-            let observed = pipeline.frame(img)?;
-            let mut fused = observed.clone();
-            fusion.apply(&mut rgba_view_mut(&mut fused, w, h, w * 4)?);
-            obs += composite_error(&observed, &img.sample.alpha, truth);
-            fus += composite_error(&fused, &img.sample.alpha, truth);
-            soft += observed
+            let (frame, (o, f)) = score(img, truth)?;
+            obs += o;
+            fus += f;
+            soft += frame
                 .chunks_exact(4)
                 .filter(|p| p[3] != 0 && p[3] != 255)
                 .count();
