@@ -147,6 +147,7 @@ impl Compositor {
         self.estimate_foreground = on;
     }
 
+    /// Whether soft pixels get their estimated foreground colour.
     pub fn estimate_foreground(&self) -> bool {
         self.estimate_foreground
     }

@@ -15,9 +15,12 @@
 //! means by `w_F = α`, `w_B = 1 − α` and run a second, fine pass to undo the bias the mixed
 //! pixels give them; a real-time matte is mostly 0 and 1 with a band of soft pixels, so here
 //! the means take only the pure pixels (`w_F = [α = 1]`, `w_B = [α = 0]`), which are unbiased
-//! in one pass (flat colours come back exactly, tested). The means are taken at reduced
-//! resolution (block averages, then a box blur), so a frame costs a few passes over small
-//! planes plus one pass over its soft pixels; only pixels with `0 < α < 1` change.
+//! in one pass (flat colours come back exactly, tested); the fine 3 × 3 pass is kept, as it
+//! carries a thin strand's own colour (on the tuning stills the colour error with the true
+//! alpha was 15.5 levels without it, 9.8 with it, 14.8 for the frame's colour). The means are
+//! taken at reduced resolution (sampled block averages, then a box blur), so a frame costs a
+//! scan of its alpha, a few passes over small planes and two over its soft pixels; only
+//! pixels with `0 < α < 1` change.
 
 use ndarray::Axis;
 
@@ -186,14 +189,13 @@ impl BlurFusion {
                 let bottom = a10[p] + wx * (a11[p] - a10[p]);
                 top + wy * (bottom - top)
             });
-            let sample = |p: usize| m[p];
-            let (share_f, share_b) = (sample(0), sample(4));
+            let (share_f, share_b) = (m[0], m[4]);
             let a = px[3] as f32 * (1.0 / 255.0);
             for c in 0..3 {
                 let i = px[c] as f32;
                 let mean = |share: f32, plane: usize| {
                     if share > MIN_SHARE {
-                        sample(plane) / share
+                        m[plane] / share
                     } else {
                         i
                     }
