@@ -58,11 +58,12 @@ pub const DEFAULT_COLOR: u32 = 0x00_B1_40;
 /// the old background's fringe from the real photo's leaves (`results/foreground/`), but with
 /// the full pipeline's own matte it gains nothing on the test stills (21.58 vs 21.48 levels
 /// of composite error on the matte's soft pixels). Off by default for that and for its cost,
-/// which grows with the number of soft pixels: on the built-in clip
-/// (`bench`, temporal student, 2 cores, two alternations) the composite stage took 1.8–1.9 ms
-/// instead of 0.2 at 640×360 and 6.9–7.0 instead of 0.9 at 1280×720, and the pipeline
-/// delivered 136–141 instead of 157–164 fps and 57 instead of 73–78 fps (criterion's disc
-/// with an 8 px ramp: +0.7 / +1.6 ms). Turn it on where edges matter more than frame rate.
+/// which grows with the number of soft pixels: on the built-in clip (`bench
+/// --estimate-foreground true`, 2 cores, two alternations, `results/foreground_cost.md`) the
+/// composite stage took 1.8 ms instead of 0.2 at 640×360 and 6.9 instead of 0.8–0.9 at
+/// 1280×720, and the pipeline delivered 137–146 instead of 168–170 fps and 60–64 instead of
+/// 80–83 fps (criterion's disc with an 8 px ramp: +0.7 / +1.6 ms). Turn it on where the
+/// matte is good and the edges matter more than the frame rate.
 pub const DEFAULT_ESTIMATE_FOREGROUND: bool = false;
 
 /// The `[r, g, b]` bytes of a 0xRRGGBB colour (higher bits are ignored).

@@ -121,6 +121,7 @@ def main():
     others = [(n, what) for n, what in [
         ("foreground.md", "foreground colour at soft edges: the frame's colour vs "
          "`bgreplace estimate-foreground=true`, given the true alpha (crops in `foreground/`)"),
+        ("foreground_cost.md", "what `estimate-foreground=true` costs in the pipeline (`bench --estimate-foreground`)"),
         ("temporal.md", "temporal vs single-frame student, and the tuning sequences behind the defaults"),
         ("old_vs_new.md", "old vs new matting nets on held-out images, with hair/leaf crops"),
         ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),

@@ -55,6 +55,7 @@ fn eval_and_bench_defaults_are_the_cores() {
     assert_eq!(b.working_size, DEFAULT_WORKING_SIZE);
     assert_eq!(b.threads, DEFAULT_THREADS);
     assert_eq!(b.refine.settings(), RefineSettings::default());
+    assert_eq!(b.estimate_foreground, DEFAULT_ESTIMATE_FOREGROUND);
     assert_eq!(crate::bench::matte_settings(&b), MatteSettings::default());
     assert!(matches!(parse("soak"), Cmd::Soak(_)));
 }

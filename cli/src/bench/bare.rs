@@ -215,6 +215,7 @@ pub(super) fn run_bare(mut system: BareSystem, frames: &Frames, setup: &Setup) -
     let (w, h) = (frames.width, frames.height);
     let budget = &setup.budget;
     let mut compositor = Compositor::new(setup.background.clone());
+    compositor.set_estimate_foreground(setup.estimate_foreground);
     let mut samples = Samples::default();
     let mut rgba = Vec::new();
     let mut scratch = Scratch::new(w, h);

@@ -114,6 +114,10 @@ pub struct BenchArgs {
     /// element's default blur (blur-sigma and color at their defaults), a colour, transparent.
     #[arg(long, value_enum, default_value_t = BackgroundArg::Image)]
     pub background: BackgroundArg,
+    /// Composite the estimated foreground colour at soft matte edges (`bgreplace
+    /// estimate-foreground`), in the bare calls and the pipelines alike.
+    #[arg(long, default_value_t = slimmatte::composite::DEFAULT_ESTIMATE_FOREGROUND, action = clap::ArgAction::Set)]
+    pub estimate_foreground: bool,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
     #[command(flatten)]
     pub refine: RefineArgs,
@@ -248,6 +252,8 @@ struct Setup {
     /// The background image.
     image: PathBuf,
     background: Background,
+    /// `--estimate-foreground`.
+    estimate_foreground: bool,
     matte_settings: MatteSettings,
     budget: Budget,
     bar: ProgressBar,
@@ -285,6 +291,7 @@ impl Setup {
             seg,
             image,
             background,
+            estimate_foreground: args.estimate_foreground,
             matte_settings,
             budget,
             bar,
@@ -392,7 +399,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         machine: report::machine(),
         threads: args.threads,
         threads_label: slimmatte::runtime::threads_label(args.threads),
-        background: background_name(args.background).into(),
+        background: background_name(args),
         frames: args.frames,
         warmup: args.warmup,
         working_size: args.working_size,
@@ -407,23 +414,31 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `bgreplace`'s properties for `--background` (the element's defaults for sigma and colour).
-pub(crate) fn background_props(background: BackgroundArg, image: &std::path::Path) -> String {
-    match background {
+/// `bgreplace`'s properties for `--background` and `--estimate-foreground` (the element's
+/// defaults for sigma and colour).
+pub(crate) fn background_props(args: &BenchArgs, image: &std::path::Path) -> String {
+    let mode = match args.background {
         BackgroundArg::Image => format!("background=image image-location=\"{}\"", image.display()),
         BackgroundArg::Blur => "background=blur".into(),
         BackgroundArg::Color => "background=color".into(),
         BackgroundArg::Transparent => "background=transparent".into(),
-    }
+    };
+    format!("{mode} estimate-foreground={}", args.estimate_foreground)
 }
 
-/// `--background`'s value as the reports name it.
-pub(crate) fn background_name(background: BackgroundArg) -> &'static str {
-    match background {
+/// `--background` (and `--estimate-foreground` when on) as the reports name it: "image
+/// background", "blur background, estimated foreground colour at soft edges", ….
+pub(crate) fn background_name(args: &BenchArgs) -> String {
+    let name = match args.background {
         BackgroundArg::Image => "image",
         BackgroundArg::Blur => "blur",
         BackgroundArg::Color => "colour",
         BackgroundArg::Transparent => "transparent",
+    };
+    if args.estimate_foreground {
+        format!("{name} background, estimated foreground colour at soft edges")
+    } else {
+        format!("{name} background")
     }
 }
 

@@ -68,7 +68,7 @@ fn pipeline_description(
          ! jpegdec name=decode{q} ! videoconvert ! video/x-raw,format=RGBA ! {stages}{q} \
          ! bgreplace name=composite {}{q} \
          ! videoconvert ! jpegenc name=encode quality=85 ! appsink name=sink sync=false",
-        super::background_props(args.background, image)
+        super::background_props(args, image)
     )
 }
 

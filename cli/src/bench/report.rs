@@ -103,7 +103,8 @@ pub struct BenchReport {
     /// How `threads` ran ([`slimmatte::runtime::threads_label`]).
     #[serde(default)]
     pub threads_label: String,
-    /// The compositing background (`bench --background`).
+    /// The compositing background as the reports print it (`bench --background`,
+    /// `--estimate-foreground`): "image background", ….
     #[serde(default)]
     pub background: String,
     pub frames: usize,
@@ -171,7 +172,7 @@ pub fn markdown(report: &BenchReport) -> String {
     let mut md = format!(
         "Frame latency, milliseconds (p50 per stage; end to end p50 / p95 / p99), on {}; \
          {}; {} measured frames after {} warm-up (fewer where the n column says so); matting \
-         working size {}; {} background. The machine is shared with other jobs, so absolute \
+         working size {}; {}. The machine is shared with other jobs, so absolute \
          numbers are noisy: compare ratios within one run.\n",
         report.machine,
         report.threads_label,

@@ -72,7 +72,7 @@ fn description(args: &BenchArgs, frames: &Frames, image: &Path, i: usize) -> Str
          ! fakesink name=sink{i} sync=true qos=true max-lateness={FRAME_NS}",
         args.threads,
         args.working_size,
-        super::background_props(args.background, image),
+        super::background_props(args, image),
         args.refine.element_props()
     )
 }
@@ -206,7 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         machine: super::report::machine(),
         threads: args.threads,
         threads_label: slimmatte::runtime::threads_label(args.threads),
-        background: super::background_name(args.background).into(),
+        background: super::background_name(args),
         fps: FPS,
         seconds: args.stream_seconds,
         runs,
@@ -227,7 +227,7 @@ fn markdown(r: &StreamsReport) -> String {
     let mut md = format!(
         "Concurrent live streams (`bench --streams`): n pipelines side by side, each `appsrc` \
          (live, {} fps, the built-in clip) `! jpegdec ! videoconvert ! mattebin ! fakesink \
-         sync=true`, {} background, {}, {:.0} s per run, on {}. Dropped = \
+         sync=true`, {}, {}, {:.0} s per run, on {}. Dropped = \
          frames pushed but not rendered (source queue full, or later than one frame period at \
          the sink).\n\n\
          | resolution | streams | delivered fps per stream (min) | total fps | dropped |\n\
