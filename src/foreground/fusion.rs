@@ -358,6 +358,37 @@ mod tests {
         );
     }
 
+    /// Rows padded to a longer stride (as GStreamer lays out video) give the same colours.
+    #[test]
+    fn padded_rows_give_the_same_result() {
+        let (w, h) = (120, 70);
+        let (packed, _) = soft_edge(w, h, [200, 40, 30], [20, 220, 60]);
+        let stride = w * 4 + 24;
+        let mut padded = vec![77u8; stride * h];
+        for y in 0..h {
+            padded[y * stride..y * stride + w * 4]
+                .copy_from_slice(&packed[y * w * 4..(y + 1) * w * 4]);
+        }
+        let mut packed_out = packed.clone();
+        let mut fusion = BlurFusion::new();
+        let n = fusion.apply(&mut rgba_view_mut(&mut packed_out, w, h, w * 4).unwrap());
+        let m = fusion.apply(&mut rgba_view_mut(&mut padded, w, h, stride).unwrap());
+        assert_eq!(n, m);
+        assert!(n > 0);
+        for y in 0..h {
+            assert_eq!(
+                &padded[y * stride..y * stride + w * 4],
+                &packed_out[y * w * 4..(y + 1) * w * 4],
+                "row {y}"
+            );
+            assert!(
+                padded[y * stride + w * 4..(y + 1) * stride]
+                    .iter()
+                    .all(|&b| b == 77)
+            );
+        }
+    }
+
     #[test]
     fn hard_mattes_are_left_alone() {
         let (w, h) = (64, 40);
