@@ -154,3 +154,27 @@ fn estimate_foreground_takes_the_old_background_out_of_soft_pixels() {
         "estimated {blue_estimated} vs {blue_observed}"
     );
 }
+
+#[test]
+fn estimate_foreground_follows_caps_changes() {
+    let mut h = harness(&[("background", "color"), ("estimate-foreground", "true")]);
+    for (w, ht) in [(160usize, 90usize), (48, 20), (200, 120), (1, 1)] {
+        // A soft ramp across the frame: every column's alpha differs.
+        let mut data = Vec::with_capacity(w * ht * 4);
+        for _ in 0..ht {
+            for x in 0..w {
+                let a = (255 * x / w.max(2)) as u8;
+                data.extend_from_slice(&[200, 60, 30, a]);
+            }
+        }
+        h.set_src_caps(rgba_caps(w as i32, ht as i32));
+        h.push(gst::Buffer::from_slice(data)).unwrap();
+        let out = h.pull().unwrap();
+        assert_eq!(out.size(), w * ht * 4, "{w}×{ht}");
+        let map = out.map_readable().unwrap();
+        assert!(
+            map.chunks_exact(4).all(|p| p[3] == 255),
+            "{w}×{ht}: not opaque"
+        );
+    }
+}
