@@ -25,7 +25,7 @@
 use ndarray::Axis;
 
 use crate::filter::box_blur;
-use crate::frame::RgbaViewMut;
+use crate::frame::{RgbaViewMut, for_each_row, for_each_row_mut};
 use crate::resize::BilinearAxis;
 
 /// Shorter side, in pixels, of the planes the local means are taken on (the frame is averaged
@@ -150,24 +150,21 @@ impl BlurFusion {
     /// and 255), so the hard runs that make up most of a matte cost one test per group.
     fn find_soft(&mut self, frame: &RgbaViewMut<'_>) {
         let width = frame.shape()[1];
-        self.soft.clear();
-        for (y, row) in frame.axis_iter(Axis(0)).enumerate() {
-            let row = row.to_slice().expect("RGBA rows are contiguous");
+        let soft = &mut self.soft;
+        soft.clear();
+        let is_soft = |p: &[u8]| (p[3] as u32 + 1) & 0xFE;
+        for_each_row(&frame.view(), |y, row| {
             for (g, group) in row.chunks(64).enumerate() {
-                let soft = |p: &[u8]| {
-                    let alpha = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) >> 24;
-                    (alpha + 1) & 0xFE
-                };
-                if group.chunks_exact(4).fold(0, |acc, p| acc | soft(p)) == 0 {
+                if group.chunks_exact(4).fold(0, |acc, p| acc | is_soft(p)) == 0 {
                     continue;
                 }
                 for (i, p) in group.chunks_exact(4).enumerate() {
-                    if soft(p) != 0 {
-                        self.soft.push((y * width + 16 * g + i) as u32);
+                    if is_soft(p) != 0 {
+                        soft.push((y * width + 16 * g + i) as u32);
                     }
                 }
             }
-        }
+        });
     }
 
     /// First pass: `F₁`, `B₁` of every soft pixel from the blurred planes, into `self.fb`
@@ -249,12 +246,14 @@ impl BlurFusion {
             }
             self.result.push(out);
         }
-        for (&k, out) in self.soft.iter().zip(&self.result) {
-            let (x, y) = (k as usize % width, k as usize / width);
-            let mut line = frame.index_axis_mut(Axis(0), y);
-            let line = line.as_slice_mut().expect("RGBA rows are contiguous");
-            line[4 * x..4 * x + 3].copy_from_slice(out);
-        }
+        // The soft pixels are in row order: one walk down the rows writes them.
+        let mut next = self.soft.iter().zip(&self.result).peekable();
+        for_each_row_mut(frame, |y, line| {
+            while let Some((&k, out)) = next.next_if(|(k, _)| **k as usize / width == y) {
+                let x = k as usize % width;
+                line[4 * x..4 * x + 3].copy_from_slice(out);
+            }
+        });
     }
 }
 
