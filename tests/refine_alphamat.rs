@@ -106,6 +106,7 @@ fn converged_refinement_matches_closed_form_matting_on_a_real_photo() {
     let settings = RefineSettings {
         method: RefineMethod::Laplacian,
         iterations: 300,
+        coarse_iterations: 0,
         radius: 1,
         lambda: 0.0,
         levels: 5,

@@ -131,6 +131,7 @@ def main():
         ("int8_eval_temporal.md", "INT8 vs fp32 temporal student, quality (one eval run)"),
         ("refine_curve.md", "the refinement's quality/time curve (`eval --refine-curve N`)"),
         ("refine_iterations.md", "full-resolution refinement iterations: quality against pipeline speed"),
+        ("refine_schedule.md", "coarse-level against full-resolution refinement iterations (the default schedule)"),
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
         ("refine_trust.md", "the refinement's trust in the net: tuning, test run, crops"),
     ] if (out / n).exists()]

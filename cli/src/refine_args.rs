@@ -4,10 +4,10 @@
 use clap::{Args, ValueEnum};
 
 use slimmatte::refine::{
-    DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
-    MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST, MIN_REFINE_EPSILON,
-    RefineMethod, RefineSettings,
+    DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
+    DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE,
+    DEFAULT_REFINE_TRUST, MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS,
+    MAX_REFINE_TRUST, MIN_REFINE_EPSILON, RefineMethod, RefineSettings,
 };
 
 /// Which refinement runs after the matting network.
@@ -38,6 +38,10 @@ pub struct RefineArgs {
     /// pyramid level runs twice as many).
     #[arg(long, default_value_t = DEFAULT_REFINE_ITERATIONS)]
     pub refine_iterations: u32,
+    /// Conjugate-gradient iterations of the pyramid level below the finest (each level further
+    /// down runs twice as many, none fewer than twice --refine-iterations).
+    #[arg(long, default_value_t = DEFAULT_REFINE_COARSE_ITERATIONS)]
+    pub refine_coarse_iterations: u32,
     /// Window radius of the refinement at full resolution.
     #[arg(long, default_value_t = DEFAULT_REFINE_RADIUS,
           value_parser = clap::value_parser!(u32).range(1..=MAX_REFINE_RADIUS as i64))]
@@ -102,6 +106,7 @@ impl RefineArgs {
                 RefineArg::Laplacian => RefineMethod::Laplacian,
             },
             iterations: self.refine_iterations,
+            coarse_iterations: self.refine_coarse_iterations,
             radius: self.refine_radius,
             lambda: self.refine_lambda.max(0.0),
             levels: self.refine_levels,
@@ -114,10 +119,11 @@ impl RefineArgs {
     /// The `slimmatte` element properties for a gst-launch description.
     pub fn element_props(&self) -> String {
         format!(
-            "refine={} refine-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
+            "refine={} refine-iterations={} refine-coarse-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
              refine-size={} refine-epsilon={:e} refine-trust={}",
             self.refine.nick(),
             self.refine_iterations,
+            self.refine_coarse_iterations,
             self.refine_radius,
             self.refine_lambda.max(0.0),
             self.refine_levels,

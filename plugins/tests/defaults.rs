@@ -90,6 +90,11 @@ fn slimmatte_ships_the_core_defaults() {
         refine::DEFAULT_REFINE_ITERATIONS
     );
     assert_eq!(uint(&e, "refine-iterations"), r.iterations);
+    assert_eq!(
+        uint(&e, "refine-coarse-iterations"),
+        refine::DEFAULT_REFINE_COARSE_ITERATIONS
+    );
+    assert_eq!(uint(&e, "refine-coarse-iterations"), r.coarse_iterations);
     assert_eq!(uint(&e, "refine-radius"), refine::DEFAULT_REFINE_RADIUS);
     assert_eq!(uint(&e, "refine-radius"), r.radius);
     assert_eq!(uint(&e, "refine-levels"), refine::DEFAULT_REFINE_LEVELS);

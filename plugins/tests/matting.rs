@@ -243,6 +243,7 @@ fn mattebin_forwards_properties_and_runs_any_format() {
         .property("working-size", 256u32)
         .property("temporal", false)
         .property("refine-iterations", 7u32)
+        .property("refine-coarse-iterations", 33u32)
         .property("refine-epsilon", 1e-7f64)
         .property("refine-trust", 2.5f64)
         .property_from_str("refine", "none")
@@ -252,6 +253,8 @@ fn mattebin_forwards_properties_and_runs_any_format() {
     let matte = bin.by_name("matte").unwrap();
     assert_eq!(matte.property::<u32>("refine-iterations"), 7);
     assert_eq!(bin.property::<u32>("refine-iterations"), 7);
+    assert_eq!(matte.property::<u32>("refine-coarse-iterations"), 33);
+    assert_eq!(bin.property::<u32>("refine-coarse-iterations"), 33);
     assert_eq!(matte.property::<f64>("refine-epsilon"), 1e-7);
     assert_eq!(matte.property::<f64>("refine-trust"), 2.5);
     assert_eq!(

@@ -48,6 +48,17 @@ use laplacian::{Level, MaskScratch};
 /// Chosen from the measured curve (README, results/refine_curve.md): the most that fits the
 /// ≤ 8 ms real-time budget on a 640×360 frame of the built-in clip on 2 cores.
 pub const DEFAULT_REFINE_ITERATIONS: u32 = 1;
+/// Default CG iterations of the first pyramid level below the finest solved one; each level
+/// further down runs twice as many, and none runs fewer than twice the finest level's
+/// ([`RefineSettings::coarse_iterations`]). The coarse levels carry the solution across the
+/// band (a level's window reaches twice as far as the finer one's at a quarter of the cost
+/// per iteration), so iterations there bought more than at full resolution. Measured on the
+/// tuning data (results/refine_schedule.md; stills 10000+, sequences 100–103, temporal
+/// student, one full-resolution iteration), against 2 (the schedule before this setting): 8
+/// cut the real photo's SAD from 8.62 to 7.40, the stills' from 1.96 to 1.44 and the
+/// given-trimap dtSSD from 5.25 to 4.46, for about 1 ms more per 640×360 frame; a second
+/// full-resolution iteration (with 4 below it) bought no more than 4 below one.
+pub const DEFAULT_REFINE_COARSE_ITERATIONS: u32 = 8;
 /// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing the
 /// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 in less time
 /// (results/refine_curve.md, one iteration).
@@ -117,8 +128,12 @@ pub enum RefineMethod {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefineSettings {
     pub method: RefineMethod,
-    /// CG iterations at full resolution; pyramid level `l` runs `iterations · 2^l`.
+    /// CG iterations at the finest solved level (full resolution unless `size` caps it).
     pub iterations: u32,
+    /// CG iterations of the level below the finest solved one, doubled at each level further
+    /// down: the level `k` steps below the finest runs
+    /// `max(coarse_iterations, 2·iterations) · 2^(k−1)`.
+    pub coarse_iterations: u32,
     /// Window radius at full resolution; coarser levels use `⌈r/2⌉`.
     pub radius: u32,
     /// Weight of the data term towards the net's alpha, ≥ 0.
@@ -142,6 +157,7 @@ impl Default for RefineSettings {
         Self {
             method: RefineMethod::Laplacian,
             iterations: DEFAULT_REFINE_ITERATIONS,
+            coarse_iterations: DEFAULT_REFINE_COARSE_ITERATIONS,
             radius: DEFAULT_REFINE_RADIUS,
             lambda: DEFAULT_REFINE_LAMBDA,
             levels: DEFAULT_REFINE_LEVELS,
@@ -153,6 +169,18 @@ impl Default for RefineSettings {
 }
 
 impl RefineSettings {
+    /// CG iterations of the level `below` steps under the finest solved one (0 = the finest).
+    pub fn level_iterations(&self, below: usize) -> usize {
+        if below == 0 {
+            self.iterations as usize
+        } else {
+            let first = self
+                .coarse_iterations
+                .max(self.iterations.saturating_mul(2)) as usize;
+            first.saturating_mul(1 << (below - 1))
+        }
+    }
+
     /// No refinement: the net's matte as it is.
     pub fn none() -> Self {
         Self {
@@ -184,7 +212,7 @@ impl RefineSettings {
     /// runs with no data term (`lambda` and `trust` 0) on the full pyramid
     /// ([`MAX_REFINE_LEVELS`]) with the finest solved level capped at the default size (so the
     /// coarsest level is at most 32 px across). Then the net is only the warm start of the
-    /// coarsest level, whose CG (`iterations · 2⁴` steps on that small grid) converges from any
+    /// coarsest level, whose CG (at least `2·iterations · 2³` steps on that small grid) converges from any
     /// start, and every finer level starts from the coarser solution: measured on the tuning
     /// stills and sequences 100–103, the temporal student's warm start and a flat 0.5 gave
     /// SADs within 5e-6 (relative) of each other (0.17 % on the 1280×720 tuning stills). The

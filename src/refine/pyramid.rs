@@ -59,8 +59,7 @@ impl LaplacianSolver {
         report.levels = used - skip;
         report.finest = (self.levels[skip].w, self.levels[skip].h);
         if self.levels[first].known.contains(&0) {
-            report.iterations =
-                self.solve_levels(skip..used, radius, settings.iterations as usize, epsilon);
+            report.iterations = self.solve_levels(skip..used, radius, settings, epsilon);
         }
         report.unknown = if first == 0 {
             write_back(&self.levels[0], alpha)
@@ -98,7 +97,7 @@ impl LaplacianSolver {
         &mut self,
         levels: std::ops::Range<usize>,
         radius: usize,
-        iterations: usize,
+        settings: &RefineSettings,
         epsilon: f64,
     ) -> usize {
         let (skip, used) = (levels.start, levels.end);
@@ -109,7 +108,7 @@ impl LaplacianSolver {
             } else {
                 radius.div_ceil(2)
             };
-            let iters = iterations << (l - skip);
+            let iters = settings.level_iterations(l - skip);
             self.levels[l].prepare(level_radius, epsilon, &mut self.masks);
             // Each solution warm-starts the next finer level (on its unknown pixels, which
             // `prepare` has just found).

@@ -496,3 +496,43 @@ fn span_dilation_matches_a_mask_dilation() {
         }
     }
 }
+
+#[test]
+fn coarse_levels_run_coarse_iterations_doubling_and_at_least_twice_the_finest() {
+    let s = |iterations, coarse_iterations| RefineSettings {
+        iterations,
+        coarse_iterations,
+        ..RefineSettings::default()
+    };
+    let schedule = |s: RefineSettings| (0..5).map(|k| s.level_iterations(k)).collect::<Vec<_>>();
+    assert_eq!(schedule(s(1, 8)), [1, 8, 16, 32, 64]);
+    // The floor: never fewer than twice the finest level's (the schedule before the setting).
+    assert_eq!(schedule(s(1, 0)), [1, 2, 4, 8, 16]);
+    assert_eq!(schedule(s(256, 8)), [256, 512, 1024, 2048, 4096]);
+    assert_eq!(schedule(s(3, 7)), [3, 7, 14, 28, 56]);
+}
+
+#[test]
+fn coarse_iterations_bring_a_one_iteration_solve_closer_to_the_solution() {
+    let (w, h) = (96, 80);
+    let (crop, truth) = linear_model_scene(w, h);
+    let mean_error = |coarse_iterations| {
+        let mut alpha = vec![0.5f32; w * h];
+        let settings = RefineSettings {
+            iterations: 1,
+            coarse_iterations,
+            levels: 4,
+            epsilon: 1e-7,
+            ..RefineSettings::default()
+        };
+        let report = LaplacianSolver::new().refine(&crop.view(), &mut alpha, &settings);
+        assert_eq!(report.levels, 4);
+        let sum: f32 = alpha.iter().zip(&truth).map(|(a, t)| (a - t).abs()).sum();
+        sum / (w * h) as f32
+    };
+    let (few, more) = (mean_error(2), mean_error(16));
+    assert!(
+        more < 0.7 * few,
+        "mean |α − truth|: {few} with 2, {more} with 16"
+    );
+}

@@ -21,6 +21,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("threads", "matte"),
     ("refine", "matte"),
     ("refine-iterations", "matte"),
+    ("refine-coarse-iterations", "matte"),
     ("refine-radius", "matte"),
     ("refine-lambda", "matte"),
     ("refine-levels", "matte"),

@@ -13,9 +13,9 @@ use slimmatte::matte::{
     MatteSettings,
 };
 use slimmatte::refine::{
-    DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LAMBDA,
-    DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, DEFAULT_REFINE_TRUST,
-    RefineSettings,
+    DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
+    DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE,
+    DEFAULT_REFINE_TRUST, RefineSettings,
 };
 
 use super::{SlimMatteOutput, SlimMatteRefine};
@@ -44,6 +44,7 @@ struct Settings {
     output: SlimMatteOutput,
     refine: SlimMatteRefine,
     refine_iterations: u32,
+    refine_coarse_iterations: u32,
     refine_radius: u32,
     refine_lambda: f64,
     refine_levels: u32,
@@ -64,6 +65,7 @@ impl Default for Settings {
             output: DEFAULT_OUTPUT,
             refine: super::DEFAULT_REFINE,
             refine_iterations: DEFAULT_REFINE_ITERATIONS,
+            refine_coarse_iterations: DEFAULT_REFINE_COARSE_ITERATIONS,
             refine_radius: DEFAULT_REFINE_RADIUS,
             refine_lambda: property::double(DEFAULT_REFINE_LAMBDA),
             refine_levels: DEFAULT_REFINE_LEVELS,
@@ -90,6 +92,7 @@ impl Settings {
             refine: RefineSettings {
                 method: self.refine.into(),
                 iterations: self.refine_iterations,
+                coarse_iterations: self.refine_coarse_iterations,
                 radius: self.refine_radius,
                 lambda: self.refine_lambda as f32,
                 levels: self.refine_levels,
@@ -209,6 +212,7 @@ impl ObjectImpl for SlimMatte {
             "output" => set.store(&mut settings.output),
             "refine" => set.store(&mut settings.refine),
             "refine-iterations" => set.store(&mut settings.refine_iterations),
+            "refine-coarse-iterations" => set.store(&mut settings.refine_coarse_iterations),
             "refine-radius" => set.store(&mut settings.refine_radius),
             "refine-lambda" => set.store(&mut settings.refine_lambda),
             "refine-size" => set.store(&mut settings.refine_size),
@@ -231,6 +235,7 @@ impl ObjectImpl for SlimMatte {
             "output" => settings.output.to_value(),
             "refine" => settings.refine.to_value(),
             "refine-iterations" => settings.refine_iterations.to_value(),
+            "refine-coarse-iterations" => settings.refine_coarse_iterations.to_value(),
             "refine-radius" => settings.refine_radius.to_value(),
             "refine-lambda" => settings.refine_lambda.to_value(),
             "refine-levels" => settings.refine_levels.to_value(),

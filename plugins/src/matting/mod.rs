@@ -65,9 +65,9 @@ pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
 /// The refinement properties of `slimmatte` (`mattebin` rebuilds its own from these).
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
-        DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS, DEFAULT_REFINE_LEVELS,
-        DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON, MAX_REFINE_LEVELS,
-        MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
+        DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
+        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
+        MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
     };
     let mut properties = vec![
         glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
@@ -84,12 +84,25 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .nick("Refinement iterations")
             .blurb(
                 "Conjugate-gradient iterations of the refinement at full resolution \
-                 (each coarser pyramid level runs twice as many at a quarter of the \
-                 cost); more = closer to closed-form matting, slower; 0 = off",
+                 (the finest level it solves); more = closer to closed-form matting, \
+                 slower; 0 = off",
             )
             .minimum(0)
             .maximum(10_000)
             .default_value(DEFAULT_REFINE_ITERATIONS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("refine-coarse-iterations")
+            .nick("Refinement coarse-level iterations")
+            .blurb(
+                "Conjugate-gradient iterations of the pyramid level just below the finest \
+                 (at a quarter of its cost per iteration); each level further down runs \
+                 twice as many, and none fewer than twice refine-iterations. The coarse \
+                 levels carry the matte across the band: more = sharper strands, slower",
+            )
+            .minimum(0)
+            .maximum(100_000)
+            .default_value(DEFAULT_REFINE_COARSE_ITERATIONS)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-radius")

@@ -72,6 +72,8 @@ fn solver_settings(iterations: u32) -> RefineSettings {
     RefineSettings {
         method: RefineMethod::Laplacian,
         iterations,
+        // Twice `iterations` below the finest level, doubling further down (the floor).
+        coarse_iterations: 0,
         radius: 1,
         lambda: 0.0,
         levels: 5,
