@@ -62,6 +62,20 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// Default band radius as a fraction of the frame's shorter side (`trimapgen`'s
 /// `band-fraction`; its `band-width` is 0 by default, which selects this).
 pub const DEFAULT_BAND_FRACTION: f32 = 0.03;
+/// Default [`TrimapSettings::band_bias`] (`trimapgen`'s `band-bias`): the band reaches
+/// `r·(1 + bias)` outside the thresholded mask and `r·(1 − bias)` inside it. A person mask
+/// misses hair and soft edges outside its contour far more than it swallows background inside
+/// it, and inside the contour a wide band only gives the colour model room to eat into the
+/// person. Chosen on the tuning data (stills 10000+, sequences 100–103, 640×360, default
+/// refinement; results/band_bias.md): 0 → full-pipeline stills SAD 3.74, sequences dtSSD 7.83 /
+/// SAD 6.11; 0.25 → 3.43, 7.83 / 5.84; 0.5 → 3.14, 7.93 / 5.75 (dtSSD lower on two of the
+/// four sequences, higher on the one where the mask misses the person and on one other);
+/// 0.75 → 3.38, 8.07 / 5.97. On the built-in clip's hair 0.5 also leaves less of the
+/// wall's grey in the matte.
+pub const DEFAULT_BAND_BIAS: f32 = 0.5;
+/// Largest accepted |band bias| (1 would leave no band on one side).
+pub const MAX_BAND_BIAS: f32 = 0.9;
+
 /// Default [`TrimapSettings::smoothing`] (`trimapgen`'s `smoothing`): the weight of the previous
 /// mask where the new one is unsure. Chosen on the tuning sequences (moving 100–103, 640×360,
 /// shipped student, whole pipeline, `cli/examples`-style probe): 0 → dtSSD 9.92 / whole-image
@@ -89,6 +103,10 @@ pub struct TrimapSettings {
     pub threshold: f32,
     /// Radius of the unknown band.
     pub band: BandWidth,
+    /// Shifts the band outwards (> 0) or inwards (< 0) at equal total width: it reaches
+    /// `radius·(1 + bias)` outside the mask's contour and `radius·(1 − bias)` inside it;
+    /// clamped to ±[`MAX_BAND_BIAS`].
+    pub band_bias: f32,
     /// Weight of the previous frame's mask where the new mask is unsure, 0 (off) ..< 1
     /// (uncertainty-aware mixing, [`crate::temporal`]).
     pub smoothing: f32,
@@ -104,6 +122,7 @@ impl Default for TrimapSettings {
         Self {
             threshold: DEFAULT_THRESHOLD,
             band: BandWidth::Fraction(DEFAULT_BAND_FRACTION),
+            band_bias: DEFAULT_BAND_BIAS,
             smoothing: DEFAULT_SMOOTHING,
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
             flip_average: DEFAULT_FLIP_AVERAGE,
@@ -156,6 +175,21 @@ impl TrimapBuilder {
         radius: f32,
         out: &mut [u8],
     ) {
+        self.build_biased(mask, width, height, threshold, (radius, radius), out);
+    }
+
+    /// [`build`](Self::build) with different radii on the two sides of the contour:
+    /// `(outside, inside)`: background pixels closer than `outside` to the contour and
+    /// foreground pixels closer than `inside` become [`UNKNOWN`].
+    pub fn build_biased(
+        &mut self,
+        mask: &[f32],
+        width: usize,
+        height: usize,
+        threshold: f32,
+        (outside, inside): (f32, f32),
+        out: &mut [u8],
+    ) {
         assert_eq!(mask.len(), width * height, "mask size");
         assert_eq!(out.len(), width * height, "trimap size");
         for (o, &m) in out.iter_mut().zip(mask) {
@@ -165,12 +199,14 @@ impl TrimapBuilder {
                 BACKGROUND
             };
         }
-        if radius <= 0.0 {
+        let (outside, inside) = (outside.max(0.0), inside.max(0.0));
+        if outside <= 0.0 && inside <= 0.0 {
             return;
         }
-        self.contour_distance(out, width, height, radius);
-        let r2 = radius * radius;
+        self.contour_distance(out, width, height, outside.max(inside));
+        let (out2, in2) = (outside * outside, inside * inside);
         for (o, &d) in out.iter_mut().zip(&self.dist) {
+            let r2 = if *o == FOREGROUND { in2 } else { out2 };
             if d < r2 {
                 *o = UNKNOWN;
             }
@@ -440,13 +476,15 @@ impl TrimapGenerator {
                 let th = ((height as f32 * scale).round() as usize).max(1);
                 self.upsample_mask(tw, th);
                 let radius = settings.band.radius_px(width, height) * tw as f32 / width as f32;
+                let bias = settings.band_bias.clamp(-MAX_BAND_BIAS, MAX_BAND_BIAS);
+                let radii = (radius * (1.0 + bias), radius * (1.0 - bias));
                 if (tw, th) == (width, height) {
-                    self.builder.build(
+                    self.builder.build_biased(
                         &self.mask,
                         width,
                         height,
                         settings.threshold,
-                        radius,
+                        radii,
                         &mut self.alpha,
                     );
                     if settings.adaptive_band {
@@ -454,12 +492,12 @@ impl TrimapGenerator {
                     }
                 } else {
                     self.small.resize(tw * th, 0);
-                    self.builder.build(
+                    self.builder.build_biased(
                         &self.mask,
                         tw,
                         th,
                         settings.threshold,
-                        radius,
+                        radii,
                         &mut self.small,
                     );
                     if settings.adaptive_band {
@@ -569,6 +607,37 @@ mod tests {
                 assert_eq!(out[y * w + x], want, "pixel ({x},{y})");
             }
         }
+    }
+
+    #[test]
+    fn biased_band_reaches_its_own_radius_on_each_side() {
+        // The edge of `band_has_the_requested_width` with 7 px outside and 2 px inside: the
+        // background side x = 32..=39 (the contour pixel 39 and 7 more), the foreground side
+        // x = 40..=41 (the contour pixel 40 and 1 more).
+        let (w, h) = (80, 30);
+        let mask: Vec<f32> = (0..w * h)
+            .map(|i| if i % w >= 40 { 1.0 } else { 0.0 })
+            .collect();
+        let mut out = vec![0u8; w * h];
+        TrimapBuilder::new().build_biased(&mask, w, h, 0.5, (8.0, 2.0), &mut out);
+        for y in 0..h {
+            for x in 0..w {
+                let want = if (32..=41).contains(&x) {
+                    UNKNOWN
+                } else if x >= 40 {
+                    FOREGROUND
+                } else {
+                    BACKGROUND
+                };
+                assert_eq!(out[y * w + x], want, "pixel ({x},{y})");
+            }
+        }
+        // Only an inside band, and none at all.
+        TrimapBuilder::new().build_biased(&mask, w, h, 0.5, (0.0, 3.0), &mut out);
+        let unknown: Vec<usize> = (0..w).filter(|&x| out[x] == UNKNOWN).collect();
+        assert_eq!(unknown, [40, 41, 42]);
+        TrimapBuilder::new().build_biased(&mask, w, h, 0.5, (0.0, 0.0), &mut out);
+        assert_eq!(count(&out, UNKNOWN), 0);
     }
 
     #[test]

@@ -132,6 +132,7 @@ def main():
         ("refine_curve.md", "the refinement's quality/time curve (`eval --refine-curve N`)"),
         ("refine_iterations.md", "full-resolution refinement iterations: quality against pipeline speed"),
         ("refine_schedule.md", "coarse-level against full-resolution refinement iterations (the default schedule)"),
+        ("band_bias.md", "the unknown band shifted outwards (band-bias), with hair crops of the built-in clip"),
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
         ("refine_trust.md", "the refinement's trust in the net: tuning, test run, crops"),
     ] if (out / n).exists()]

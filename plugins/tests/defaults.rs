@@ -58,6 +58,8 @@ fn trimapgen_ships_the_core_defaults() {
         "the core's default band is the element's"
     );
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
+    assert_eq!(double(&e, "band-bias"), trimap::DEFAULT_BAND_BIAS);
+    assert_eq!(double(&e, "band-bias"), core.band_bias);
     assert_eq!(boolean(&e, "adaptive-band"), core.adaptive_band);
     assert_eq!(boolean(&e, "flip-average"), core.flip_average);
     // The properties show the core's decimal, not the f32's binary expansion.

@@ -203,3 +203,41 @@ fn flush_and_caps_changes_reset_the_mask_history() {
     let resized = last_mask(&[a, b2], |_| {});
     assert_eq!(resized, fresh2, "a caps change drops the history");
 }
+
+#[test]
+fn band_bias_moves_the_band_across_the_contour() {
+    // The same mask and band width: with bias +0.6 the band takes pixels the band-free trimap
+    // calls background (outside the contour) and leaves more of its foreground alone; -0.6
+    // the other way round.
+    let trimap = |props: &[(&str, &str)]| {
+        let mut h = harness(props);
+        h.set_src_caps(rgba_caps(320, 180));
+        h.push(astronaut_buffer(320, 180)).unwrap();
+        alpha_of(&h.pull().unwrap())
+    };
+    let binary = trimap(&[("band-width", "0"), ("band-fraction", "0")]);
+    let shares = |bias: &str| {
+        let t = trimap(&[("band-width", "8"), ("band-bias", bias)]);
+        let (mut outside, mut inside) = (0usize, 0usize);
+        for (&b, &v) in binary.iter().zip(&t) {
+            if v == 128 {
+                if b == 0 {
+                    outside += 1;
+                } else {
+                    inside += 1;
+                }
+            }
+        }
+        (outside, inside)
+    };
+    let (out_pos, in_pos) = shares("0.6");
+    let (out_neg, in_neg) = shares("-0.6");
+    assert!(
+        out_pos > 2 * in_pos,
+        "bias 0.6: {out_pos} outside, {in_pos} inside"
+    );
+    assert!(
+        in_neg > 2 * out_neg,
+        "bias -0.6: {out_neg} outside, {in_neg} inside"
+    );
+}

@@ -138,6 +138,7 @@ pub(super) fn trimap_settings(args: &EvalArgs) -> TrimapSettings {
     TrimapSettings {
         adaptive_band: args.adaptive_band,
         band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),
+        band_bias: args.band_bias,
         ..TrimapSettings::default()
     }
 }

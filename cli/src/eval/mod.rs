@@ -91,6 +91,9 @@ pub struct EvalArgs {
     /// (default: the element's).
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_BAND_FRACTION)]
     pub band_fraction: f32,
+    /// `trimapgen`'s band bias for the `…/trimapgen` rows (default: the element's).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_BAND_BIAS, allow_negative_numbers = true)]
+    pub band_bias: f32,
     /// Size of the synthetic images.
     #[arg(long, default_value_t = 640)]
     pub width: usize,

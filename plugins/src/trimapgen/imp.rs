@@ -9,8 +9,8 @@ use gst_video::subclass::prelude::*;
 
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 use slimmatte::trimap::{
-    DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_FRACTION, DEFAULT_FLIP_AVERAGE, DEFAULT_SMOOTHING,
-    DEFAULT_THRESHOLD,
+    DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_BIAS, DEFAULT_BAND_FRACTION, DEFAULT_FLIP_AVERAGE,
+    DEFAULT_SMOOTHING, DEFAULT_THRESHOLD, MAX_BAND_BIAS,
 };
 
 use super::TrimapGenOutput;
@@ -35,6 +35,7 @@ struct Settings {
     model: Option<PathBuf>,
     band_width: u32,
     band_fraction: f64,
+    band_bias: f64,
     threshold: f64,
     smoothing: f64,
     adaptive_band: bool,
@@ -49,6 +50,7 @@ impl Default for Settings {
             model: None,
             band_width: DEFAULT_BAND_WIDTH,
             band_fraction: property::double(DEFAULT_BAND_FRACTION),
+            band_bias: property::double(DEFAULT_BAND_BIAS),
             threshold: property::double(DEFAULT_THRESHOLD),
             smoothing: property::double(DEFAULT_SMOOTHING),
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
@@ -74,6 +76,7 @@ impl Settings {
             } else {
                 BandWidth::Fraction(self.band_fraction as f32)
             },
+            band_bias: self.band_bias as f32,
             smoothing: self.smoothing as f32,
             adaptive_band: self.adaptive_band,
             flip_average: self.flip_average,
@@ -138,6 +141,19 @@ impl ObjectImpl for TrimapGen {
                     .minimum(0.0)
                     .maximum(0.25)
                     .default_value(property::double(DEFAULT_BAND_FRACTION))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("band-bias")
+                    .nick("Band bias")
+                    .blurb(
+                        "Shifts the unknown band outwards (> 0) or inwards (< 0) at the same \
+                         total width: it reaches radius*(1+bias) outside the person mask's \
+                         contour, where the mask misses hair and soft edges, and \
+                         radius*(1-bias) inside it; 0 = centred on the contour",
+                    )
+                    .minimum(-property::double(MAX_BAND_BIAS))
+                    .maximum(property::double(MAX_BAND_BIAS))
+                    .default_value(property::double(DEFAULT_BAND_BIAS))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("threshold")
@@ -209,6 +225,7 @@ impl ObjectImpl for TrimapGen {
             "model" => set.store_path(&mut settings.model),
             "band-width" => set.store(&mut settings.band_width),
             "band-fraction" => set.store(&mut settings.band_fraction),
+            "band-bias" => set.store(&mut settings.band_bias),
             "threshold" => set.store(&mut settings.threshold),
             "smoothing" => set.store(&mut settings.smoothing),
             "adaptive-band" => set.store(&mut settings.adaptive_band),
@@ -225,6 +242,7 @@ impl ObjectImpl for TrimapGen {
             "model" => settings.model_path().to_str().to_value(),
             "band-width" => settings.band_width.to_value(),
             "band-fraction" => settings.band_fraction.to_value(),
+            "band-bias" => settings.band_bias.to_value(),
             "threshold" => settings.threshold.to_value(),
             "smoothing" => settings.smoothing.to_value(),
             "adaptive-band" => settings.adaptive_band.to_value(),
