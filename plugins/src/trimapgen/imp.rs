@@ -110,52 +110,59 @@ impl ObjectSubclass for TrimapGen {
     type ParentType = gst_video::VideoFilter;
 }
 
+/// The band's properties: its radius (`band-width` or `band-fraction`) and `band-bias`.
+fn band_properties() -> [glib::ParamSpec; 3] {
+    [
+        glib::ParamSpecUInt::builder("band-width")
+            .nick("Band width (pixels)")
+            .blurb(
+                "Radius in pixels of the unknown band around the person's contour; \
+                     0 = use band-fraction instead",
+            )
+            .minimum(0)
+            .maximum(512)
+            .default_value(DEFAULT_BAND_WIDTH)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("band-fraction")
+            .nick("Band width (fraction)")
+            .blurb(
+                "Radius of the unknown band as a fraction of the frame's shorter side \
+                     (used when band-width is 0)",
+            )
+            .minimum(0.0)
+            .maximum(0.25)
+            .default_value(property::double(DEFAULT_BAND_FRACTION))
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecDouble::builder("band-bias")
+            .nick("Band bias")
+            .blurb(
+                "Shifts the unknown band outwards (> 0) or inwards (< 0) at the same \
+                     total width: it reaches radius*(1+bias) outside the person mask's \
+                     contour, where the mask misses hair and soft edges, and \
+                     radius*(1-bias) inside it; 0 = centred on the contour",
+            )
+            .minimum(-property::double(MAX_BAND_BIAS))
+            .maximum(property::double(MAX_BAND_BIAS))
+            .default_value(property::double(DEFAULT_BAND_BIAS))
+            .mutable_playing()
+            .build(),
+    ]
+}
+
 impl ObjectImpl for TrimapGen {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                property::model(
-                    "Segmentation model",
-                    "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
+            let mut properties = vec![property::model(
+                "Segmentation model",
+                "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
                      0..1, output 'mask' [1,1,H,W])",
-                    "the shipped MediaPipe model",
-                    slimmatte::paths::SEGMENTATION_MODEL,
-                ),
-                glib::ParamSpecUInt::builder("band-width")
-                    .nick("Band width (pixels)")
-                    .blurb(
-                        "Radius in pixels of the unknown band around the person's contour; \
-                         0 = use band-fraction instead",
-                    )
-                    .minimum(0)
-                    .maximum(512)
-                    .default_value(DEFAULT_BAND_WIDTH)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("band-fraction")
-                    .nick("Band width (fraction)")
-                    .blurb(
-                        "Radius of the unknown band as a fraction of the frame's shorter side \
-                         (used when band-width is 0)",
-                    )
-                    .minimum(0.0)
-                    .maximum(0.25)
-                    .default_value(property::double(DEFAULT_BAND_FRACTION))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("band-bias")
-                    .nick("Band bias")
-                    .blurb(
-                        "Shifts the unknown band outwards (> 0) or inwards (< 0) at the same \
-                         total width: it reaches radius*(1+bias) outside the person mask's \
-                         contour, where the mask misses hair and soft edges, and \
-                         radius*(1-bias) inside it; 0 = centred on the contour",
-                    )
-                    .minimum(-property::double(MAX_BAND_BIAS))
-                    .maximum(property::double(MAX_BAND_BIAS))
-                    .default_value(property::double(DEFAULT_BAND_BIAS))
-                    .mutable_playing()
-                    .build(),
+                "the shipped MediaPipe model",
+                slimmatte::paths::SEGMENTATION_MODEL,
+            )];
+            properties.extend(band_properties());
+            properties.extend([
                 glib::ParamSpecDouble::builder("threshold")
                     .nick("Threshold")
                     .blurb("Person probability at and above which a pixel counts as person")
@@ -213,7 +220,8 @@ impl ObjectImpl for TrimapGen {
                     .blurb("What is written into the alpha channel")
                     .mutable_playing()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
