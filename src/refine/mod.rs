@@ -44,21 +44,23 @@ use crate::filter::GuidedUpsampler;
 use crate::resize::BilinearAxis;
 use laplacian::{Level, MaskScratch};
 
-/// Default CG iterations at full resolution (coarser levels run 2× as many per level down).
-/// Chosen from the measured curve (README, results/refine_curve.md): the most that fits the
-/// ≤ 8 ms real-time budget on a 640×360 frame of the built-in clip on 2 cores.
-pub const DEFAULT_REFINE_ITERATIONS: u32 = 1;
+/// Default CG iterations at the finest solved level. With [`DEFAULT_REFINE_SIZE`] that level is
+/// at most 256 px across, so at 640×360 and above it is a reduced level (a quarter of the
+/// pixels or fewer) and 16 iterations there cost about what one full-resolution iteration did
+/// (results/refine_schedule.md: tuning data and the matting stage's time at 640×360, 1280×720
+/// and 1920×1080).
+pub const DEFAULT_REFINE_ITERATIONS: u32 = 16;
 /// Default CG iterations of the first pyramid level below the finest solved one; each level
 /// further down runs twice as many, and none runs fewer than twice the finest level's
 /// ([`RefineSettings::coarse_iterations`]). The coarse levels carry the solution across the
 /// band (a level's window reaches twice as far as the finer one's at a quarter of the cost
-/// per iteration), so iterations there bought more than at full resolution. Measured on the
-/// tuning data (results/refine_schedule.md; stills 10000+, sequences 100–103, temporal
-/// student, one full-resolution iteration), against 2 (the schedule before this setting): 8
-/// cut the real photo's SAD from 8.62 to 7.40, the stills' from 1.96 to 1.44 and the
-/// given-trimap dtSSD from 5.25 to 4.46, for about 1 ms more per 640×360 frame; a second
-/// full-resolution iteration (with 4 below it) bought no more than 4 below one.
-pub const DEFAULT_REFINE_COARSE_ITERATIONS: u32 = 8;
+/// per iteration); with the schedule before this setting (1 iteration at full resolution, 2
+/// below it, doubling down) they were far from converged. Measured on the tuning data
+/// (results/refine_schedule.md; stills 10000+, sequences 100–103, 640×360): with the finest
+/// level capped at 256 px and 16 iterations there, 32 below it gave the real photo's SAD 7.14
+/// (8.62 with the old schedule), the stills' 1.19 (1.96) and the given-trimap dtSSD 4.09
+/// (5.25), at about 0.7 ms more per 640×360 frame than the old schedule.
+pub const DEFAULT_REFINE_COARSE_ITERATIONS: u32 = 32;
 /// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing the
 /// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 in less time
 /// (results/refine_curve.md, one iteration).
@@ -68,6 +70,9 @@ pub const DEFAULT_REFINE_RADIUS: u32 = 1;
 /// the synthetic tuning stills at 640×360 (results/refine_curve.md: 128 → 0.856, 256 → 0.850,
 /// closed-form 0.854), at about half of pymatting's time.
 pub const QUALITY_REFINE_ITERATIONS: u32 = 256;
+/// Finest solved level of the quality preset: crops up to 512 px are solved at full
+/// resolution.
+pub const QUALITY_REFINE_SIZE: u32 = 512;
 /// Window radius of the quality preset (Levin et al.'s 3×3 windows).
 pub const QUALITY_REFINE_RADIUS: u32 = 1;
 /// `ε` of the quality preset, the value of Levin et al. and pymatting: converged, the solver
@@ -79,12 +84,18 @@ pub const DEFAULT_REFINE_LAMBDA: f32 = 0.0;
 /// Default number of pyramid levels (1 = full resolution only): 5 levels (down to 1/16) more
 /// than halved the real photo's SAD compared with 3 at the same full-resolution iterations.
 pub const DEFAULT_REFINE_LEVELS: u32 = 5;
-/// Default longest side of the finest solved level, the same as the network's working size:
-/// larger crops are solved at a coarser pyramid level and brought back by guided upsampling, so
-/// the cost stays bounded as the frame grows (measured on 2 cores, per frame of the built-in
-/// clip, solving at full resolution: ≈ 9–10 ms at 640×360 where person crops reach ~600 px,
-/// 37 ms at 1280×720, 76 ms at 1920×1080).
-pub const DEFAULT_REFINE_SIZE: u32 = crate::matte::DEFAULT_WORKING_SIZE;
+/// Default longest side of the finest solved level: larger crops are solved at the first
+/// coarser pyramid level within it and brought back to full resolution by guided upsampling,
+/// which keeps the edges where the image has them, so the cost stays bounded as the frame
+/// grows. 256: iterations spent at a reduced level bought more than one iteration at full
+/// resolution (results/refine_schedule.md: at 640×360 the tuning stills' SAD 1.38 with 256 /
+/// 16 iterations against 1.44 with 512 / 1 iteration at a quarter less time; at 1920×1080
+/// 4.86 against 5.39 with 512 / 1).
+pub const DEFAULT_REFINE_SIZE: u32 = 256;
+/// The largest finest-level size at which the default pyramid (5 levels, no data term) still
+/// makes the refined matte independent of the net ([`RefineSettings::uses_net`]): its coarsest
+/// level is then at most 32 px across.
+pub const NET_FREE_MAX_REFINE_SIZE: u32 = 512;
 /// Default regularisation `ε` of the window covariance (colours in 0..1); Levin et al. use
 /// 1e-7 ([`QUALITY_REFINE_EPSILON`]), a larger value smooths the matte and makes the few
 /// real-time iterations better conditioned.
@@ -196,6 +207,8 @@ impl RefineSettings {
         Self {
             method: RefineMethod::Laplacian,
             iterations: QUALITY_REFINE_ITERATIONS,
+            coarse_iterations: 2 * QUALITY_REFINE_ITERATIONS,
+            size: QUALITY_REFINE_SIZE,
             radius: QUALITY_REFINE_RADIUS,
             epsilon: QUALITY_REFINE_EPSILON,
             trust: 0.0,
@@ -210,10 +223,11 @@ impl RefineSettings {
 
     /// Whether the refined matte can depend on the net's: always, except when a refinement
     /// runs with no data term (`lambda` and `trust` 0) on the full pyramid
-    /// ([`MAX_REFINE_LEVELS`]) with the finest solved level capped at the default size (so the
-    /// coarsest level is at most 32 px across). Then the net is only the warm start of the
-    /// coarsest level, whose CG (at least `2·iterations · 2³` steps on that small grid) converges from any
-    /// start, and every finer level starts from the coarser solution: measured on the tuning
+    /// ([`MAX_REFINE_LEVELS`]) with the finest solved level capped at
+    /// [`NET_FREE_MAX_REFINE_SIZE`] (so the coarsest level is at most 32 px across). Then the
+    /// net is only the warm start of the coarsest level, whose CG (at least 16 steps on that
+    /// small grid, [`level_iterations`](Self::level_iterations)) converges from any start,
+    /// and every finer level starts from the coarser solution: measured on the tuning
     /// stills and sequences 100–103, the temporal student's warm start and a flat 0.5 gave
     /// SADs within 5e-6 (relative) of each other (0.17 % on the 1280×720 tuning stills). The
     /// matting stage then skips the net.
@@ -223,7 +237,7 @@ impl RefineSettings {
             || self.trust > 0.0
             || self.levels < MAX_REFINE_LEVELS
             || self.size == 0
-            || self.size > DEFAULT_REFINE_SIZE
+            || self.size > NET_FREE_MAX_REFINE_SIZE
     }
 }
 

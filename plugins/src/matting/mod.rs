@@ -132,8 +132,8 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .blurb(
                 "Longest side in pixels of the finest level the refinement solves: larger \
                  crops are solved at a coarser pyramid level and brought back by guided upsampling \
-                 (like working-size for the network), which bounds the cost at 720p and 1080p; \
-                 0 = always full resolution",
+                 (like working-size for the network), which bounds the cost at every frame \
+                 size; 0 = always full resolution",
             )
             .minimum(0)
             .maximum(8192)
@@ -144,8 +144,9 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .nick("Refinement epsilon")
             .blurb(
                 "Regularisation of the refinement's local colour model (colours in 0..1): \
-                 1e-7 is closed-form matting's and, with refine-iterations=256 and \
-                 refine-trust=0, reaches its quality; larger values give a smoother matte",
+                 1e-7 is closed-form matting's and, with refine-iterations=256, \
+                 refine-size=512 and refine-trust=0, reaches its quality; larger values give \
+                 a smoother matte",
             )
             .minimum(crate::property::double(MIN_REFINE_EPSILON))
             .maximum(crate::property::double(MAX_REFINE_EPSILON))
