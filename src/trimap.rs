@@ -2,7 +2,8 @@
 //!
 //! The mask is thresholded; every pixel closer than the band radius to the thresholded contour
 //! becomes unknown (an exact Euclidean distance transform, so the band is round, not blocky),
-//! the rest is definite foreground or background. An exponential moving average of the mask
+//! the rest is definite foreground or background. The band can reach further on one side of
+//! the contour than on the other ([`TrimapSettings::band_bias`]; by default further out). An exponential moving average of the mask
 //! stops frame-to-frame flicker.
 
 use std::path::Path;
@@ -585,19 +586,23 @@ mod tests {
         assert!(count(&out, FOREGROUND) > 0 && count(&out, BACKGROUND) > 0);
     }
 
-    #[test]
-    fn band_has_the_requested_width() {
-        // A vertical edge at x = 40 (mask is a horizontal ramp): contour pixels are x = 39, 40.
-        // With radius 5 the unknown band covers x in 35..=44 on every row, nothing else.
-        let (w, h) = (80, 30);
-        let mask: Vec<f32> = (0..w * h)
+    /// An 80×30 mask with a vertical edge at x = 40 (foreground to the right): its contour
+    /// pixels are x = 39 and 40.
+    const EDGE: (usize, usize) = (80, 30);
+
+    fn vertical_edge() -> Vec<f32> {
+        let (w, h) = EDGE;
+        (0..w * h)
             .map(|i| if i % w >= 40 { 1.0 } else { 0.0 })
-            .collect();
-        let mut out = vec![0u8; w * h];
-        TrimapBuilder::new().build(&mask, w, h, 0.5, 5.0, &mut out);
+            .collect()
+    }
+
+    /// Asserts that the trimap of [`vertical_edge`] is unknown exactly on the columns `band`.
+    fn assert_edge_band(out: &[u8], band: std::ops::RangeInclusive<usize>) {
+        let (w, h) = EDGE;
         for y in 0..h {
             for x in 0..w {
-                let want = if (35..=44).contains(&x) {
+                let want = if band.contains(&x) {
                     UNKNOWN
                 } else if x >= 40 {
                     FOREGROUND
@@ -610,28 +615,23 @@ mod tests {
     }
 
     #[test]
+    fn band_has_the_requested_width() {
+        // With radius 5 the unknown band covers x in 35..=44 on every row, nothing else.
+        let (w, h) = EDGE;
+        let mut out = vec![0u8; w * h];
+        TrimapBuilder::new().build(&vertical_edge(), w, h, 0.5, 5.0, &mut out);
+        assert_edge_band(&out, 35..=44);
+    }
+
+    #[test]
     fn biased_band_reaches_its_own_radius_on_each_side() {
-        // The edge of `band_has_the_requested_width` with 7 px outside and 2 px inside: the
-        // background side x = 32..=39 (the contour pixel 39 and 7 more), the foreground side
-        // x = 40..=41 (the contour pixel 40 and 1 more).
-        let (w, h) = (80, 30);
-        let mask: Vec<f32> = (0..w * h)
-            .map(|i| if i % w >= 40 { 1.0 } else { 0.0 })
-            .collect();
+        // 8 px outside and 2 px inside: the background side x = 32..=39 (the contour pixel 39
+        // and 7 more), the foreground side x = 40..=41 (the contour pixel 40 and 1 more).
+        let (w, h) = EDGE;
+        let mask = vertical_edge();
         let mut out = vec![0u8; w * h];
         TrimapBuilder::new().build_biased(&mask, w, h, 0.5, (8.0, 2.0), &mut out);
-        for y in 0..h {
-            for x in 0..w {
-                let want = if (32..=41).contains(&x) {
-                    UNKNOWN
-                } else if x >= 40 {
-                    FOREGROUND
-                } else {
-                    BACKGROUND
-                };
-                assert_eq!(out[y * w + x], want, "pixel ({x},{y})");
-            }
-        }
+        assert_edge_band(&out, 32..=41);
         // Only an inside band, and none at all.
         TrimapBuilder::new().build_biased(&mask, w, h, 0.5, (0.0, 3.0), &mut out);
         let unknown: Vec<usize> = (0..w).filter(|&x| out[x] == UNKNOWN).collect();
