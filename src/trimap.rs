@@ -3,8 +3,8 @@
 //! The mask is thresholded; every pixel closer than the band radius to the thresholded contour
 //! becomes unknown (an exact Euclidean distance transform, so the band is round, not blocky),
 //! the rest is definite foreground or background. The band can reach further on one side of
-//! the contour than on the other ([`TrimapSettings::band_bias`]; by default further out). An exponential moving average of the mask
-//! stops frame-to-frame flicker.
+//! the contour than on the other ([`TrimapSettings::band_bias`]; by default further out). An
+//! exponential moving average of the mask stops frame-to-frame flicker.
 
 use std::path::Path;
 

@@ -34,8 +34,8 @@ pub struct RefineArgs {
     /// Refinement of the network's matte inside the unknown band.
     #[arg(long, value_enum, default_value_t = RefineArg::Laplacian)]
     pub refine: RefineArg,
-    /// Conjugate-gradient iterations of the refinement at full resolution (each coarser
-    /// pyramid level runs twice as many).
+    /// Conjugate-gradient iterations of the refinement at the finest level it solves (full
+    /// resolution for crops up to --refine-size, else the first level within it).
     #[arg(long, default_value_t = DEFAULT_REFINE_ITERATIONS)]
     pub refine_iterations: u32,
     /// Conjugate-gradient iterations of the pyramid level below the finest (each level further
