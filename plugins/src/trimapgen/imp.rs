@@ -117,7 +117,7 @@ fn band_properties() -> [glib::ParamSpec; 3] {
             .nick("Band width (pixels)")
             .blurb(
                 "Radius in pixels of the unknown band around the person's contour; \
-                     0 = use band-fraction instead",
+                 0 = use band-fraction instead",
             )
             .minimum(0)
             .maximum(512)
@@ -128,7 +128,7 @@ fn band_properties() -> [glib::ParamSpec; 3] {
             .nick("Band width (fraction)")
             .blurb(
                 "Radius of the unknown band as a fraction of the frame's shorter side \
-                     (used when band-width is 0)",
+                 (used when band-width is 0)",
             )
             .minimum(0.0)
             .maximum(0.25)
@@ -139,9 +139,9 @@ fn band_properties() -> [glib::ParamSpec; 3] {
             .nick("Band bias")
             .blurb(
                 "Shifts the unknown band outwards (> 0) or inwards (< 0) at the same \
-                     total width: it reaches radius*(1+bias) outside the person mask's \
-                     contour, where the mask misses hair and soft edges, and \
-                     radius*(1-bias) inside it; 0 = centred on the contour",
+                 total width: it reaches radius*(1+bias) outside the person mask's \
+                 contour, where the mask misses hair and soft edges, and \
+                 radius*(1-bias) inside it; 0 = centred on the contour",
             )
             .minimum(-property::double(MAX_BAND_BIAS))
             .maximum(property::double(MAX_BAND_BIAS))
@@ -157,7 +157,7 @@ impl ObjectImpl for TrimapGen {
             let mut properties = vec![property::model(
                 "Segmentation model",
                 "Path of the person-segmentation ONNX model (input 'image' [1,3,H,W] RGB \
-                     0..1, output 'mask' [1,1,H,W])",
+                 0..1, output 'mask' [1,1,H,W])",
                 "the shipped MediaPipe model",
                 slimmatte::paths::SEGMENTATION_MODEL,
             )];
