@@ -362,6 +362,8 @@ pub struct TrimapGenerator {
     small: Vec<u8>,
     nearest: NearestUpsampler,
     alpha: Vec<u8>,
+    /// Resolution of the mask in `history` (the network's, or a given mask's).
+    mask_size: (usize, usize),
 }
 
 impl TrimapGenerator {
@@ -382,6 +384,7 @@ impl TrimapGenerator {
             small: Vec::new(),
             nearest: NearestUpsampler::default(),
             alpha: Vec::new(),
+            mask_size: (0, 0),
         }
     }
 
@@ -400,13 +403,14 @@ impl TrimapGenerator {
         let (mw, mh) = self.segmenter.resolution();
         let raw = self.segmenter.run(frame)?;
         self.history.update(raw, mw, mh, smoothing);
+        self.mask_size = (mw, mh);
         Ok(())
     }
 
     /// Marks the untrusted pixels of the mask ([`MaskHistory::untrusted`]) unknown in the
     /// `tw × th` trimap `trimap`.
     fn widen_band(&mut self, trimap_is_small: bool, tw: usize, th: usize) {
-        let (mw, mh) = self.segmenter.resolution();
+        let (mw, mh) = self.mask_size;
         self.untrusted.resize(tw * th, 0);
         self.nearest.run(
             self.history.untrusted(),
@@ -430,7 +434,7 @@ impl TrimapGenerator {
 
     /// Upsamples the smoothed mask to `width × height` into `self.mask`.
     fn upsample_mask(&mut self, width: usize, height: usize) {
-        let (mw, mh) = self.segmenter.resolution();
+        let (mw, mh) = self.mask_size;
         self.mask.resize(width * height, 0.0);
         self.upsampler
             .run(self.history.mask(), mw, mh, &mut self.mask, width, height);
@@ -460,9 +464,46 @@ impl TrimapGenerator {
         settings: &TrimapSettings,
         output: AlphaOutput,
     ) -> Result<(), ModelError> {
-        let (width, height) = (frame.shape()[1], frame.shape()[0]);
         self.segmenter.set_flip_average(settings.flip_average);
         self.smoothed_mask(&frame.view(), settings.smoothing)?;
+        self.write_output(frame, settings, output);
+        Ok(())
+    }
+
+    /// [`process`](Self::process) with a person mask given instead of the network's: `mask`
+    /// (`mw × mh`, probabilities 0..1, any resolution) goes through the same temporal mixing,
+    /// upsampling and band as the network's would. `eval` feeds it the ground truth reduced
+    /// to the network's resolution (the `oracle-mask` rows: what the pipeline makes of a
+    /// perfect segmenter).
+    ///
+    /// # Panics
+    /// If `mask` is not `mw × mh` or either is 0.
+    pub fn process_with_mask(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        mask: &[f32],
+        (mw, mh): (usize, usize),
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) {
+        assert!(
+            mw > 0 && mh > 0 && mask.len() == mw * mh,
+            "mask is not {mw}×{mh}"
+        );
+        self.history.update(mask, mw, mh, settings.smoothing);
+        self.mask_size = (mw, mh);
+        self.write_output(frame, settings, output);
+    }
+
+    /// The stage's output from the mask in `history` (the trimap, or the soft mask) into
+    /// `frame`'s alpha.
+    fn write_output(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
         self.alpha.resize(width * height, 0);
         match output {
             AlphaOutput::Mask => {
@@ -510,7 +551,6 @@ impl TrimapGenerator {
             }
         }
         write_alpha(frame, &self.alpha);
-        Ok(())
     }
 }
 

@@ -256,3 +256,70 @@ fn the_flip_average_mask_of_a_mirrored_frame_is_the_mirrored_mask() {
         "the single run is not more asymmetric: {mean_off} vs {mean_on} ({worst_off} vs {worst_on})"
     );
 }
+
+/// A `mw × mh` mask that is 1 on the middle half of the frame in both directions.
+fn box_mask(mw: usize, mh: usize) -> Vec<f32> {
+    (0..mw * mh)
+        .map(|i| {
+            let (x, y) = (i % mw, i / mw);
+            f32::from(x >= mw / 4 && x < 3 * mw / 4 && y >= mh / 4 && y < 3 * mh / 4)
+        })
+        .collect()
+}
+
+#[test]
+fn a_given_mask_gets_the_same_band_at_any_resolution() {
+    let mut g = generator();
+    let settings = TrimapSettings {
+        band: BandWidth::Pixels(8),
+        band_bias: 0.0,
+        ..Default::default()
+    };
+    let mut frame = common::astronaut(W as u32, H as u32);
+    let rgb_before: Vec<u8> = frame
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    // First the network's mask (history at 256×144), then given masks of two sizes: a size
+    // change must not mix in the other resolution's history.
+    g.process(
+        &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
+        &settings,
+        AlphaOutput::Trimap,
+    )
+    .unwrap();
+    for (mw, mh) in [(256, 144), (128, 72)] {
+        g.process_with_mask(
+            &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
+            &box_mask(mw, mh),
+            (mw, mh),
+            &settings,
+            AlphaOutput::Trimap,
+        );
+        // The box spans x 160..480, y 90..270 of the frame.
+        assert_eq!(alpha_at(&frame, W / 2, H / 2), FOREGROUND, "{mw}×{mh}");
+        assert_eq!(alpha_at(&frame, 10, 10), BACKGROUND, "{mw}×{mh}");
+        assert_eq!(alpha_at(&frame, 160, H / 2), UNKNOWN, "{mw}×{mh}");
+        assert_eq!(alpha_at(&frame, W / 2, 90), UNKNOWN, "{mw}×{mh}");
+        assert_eq!(alpha_at(&frame, 140, H / 2), BACKGROUND, "{mw}×{mh}");
+        assert_eq!(alpha_at(&frame, 180, H / 2), FOREGROUND, "{mw}×{mh}");
+    }
+    let rgb_after: Vec<u8> = frame
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    assert_eq!(rgb_before, rgb_after);
+}
+
+#[test]
+#[should_panic(expected = "mask is not")]
+fn a_given_mask_of_the_wrong_size_is_refused() {
+    let mut frame = common::astronaut(W as u32, H as u32);
+    generator().process_with_mask(
+        &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
+        &[0.0; 10],
+        (256, 144),
+        &TrimapSettings::default(),
+        AlphaOutput::Trimap,
+    );
+}

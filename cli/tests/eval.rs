@@ -432,3 +432,64 @@ fn tuning_sequences_are_other_sequences_than_the_test_ones() {
     assert_eq!(tuning.len(), 2, "{tuning:?}");
     assert!(tuning[0].starts_with("moving_100_") && tuning[1].starts_with("moving_101_"));
 }
+
+#[test]
+fn oracle_mask_rows_show_the_pipeline_on_a_perfect_segmenter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let fx = fixture();
+    run_ok(&[
+        "eval",
+        "--synthetic",
+        "4",
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--sequences",
+        "1",
+        "--sequence-frames",
+        "3",
+        "--closed-form",
+        "0",
+        "--model",
+        &fx,
+        "--oracle-mask",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let rows = read_csv(&out.join("eval.csv"));
+    let of =
+        |method: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == method).collect() };
+    // One oracle row per image: the first model with the run's refinement.
+    let oracle = of("ours:luma_key_matte+refine/oracle-mask");
+    assert_eq!(oracle.len(), 4);
+    assert!(
+        rows.iter()
+            .filter(|r| r.method.ends_with("/oracle-mask"))
+            .count()
+            == 4
+    );
+    let mean = |rs: &[&CsvRow], f: &dyn Fn(&CsvRow) -> f64| {
+        rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
+    };
+    // Whole-image rows. The stills are not all people, so the segmentation network's mask
+    // misses; the ground truth's does not, and the same trimap stage and refinement then
+    // find the subject.
+    assert!(
+        oracle
+            .iter()
+            .all(|r| r.region == "image" && r.iou.is_some())
+    );
+    let iou = mean(&oracle, &|r| r.iou.unwrap());
+    let net = of("ours:luma_key_matte+refine/trimapgen");
+    assert!(iou > 0.9, "oracle IoU {iou}");
+    assert!(iou > mean(&net, &|r| r.iou.unwrap()));
+    assert!(mean(&oracle, &|r| r.v[0]) < mean(&net, &|r| r.v[0]));
+    let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
+    assert!(
+        seq.lines()
+            .any(|l| l.contains(",ours:luma_key_matte+refine/oracle-mask,image,3,")),
+        "{seq}"
+    );
+}

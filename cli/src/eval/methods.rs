@@ -16,9 +16,20 @@ use slimmatte::frame::{rgba_view, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::{self, MatteErrors};
 use slimmatte::refine::RefineSettings;
+use slimmatte::resize::PlaneResizer;
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 use super::models::model_label;
+
+/// A perfect person segmenter at the segmentation network's resolution: the ground-truth
+/// alpha reduced to it (the same resampling as the network's input), given to the trimap stage
+/// in place of the network's mask. Its rows show what the rest of the pipeline (temporal
+/// mixing, band, matting) makes of a segmenter without semantic errors.
+#[derive(Default)]
+pub(super) struct OracleMask {
+    resizer: PlaneResizer,
+    mask: Vec<f32>,
+}
 
 /// A matting method applied to one image.
 pub(super) enum Method {
@@ -29,6 +40,9 @@ pub(super) enum Method {
         /// The trimap stage's settings (for `trimapgen` rows).
         trimap: TrimapSettings,
         refine: RefineSettings,
+        /// With `trimapgen`: the stage gets the ground truth at the network's resolution
+        /// instead of the network's mask (`--oracle-mask`).
+        oracle: Option<Box<OracleMask>>,
     },
     Rvm(Box<RvmSession>),
     Coarse(Box<CoarseMask>),
@@ -41,14 +55,15 @@ impl Method {
                 label,
                 trimapgen,
                 refine,
+                oracle,
                 ..
             } => format!(
                 "ours:{label}{}/{}",
                 if refine.enabled() { "+refine" } else { "" },
-                if trimapgen.is_some() {
-                    "trimapgen"
-                } else {
-                    "gt-trimap"
+                match (trimapgen.is_some(), oracle.is_some()) {
+                    (true, true) => "oracle-mask",
+                    (true, false) => "trimapgen",
+                    (false, _) => "gt-trimap",
                 }
             ),
             Method::Rvm(_) => "rvm".into(),
@@ -101,6 +116,7 @@ impl Method {
                 trimapgen,
                 refine,
                 trimap,
+                oracle,
                 ..
             } => {
                 let settings = &MatteSettings {
@@ -112,9 +128,22 @@ impl Method {
                     None => img.with_trimap(),
                 };
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-                if let Some(t) = trimapgen {
+                match (trimapgen, oracle) {
+                    (Some(t), Some(o)) => {
+                        let (mw, mh) = t.segmenter().resolution();
+                        o.mask.resize(mw * mh, 0.0);
+                        o.resizer.run(&img.sample.alpha, w, h, &mut o.mask, mw, mh);
+                        t.process_with_mask(
+                            &mut view,
+                            &o.mask,
+                            (mw, mh),
+                            trimap,
+                            AlphaOutput::Trimap,
+                        );
+                    }
                     // The core's defaults are trimapgen's (plugins/tests/defaults.rs).
-                    t.process(&mut view, trimap, AlphaOutput::Trimap)?;
+                    (Some(t), None) => t.process(&mut view, trimap, AlphaOutput::Trimap)?,
+                    (None, _) => {}
                 }
                 refiner.process(&mut view, settings)?;
                 alpha_of(&frame, out);
@@ -157,15 +186,16 @@ pub(super) fn build_methods(
     if args.refine.settings().enabled() {
         refines.push(args.refine.settings());
     }
-    for m in models {
+    for (k, m) in models.iter().enumerate() {
         let label = model_label(m);
-        for refine in &refines {
+        for (r, refine) in refines.iter().enumerate() {
             methods.push(Method::Ours {
                 label: label.clone(),
                 refiner: Box::new(MatteRefiner::load(m, args.threads)?),
                 trimapgen: None,
                 trimap,
                 refine: *refine,
+                oracle: None,
             });
             methods.push(Method::Ours {
                 label: label.clone(),
@@ -173,7 +203,20 @@ pub(super) fn build_methods(
                 trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
                 trimap,
                 refine: *refine,
+                oracle: None,
             });
+            // One oracle row: the first model with the run's refinement (the shipped
+            // configuration unless told otherwise).
+            if args.oracle_mask && k == 0 && r + 1 == refines.len() {
+                methods.push(Method::Ours {
+                    label: label.clone(),
+                    refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                    trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
+                    trimap,
+                    refine: *refine,
+                    oracle: Some(Box::default()),
+                });
+            }
         }
     }
     if let Some(r) = rvm {

