@@ -135,6 +135,7 @@ def main():
         ("band_bias.md", "the unknown band shifted outwards (band-bias), with hair crops of the built-in clip"),
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
         ("refine_trust.md", "the refinement's trust in the net: tuning, test run, crops"),
+        ("segmenter_limits.md", "the full pipeline on a perfect segmenter (`eval --oracle-mask`), and what was tried against the real one's misses"),
     ] if (out / n).exists()]
     other_lines = "\n".join(f"- [`{n}`]({n}): {what}" for n, what in others)
     full = (f"# Results of `bash scripts/bench.sh`\n\n"
