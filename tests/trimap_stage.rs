@@ -14,6 +14,14 @@ fn generator() -> TrimapGenerator {
     TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap()
 }
 
+/// The colour channels of an RGBA frame.
+fn rgb(frame: &[u8]) -> Vec<u8> {
+    frame
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
 fn alpha_at(frame: &[u8], x: usize, y: usize) -> u8 {
     frame[(y * W + x) * 4 + 3]
 }
@@ -21,10 +29,7 @@ fn alpha_at(frame: &[u8], x: usize, y: usize) -> u8 {
 #[test]
 fn trimap_of_the_astronaut_has_person_band_and_background() {
     let mut frame = common::astronaut(W as u32, H as u32);
-    let rgb_before: Vec<u8> = frame
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb_before = rgb(&frame);
     let mut g = generator();
     let settings = TrimapSettings {
         band: BandWidth::Pixels(8),
@@ -56,11 +61,7 @@ fn trimap_of_the_astronaut_has_person_band_and_background() {
     assert_eq!(alpha_at(&frame, W * 45 / 100, H * 17 / 100), FOREGROUND);
     assert_eq!(alpha_at(&frame, W - 10, 10), BACKGROUND);
     // Colours pass through untouched.
-    let rgb_after: Vec<u8> = frame
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    assert_eq!(rgb_before, rgb_after);
+    assert_eq!(rgb_before, rgb(&frame));
 }
 
 #[test]
@@ -276,10 +277,7 @@ fn a_given_mask_gets_the_same_band_at_any_resolution() {
         ..Default::default()
     };
     let mut frame = common::astronaut(W as u32, H as u32);
-    let rgb_before: Vec<u8> = frame
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb_before = rgb(&frame);
     // First the network's mask (history at 256×144), then given masks of two sizes: a size
     // change must not mix in the other resolution's history.
     g.process(
@@ -304,11 +302,7 @@ fn a_given_mask_gets_the_same_band_at_any_resolution() {
         assert_eq!(alpha_at(&frame, 140, H / 2), BACKGROUND, "{mw}×{mh}");
         assert_eq!(alpha_at(&frame, 180, H / 2), FOREGROUND, "{mw}×{mh}");
     }
-    let rgb_after: Vec<u8> = frame
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    assert_eq!(rgb_before, rgb_after);
+    assert_eq!(rgb_before, rgb(&frame));
 }
 
 #[test]

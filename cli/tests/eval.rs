@@ -91,32 +91,38 @@ fn expected_region(method: &str) -> &'static str {
     }
 }
 
-#[test]
-fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results");
+/// `eval` with the fixture model on `synthetic` stills and one 3-frame sequence of
+/// `width × height`, no closed-form, plus `extra`, into `out`.
+fn eval_synthetic(out: &Path, synthetic: &str, (width, height): (&str, &str), extra: &[&str]) {
     let fx = fixture();
-    run_ok(&[
+    let mut args = vec![
         "eval",
         "--synthetic",
-        "3",
+        synthetic,
         "--width",
-        "96",
+        width,
         "--height",
-        "64",
+        height,
         "--sequences",
         "1",
         "--sequence-frames",
         "3",
         "--closed-form",
         "0",
-        "--trimap-radius",
-        "3",
         "--model",
         &fx,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
+#[test]
+fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    eval_synthetic(&out, "3", ("96", "64"), &["--trimap-radius", "3"]);
     let rows = read_csv(&out.join("eval.csv"));
     // 3 images × (gt-trimap, trimapgen, each without and with the refinement, coarse-mask);
     // RVM is not cached for tests.
@@ -437,27 +443,7 @@ fn tuning_sequences_are_other_sequences_than_the_test_ones() {
 fn oracle_mask_rows_show_the_pipeline_on_a_perfect_segmenter() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
-    let fx = fixture();
-    run_ok(&[
-        "eval",
-        "--synthetic",
-        "4",
-        "--width",
-        "320",
-        "--height",
-        "180",
-        "--sequences",
-        "1",
-        "--sequence-frames",
-        "3",
-        "--closed-form",
-        "0",
-        "--model",
-        &fx,
-        "--oracle-mask",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    eval_synthetic(&out, "4", ("320", "180"), &["--oracle-mask"]);
     let rows = read_csv(&out.join("eval.csv"));
     let of =
         |method: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == method).collect() };

@@ -197,24 +197,18 @@ pub(super) fn build_methods(
                 refine: *refine,
                 oracle: None,
             });
-            methods.push(Method::Ours {
-                label: label.clone(),
-                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
-                trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
-                trimap,
-                refine: *refine,
-                oracle: None,
-            });
-            // One oracle row: the first model with the run's refinement (the shipped
-            // configuration unless told otherwise).
-            if args.oracle_mask && k == 0 && r + 1 == refines.len() {
+            // The pipeline on the network's mask and, in one row (the first model with the
+            // run's refinement, the shipped configuration unless told otherwise), on the
+            // oracle mask.
+            let oracle_row = args.oracle_mask && k == 0 && r + 1 == refines.len();
+            for oracle in [false, true].into_iter().filter(|&o| !o || oracle_row) {
                 methods.push(Method::Ours {
                     label: label.clone(),
                     refiner: Box::new(MatteRefiner::load(m, args.threads)?),
                     trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
                     trimap,
                     refine: *refine,
-                    oracle: Some(Box::default()),
+                    oracle: oracle.then(Box::default),
                 });
             }
         }
