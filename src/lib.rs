@@ -18,6 +18,7 @@ pub mod matte;
 pub mod metrics;
 pub mod model;
 pub mod paths;
+pub mod pose;
 pub mod refine;
 pub mod resize;
 pub mod rng;

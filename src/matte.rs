@@ -69,6 +69,7 @@ pub fn spec() -> ModelSpec {
             OUTPUT_NAME,
             &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any],
         ),
+        extra_outputs: Vec::new(),
     }
 }
 

@@ -49,6 +49,9 @@ pub struct ModelSpec {
     /// without them still loads. Any other input is refused at load.
     pub extra_inputs: Vec<TensorSpec>,
     pub output: TensorSpec,
+    /// Outputs required besides `output` (checked at load like it), read by
+    /// [`Model::run_outputs`].
+    pub extra_outputs: Vec<TensorSpec>,
 }
 
 /// A model file that cannot be used, with the reason.
@@ -234,6 +237,9 @@ impl Model {
             });
         }
         let output_shape = check_outlet(&path_buf, session.outputs(), &spec.output, false)?;
+        for extra in &spec.extra_outputs {
+            check_outlet(&path_buf, session.outputs(), extra, false)?;
+        }
         Ok(Self {
             session,
             path: path_buf,
@@ -296,6 +302,59 @@ impl Model {
         output: &mut [f32],
     ) -> Result<Vec<usize>, ModelError> {
         self.run_with_extra(input, shape, &[], output)
+    }
+
+    /// Runs the model on `input` (row-major, `shape`) and copies its outputs into `outputs`:
+    /// the spec's `output` first, then its `extra_outputs` in order, each slice exactly the
+    /// output's element count.
+    pub fn run_outputs(
+        &mut self,
+        input: &[f32],
+        shape: &[usize],
+        outputs: &mut [&mut [f32]],
+    ) -> Result<(), ModelError> {
+        let path = &self.path;
+        let inference = |reason: String| ModelError::Inference {
+            path: path.clone(),
+            reason,
+        };
+        let names: Vec<&'static str> = std::iter::once(self.spec.output.name)
+            .chain(self.spec.extra_outputs.iter().map(|t| t.name))
+            .collect();
+        if names.len() != outputs.len() {
+            return Err(inference(format!(
+                "the caller asked for {} outputs, the model has {}",
+                outputs.len(),
+                names.len()
+            )));
+        }
+        let tensor = TensorRef::from_array_view((shape.to_vec(), input))
+            .map_err(|e| inference(format!("input '{}': {e}", self.spec.input.name)))?;
+        let results = self
+            .session
+            .run(vec![(self.spec.input.name, tensor)])
+            .map_err(|e| inference(e.to_string()))?;
+        for (name, out) in names.into_iter().zip(outputs.iter_mut()) {
+            let (out_shape, data) = results[name]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| inference(e.to_string()))?;
+            if data.len() != out.len() {
+                return Err(inference(format!(
+                    "output '{name}' has shape {} ({} values), the caller expected {} values",
+                    shape_string(out_shape),
+                    data.len(),
+                    out.len()
+                )));
+            }
+            if data.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite {
+                    path: path.clone(),
+                    name,
+                });
+            }
+            out.copy_from_slice(data);
+        }
+        Ok(())
     }
 
     /// Like [`run`](Self::run), also feeding the optional inputs in `extra` as

@@ -22,6 +22,10 @@ use std::sync::Mutex;
 /// landscape variant, 256×144, converted to ONNX).
 pub const SEGMENTATION_MODEL: &str = "selfie_segmentation_landscape.onnx";
 
+/// File name of the pose-landmark network whose person segmentation `trimapgen pose=true`
+/// averages with the selfie mask (MediaPipe Pose "full", converted to ONNX).
+pub const POSE_MODEL: &str = "pose_landmark_full.onnx";
+
 /// File name of the default matting network: the temporal student made by `training/` (the
 /// pruned student with the previous frame's matte as a second input; see
 /// `models/matting_student_temporal.md`).
@@ -190,6 +194,11 @@ pub fn default_segmentation_model() -> PathBuf {
     shipped_model(SEGMENTATION_MODEL)
 }
 
+/// Path of the pose-landmark model (`trimapgen pose=true`).
+pub fn default_pose_model() -> PathBuf {
+    shipped_model(POSE_MODEL)
+}
+
 /// Path of the default matting model.
 pub fn default_matting_model() -> PathBuf {
     shipped_model(MATTING_MODEL)
@@ -199,7 +208,7 @@ pub fn default_matting_model() -> PathBuf {
 pub fn is_shipped_model_name(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n == MATTING_MODEL || n == SEGMENTATION_MODEL)
+        .is_some_and(|n| n == MATTING_MODEL || n == SEGMENTATION_MODEL || n == POSE_MODEL)
 }
 
 /// Path of a shipped asset: `<data dir>/assets/<name>` of an install, else the checkout's

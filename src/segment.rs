@@ -17,6 +17,7 @@ pub fn spec() -> ModelSpec {
         input: TensorSpec::new("image", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Any, Dim::Any]),
         extra_inputs: Vec::new(),
         output: TensorSpec::new("mask", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Any, Dim::Any]),
+        extra_outputs: Vec::new(),
     }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert MediaPipe's selfie-segmentation TFLite models to ONNX.
+"""Convert MediaPipe's selfie-segmentation and pose-landmark TFLite models to ONNX.
 
 Usage:
     python tools/mediapipe_to_onnx.py [--wheel PATH] [--cache DIR] [--out-dir models]
@@ -65,6 +65,15 @@ MODELS: dict[str, str] = {
         "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
 }
 
+# MediaPipe Pose's landmark network ("full", BlazePose GHUM 3D), whose person segmentation
+# `trimapgen pose=true` averages with the selfie mask: {name: (folder in the wheel, sha256)}.
+POSE_MODELS: dict[str, tuple[str, str]] = {
+    "pose_landmark_full": (
+        "mediapipe/modules/pose_landmark",
+        "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    ),
+}
+
 LICENSE = "Apache-2.0"
 COPYRIGHT = "Copyright 2021 The MediaPipe Authors."
 
@@ -123,6 +132,29 @@ def extract_tflite_models(wheel: Path | str | None = None,
                 tmp = dst.with_suffix(".tmp")
                 tmp.write_bytes(data)
                 tmp.replace(dst)
+            paths[name] = dst
+    return paths
+
+
+def extract_pose_model(wheel: Path | str | None = None,
+                       cache: Path | str | None = None) -> dict[str, Path]:
+    """Extract MediaPipe Pose's landmark .tflite (POSE_MODELS) from the wheel, checked against
+    its pinned SHA-256; returns {model name: path of the .tflite in the cache}."""
+    cache = Path(cache if cache is not None else DEFAULT_CACHE).expanduser()
+    wheel = Path(wheel).expanduser() if wheel is not None else ensure_wheel(cache)
+    out_dir = cache / f"mediapipe-{MEDIAPIPE_VERSION}-pose_landmark"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    with zipfile.ZipFile(wheel) as zf:
+        for name, (folder, want_sha) in POSE_MODELS.items():
+            member = f"{folder}/{name}.tflite"
+            data = zf.read(member)
+            got_sha = sha256_bytes(data)
+            if got_sha != want_sha:
+                raise ValueError(f"{member} in {wheel}: sha256 {got_sha}, expected {want_sha}")
+            dst = out_dir / f"{name}.tflite"
+            if not dst.is_file() or dst.read_bytes() != data:
+                dst.write_bytes(data)
             paths[name] = dst
     return paths
 
@@ -764,6 +796,62 @@ def convert_selfie_model(tflite_path: Path, name: str) -> onnx.ModelProto:
     return convert_tflite(buf, ["image"], ["mask"], graph_name=name, doc_string=doc, metadata=meta)
 
 
+def convert_pose_model(tflite_path: Path, name: str) -> onnx.ModelProto:
+    """Convert MediaPipe Pose's landmark network with the project's interface: input `image`
+    [1,3,256,256] RGB 0..1 (the region of interest, NCHW); outputs `landmarks` [1,195] (39 points
+    × x, y, z, visibility, presence, x and y in input pixels), `presence` [1,1] (pose present,
+    0..1) and `mask` [1,1,256,256] (person probability: the TFLite segmentation logits through
+    a Sigmoid added here). The heatmap and world-landmark outputs are dropped, with the nodes
+    that only feed them."""
+    buf = tflite_path.read_bytes()
+    graph = TflGraph(buf)
+    names = ["landmarks", "presence", "segmentation_logits", "heatmap", "world_landmarks"]
+    if len(graph.inputs) != 1 or len(graph.outputs) != len(names):
+        raise ConversionError(f"{tflite_path}: expected 1 input and {len(names)} outputs")
+    shapes = [graph.tensors[i].shape for i in graph.outputs]
+    if graph.tensors[graph.inputs[0]].shape != (1, 256, 256, 3) or shapes[:3] != [
+            (1, 195), (1, 1), (1, 256, 256, 1)]:
+        raise ConversionError(f"{tflite_path}: unexpected I/O shapes {shapes}")
+    source = f"PyPI wheel mediapipe=={MEDIAPIPE_VERSION}, {POSE_MODELS[name][0]}/{name}.tflite"
+    doc = (f"MediaPipe Pose landmark network ({name}, BlazePose GHUM 3D) converted from TFLite to "
+           f"ONNX by {CONVERTER}. Source: {source} (sha256 {sha256_bytes(buf)}). Input 'image': "
+           "float32 [1,3,256,256] RGB in 0..1 (NCHW), the region of interest. Outputs "
+           "'landmarks' [1,195], 'presence' [1,1], 'mask' [1,1,256,256] person probability. "
+           f"{COPYRIGHT} Licensed under the Apache License, Version 2.0.")
+    meta = {
+        "source": source,
+        "source_sha256": sha256_bytes(buf),
+        "source_description": graph.description,
+        "license": LICENSE,
+        "copyright": COPYRIGHT,
+        "converter": f"{CONVERTER} v{CONVERTER_VERSION} (tflite -> onnx opset {OPSET})",
+        "input": "image: float32 [1,3,256,256] RGB 0..1 NCHW (the region of interest)",
+        "output": "landmarks [1,195], presence [1,1], mask [1,1,256,256] person probability",
+    }
+    model = convert_tflite(buf, ["image"], names, graph_name=name, doc_string=doc, metadata=meta)
+    g = model.graph
+    g.node.append(helper.make_node("Sigmoid", ["segmentation_logits"], ["mask"], name="mask_sigmoid"))
+    keep_outputs = [o for o in g.output if o.name in ("landmarks", "presence")]
+    keep_outputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 256, 256]))
+    del g.output[:]
+    g.output.extend(keep_outputs)
+    # Drop the nodes (and weights) that no kept output depends on.
+    needed = {o.name for o in g.output}
+    kept = []
+    for node in reversed(list(g.node)):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    del g.node[:]
+    g.node.extend(reversed(kept))
+    inits = [t for t in g.initializer if t.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    del g.value_info[:]
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--wheel", type=Path, help="local mediapipe-0.10.21 wheel (skips pip download)")
@@ -781,6 +869,11 @@ def main(argv: list[str] | None = None) -> int:
         ops = sorted({n.op_type for n in model.graph.node})
         print(f"{dst}: {len(model.graph.node)} nodes ({', '.join(ops)}), "
               f"{dst.stat().st_size} bytes")
+    for name, path in extract_pose_model(args.wheel, args.cache).items():
+        model = convert_pose_model(path, name)
+        dst = args.out_dir / f"{name}.onnx"
+        onnx.save_model(model, dst)
+        print(f"{dst}: {len(model.graph.node)} nodes, {dst.stat().st_size} bytes")
     return 0
 
 

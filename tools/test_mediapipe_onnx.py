@@ -126,6 +126,44 @@ def onnx_mask(session: ort.InferenceSession, img: str, h: int, w: int) -> np.nda
 
 
 @pytest.mark.parametrize("which", ["fresh", "committed"])
+def test_pose_landmark_parity_with_litert(which):
+    """MediaPipe Pose's landmark network: landmarks, presence and the person mask (the
+    TFLite logits through a sigmoid) agree with LiteRT on real images; the committed file is
+    the converter's output."""
+    wheel = os.environ.get("SLIMMATTE_MEDIAPIPE_WHEEL")
+    cache = os.environ.get("SLIMMATTE_WHEEL_CACHE")
+    try:
+        (name, path), = m2o.extract_pose_model(wheel, cache).items()
+    except subprocess.CalledProcessError as e:
+        if os.environ.get("SLIMMATTE_REQUIRE_PARITY"):
+            pytest.fail(f"cannot fetch mediapipe=={m2o.MEDIAPIPE_VERSION} wheel ({e})")
+        pytest.skip(f"cannot fetch the mediapipe wheel ({e})")
+    model = m2o.convert_pose_model(path, name) if which == "fresh" else MODELS_DIR / f"{name}.onnx"
+    session = ort_session(model)
+    assert [o.name for o in session.get_outputs()] == ["landmarks", "presence", "mask"]
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    for img in ["astronaut", "coffee"]:
+        x = load_image(img, 256, 256)
+        interp.set_tensor(interp.get_input_details()[0]["index"], x[None])
+        interp.invoke()
+        ref = {d["name"]: interp.get_tensor(d["index"]).copy() for d in interp.get_output_details()}
+        landmarks, presence, mask = session.run(None, {"image": x.transpose(2, 0, 1)[None]})
+        # Landmarks are in input pixels (0..256): within 0.05 px.
+        assert np.abs(landmarks - ref["Identity"]).max() < 0.05, img
+        assert np.abs(presence - ref["Identity_1"]).max() < TOLERANCE, img
+        logits = ref["Identity_2"][0, :, :, 0].astype(np.float64)
+        ref_mask = 0.5 * (1.0 + np.tanh(0.5 * logits))         # sigmoid without overflow
+        # A deeper network than the selfie ones: float32 summation order moves a few logits
+        # near 0 by ~0.015 (probability 0.004); 1e-2 still catches any layout or padding slip.
+        assert np.abs(mask[0, 0] - ref_mask).max() < 1e-2, img
+        if img == "astronaut":
+            # A person: found, and the mask covers her face (centre-top of the photo).
+            assert presence.item() > 0.5
+            assert mask[0, 0, 70:110, 110:150].mean() > 0.5
+
+
+@pytest.mark.parametrize("which", ["fresh", "committed"])
 @pytest.mark.parametrize("name", list(SIZES))
 def test_parity_with_litert(name, which, fresh_models, reference_masks):
     h, w = SIZES[name]

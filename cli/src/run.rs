@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// Which stages run.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
+    /// Also segment the person with MediaPipe Pose's network and average it with the selfie
+    /// mask (`trimapgen pose=true`): fewer missed heads and limbs, about 30 ms more per frame
+    /// on 2 cores.
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
+    pub pose: bool,
     /// Longest side in pixels of the region the matting network sees (0 = full resolution).
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
@@ -258,13 +263,18 @@ fn sink(args: &RunArgs) -> Result<String> {
 pub fn describe(args: &RunArgs) -> Result<String> {
     let stages = if args.matting()? {
         format!(
-            "trimapgen threads={t} ! slimmatte name=matte threads={t} working-size={ws} {refine}",
+            "trimapgen threads={t} pose={pose} ! slimmatte name=matte threads={t} working-size={ws} \
+             {refine}",
             t = args.threads,
+            pose = args.pose,
             ws = args.working_size,
             refine = args.refine.element_props()
         )
     } else {
-        format!("trimapgen output=mask threads={}", args.threads)
+        format!(
+            "trimapgen output=mask threads={} pose={}",
+            args.threads, args.pose
+        )
     };
     Ok(format!(
         "{} ! {stages} ! bgreplace name=bg {} ! {}",

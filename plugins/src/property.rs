@@ -37,7 +37,18 @@ pub fn double(v: f32) -> f64 {
 /// must be, `shipped` names the default, found as `file` in the core's model search order
 /// (`slimmatte::paths`). Changeable up to READY.
 pub fn model(nick: &str, what: &str, shipped: &str, file: &str) -> glib::ParamSpec {
-    glib::ParamSpecString::builder("model")
+    model_named("model", nick, what, shipped, file)
+}
+
+/// [`model`] under another property name (an element with a second network).
+pub fn model_named(
+    name: &str,
+    nick: &str,
+    what: &str,
+    shipped: &str,
+    file: &str,
+) -> glib::ParamSpec {
+    glib::ParamSpecString::builder(name)
         .nick(nick)
         .blurb(&format!(
             "{what}; unset = {shipped} ({file} from ${}, the XDG data dirs' slimmatte/models, \

