@@ -118,6 +118,10 @@ pub struct BenchArgs {
     /// estimate-foreground`), in the bare calls and the pipelines alike.
     #[arg(long, default_value_t = slimmatte::composite::DEFAULT_ESTIMATE_FOREGROUND, action = clap::ArgAction::Set)]
     pub estimate_foreground: bool,
+    /// Run the trimap stage with the pose network (`trimapgen pose=true`) in the `ours`
+    /// systems, bare and pipeline; they are then named `ours:<model>+pose`.
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
+    pub pose: bool,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
     #[command(flatten)]
     pub refine: RefineArgs,
@@ -254,6 +258,8 @@ struct Setup {
     background: Background,
     /// `--estimate-foreground`.
     estimate_foreground: bool,
+    /// `--pose`.
+    pose: bool,
     matte_settings: MatteSettings,
     budget: Budget,
     bar: ProgressBar,
@@ -292,6 +298,7 @@ impl Setup {
             image,
             background,
             estimate_foreground: args.estimate_foreground,
+            pose: args.pose,
             matte_settings,
             budget,
             bar,
@@ -315,10 +322,18 @@ fn measure_resolution(
         if stop() {
             return Ok(());
         }
-        let name = format!("ours:{}", model_label(m));
+        let pose = if args.pose { "+pose" } else { "" };
+        let name = format!("ours:{}{pose}", model_label(m));
         bar.set_message(format!("{name} bare {w}×{h}"));
+        let mut trimap = TrimapGenerator::load(&setup.seg, args.threads)?;
+        if args.pose {
+            trimap.load_pose(
+                &slimmatte::paths::default_pose_model(),
+                slimmatte::runtime::SHARED_POOL,
+            )?;
+        }
         let sys = BareSystem::Ours {
-            trimap: Box::new(TrimapGenerator::load(&setup.seg, args.threads)?),
+            trimap: Box::new(trimap),
             refiner: Box::new(MatteRefiner::load(m, args.threads)?),
             net: Box::new(Model::load(m, &matte::spec(), args.threads)?),
         };

@@ -47,7 +47,7 @@ fn pipeline_description(
     queued: bool,
 ) -> String {
     let (w, h) = (frames.width, frames.height);
-    let (threads, working_size) = (args.threads, args.working_size);
+    let (threads, working_size, pose) = (args.threads, args.working_size, args.pose);
     let q = if queued {
         " ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
     } else {
@@ -55,7 +55,8 @@ fn pipeline_description(
     };
     let stages = match matting_model {
         Some(m) => format!(
-            "trimapgen name=trimap threads={threads}{q} ! slimmatte name=matte model=\"{}\" \
+            "trimapgen name=trimap threads={threads} pose={pose}{q} ! slimmatte name=matte \
+             model=\"{}\" \
              threads={threads} working-size={working_size} {}",
             m.display(),
             args.refine.element_props()
