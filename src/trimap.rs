@@ -98,9 +98,14 @@ pub const DEFAULT_ADAPTIVE_BAND: bool = false;
 /// 256×144 network (about 1–2 ms on 2 cores).
 pub const DEFAULT_FLIP_AVERAGE: bool = true;
 
-/// Default [`TrimapSettings::pose`] (`trimapgen`'s `pose`): off — the pose network costs about
-/// 30 ms per frame on 2 cores, five times the rest of the stage.
-pub const DEFAULT_POSE: bool = false;
+/// Default [`TrimapSettings::pose`] (`trimapgen`'s `pose`): on. Chosen on the tuning data
+/// (moving 100–103 and stills 10000+, 640×360, shipped pipeline): full-pipeline dtSSD 7.91 →
+/// 5.97 and whole-image SAD per frame 5.61 → 1.88 on the sequences, whole-image SAD 2.94 →
+/// 1.81 on the stills. Cost: the trimap stage 3.6 → 12.9 ms per 640×360 frame in the
+/// GStreamer pipeline on 2 cores (pipeline 143.6 → 67.2 fps, RVM 27.8; `results/pose_segmentation.md`).
+/// Caveat: with a second, partly visible person it can take part of them and the background
+/// between them; `pose=false` is the selfie network alone, twice as fast.
+pub const DEFAULT_POSE: bool = true;
 
 /// Weight of the pose network's mask where it finds a person ([`TrimapSettings::pose`]); the
 /// selfie mask has the rest. Chosen on the tuning sequences (moving 100–103, 640×360, shipped

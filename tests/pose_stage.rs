@@ -111,11 +111,14 @@ fn trimap_with_pose_keeps_the_classes_and_reports_the_find() {
         found,
         "the pose network found the astronaut within one search round"
     );
-    // Without `pose` the network is not run.
+    // With `pose` false the network is not run.
     let mut frame = common::astronaut(W as u32, H as u32);
     g.process(
         &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
-        &TrimapSettings::default(),
+        &TrimapSettings {
+            pose: false,
+            ..Default::default()
+        },
         AlphaOutput::Trimap,
     )
     .unwrap();

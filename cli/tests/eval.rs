@@ -443,7 +443,12 @@ fn tuning_sequences_are_other_sequences_than_the_test_ones() {
 fn oracle_mask_and_pose_rows_are_added_once_per_image() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
-    eval_synthetic(&out, "4", ("320", "180"), &["--oracle-mask", "--pose"]);
+    eval_synthetic(
+        &out,
+        "4",
+        ("320", "180"),
+        &["--oracle-mask", "--compare-pose"],
+    );
     let rows = read_csv(&out.join("eval.csv"));
     let of =
         |method: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == method).collect() };
@@ -472,12 +477,12 @@ fn oracle_mask_and_pose_rows_are_added_once_per_image() {
     assert!(iou > 0.9, "oracle IoU {iou}");
     assert!(iou > mean(&net, &|r| r.iou.unwrap()));
     assert!(mean(&oracle, &|r| r.v[0]) < mean(&net, &|r| r.v[0]));
-    // `--pose`: one more pipeline row per image, with the pose network (whole image).
-    let pose = of("ours:luma_key_matte+refine/trimapgen+pose");
+    // `--compare-pose`: one more pipeline row per image, without the pose network.
+    let pose = of("ours:luma_key_matte+refine/trimapgen-selfie");
     assert_eq!(pose.len(), 4);
     assert!(pose.iter().all(|r| r.region == "image" && r.iou.is_some()));
     let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
-    for row in ["oracle-mask", "trimapgen+pose"] {
+    for row in ["oracle-mask", "trimapgen-selfie"] {
         let needle = format!(",ours:luma_key_matte+refine/{row},image,3,");
         assert!(seq.lines().any(|l| l.contains(&needle)), "{seq}");
     }

@@ -62,6 +62,8 @@ fn trimapgen_ships_the_core_defaults() {
     assert_eq!(double(&e, "band-bias"), core.band_bias);
     assert_eq!(boolean(&e, "adaptive-band"), core.adaptive_band);
     assert_eq!(boolean(&e, "flip-average"), core.flip_average);
+    assert_eq!(boolean(&e, "pose"), trimap::DEFAULT_POSE);
+    assert_eq!(boolean(&e, "pose"), core.pose);
     // The properties show the core's decimal, not the f32's binary expansion.
     assert_eq!(shipped(&e, "band-fraction").get::<f64>().unwrap(), 0.03);
 }

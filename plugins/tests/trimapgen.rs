@@ -257,8 +257,8 @@ fn pose_runs_with_the_shipped_model_and_a_missing_one_is_an_error() {
         msg.contains("pose model") && msg.contains("/no/such/pose.onnx"),
         "{msg}"
     );
-    // Without pose=true the pose model is not even opened.
-    let mut h = harness(&[("pose-model", "/no/such/pose.onnx")]);
+    // With pose=false the pose model is not even opened.
+    let mut h = harness(&[("pose", "false"), ("pose-model", "/no/such/pose.onnx")]);
     h.set_src_caps(rgba_caps(64, 36));
     h.push(astronaut_buffer(64, 36)).unwrap();
     assert!(h.pull().is_ok());

@@ -118,8 +118,9 @@ pub struct BenchArgs {
     /// estimate-foreground`), in the bare calls and the pipelines alike.
     #[arg(long, default_value_t = slimmatte::composite::DEFAULT_ESTIMATE_FOREGROUND, action = clap::ArgAction::Set)]
     pub estimate_foreground: bool,
-    /// Run the trimap stage with the pose network (`trimapgen pose=true`) in the `ours`
-    /// systems, bare and pipeline; they are then named `ours:<model>+pose`.
+    /// The trimap stage's `pose` in the `ours` systems, bare and pipeline (the pose network's
+    /// segmentation averaged into the selfie mask, the shipped default); with `false` they
+    /// are named `ours:<model>-selfie`.
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
@@ -322,8 +323,8 @@ fn measure_resolution(
         if stop() {
             return Ok(());
         }
-        let pose = if args.pose { "+pose" } else { "" };
-        let name = format!("ours:{}{pose}", model_label(m));
+        let selfie = if args.pose { "" } else { "-selfie" };
+        let name = format!("ours:{}{selfie}", model_label(m));
         bar.set_message(format!("{name} bare {w}×{h}"));
         let mut trimap = TrimapGenerator::load(&setup.seg, args.threads)?;
         if args.pose {

@@ -33,11 +33,10 @@ pub(super) struct OracleMask {
 
 /// The person mask of a `trimapgen` row.
 pub(super) enum MaskSource {
-    /// The selfie network's (the shipped default): rows `…/trimapgen`.
-    Selfie,
-    /// The selfie network's averaged with the pose network's (`trimapgen pose=true`,
-    /// `--pose`): rows `…/trimapgen+pose`.
-    SelfieAndPose,
+    /// The networks': the selfie network's averaged with the pose network's (`trimapgen
+    /// pose=true`, the shipped default: rows `…/trimapgen`) or the selfie network's alone
+    /// (`pose=false`: rows `…/trimapgen-selfie`).
+    Networks { pose: bool },
     /// The ground truth at the selfie network's resolution (`--oracle-mask`): rows
     /// `…/oracle-mask`.
     Oracle(Box<OracleMask>),
@@ -73,8 +72,8 @@ impl Method {
                 if refine.enabled() { "+refine" } else { "" },
                 match (trimapgen.is_some(), mask) {
                     (false, _) => "gt-trimap",
-                    (true, MaskSource::Selfie) => "trimapgen",
-                    (true, MaskSource::SelfieAndPose) => "trimapgen+pose",
+                    (true, MaskSource::Networks { pose: true }) => "trimapgen",
+                    (true, MaskSource::Networks { pose: false }) => "trimapgen-selfie",
                     (true, MaskSource::Oracle(_)) => "oracle-mask",
                 }
             ),
@@ -154,15 +153,12 @@ impl Method {
                         );
                     }
                     // The core's defaults are trimapgen's (plugins/tests/defaults.rs).
-                    (Some(t), MaskSource::Selfie) => {
-                        t.process(&mut view, trimap, AlphaOutput::Trimap)?;
-                    }
-                    (Some(t), MaskSource::SelfieAndPose) => {
-                        let with_pose = TrimapSettings {
-                            pose: true,
+                    (Some(t), MaskSource::Networks { pose }) => {
+                        let settings = TrimapSettings {
+                            pose: *pose,
                             ..*trimap
                         };
-                        t.process(&mut view, &with_pose, AlphaOutput::Trimap)?;
+                        t.process(&mut view, &settings, AlphaOutput::Trimap)?;
                     }
                     (None, _) => {}
                 }
@@ -216,22 +212,22 @@ pub(super) fn build_methods(
                 trimapgen: None,
                 trimap,
                 refine: *refine,
-                mask: MaskSource::Selfie,
+                mask: MaskSource::Networks { pose: args.pose },
             });
-            // The pipeline on the selfie network's mask and, in one row each (the first model
-            // with the run's refinement, the shipped configuration unless told otherwise),
-            // with the pose network and on the oracle mask.
+            // The pipeline on the networks' mask (`--pose`) and, in one row each (the first
+            // model with the run's refinement, the shipped configuration unless told
+            // otherwise), with the other `pose` setting and on the oracle mask.
             let extra_rows = k == 0 && r + 1 == refines.len();
-            let mut sources = vec![MaskSource::Selfie];
-            if extra_rows && args.pose {
-                sources.push(MaskSource::SelfieAndPose);
+            let mut sources = vec![MaskSource::Networks { pose: args.pose }];
+            if extra_rows && args.compare_pose {
+                sources.push(MaskSource::Networks { pose: !args.pose });
             }
             if extra_rows && args.oracle_mask {
                 sources.push(MaskSource::Oracle(Box::default()));
             }
             for mask in sources {
                 let mut generator = TrimapGenerator::load(&seg, args.threads)?;
-                if matches!(mask, MaskSource::SelfieAndPose) {
+                if matches!(mask, MaskSource::Networks { pose: true }) {
                     generator.load_pose(
                         &slimmatte::paths::default_pose_model(),
                         slimmatte::runtime::SHARED_POOL,

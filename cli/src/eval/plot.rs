@@ -77,10 +77,10 @@ pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<()> {
 }
 
 /// The system of a method: `ours:student+refine/trimapgen` → `ours:student+refine`. A row
-/// on the oracle mask or with the pose network is a system of its own (its own colour): it
-/// is not the shipped default.
+/// on the oracle mask or with the selfie network alone is a system of its own (its own
+/// colour): it is not the shipped default.
 fn system(method: &str) -> &str {
-    if method.ends_with("/oracle-mask") || method.ends_with("/trimapgen+pose") {
+    if method.ends_with("/oracle-mask") || method.ends_with("/trimapgen-selfie") {
         return method;
     }
     method.split('/').next().unwrap_or(method)

@@ -230,8 +230,9 @@ fn sad_over_time_csv(seq_rows: &[SequenceRow]) -> String {
 pub const REGION_NOTE: &str = "region `band`: errors over the unknown band of the evaluation \
      trimap only (Composition-1k), for the rows given that trimap (`…/gt-trimap`, \
      `closed-form`); region `image`: errors over every pixel (as RVM's evaluation), for the \
-     trimap-free rows (`…/trimapgen`, `…/trimapgen+pose`: with the pose network's \
-     segmentation averaged in, `rvm`, `coarse-mask`, and `…/oracle-mask`: the trimap \
+     trimap-free rows (`…/trimapgen`; `…/trimapgen-selfie`: without the pose network's \
+     segmentation, the selfie network's mask alone; `rvm`, `coarse-mask`, and \
+     `…/oracle-mask`: the trimap \
      stage given the ground truth at the segmentation network's resolution instead of the \
      network's mask), so a leak far from the subject counts; IoU = intersection over union of alpha > 0.5 with the truth's, whole image, \
      `image` rows only. SAD, MSE, Grad and Conn of the two regions are not comparable.";

@@ -16,6 +16,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("image-location", "background"),
     ("blur-sigma", "background"),
     ("estimate-foreground", "background"),
+    ("pose", "trimap"),
     ("working-size", "matte"),
     ("temporal", "matte"),
     ("threads", "matte"),
