@@ -136,6 +136,7 @@ def main():
         ("refine_quality_eval.md", "the refinement's quality preset against closed-form"),
         ("refine_trust.md", "the refinement's trust in the net: tuning, test run, crops"),
         ("segmenter_limits.md", "the full pipeline on a perfect segmenter (`eval --oracle-mask`), and what was tried against the real one's misses"),
+        ("pose_segmentation.md", "MediaPipe Pose's segmentation averaged into the selfie mask (`trimapgen pose=true`, the default): tuning, test sets, cost, unseen footage"),
     ] if (out / n).exists()]
     other_lines = "\n".join(f"- [`{n}`]({n}): {what}" for n, what in others)
     full = (f"# Results of `bash scripts/bench.sh`\n\n"
