@@ -125,6 +125,7 @@ def main():
         ("temporal.md", "temporal vs single-frame student, and the tuning sequences behind the defaults"),
         ("old_vs_new.md", "old vs new matting nets on held-out images, with hair/leaf crops"),
         ("streams.md", "concurrent live streams (`slimmatte bench --streams N`)"),
+        ("streams_selfie_only.md", "the same with the selfie network alone (what `pose=false` runs)"),
         ("streams_threads1.md", "the same with a private 1-thread pool per network"),
         ("int8.md", "INT8 vs fp32 nets (`tools/quantize_int8.py`)"),
         ("int8_eval.md", "INT8 vs fp32 student, quality (one eval run)"),
