@@ -335,24 +335,7 @@ impl Model {
             .run(vec![(self.spec.input.name, tensor)])
             .map_err(|e| inference(e.to_string()))?;
         for (name, out) in names.into_iter().zip(outputs.iter_mut()) {
-            let (out_shape, data) = results[name]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| inference(e.to_string()))?;
-            if data.len() != out.len() {
-                return Err(inference(format!(
-                    "output '{name}' has shape {} ({} values), the caller expected {} values",
-                    shape_string(out_shape),
-                    data.len(),
-                    out.len()
-                )));
-            }
-            if data.iter().any(|v| !v.is_finite()) {
-                return Err(ModelError::NonFinite {
-                    path: path.clone(),
-                    name,
-                });
-            }
-            out.copy_from_slice(data);
+            copy_output(path, &results, name, out)?;
         }
         Ok(())
     }
@@ -396,27 +379,41 @@ impl Model {
             .session
             .run(inputs)
             .map_err(|e| inference(e.to_string()))?;
-        let (out_shape, data) = outputs[self.spec.output.name]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| inference(e.to_string()))?;
-        if data.len() != output.len() {
-            return Err(inference(format!(
-                "output '{}' has shape {} ({} values), the caller expected {} values",
-                self.spec.output.name,
-                shape_string(out_shape),
-                data.len(),
-                output.len()
-            )));
-        }
-        if data.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite {
-                path: path.clone(),
-                name: self.spec.output.name,
-            });
-        }
-        output.copy_from_slice(data);
-        Ok(out_shape.iter().map(|&d| d as usize).collect())
+        copy_output(path, &outputs, self.spec.output.name, output)
     }
+}
+
+/// Copies the output `name` of a run into `out`, which must have its element count; refuses
+/// non-finite values. Returns the output's shape.
+fn copy_output(
+    path: &Path,
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &'static str,
+    out: &mut [f32],
+) -> Result<Vec<usize>, ModelError> {
+    let inference = |reason: String| ModelError::Inference {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (shape, data) = outputs[name]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| inference(e.to_string()))?;
+    if data.len() != out.len() {
+        return Err(inference(format!(
+            "output '{name}' has shape {} ({} values), the caller expected {} values",
+            shape_string(shape),
+            data.len(),
+            out.len()
+        )));
+    }
+    if data.iter().any(|v| !v.is_finite()) {
+        return Err(ModelError::NonFinite {
+            path: path.to_path_buf(),
+            name,
+        });
+    }
+    out.copy_from_slice(data);
+    Ok(shape.iter().map(|&d| d as usize).collect())
 }
 
 /// The project's ONNX Runtime session options in `env`: full graph optimisation and, with

@@ -105,21 +105,18 @@ def ensure_wheel(cache: Path) -> Path:
     return wheel
 
 
-def extract_tflite_models(wheel: Path | str | None = None,
-                          cache: Path | str | None = None) -> dict[str, Path]:
-    """Extract the selfie-segmentation .tflite files from the mediapipe wheel.
-
-    Returns {model name: path of the .tflite in the cache}.  The files are
-    checked against the pinned SHA-256 values in MODELS.
-    """
+def _extract(wheel: Path | str | None, cache: Path | str | None, folder: str,
+             members: dict[str, tuple[str, str]]) -> dict[str, Path]:
+    """Extract `members` ({name: (folder in the wheel, sha256)}) from the mediapipe wheel into
+    `<cache>/<folder>`, each checked against its pinned SHA-256; returns {name: path}."""
     cache = Path(cache if cache is not None else DEFAULT_CACHE).expanduser()
     wheel = Path(wheel).expanduser() if wheel is not None else ensure_wheel(cache)
-    out_dir = cache / f"mediapipe-{MEDIAPIPE_VERSION}-selfie_segmentation"
+    out_dir = cache / folder
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     with zipfile.ZipFile(wheel) as zf:
-        for name, want_sha in MODELS.items():
-            member = f"{WHEEL_MODEL_DIR}/{name}.tflite"
+        for name, (wheel_dir, want_sha) in members.items():
+            member = f"{wheel_dir}/{name}.tflite"
             try:
                 data = zf.read(member)
             except KeyError:
@@ -136,27 +133,22 @@ def extract_tflite_models(wheel: Path | str | None = None,
     return paths
 
 
+def extract_tflite_models(wheel: Path | str | None = None,
+                          cache: Path | str | None = None) -> dict[str, Path]:
+    """Extract the selfie-segmentation .tflite files from the mediapipe wheel.
+
+    Returns {model name: path of the .tflite in the cache}.  The files are
+    checked against the pinned SHA-256 values in MODELS.
+    """
+    members = {name: (WHEEL_MODEL_DIR, sha) for name, sha in MODELS.items()}
+    return _extract(wheel, cache, f"mediapipe-{MEDIAPIPE_VERSION}-selfie_segmentation", members)
+
+
 def extract_pose_model(wheel: Path | str | None = None,
                        cache: Path | str | None = None) -> dict[str, Path]:
     """Extract MediaPipe Pose's landmark .tflite (POSE_MODELS) from the wheel, checked against
     its pinned SHA-256; returns {model name: path of the .tflite in the cache}."""
-    cache = Path(cache if cache is not None else DEFAULT_CACHE).expanduser()
-    wheel = Path(wheel).expanduser() if wheel is not None else ensure_wheel(cache)
-    out_dir = cache / f"mediapipe-{MEDIAPIPE_VERSION}-pose_landmark"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    with zipfile.ZipFile(wheel) as zf:
-        for name, (folder, want_sha) in POSE_MODELS.items():
-            member = f"{folder}/{name}.tflite"
-            data = zf.read(member)
-            got_sha = sha256_bytes(data)
-            if got_sha != want_sha:
-                raise ValueError(f"{member} in {wheel}: sha256 {got_sha}, expected {want_sha}")
-            dst = out_dir / f"{name}.tflite"
-            if not dst.is_file() or dst.read_bytes() != data:
-                dst.write_bytes(data)
-            paths[name] = dst
-    return paths
+    return _extract(wheel, cache, f"mediapipe-{MEDIAPIPE_VERSION}-pose_landmark", POSE_MODELS)
 
 
 # ---------------------------------------------------------------------------
@@ -764,6 +756,21 @@ def _check_shapes(model: onnx.ModelProto, conv: Converter, graph: TflGraph) -> N
                                   f"{_onnx_shape(graph.tensors[idx].shape)})")
 
 
+def model_metadata(buf: bytes, graph: "TflGraph", source: str, inputs: str,
+                   outputs: str) -> dict[str, str]:
+    """The ONNX metadata of a converted MediaPipe model: source, licence, converter, I/O."""
+    return {
+        "source": source,
+        "source_sha256": sha256_bytes(buf),
+        "source_description": graph.description,
+        "license": LICENSE,
+        "copyright": COPYRIGHT,
+        "converter": f"{CONVERTER} v{CONVERTER_VERSION} (tflite -> onnx opset {OPSET})",
+        "input": inputs,
+        "output": outputs,
+    }
+
+
 def convert_selfie_model(tflite_path: Path, name: str) -> onnx.ModelProto:
     """Convert one MediaPipe selfie model with the project's interface (image -> mask)."""
     buf = tflite_path.read_bytes()
@@ -783,16 +790,8 @@ def convert_selfie_model(tflite_path: Path, name: str) -> onnx.ModelProto:
            f"{CONVERTER}. Source: {source} (sha256 {sha256_bytes(buf)}). Input 'image': float32 "
            f"[1,3,{h},{w}] RGB in 0..1 (NCHW). Output 'mask': float32 [1,1,{h},{w}] person "
            f"probability in 0..1. {COPYRIGHT} Licensed under the Apache License, Version 2.0.")
-    meta = {
-        "source": source,
-        "source_sha256": sha256_bytes(buf),
-        "source_description": graph.description,
-        "license": LICENSE,
-        "copyright": COPYRIGHT,
-        "converter": f"{CONVERTER} v{CONVERTER_VERSION} (tflite -> onnx opset {OPSET})",
-        "input": f"image: float32 [1,3,{h},{w}] RGB 0..1 NCHW",
-        "output": f"mask: float32 [1,1,{h},{w}] person probability 0..1",
-    }
+    meta = model_metadata(buf, graph, source, f"image: float32 [1,3,{h},{w}] RGB 0..1 NCHW",
+                          f"mask: float32 [1,1,{h},{w}] person probability 0..1")
     return convert_tflite(buf, ["image"], ["mask"], graph_name=name, doc_string=doc, metadata=meta)
 
 
@@ -818,16 +817,9 @@ def convert_pose_model(tflite_path: Path, name: str) -> onnx.ModelProto:
            "float32 [1,3,256,256] RGB in 0..1 (NCHW), the region of interest. Outputs "
            "'landmarks' [1,195], 'presence' [1,1], 'mask' [1,1,256,256] person probability. "
            f"{COPYRIGHT} Licensed under the Apache License, Version 2.0.")
-    meta = {
-        "source": source,
-        "source_sha256": sha256_bytes(buf),
-        "source_description": graph.description,
-        "license": LICENSE,
-        "copyright": COPYRIGHT,
-        "converter": f"{CONVERTER} v{CONVERTER_VERSION} (tflite -> onnx opset {OPSET})",
-        "input": "image: float32 [1,3,256,256] RGB 0..1 NCHW (the region of interest)",
-        "output": "landmarks [1,195], presence [1,1], mask [1,1,256,256] person probability",
-    }
+    meta = model_metadata(
+        buf, graph, source, "image: float32 [1,3,256,256] RGB 0..1 NCHW (the region of interest)",
+        "landmarks [1,195], presence [1,1], mask [1,1,256,256] person probability")
     model = convert_tflite(buf, ["image"], names, graph_name=name, doc_string=doc, metadata=meta)
     g = model.graph
     g.node.append(helper.make_node("Sigmoid", ["segmentation_logits"], ["mask"], name="mask_sigmoid"))
