@@ -14,7 +14,8 @@
 //! MediaPipe runs a person detector to find the first region, this searches: while no pose is
 //! tracked, each frame tries the next of a few fixed regions over the frame
 //! ([`search_regions`]) until the network reports a pose (presence ≥ 0.5), then tracks it. So
-//! every frame costs one run of the network (about 30 ms on 2 cores), tracked or not.
+//! every frame costs one run of the network, tracked or not (in the GStreamer pipeline on 2
+//! cores the trimap stage takes about 13 ms instead of 4 at 640×360).
 
 use std::path::Path;
 
