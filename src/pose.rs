@@ -31,6 +31,8 @@ pub const PRESENCE_THRESHOLD: f32 = 0.5;
 /// The region is this much larger than twice the hips-to-scale-point distance (MediaPipe's
 /// `RectTransformationCalculator` scale).
 const REGION_SCALE: f32 = 1.25;
+/// Smallest region, in frame pixels, that is tracked; a smaller one is searched for again.
+const MIN_REGION: f32 = 16.0;
 /// The landmarks that place the next frame's region: the hips' centre and the scale point.
 const CENTRE_POINT: usize = 33;
 const SCALE_POINT: usize = 34;
@@ -163,7 +165,10 @@ pub struct PoseSegmenter {
     presence: [f32; 1],
     /// The region of the next frame while a pose is tracked.
     tracked: Option<Region>,
-    /// The next search region to try while none is tracked.
+    /// The search regions of the last frame size, and the next one to try while none is
+    /// tracked.
+    search: Vec<Region>,
+    search_size: (usize, usize),
     next_search: usize,
     /// The mask in frame space at the caller's resolution.
     mask: Vec<f32>,
@@ -181,6 +186,8 @@ impl PoseSegmenter {
             landmarks: vec![0.0; LANDMARKS * 5],
             presence: [0.0],
             tracked: None,
+            search: Vec::new(),
+            search_size: (0, 0),
             next_search: 0,
             mask: Vec::new(),
         })
@@ -213,9 +220,12 @@ impl PoseSegmenter {
         let region = match self.tracked {
             Some(r) => r,
             None => {
-                let regions = search_regions(width, height);
-                let r = regions[self.next_search % regions.len()];
-                self.next_search = (self.next_search + 1) % regions.len();
+                if self.search_size != (width, height) {
+                    self.search = search_regions(width, height);
+                    self.search_size = (width, height);
+                }
+                let r = self.search[self.next_search % self.search.len()];
+                self.next_search = (self.next_search + 1) % self.search.len();
                 r
             }
         };
@@ -232,7 +242,9 @@ impl PoseSegmenter {
             self.tracked = None;
             return Ok(None);
         }
-        self.tracked = Some(region.next_from_landmarks(&self.landmarks));
+        // A degenerate next region (landmarks on top of each other) is a lost pose: search.
+        let next = region.next_from_landmarks(&self.landmarks);
+        self.tracked = (next.size.is_finite() && next.size >= MIN_REGION).then_some(next);
         self.next_search = 0;
         self.mask.resize(mw * mh, 0.0);
         let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
