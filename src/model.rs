@@ -313,31 +313,17 @@ impl Model {
         shape: &[usize],
         outputs: &mut [&mut [f32]],
     ) -> Result<(), ModelError> {
-        let path = &self.path;
-        let inference = |reason: String| ModelError::Inference {
-            path: path.clone(),
-            reason,
-        };
-        let names: Vec<&'static str> = std::iter::once(self.spec.output.name)
-            .chain(self.spec.extra_outputs.iter().map(|t| t.name))
-            .collect();
-        if names.len() != outputs.len() {
-            return Err(inference(format!(
-                "the caller asked for {} outputs, the model has {}",
-                outputs.len(),
-                names.len()
-            )));
+        let expected = 1 + self.spec.extra_outputs.len();
+        if outputs.len() != expected {
+            return Err(ModelError::Inference {
+                path: self.path.clone(),
+                reason: format!(
+                    "the caller asked for {} outputs, the model has {expected}",
+                    outputs.len()
+                ),
+            });
         }
-        let tensor = TensorRef::from_array_view((shape.to_vec(), input))
-            .map_err(|e| inference(format!("input '{}': {e}", self.spec.input.name)))?;
-        let results = self
-            .session
-            .run(vec![(self.spec.input.name, tensor)])
-            .map_err(|e| inference(e.to_string()))?;
-        for (name, out) in names.into_iter().zip(outputs.iter_mut()) {
-            copy_output(path, &results, name, out)?;
-        }
-        Ok(())
+        self.run_all(input, shape, &[], outputs).map(|_| ())
     }
 
     /// Like [`run`](Self::run), also feeding the optional inputs in `extra` as
@@ -348,6 +334,18 @@ impl Model {
         shape: &[usize],
         extra: &[(&str, &[f32], &[usize])],
         output: &mut [f32],
+    ) -> Result<Vec<usize>, ModelError> {
+        self.run_all(input, shape, extra, &mut [output])
+    }
+
+    /// One run: `input` and the optional inputs `extra` fed, the first `outputs.len()` of the
+    /// spec's outputs (`output`, then `extra_outputs`) copied out. Returns `output`'s shape.
+    fn run_all(
+        &mut self,
+        input: &[f32],
+        shape: &[usize],
+        extra: &[(&str, &[f32], &[usize])],
+        outputs: &mut [&mut [f32]],
     ) -> Result<Vec<usize>, ModelError> {
         let path = &self.path;
         let inference = |reason: String| ModelError::Inference {
@@ -375,11 +373,20 @@ impl Model {
                 .map_err(|e| inference(format!("input '{name}': {e}")))?;
             inputs.push((name, tensor));
         }
-        let outputs = self
+        let results = self
             .session
             .run(inputs)
             .map_err(|e| inference(e.to_string()))?;
-        copy_output(path, &outputs, self.spec.output.name, output)
+        let names = std::iter::once(self.spec.output.name)
+            .chain(self.spec.extra_outputs.iter().map(|t| t.name));
+        let mut main_shape = Vec::new();
+        for (k, (name, out)) in names.zip(outputs.iter_mut()).enumerate() {
+            let shape = copy_output(path, &results, name, out)?;
+            if k == 0 {
+                main_shape = shape;
+            }
+        }
+        Ok(main_shape)
     }
 }
 

@@ -70,33 +70,54 @@ pub struct Region {
     pub rotation: f32,
 }
 
-impl Region {
+/// A region's mapping between the network's input and the frame, with the rotation's sine
+/// and cosine computed once (it is applied to every pixel of the input and of the mask).
+#[derive(Debug, Clone, Copy)]
+struct Mapping {
+    region: Region,
+    sin: f32,
+    cos: f32,
+}
+
+impl Mapping {
     /// Frame coordinates of the point (`u`, `v`) of the network's input (pixels, 0..256).
-    fn frame_point(self, u: f32, v: f32) -> (f32, f32) {
-        let (s, c) = self.rotation.sin_cos();
+    fn frame_point(&self, u: f32, v: f32) -> (f32, f32) {
+        let (r, s, c) = (&self.region, self.sin, self.cos);
         let (du, dv) = (
-            (u / POSE_INPUT as f32 - 0.5) * self.size,
-            (v / POSE_INPUT as f32 - 0.5) * self.size,
+            (u / POSE_INPUT as f32 - 0.5) * r.size,
+            (v / POSE_INPUT as f32 - 0.5) * r.size,
         );
-        (self.cx + du * c - dv * s, self.cy + du * s + dv * c)
+        (r.cx + du * c - dv * s, r.cy + du * s + dv * c)
     }
 
     /// The network's input coordinates (pixels, 0..256) of the frame point (`x`, `y`).
-    fn input_point(self, x: f32, y: f32) -> (f32, f32) {
-        let (s, c) = self.rotation.sin_cos();
-        let (dx, dy) = (x - self.cx, y - self.cy);
-        let scale = POSE_INPUT as f32 / self.size;
+    fn input_point(&self, x: f32, y: f32) -> (f32, f32) {
+        let (r, s, c) = (&self.region, self.sin, self.cos);
+        let (dx, dy) = (x - r.cx, y - r.cy);
+        let scale = POSE_INPUT as f32 / r.size;
         (
             (dx * c + dy * s) * scale + POSE_INPUT as f32 / 2.0,
             (-dx * s + dy * c) * scale + POSE_INPUT as f32 / 2.0,
         )
+    }
+}
+
+impl Region {
+    fn mapping(self) -> Mapping {
+        let (sin, cos) = self.rotation.sin_cos();
+        Mapping {
+            region: self,
+            sin,
+            cos,
+        }
     }
 
     /// The next frame's region from this region's landmarks (MediaPipe's
     /// `pose_landmarks_to_roi`): centred on the hips' centre, `2·|scale − centre|·1.25` wide,
     /// turned so that the scale point is straight above the centre.
     fn next_from_landmarks(self, landmarks: &[f32]) -> Region {
-        let point = |k: usize| self.frame_point(landmarks[5 * k], landmarks[5 * k + 1]);
+        let map = self.mapping();
+        let point = |k: usize| map.frame_point(landmarks[5 * k], landmarks[5 * k + 1]);
         let (hx, hy) = point(CENTRE_POINT);
         let (sx, sy) = point(SCALE_POINT);
         let size = 2.0 * (sx - hx).hypot(sy - hy) * REGION_SCALE;
@@ -135,21 +156,31 @@ pub fn search_regions(width: usize, height: usize) -> Vec<Region> {
     regions
 }
 
-/// Bilinear sample of the `w × h` plane `plane` at (`x`, `y`) (pixel centres at `i + 0.5`),
-/// zero outside it.
-fn sample_zero_outside(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
+/// The taps of a bilinear sample at (`x`, `y`) of a `w × h` grid (pixel centres at `i + 0.5`)
+/// that fall inside it: `tap(column, row, horizontal weight, vertical weight)` for each; the
+/// taps outside count as zero.
+#[inline(always)]
+fn bilinear_taps(x: f32, y: f32, w: usize, h: usize, mut tap: impl FnMut(usize, usize, f32, f32)) {
     let (fx, fy) = (x - 0.5, y - 0.5);
     let (x0, y0) = (fx.floor(), fy.floor());
     let (ax, ay) = (fx - x0, fy - y0);
-    let mut v = 0.0;
     for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
         for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
             let (xi, yi) = (x0 as i64 + dx, y0 as i64 + dy);
             if xi >= 0 && yi >= 0 && (xi as usize) < w && (yi as usize) < h {
-                v += plane[yi as usize * w + xi as usize] * wx * wy;
+                tap(xi as usize, yi as usize, wx, wy);
             }
         }
     }
+}
+
+/// Bilinear sample of the `w × h` plane `plane` at (`x`, `y`) (pixel centres at `i + 0.5`),
+/// zero outside it.
+fn sample_zero_outside(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let mut v = 0.0;
+    bilinear_taps(x, y, w, h, |xi, yi, wx, wy| {
+        v += plane[yi * w + xi] * wx * wy
+    });
     v
 }
 
@@ -248,9 +279,10 @@ impl PoseSegmenter {
         self.next_search = 0;
         self.mask.resize(mw * mh, 0.0);
         let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
+        let map = region.mapping();
         for (j, row) in self.mask.chunks_exact_mut(mw).enumerate() {
             for (i, m) in row.iter_mut().enumerate() {
-                let (u, v) = region.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
+                let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
                 *m = sample_zero_outside(&self.region_mask, n, n, u, v);
             }
         }
@@ -262,24 +294,16 @@ impl PoseSegmenter {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let n = POSE_INPUT;
         let plane = n * n;
+        let map = region.mapping();
         for v in 0..n {
             for u in 0..n {
-                let (x, y) = region.frame_point(u as f32 + 0.5, v as f32 + 0.5);
-                let (fx, fy) = (x - 0.5, y - 0.5);
-                let (x0, y0) = (fx.floor(), fy.floor());
-                let (ax, ay) = (fx - x0, fy - y0);
+                let (x, y) = map.frame_point(u as f32 + 0.5, v as f32 + 0.5);
                 let mut rgb = [0.0f32; 3];
-                for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
-                    for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
-                        let (xi, yi) = (x0 as i64 + dx, y0 as i64 + dy);
-                        if xi >= 0 && yi >= 0 && (xi as usize) < width && (yi as usize) < height {
-                            let (xi, yi) = (xi as usize, yi as usize);
-                            for (c, acc) in rgb.iter_mut().enumerate() {
-                                *acc += frame[[yi, xi, c]] as f32 * wx * wy;
-                            }
-                        }
+                bilinear_taps(x, y, width, height, |xi, yi, wx, wy| {
+                    for (c, acc) in rgb.iter_mut().enumerate() {
+                        *acc += frame[[yi, xi, c]] as f32 * wx * wy;
                     }
-                }
+                });
                 let k = v * n + u;
                 for (c, value) in rgb.iter().enumerate() {
                     self.input[c * plane + k] = value * (1.0 / 255.0);
@@ -301,15 +325,16 @@ mod tests {
             size: 400.0,
             rotation: 0.3,
         };
-        let (x, y) = r.frame_point(40.0, 200.0);
-        let (u, v) = r.input_point(x, y);
+        let map = r.mapping();
+        let (x, y) = map.frame_point(40.0, 200.0);
+        let (u, v) = map.input_point(x, y);
         assert!(
             (u - 40.0).abs() < 1e-3 && (v - 200.0).abs() < 1e-3,
             "{u} {v}"
         );
         // The input's centre is the region's centre; its corners are `size/√2` away.
-        assert_eq!(r.frame_point(128.0, 128.0), (300.0, 200.0));
-        let (cx, cy) = r.frame_point(0.0, 0.0);
+        assert_eq!(map.frame_point(128.0, 128.0), (300.0, 200.0));
+        let (cx, cy) = map.frame_point(0.0, 0.0);
         let d = (cx - 300.0).hypot(cy - 200.0);
         assert!((d - 400.0 / 2f32.sqrt()).abs() < 1e-2, "{d}");
     }

@@ -424,11 +424,6 @@ impl TrimapGenerator {
         Ok(())
     }
 
-    /// The pose network, if loaded.
-    pub fn pose(&self) -> Option<&PoseSegmenter> {
-        self.pose.as_ref()
-    }
-
     /// Whether the pose network found a person in the last frame it ran on.
     pub fn pose_found(&self) -> bool {
         self.pose_found
@@ -458,27 +453,24 @@ impl TrimapGenerator {
     ) -> Result<(), ModelError> {
         let (mw, mh) = self.segmenter.resolution();
         let raw = self.segmenter.run(frame)?;
-        self.pose_found = false;
-        match self.pose.as_mut().filter(|_| pose) {
-            Some(p) => match p.run(frame, (mw, mh))? {
-                Some(body) => {
-                    self.fused.clear();
-                    self.fused.extend(
-                        raw.iter()
-                            .zip(body)
-                            .map(|(a, b)| (1.0 - POSE_WEIGHT) * a + POSE_WEIGHT * b),
-                    );
-                    self.pose_found = true;
-                    self.history.update(&self.fused, mw, mh, smoothing);
-                }
-                None => {
-                    self.history.update(raw, mw, mh, smoothing);
-                }
-            },
-            None => {
-                self.history.update(raw, mw, mh, smoothing);
+        let body = match self.pose.as_mut().filter(|_| pose) {
+            Some(p) => p.run(frame, (mw, mh))?,
+            None => None,
+        };
+        self.pose_found = body.is_some();
+        let mask = match body {
+            Some(body) => {
+                self.fused.clear();
+                self.fused.extend(
+                    raw.iter()
+                        .zip(body)
+                        .map(|(a, b)| (1.0 - POSE_WEIGHT) * a + POSE_WEIGHT * b),
+                );
+                &self.fused
             }
-        }
+            None => raw,
+        };
+        self.history.update(mask, mw, mh, smoothing);
         self.mask_size = (mw, mh);
         Ok(())
     }
