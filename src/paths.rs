@@ -26,6 +26,10 @@ pub const SEGMENTATION_MODEL: &str = "selfie_segmentation_landscape.onnx";
 /// averages with the selfie mask (MediaPipe Pose "full", converted to ONNX).
 pub const POSE_MODEL: &str = "pose_landmark_full.onnx";
 
+/// File name of the person detector that finds the pose network's first region (MediaPipe's
+/// BlazePose detector, converted to ONNX).
+pub const POSE_DETECTOR_MODEL: &str = "pose_detection.onnx";
+
 /// File name of the default matting network: the temporal student made by `training/` (the
 /// pruned student with the previous frame's matte as a second input; see
 /// `models/matting_student_temporal.md`).
@@ -197,6 +201,11 @@ pub fn default_segmentation_model() -> PathBuf {
 /// Path of the pose-landmark model (`trimapgen pose=true`).
 pub fn default_pose_model() -> PathBuf {
     shipped_model(POSE_MODEL)
+}
+
+/// Path of the pose detector model (`trimapgen pose=true`).
+pub fn default_pose_detector_model() -> PathBuf {
+    shipped_model(POSE_DETECTOR_MODEL)
 }
 
 /// Path of the default matting model.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::frame::{RgbaView, RgbaViewMut, write_alpha};
 use crate::model::ModelError;
-use crate::pose::PoseSegmenter;
+use crate::pose::{PoseOutcome, PoseSegmenter};
 use crate::resize::PlaneResizer;
 use crate::segment::PersonSegmenter;
 use crate::temporal::MaskHistory;
@@ -98,21 +98,36 @@ pub const DEFAULT_ADAPTIVE_BAND: bool = false;
 /// 256×144 network (about 1–2 ms on 2 cores).
 pub const DEFAULT_FLIP_AVERAGE: bool = true;
 
-/// Default [`TrimapSettings::pose`] (`trimapgen`'s `pose`): on. Chosen on the tuning data
-/// (moving 100–103 and stills 10000+, 640×360, shipped pipeline): full-pipeline dtSSD 7.91 →
-/// 5.97 and whole-image SAD per frame 5.61 → 1.88 on the sequences, whole-image SAD 2.94 →
-/// 1.81 on the stills. Cost: the trimap stage 3.6 → 12.9 ms per 640×360 frame in the
-/// GStreamer pipeline on 2 cores (pipeline 143.6 → 67.2 fps, RVM 27.8; `results/pose_segmentation.md`).
-/// Caveat: with a second, partly visible person it can take part of them and the background
-/// between them; `pose=false` is the selfie network alone, twice as fast.
+/// Default [`TrimapSettings::pose`] (`trimapgen`'s `pose`): on. MediaPipe Pose's person
+/// segmentation mixed into the selfie mask where it confirms a person
+/// (`results/pose_segmentation.md`).
 pub const DEFAULT_POSE: bool = true;
 
-/// Weight of the pose network's mask where it finds a person ([`TrimapSettings::pose`]); the
-/// selfie mask has the rest. Chosen on the tuning sequences (moving 100–103, 640×360, shipped
-/// pipeline; whole-image SAD per frame): 0.3 → dtSSD 7.20 / SAD 3.98, 0.5 → 6.19 / 2.36,
-/// 0.6 → 5.97 / 1.99, 0.7 → 5.97 / 1.88, 0.8 → 6.03 / 1.83, 1 → 6.03 / 1.88 (without the pose
-/// network 7.91 / 5.61; `results/pose_segmentation.md`).
+/// Default [`TrimapSettings::pose_interval`] (`trimapgen`'s `pose-interval`): the pose path
+/// runs every this many frames and its mask is held in between
+/// (`results/pose_segmentation.md`).
+pub const DEFAULT_POSE_INTERVAL: usize = 3;
+
+/// Weight of the pose network's mask where it finds more person than the selfie network
+/// ([`TrimapSettings::pose`]), times the pose mask's weight plane (1 inside its region, 0
+/// outside).
 pub const POSE_WEIGHT: f32 = 0.7;
+
+/// Weight of the pose network's mask where it finds less person than the selfie network: the
+/// pose network mostly fixes the selfie network's misses (heads, limbs, a person over a busy
+/// picture), and takes away less readily. Chosen with [`POSE_WEIGHT`] on the tuning data
+/// (`results/pose_segmentation.md`).
+pub const POSE_REMOVE_WEIGHT: f32 = 0.35;
+
+/// The selfie mask `selfie` mixed with the pose mask `pose` of weight `weight` (0..1).
+fn fuse(selfie: f32, pose: f32, weight: f32) -> f32 {
+    let k = if pose > selfie {
+        POSE_WEIGHT
+    } else {
+        POSE_REMOVE_WEIGHT
+    };
+    selfie + weight * k * (pose - selfie)
+}
 
 /// Settings of the trimap stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -136,6 +151,8 @@ pub struct TrimapSettings {
     /// Average the selfie mask with MediaPipe Pose's person segmentation where the pose
     /// network finds a person ([`crate::pose`]; needs [`TrimapGenerator::load_pose`]).
     pub pose: bool,
+    /// Run the pose path every this many frames (≥ 1), holding its mask in between.
+    pub pose_interval: usize,
 }
 
 impl Default for TrimapSettings {
@@ -148,6 +165,7 @@ impl Default for TrimapSettings {
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
             flip_average: DEFAULT_FLIP_AVERAGE,
             pose: DEFAULT_POSE,
+            pose_interval: DEFAULT_POSE_INTERVAL,
         }
     }
 }
@@ -391,6 +409,9 @@ pub struct TrimapGenerator {
     fused: Vec<f32>,
     /// Whether the pose network found a person in the last frame.
     pose_found: bool,
+    /// The selfie mask's centroid when the pose path last ran: held pose masks are moved by
+    /// how far it has moved since.
+    pose_anchor: (f32, f32),
 }
 
 impl TrimapGenerator {
@@ -415,18 +436,40 @@ impl TrimapGenerator {
             pose: None,
             fused: Vec::new(),
             pose_found: false,
+            pose_anchor: (0.0, 0.0),
         }
     }
 
-    /// Loads the pose network ([`crate::pose`]) for [`TrimapSettings::pose`].
-    pub fn load_pose(&mut self, model: &Path, threads: usize) -> Result<(), ModelError> {
-        self.pose = Some(PoseSegmenter::load(model, threads)?);
+    /// Loads the pose landmark network and the person detector ([`crate::pose`]) for
+    /// [`TrimapSettings::pose`].
+    pub fn load_pose(
+        &mut self,
+        landmark: &Path,
+        detector: &Path,
+        threads: usize,
+    ) -> Result<(), ModelError> {
+        self.pose = Some(PoseSegmenter::load(landmark, detector, threads)?);
         Ok(())
     }
 
-    /// Whether the pose network found a person in the last frame it ran on.
+    /// Loads the shipped pose models ([`crate::paths::default_pose_model`],
+    /// [`crate::paths::default_pose_detector_model`]).
+    pub fn load_default_pose(&mut self, threads: usize) -> Result<(), ModelError> {
+        self.load_pose(
+            &crate::paths::default_pose_model(),
+            &crate::paths::default_pose_detector_model(),
+            threads,
+        )
+    }
+
+    /// Whether the last frame's mask was mixed with a confirmed pose mask.
     pub fn pose_found(&self) -> bool {
         self.pose_found
+    }
+
+    /// The pose segmenter, once loaded.
+    pub fn pose_mut(&mut self) -> Option<&mut PoseSegmenter> {
+        self.pose.as_mut()
     }
 
     pub fn segmenter(&self) -> &PersonSegmenter {
@@ -443,29 +486,46 @@ impl TrimapGenerator {
 
     /// Runs the network and the uncertainty-aware temporal mixing; the mask stays at the
     /// network's resolution in `self.history`.
-    /// With `pose` (and the pose network loaded), the selfie mask is averaged with the pose
-    /// network's where that finds a person.
+    /// With `pose` (and the pose networks loaded), the selfie mask is mixed with the pose
+    /// network's where that confirms a person ([`fuse`], with the pose mask's weight plane: 0
+    /// outside its region, where the selfie mask alone decides). A pose mask held between
+    /// runs (`pose_interval` > 1) is moved by as much as the selfie mask's centroid has moved
+    /// since it was made.
     fn smoothed_mask(
         &mut self,
         frame: &RgbaView<'_>,
         smoothing: f32,
-        pose: bool,
+        pose: Option<usize>,
     ) -> Result<(), ModelError> {
         let (mw, mh) = self.segmenter.resolution();
         let raw = self.segmenter.run(frame)?;
-        let body = match self.pose.as_mut().filter(|_| pose) {
-            Some(p) => p.run(frame, (mw, mh))?,
-            None => None,
+        let centre = centroid(raw, mw);
+        let mut shift = (0, 0);
+        let body = match (self.pose.as_mut(), pose) {
+            (Some(p), Some(interval)) => {
+                if p.update(frame, (mw, mh), interval)? != PoseOutcome::Held {
+                    self.pose_anchor = centre;
+                }
+                shift = (
+                    (centre.0 - self.pose_anchor.0).round() as isize,
+                    (centre.1 - self.pose_anchor.1).round() as isize,
+                );
+                p.mask()
+            }
+            _ => None,
         };
         self.pose_found = body.is_some();
         let mask = match body {
-            Some(body) => {
+            Some((body, weight)) => {
                 self.fused.clear();
-                self.fused.extend(
-                    raw.iter()
-                        .zip(body)
-                        .map(|(a, b)| (1.0 - POSE_WEIGHT) * a + POSE_WEIGHT * b),
-                );
+                self.fused.extend(raw.iter().enumerate().map(|(k, &s)| {
+                    let (x, y) = ((k % mw) as isize - shift.0, (k / mw) as isize - shift.1);
+                    if x < 0 || y < 0 || x >= mw as isize || y >= mh as isize {
+                        return s;
+                    }
+                    let j = y as usize * mw + x as usize;
+                    fuse(s, body[j], weight[j])
+                }));
                 &self.fused
             }
             None => raw,
@@ -515,7 +575,7 @@ impl TrimapGenerator {
         smoothing: f32,
     ) -> Result<&[f32], ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
-        self.smoothed_mask(frame, smoothing, false)?;
+        self.smoothed_mask(frame, smoothing, None)?;
         self.upsample_mask(width, height);
         Ok(&self.mask)
     }
@@ -533,7 +593,8 @@ impl TrimapGenerator {
         output: AlphaOutput,
     ) -> Result<(), ModelError> {
         self.segmenter.set_flip_average(settings.flip_average);
-        self.smoothed_mask(&frame.view(), settings.smoothing, settings.pose)?;
+        let pose = settings.pose.then_some(settings.pose_interval);
+        self.smoothed_mask(&frame.view(), settings.smoothing, pose)?;
         self.write_output(frame, settings, output);
         Ok(())
     }
@@ -898,5 +959,22 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// Centroid (x, y), in pixels, of the `w`-wide mask `mask` (its middle when it is empty).
+fn centroid(mask: &[f32], w: usize) -> (f32, f32) {
+    let (mut sx, mut sy, mut total) = (0.0f32, 0.0f32, 0.0f32);
+    for (y, row) in mask.chunks_exact(w).enumerate() {
+        for (x, &m) in row.iter().enumerate() {
+            sx += m * x as f32;
+            sy += m * y as f32;
+            total += m;
+        }
+    }
+    if total > 0.0 {
+        (sx / total, sy / total)
+    } else {
+        (w as f32 / 2.0, (mask.len() / w.max(1)) as f32 / 2.0)
     }
 }

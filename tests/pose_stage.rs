@@ -1,12 +1,13 @@
-//! The pose network's person segmentation (`trimapgen pose=true`) on a real photograph of a
-//! person with the shipped model: the region search finds her, the mask covers her and not
-//! the wall, tracking follows, a frame without a person finds nothing, and reset searches
-//! again.
+//! The pose stage (`trimapgen pose=true`) on a real photograph of a person with the shipped
+//! models: the detector finds her on the first frame, the landmark network's mask covers her
+//! and not the wall, tracking follows, the cadence holds the mask between runs, a frame
+//! without a person runs the detector only, and a region that does not hold the whole body
+//! is never mixed into the mask.
 
 mod common;
 
 use slimmatte::frame::{rgba_view, rgba_view_mut};
-use slimmatte::pose::{PoseSegmenter, search_regions};
+use slimmatte::pose::{PoseOutcome, PoseSegmenter, Tolerance};
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 const W: usize = 640;
@@ -16,111 +17,163 @@ const MW: usize = 256;
 const MH: usize = 144;
 
 fn pose() -> PoseSegmenter {
-    PoseSegmenter::load(&slimmatte::paths::default_pose_model(), 2).unwrap()
+    PoseSegmenter::load(
+        &slimmatte::paths::default_pose_model(),
+        &slimmatte::paths::default_pose_detector_model(),
+        2,
+    )
+    .unwrap()
 }
 
-/// Runs `p` on `frame` until it finds a pose, at most one search round; returns the mask and
-/// the frames it took.
-fn find(p: &mut PoseSegmenter, frame: &[u8]) -> Option<(Vec<f32>, usize)> {
+fn run(p: &mut PoseSegmenter, frame: &[u8], interval: usize) -> PoseOutcome {
     let view = rgba_view(frame, W, H, W * 4).unwrap();
-    for k in 1..=search_regions(W, H).len() {
-        if let Some(mask) = p.run(&view, (MW, MH)).unwrap() {
-            return Some((mask.to_vec(), k));
-        }
-    }
-    None
+    p.update(&view, (MW, MH), interval).unwrap()
+}
+
+fn person(m: &[f32]) -> usize {
+    m.iter().filter(|&&v| v > 0.5).count()
 }
 
 #[test]
-fn finds_tracks_and_segments_the_astronaut() {
+fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
     let frame = common::astronaut(W as u32, H as u32);
     let mut p = pose();
-    assert!(p.tracked().is_none());
-    let (mask, frames) = find(&mut p, &frame).expect("the astronaut is found");
-    assert!(frames <= 6, "found after {frames} search frames");
-    assert_eq!(mask.len(), MW * MH);
-    let at = |x: f32, y: f32| mask[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
-    // Her face (x ≈ 0.45, y ≈ 0.17 of the stretched photo) and chest are person; the top-right
-    // wall and the rocket to the right are not.
-    assert!(at(0.45, 0.2) > 0.5, "face {}", at(0.45, 0.2));
-    assert!(at(0.45, 0.8) > 0.5, "chest {}", at(0.45, 0.8));
-    assert!(at(0.97, 0.05) < 0.1, "wall {}", at(0.97, 0.05));
-    // Tracking: the next frame uses the region placed by the landmarks, upright, covering her.
+    assert!(p.tracked().is_none() && p.mask().is_none());
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    let (mask, weight) = p.mask().expect("a confirmed pose holds its mask");
+    let (mask, weight) = (mask.to_vec(), weight.to_vec());
+    assert_eq!((mask.len(), weight.len()), (MW * MH, MW * MH));
+    let at = |m: &[f32], x: f32, y: f32| m[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
+    // Her face (x ≈ 0.45, y ≈ 0.17 of the stretched photo) and chest are person, inside the
+    // region; the top-right wall and the rocket to the right are not.
+    assert!(at(&mask, 0.45, 0.2) > 0.5, "face {}", at(&mask, 0.45, 0.2));
+    assert!(at(&mask, 0.45, 0.8) > 0.5, "chest {}", at(&mask, 0.45, 0.8));
+    assert!(at(&mask, 0.97, 0.05) < 0.1, "wall {}", at(&mask, 0.97, 0.05));
+    assert_eq!(at(&weight, 0.45, 0.2), 1.0);
+    // Tracking: the next run uses the region placed by the landmarks, upright, covering her.
     let region = p.tracked().expect("tracked after a find");
     assert!(region.rotation.abs() < 0.3, "{region:?}");
     assert!(
         region.size > 200.0 && (0.0..W as f32).contains(&region.cx),
         "{region:?}"
     );
-    let view = rgba_view(&frame, W, H, W * 4).unwrap();
-    let again = p
-        .run(&view, (MW, MH))
-        .unwrap()
-        .expect("still found")
-        .to_vec();
-    let person = |m: &[f32]| m.iter().filter(|&&v| v > 0.5).count();
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    let again = p.mask().unwrap().0.to_vec();
     let both = mask
         .iter()
         .zip(&again)
         .filter(|(a, b)| **a > 0.5 && **b > 0.5)
         .count();
     let iou = both as f64 / (person(&mask) + person(&again) - both) as f64;
-    // The search region's mask is coarser than the tracked one's (measured: IoU 0.85).
-    assert!(iou > 0.75, "tracked mask against the search's: IoU {iou}");
-    let at = |x: f32, y: f32| again[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
-    assert!(at(0.45, 0.2) > 0.5 && at(0.45, 0.8) > 0.5 && at(0.97, 0.05) < 0.1);
+    assert!(iou > 0.9, "tracked mask against the detected one's: IoU {iou}");
     p.reset();
-    assert!(p.tracked().is_none());
+    assert!(p.tracked().is_none() && p.mask().is_none());
+}
+
+#[test]
+fn the_cadence_holds_the_mask_between_runs() {
+    let frame = common::astronaut(W as u32, H as u32);
+    let mut p = pose();
+    let outcomes: Vec<_> = (0..5).map(|_| run(&mut p, &frame, 3)).collect();
+    use PoseOutcome::{Found, Held};
+    assert_eq!(outcomes, [Found, Held, Held, Found, Held]);
+    assert!(p.mask().is_some(), "held frames keep the last mask");
+    // A reset runs the path on the next frame whatever the cadence.
+    p.reset();
+    assert_eq!(run(&mut p, &frame, 3), Found);
 }
 
 #[test]
 fn a_frame_without_a_person_finds_nothing() {
     let grey: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
     let mut p = pose();
-    assert!(find(&mut p, &grey).is_none());
-    assert!(p.tracked().is_none());
+    assert_eq!(run(&mut p, &grey, 1), PoseOutcome::NoPerson);
+    assert!(p.tracked().is_none() && p.mask().is_none());
+}
+
+/// A tolerance no real region meets: every region stays unconfirmed.
+fn never() -> Tolerance {
+    Tolerance {
+        shift: 0.0,
+        ..Tolerance::default()
+    }
 }
 
 #[test]
-fn trimap_with_pose_keeps_the_classes_and_reports_the_find() {
-    let mut g = TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap();
-    g.load_pose(&slimmatte::paths::default_pose_model(), 2)
-        .unwrap();
+fn an_unconfirmed_region_is_tracked_but_holds_no_mask() {
+    let frame = common::astronaut(W as u32, H as u32);
+    let mut p = pose();
+    p.set_tolerance(never());
+    // The detection frame tries twice (the detection's region, then the landmarks' one).
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Unconfirmed);
+    assert!(p.mask().is_none());
+    assert!(p.tracked().is_some(), "the pose is still tracked");
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Unconfirmed);
+    // With the default tolerance the tracked region settles at once.
+    p.set_tolerance(Tolerance::default());
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+}
+
+/// The trimap of the astronaut's first frame with `pose` and the generator `g`.
+fn trimap(g: &mut TrimapGenerator, pose: bool) -> Vec<u8> {
+    let mut frame = common::astronaut(W as u32, H as u32);
     let settings = TrimapSettings {
-        pose: true,
+        pose,
+        pose_interval: 1,
         ..Default::default()
     };
-    let mut found = false;
-    for _ in 0..search_regions(W, H).len() {
-        let mut frame = common::astronaut(W as u32, H as u32);
-        g.process(
-            &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
-            &settings,
-            AlphaOutput::Trimap,
-        )
-        .unwrap();
-        assert!(frame.chunks_exact(4).all(|p| matches!(p[3], 0 | 128 | 255)));
-        if g.pose_found() {
-            found = true;
-            // The face is person.
-            assert_eq!(frame[((H * 17 / 100) * W + W * 45 / 100) * 4 + 3], 255);
-            break;
-        }
-    }
-    assert!(
-        found,
-        "the pose network found the astronaut within one search round"
-    );
-    // With `pose` false the network is not run.
-    let mut frame = common::astronaut(W as u32, H as u32);
     g.process(
         &mut rgba_view_mut(&mut frame, W, H, W * 4).unwrap(),
-        &TrimapSettings {
-            pose: false,
-            ..Default::default()
-        },
+        &settings,
         AlphaOutput::Trimap,
     )
     .unwrap();
+    frame.chunks_exact(4).map(|p| p[3]).collect()
+}
+
+fn generator(pose: bool) -> TrimapGenerator {
+    let mut g =
+        TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap();
+    if pose {
+        g.load_default_pose(2).unwrap();
+    }
+    g
+}
+
+#[test]
+fn an_unconfirmed_region_leaves_the_mask_to_the_selfie_network() {
+    let selfie = trimap(&mut generator(false), false);
+    // The network sees her, but its regions are never confirmed: the mask is the selfie
+    // network's, pixel for pixel.
+    let mut g = generator(true);
+    g.pose_mut().unwrap().set_tolerance(never());
+    let with_partial_region = trimap(&mut g, true);
     assert!(!g.pose_found());
+    assert!(
+        with_partial_region == selfie,
+        "an unconfirmed pose region changed {} trimap pixels",
+        selfie
+            .iter()
+            .zip(&with_partial_region)
+            .filter(|(a, b)| a != b)
+            .count()
+    );
+    // Confirmed, her pose mask is mixed in (the trimap changes).
+    g.pose_mut().unwrap().set_tolerance(Tolerance::default());
+    g.reset();
+    let detected = trimap(&mut g, true);
+    assert!(g.pose_found());
+    assert!(detected.iter().all(|&a| matches!(a, 0 | 128 | 255)));
+    assert_ne!(detected, selfie);
+    // The face is person.
+    assert_eq!(detected[(H * 17 / 100) * W + W * 45 / 100], 255);
+}
+
+#[test]
+fn without_pose_the_pose_networks_do_not_run() {
+    let mut g = generator(true);
+    let plain = trimap(&mut g, false);
+    assert!(!g.pose_found());
+    assert!(g.pose_mut().unwrap().tracked().is_none());
+    assert_eq!(plain, trimap(&mut generator(false), false));
 }

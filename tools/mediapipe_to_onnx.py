@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Convert MediaPipe's selfie-segmentation and pose-landmark TFLite models to ONNX.
+"""Convert MediaPipe's selfie-segmentation, pose-landmark and pose-detector TFLite models to ONNX.
 
 Usage:
-    python tools/mediapipe_to_onnx.py [--wheel PATH] [--cache DIR] [--out-dir models]
+    python tools/mediapipe_to_onnx.py [--wheel PATH] [--cache DIR] [--out-dir models] [--fixture]
 
 The two .tflite files ship inside the PyPI wheel ``mediapipe==0.10.21`` (newer
 wheels no longer contain them) under ``mediapipe/modules/selfie_segmentation/``.
@@ -20,7 +20,11 @@ ONNX interface written for the slimmatte runtime (the Rust side relies on it exa
     input  ``image``: float32 [1, 3, H, W], RGB in 0..1, NCHW
     output ``mask`` : float32 [1, 1, H, W], person probability in 0..1 (sigmoid applied)
 with (H, W) = (256, 256) for ``selfie_segmentation`` and (144, 256) for
-``selfie_segmentation_landscape``.
+``selfie_segmentation_landscape``.  The pose landmark network and the person detector
+(``convert_pose_model``, ``convert_detector_model``) have their own interfaces, given in
+their model cards; the detector's decoding (anchors, weighted NMS, letterbox removal, the
+landmark region) is reproduced in numpy below as the reference for the Rust side, and
+``--fixture`` writes that reference for a few frames to tests/fixtures/.
 """
 
 from __future__ import annotations
@@ -71,6 +75,15 @@ POSE_MODELS: dict[str, tuple[str, str]] = {
     "pose_landmark_full": (
         "mediapipe/modules/pose_landmark",
         "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    ),
+}
+
+# MediaPipe Pose's person detector (BlazePose detector, SSD with 2254 anchors), which places the
+# landmark network's first region and re-finds the person after a loss: {name: (folder, sha256)}.
+DETECTOR_MODELS: dict[str, tuple[str, str]] = {
+    "pose_detection": (
+        "mediapipe/modules/pose_detection",
+        "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
     ),
 }
 
@@ -149,6 +162,13 @@ def extract_pose_model(wheel: Path | str | None = None,
     """Extract MediaPipe Pose's landmark .tflite (POSE_MODELS) from the wheel, checked against
     its pinned SHA-256; returns {model name: path of the .tflite in the cache}."""
     return _extract(wheel, cache, f"mediapipe-{MEDIAPIPE_VERSION}-pose_landmark", POSE_MODELS)
+
+
+def extract_detector_model(wheel: Path | str | None = None,
+                           cache: Path | str | None = None) -> dict[str, Path]:
+    """Extract MediaPipe Pose's person-detector .tflite (DETECTOR_MODELS) from the wheel, checked
+    against its pinned SHA-256; returns {model name: path of the .tflite in the cache}."""
+    return _extract(wheel, cache, f"mediapipe-{MEDIAPIPE_VERSION}-pose_detection", DETECTOR_MODELS)
 
 
 # ---------------------------------------------------------------------------
@@ -251,7 +271,12 @@ class TflGraph:
         elif b is not None and b.Offset() > 1:    # large-model layout: data after the flatbuffer
             raw = buf[b.Offset():b.Offset() + b.Size()]
         if raw:
-            data = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            values = np.frombuffer(raw, dtype=dtype)
+            sparsity = t.Sparsity()
+            if sparsity is not None:      # sparse constant (the detector's pruned 1x1 convs)
+                data = _densify(values, shape, sparsity, index)
+            else:
+                data = values.reshape(shape).copy()
         tensor = TflTensor(index, t.Name().decode(), shape, dtype, data)
         q = t.Quantization()
         if q is not None and q.ScaleLength():
@@ -260,6 +285,70 @@ class TflGraph:
                                  else np.zeros_like(tensor.scale, dtype=np.int64))
             tensor.quantized_dim = q.QuantizedDimension()
         return tensor
+
+
+def _sparse_index_vector(kind: int, table, what: str, index: int) -> np.ndarray:
+    """The integers of a SparseIndexVector union member (array_segments / array_indices)."""
+    from tflite.Int32Vector import Int32Vector
+    from tflite.SparseIndexVector import SparseIndexVector
+    from tflite.Uint16Vector import Uint16Vector
+    from tflite.Uint8Vector import Uint8Vector
+    classes = {SparseIndexVector.Int32Vector: Int32Vector,
+               SparseIndexVector.Uint16Vector: Uint16Vector,
+               SparseIndexVector.Uint8Vector: Uint8Vector}
+    if kind not in classes or table is None:
+        raise ConversionError(f"tensor {index}: sparse {what} of unknown type {kind}")
+    vec = classes[kind]()
+    vec.Init(table.Bytes, table.Pos)
+    return vec.ValuesAsNumpy().astype(np.int64) if vec.ValuesLength() else np.zeros(0, np.int64)
+
+
+def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity, index: int) -> np.ndarray:
+    """Expand a sparse TFLite constant (TACO-style SparsityParameters: one DimensionMetadata per
+    level in `traversal_order`, each DENSE with a size or SPARSE_CSR with segments and indices)
+    to a dense array of `shape`, as TFLite's DENSIFY does.  Block sparsity is not supported."""
+    from tflite.DimensionType import DimensionType
+    rank = len(shape)
+    order = ([int(d) for d in sparsity.TraversalOrderAsNumpy()]
+             if sparsity.TraversalOrderLength() else [])
+    if sparsity.BlockMapLength() or sorted(order) != list(range(rank)) \
+            or sparsity.DimMetadataLength() != rank:
+        raise ConversionError(f"tensor {index}: unsupported sparsity (traversal order {order}, "
+                              f"{sparsity.BlockMapLength()} block dimensions)")
+    pos = np.zeros(1, np.int64)                 # position of each stored path in the level
+    coords = np.zeros((1, 0), np.int64)         # its coordinates so far, in traversal order
+    for level in range(rank):
+        meta = sparsity.DimMetadata(level)
+        if meta.Format() == DimensionType.DENSE:
+            n = int(meta.DenseSize())
+            if n != shape[order[level]]:
+                raise ConversionError(f"tensor {index}: dense size {n} at level {level}, "
+                                      f"shape {shape}")
+            pos = (pos[:, None] * n + np.arange(n)).reshape(-1)
+            coords = np.concatenate([np.repeat(coords, n, axis=0),
+                                     np.tile(np.arange(n), len(coords))[:, None]], axis=1)
+        elif meta.Format() == DimensionType.SPARSE_CSR:
+            seg = _sparse_index_vector(meta.ArraySegmentsType(), meta.ArraySegments(),
+                                       "segments", index)
+            idx = _sparse_index_vector(meta.ArrayIndicesType(), meta.ArrayIndices(),
+                                       "indices", index)
+            # Path p's children are the stored entries seg[p] .. seg[p+1]-1 of this level.
+            starts, counts = seg[pos], seg[pos + 1] - seg[pos]
+            parent = np.repeat(np.arange(len(pos)), counts)
+            offset = np.arange(len(parent)) - np.repeat(np.cumsum(counts) - counts, counts)
+            pos = starts[parent] + offset
+            coords = np.concatenate([coords[parent], idx[pos][:, None]], axis=1)
+        else:
+            raise ConversionError(f"tensor {index}: unknown dimension format {meta.Format()}")
+    if len(pos) != values.size or (len(pos) and not np.array_equal(pos, np.arange(values.size))):
+        raise ConversionError(f"tensor {index}: sparse structure addresses {len(pos)} values, "
+                              f"buffer holds {values.size}")
+    dense = np.zeros(shape, values.dtype)
+    nd_index = [None] * rank
+    for level, dim in enumerate(order):
+        nd_index[dim] = coords[:, level]
+    dense[tuple(nd_index)] = values
+    return dense
 
 
 def read_options(op: TflOp, cls, expected_type: int, required: bool = True):
@@ -694,6 +783,39 @@ def _reshape(c: Converter, op: TflOp) -> None:
         c.node("Reshape", [src, shape], [out])
 
 
+@handles("DENSIFY")
+def _densify_op(c: Converter, op: TflOp) -> None:
+    # TFLite expands a sparse constant at run time; TflGraph has already expanded it, so the
+    # output is the same constant (folded, like DEQUANTIZE of a constant).
+    c.consts[op.outputs[0]] = c.const(op.inputs[0], "input", op)
+
+
+@handles("DEPTH_TO_SPACE")
+def _depth_to_space(c: Converter, op: TflOp) -> None:
+    from tflite.DepthToSpaceOptions import DepthToSpaceOptions
+    o = read_options(op, DepthToSpaceOptions, BuiltinOptions.DepthToSpaceOptions)
+    # TF's depth_to_space (NHWC): output (h*b + i, w*b + j, c) = input (h, w, (i*b + j)*C + c),
+    # which is ONNX DepthToSpace in "DCR" mode on the NCHW layout.
+    c.node("DepthToSpace", [c.act(op.inputs[0], op)], [c.value(op.outputs[0])],
+           blocksize=o.BlockSize(), mode="DCR")
+
+
+@handles("CONCATENATION")
+def _concatenation(c: Converter, op: TflOp) -> None:
+    from tflite.ConcatenationOptions import ConcatenationOptions
+    o = read_options(op, ConcatenationOptions, BuiltinOptions.ConcatenationOptions)
+    if o.FusedActivationFunction() != ActivationFunctionType.NONE:
+        # TFLite's own kernel refuses it (and the XNNPACK delegate ignores it): no meaning to copy.
+        raise ConversionError(f"operator #{op.index} CONCATENATION: fused activation "
+                              f"{o.FusedActivationFunction()} not supported")
+    rank = len(c.shape(op.outputs[0]))
+    axis = o.Axis() % rank
+    if rank == 4:
+        axis = NHWC_AXIS_IN_NCHW[axis]
+    c.node("Concat", [c.operand(i, rank, op) for i in op.inputs], [c.value(op.outputs[0])],
+           axis=axis)
+
+
 # ---------------------------------------------------------------------------
 # Whole-model conversion
 # ---------------------------------------------------------------------------
@@ -844,12 +966,417 @@ def convert_pose_model(tflite_path: Path, name: str) -> onnx.ModelProto:
     return model
 
 
+def convert_detector_model(tflite_path: Path, name: str) -> onnx.ModelProto:
+    """Convert MediaPipe Pose's person detector with the project's interface: input `image`
+    [1,3,224,224] RGB in -1..1 (the letterboxed frame, NCHW); outputs `boxes` [1,2254,12] (the
+    raw regressors: per anchor x, y, w, h of the box, then x, y of 4 keypoints, in 224-pixel
+    units relative to the anchor) and `scores` [1,2254,1] (raw logits, no sigmoid). Nothing is
+    added or removed: decoding (anchors, sigmoid, NMS, letterbox removal) is the caller's, see
+    models/pose_detection.md."""
+    buf = tflite_path.read_bytes()
+    graph = TflGraph(buf)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 2:
+        raise ConversionError(f"{tflite_path}: expected 1 input and 2 outputs")
+    if graph.tensors[graph.inputs[0]].shape != (1, 224, 224, 3):
+        raise ConversionError(f"{tflite_path}: unexpected input shape "
+                              f"{graph.tensors[graph.inputs[0]].shape}")
+    by_shape = {graph.tensors[i].shape: k for k, i in enumerate(graph.outputs)}
+    if set(by_shape) != {(1, 2254, 12), (1, 2254, 1)}:
+        raise ConversionError(f"{tflite_path}: unexpected output shapes {list(by_shape)}")
+    out_names = ["", ""]
+    out_names[by_shape[(1, 2254, 12)]] = "boxes"
+    out_names[by_shape[(1, 2254, 1)]] = "scores"
+    source = f"PyPI wheel mediapipe=={MEDIAPIPE_VERSION}, {DETECTOR_MODELS[name][0]}/{name}.tflite"
+    doc = (f"MediaPipe Pose person detector ({name}, BlazePose detector) converted from TFLite to "
+           f"ONNX by {CONVERTER}. Source: {source} (sha256 {sha256_bytes(buf)}). Input 'image': "
+           "float32 [1,3,224,224] RGB in -1..1 (NCHW), the letterboxed frame. Outputs 'boxes' "
+           "[1,2254,12] raw box and keypoint regressors, 'scores' [1,2254,1] raw logits (SSD "
+           f"anchors, decoding as MediaPipe's pose_detection_cpu graph). {COPYRIGHT} Licensed "
+           "under the Apache License, Version 2.0.")
+    meta = model_metadata(
+        buf, graph, source, "image: float32 [1,3,224,224] RGB -1..1 NCHW (letterboxed frame)",
+        "boxes [1,2254,12] raw regressors (x, y, w, h, 4 keypoints x, y); scores [1,2254,1] "
+        "raw logits")
+    model = convert_tflite(buf, ["image"], out_names, graph_name=name, doc_string=doc,
+                           metadata=meta)
+    g = model.graph
+    outputs = sorted(g.output, key=lambda o: ["boxes", "scores"].index(o.name))
+    del g.output[:]
+    g.output.extend(outputs)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+# ---------------------------------------------------------------------------
+# The person detector's decoding, in numpy: the reference for src/pose.rs and its fixture
+# ---------------------------------------------------------------------------
+# Options of MediaPipe 0.10.21's mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt
+# (SsdAnchorsCalculator, TensorsToDetectionsCalculator, NonMaxSuppressionCalculator) and
+# mediapipe/modules/pose_landmark/pose_detection_to_roi.pbtxt (AlignmentPointsRectsCalculator,
+# RectTransformationCalculator).  Proto defaults that matter are spelled out.
+DETECTOR_INPUT_SIZE = 224
+DETECTOR_ANCHORS = {
+    "num_layers": 5, "min_scale": 0.1484375, "max_scale": 0.75,
+    "input_size_height": 224, "input_size_width": 224,
+    "anchor_offset_x": 0.5, "anchor_offset_y": 0.5,
+    "strides": [8, 16, 32, 32, 32], "aspect_ratios": [1.0],
+    "fixed_anchor_size": True,
+    "interpolated_scale_aspect_ratio": 1.0,     # proto default: one extra anchor per layer
+    "reduce_boxes_in_lowest_layer": False,      # proto default
+}
+DETECTOR_DECODE = {
+    "num_boxes": 2254, "num_coords": 12, "box_coord_offset": 0, "keypoint_coord_offset": 4,
+    "num_keypoints": 4, "num_values_per_keypoint": 2,
+    "reverse_output_order": True,               # box is x_center, y_center, w, h; keypoints x, y
+    "x_scale": 224.0, "y_scale": 224.0, "w_scale": 224.0, "h_scale": 224.0,
+    "apply_exponential_on_box_size": False,     # proto default
+    "sigmoid_score": True, "score_clipping_thresh": 100.0, "min_score_thresh": 0.5,
+}
+DETECTOR_NMS = {"min_suppression_threshold": 0.3, "overlap_type": "INTERSECTION_OVER_UNION",
+                "algorithm": "WEIGHTED", "max_num_detections": -1, "min_score_threshold": -1.0}
+DETECTION_TO_ROI = {"rotation_vector_start_keypoint_index": 0,
+                    "rotation_vector_end_keypoint_index": 1,
+                    "rotation_vector_target_angle_degrees": 90.0,
+                    "scale_x": 1.25, "scale_y": 1.25, "square_long": True}
+
+
+def ssd_anchors(o: dict = DETECTOR_ANCHORS) -> np.ndarray:
+    """[2254, 4] anchors (x_center, y_center, w, h), normalised to the 224x224 input, in the
+    order of MediaPipe's SsdAnchorsCalculator (layers with equal strides share one grid; per
+    cell the anchors of those layers in turn)."""
+    if o["reduce_boxes_in_lowest_layer"]:
+        raise NotImplementedError("reduce_boxes_in_lowest_layer")
+    strides, n = o["strides"], len(o["strides"])
+
+    def scale(i: int) -> float:
+        return (o["min_scale"] + o["max_scale"]) / 2 if n == 1 else \
+            o["min_scale"] + (o["max_scale"] - o["min_scale"]) * i / (n - 1)
+
+    anchors, layer = [], 0
+    while layer < o["num_layers"]:
+        widths, heights = [], []
+        last = layer
+        while last < n and strides[last] == strides[layer]:
+            s = scale(last)
+            for ar in o["aspect_ratios"]:
+                widths.append(s * np.sqrt(ar))
+                heights.append(s / np.sqrt(ar))
+            ar = o["interpolated_scale_aspect_ratio"]
+            if ar > 0:
+                s_next = 1.0 if last == n - 1 else scale(last + 1)
+                widths.append(np.sqrt(s * s_next) * np.sqrt(ar))
+                heights.append(np.sqrt(s * s_next) / np.sqrt(ar))
+            last += 1
+        fh = -(-o["input_size_height"] // strides[layer])
+        fw = -(-o["input_size_width"] // strides[layer])
+        for y in range(fh):
+            for x in range(fw):
+                for w, h in zip(widths, heights):
+                    anchors.append(((x + o["anchor_offset_x"]) / fw,
+                                    (y + o["anchor_offset_y"]) / fh,
+                                    1.0 if o["fixed_anchor_size"] else w,
+                                    1.0 if o["fixed_anchor_size"] else h))
+        layer = last
+    return np.array(anchors, np.float64)
+
+
+def letterbox(rgb: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> tuple[np.ndarray, list[float]]:
+    """The detector's input as MediaPipe's ImageToTensorCalculator makes it on the CPU
+    (keep_aspect_ratio, BORDER_ZERO, float range -1..1, OpenCV warpPerspective, INTER_LINEAR):
+    returns the [size, size, 3] float32 tensor and the letterbox padding [left, top, right,
+    bottom] as fractions of the tensor.
+
+    The frame (H x W, RGB8) is centred in a square of side L = max(W, H); tensor pixel (x, y)
+    samples the frame at (x0 + x*L/size, y0 + y*L/size) with x0 = (W - L)/2, y0 = (H - L)/2
+    (OpenCV maps the square's corners to the tensor's corners: no half-pixel shift), bilinearly
+    with the coordinates rounded to 1/32 pixel, pixels outside the frame black, the result
+    rounded to 8 bits and mapped to v*2/255 - 1."""
+    h, w = rgb.shape[:2]
+    roi_aspect = h / w                           # tensor aspect ratio is 1
+    if 1.0 > roi_aspect:
+        new_w, new_h, pad_x, pad_y = w, w, 0.0, (1.0 - roi_aspect) / 2
+    else:
+        new_w, new_h, pad_x, pad_y = h, h, (1.0 - 1.0 / roi_aspect) / 2, 0.0
+    x0, y0 = w / 2 - new_w / 2, h / 2 - new_h / 2
+
+    def taps(n_src: int, origin: float, step: float):
+        q = np.rint((origin + np.arange(size) * step) * 32).astype(np.int64)   # 1/32 pixel
+        i0, frac = q >> 5, q & 31
+        # Index into the frame padded with one black pixel on each side (clipping any index
+        # beyond the frame onto that black border).
+        return np.clip(i0 + 1, 0, n_src + 1), np.clip(i0 + 2, 0, n_src + 1), 32 - frac, frac
+
+    ya, yb, wya, wyb = taps(h, y0, new_h / size)
+    xa, xb, wxa, wxb = taps(w, x0, new_w / size)
+    src = np.zeros((h + 2, w + 2, 3), np.int64)
+    src[1:-1, 1:-1] = rgb
+    acc = ((src[ya][:, xa] * wxa[None, :, None] + src[ya][:, xb] * wxb[None, :, None])
+           * wya[:, None, None]
+           + (src[yb][:, xa] * wxa[None, :, None] + src[yb][:, xb] * wxb[None, :, None])
+           * wyb[:, None, None])
+    v = (acc + 512) >> 10                        # weights sum to 1024: round to 8 bits
+    tensor = (v.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)).astype(np.float32)
+    return tensor, [pad_x, pad_y, pad_x, pad_y]
+
+
+def decode_boxes(boxes: np.ndarray, scores: np.ndarray, anchors: np.ndarray | None = None,
+                 o: dict = DETECTOR_DECODE) -> list[dict]:
+    """TensorsToDetectionsCalculator: raw `boxes` [1,2254,12] and `scores` [1,2254,1] to the
+    detections whose sigmoid score is >= 0.5, in anchor order, coordinates normalised to the
+    letterboxed 224x224 input.  Each: {anchor, score, xmin, ymin, width, height, keypoints
+    [[x, y] x 4]}."""
+    a = ssd_anchors() if anchors is None else anchors
+    raw = np.asarray(boxes, np.float64).reshape(o["num_boxes"], o["num_coords"])
+    logit = np.asarray(scores, np.float64).reshape(o["num_boxes"])
+    ax, ay, aw, ah = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    b = o["box_coord_offset"]
+    assert o["reverse_output_order"] and not o["apply_exponential_on_box_size"]
+    xc = raw[:, b] / o["x_scale"] * aw + ax
+    yc = raw[:, b + 1] / o["y_scale"] * ah + ay
+    w = raw[:, b + 2] / o["w_scale"] * aw
+    h = raw[:, b + 3] / o["h_scale"] * ah
+    xmin, ymin, xmax, ymax = xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2
+    k, nk = o["keypoint_coord_offset"], o["num_keypoints"]
+    kx = raw[:, k:k + 2 * nk:2] / o["x_scale"] * aw[:, None] + ax[:, None]
+    ky = raw[:, k + 1:k + 2 * nk:2] / o["y_scale"] * ah[:, None] + ay[:, None]
+    clip = o["score_clipping_thresh"]
+    score = 1.0 / (1.0 + np.exp(-np.clip(logit, -clip, clip)))
+    out = []
+    for i in range(o["num_boxes"]):
+        width, height = xmax[i] - xmin[i], ymax[i] - ymin[i]
+        if score[i] < o["min_score_thresh"] or not (width >= 0 and height >= 0):
+            continue                             # below threshold, or negative / NaN size
+        out.append({"anchor": i, "score": float(score[i]), "xmin": float(xmin[i]),
+                    "ymin": float(ymin[i]), "width": float(width), "height": float(height),
+                    "keypoints": np.stack([kx[i], ky[i]], axis=1)})
+    return out
+
+
+def _iou(a: dict, b: dict) -> float:
+    """MediaPipe's OverlapSimilarity(INTERSECTION_OVER_UNION) of two relative boxes."""
+    ax1, ay1, bx1, by1 = a["xmin"] + a["width"], a["ymin"] + a["height"], \
+        b["xmin"] + b["width"], b["ymin"] + b["height"]
+    if (a["width"] < 0 or a["height"] < 0 or b["width"] < 0 or b["height"] < 0
+            or bx1 < a["xmin"] or ax1 < b["xmin"] or by1 < a["ymin"] or ay1 < b["ymin"]):
+        return 0.0
+    iw = min(ax1, bx1) - max(a["xmin"], b["xmin"])
+    ih = min(ay1, by1) - max(a["ymin"], b["ymin"])
+    inter = iw * ih
+    union = a["width"] * a["height"] + b["width"] * b["height"] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def weighted_nms(dets: list[dict], threshold: float = DETECTOR_NMS["min_suppression_threshold"]
+                 ) -> list[dict]:
+    """NonMaxSuppressionCalculator, algorithm WEIGHTED: take the best remaining detection, gather
+    every remaining one (itself included) whose IoU with it is > threshold, and output the
+    best one's score with the score-weighted mean of their box corners and keypoints."""
+    remaining = sorted(range(len(dets)), key=lambda i: -dets[i]["score"])   # stable
+    out = []
+    while remaining:
+        top = dets[remaining[0]]
+        candidates = [i for i in remaining if _iou(dets[i], top) > threshold]
+        rest = [i for i in remaining if _iou(dets[i], top) <= threshold]
+        merged = dict(top, keypoints=top["keypoints"].copy(),
+                      merged=[dets[i]["anchor"] for i in candidates])
+        if candidates:
+            s = np.array([dets[i]["score"] for i in candidates])
+            total = s.sum()
+            xmin = sum(dets[i]["xmin"] * dets[i]["score"] for i in candidates) / total
+            ymin = sum(dets[i]["ymin"] * dets[i]["score"] for i in candidates) / total
+            xmax = sum((dets[i]["xmin"] + dets[i]["width"]) * dets[i]["score"]
+                       for i in candidates) / total
+            ymax = sum((dets[i]["ymin"] + dets[i]["height"]) * dets[i]["score"]
+                       for i in candidates) / total
+            merged.update(xmin=xmin, ymin=ymin, width=xmax - xmin, height=ymax - ymin,
+                          keypoints=sum(dets[i]["keypoints"] * dets[i]["score"]
+                                        for i in candidates) / total)
+        out.append(merged)
+        if len(rest) == len(remaining):
+            break
+        remaining = rest
+    return out
+
+
+def remove_letterbox(det: dict, padding: list[float]) -> dict:
+    """DetectionLetterboxRemovalCalculator: from the 224x224 input to the original frame."""
+    left, top, right, bottom = padding
+    sx, sy = 1.0 - left - right, 1.0 - top - bottom
+    return dict(det, xmin=(det["xmin"] - left) / sx, ymin=(det["ymin"] - top) / sy,
+                width=det["width"] / sx, height=det["height"] / sy,
+                keypoints=(det["keypoints"] - [left, top]) / [sx, sy])
+
+
+def detection_to_roi(det: dict, width: int, height: int, o: dict = DETECTION_TO_ROI) -> dict:
+    """PoseDetectionToRoi: the landmark network's region from keypoints 0 (mid-hip centre) and 1
+    (size / rotation point): centre at keypoint 0, rotation so that 0 -> 1 points up, a square
+    of side 2 * |1 - 0| (pixels) * 1.25.  Normalised to the frame (width / height differ for
+    a non-square frame); rotation in radians, in [-pi, pi)."""
+    (x0, y0), (x1, y1) = (det["keypoints"][o["rotation_vector_start_keypoint_index"]],
+                          det["keypoints"][o["rotation_vector_end_keypoint_index"]])
+    px0, py0, px1, py1 = x0 * width, y0 * height, x1 * width, y1 * height
+    size = 2.0 * np.hypot(px1 - px0, py1 - py0)
+    angle = (np.radians(o["rotation_vector_target_angle_degrees"])
+             - np.arctan2(-(py1 - py0), px1 - px0))
+    rotation = angle - 2 * np.pi * np.floor((angle + np.pi) / (2 * np.pi))
+    assert o["square_long"]                      # width and height in pixels are equal already
+    return {"x_center": float(x0), "y_center": float(y0),
+            "width": float(size / width * o["scale_x"]),
+            "height": float(size / height * o["scale_y"]),
+            "rotation": float(rotation)}
+
+
+def decode_pose_detections(boxes: np.ndarray, scores: np.ndarray, padding: list[float],
+                           anchors: np.ndarray | None = None) -> list[dict]:
+    """The whole decoding of MediaPipe's pose_detection_cpu graph after the network: anchors,
+    sigmoid scores >= 0.5, weighted NMS, letterbox removal.  Best first; normalised to the frame."""
+    return [remove_letterbox(d, padding)
+            for d in weighted_nms(decode_boxes(boxes, scores, anchors))]
+
+
+# The reference fixture for the Rust side: three frames made from scikit-image's astronaut.
+FIXTURE_PATH = Path("tests/fixtures/pose_detection_reference.json")
+
+
+def fixture_frames(astronaut: np.ndarray) -> list[tuple[dict, np.ndarray]]:
+    """The fixture's frames, each with a recipe that rebuilds it exactly from the 512x512 RGB8
+    astronaut: [(description, H x W x 3 uint8)]."""
+    a = astronaut.astype(np.int64)
+    half = ((a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2] + 2) // 4
+            ).astype(np.uint8)
+    wide = np.zeros((360, 640, 3), np.uint8)
+    wide[80:80 + 256, 352:352 + 256] = half
+    tall = np.zeros((640, 360, 3), np.uint8)
+    tall[32:32 + 512, 0:360] = astronaut[:, 40:400]
+    return [
+        ({"name": "astronaut_512x512", "width": 512, "height": 512,
+          "recipe": "the astronaut as is"}, astronaut.copy()),
+        ({"name": "astronaut_half_in_640x360", "width": 640, "height": 360,
+          "recipe": "black 640x360 frame; the astronaut halved to 256x256 by 2x2 box means "
+                    "(each channel (a + b + c + d + 2) // 4 over pixels (2i..2i+1, 2j..2j+1)) "
+                    "pasted with its top-left corner at x=352, y=80"}, wide),
+        ({"name": "astronaut_crop_in_360x640", "width": 360, "height": 640,
+          "recipe": "black 360x640 frame (width 360, height 640); the astronaut's columns "
+                    "40..399 (all 512 rows) pasted with the top-left corner at x=0, y=32"}, tall),
+    ]
+
+
+def _f32(x) -> float:
+    """The shortest decimal that reads back as the same float32 (exact for the Rust side)."""
+    return float(np.format_float_positional(np.float32(x), unique=True, trim="0"))
+
+
+def pose_detection_fixture(tflite_path: Path, onnx_path: Path, astronaut: np.ndarray
+                           ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Reference detections for the fixture frames: the .tflite run by LiteRT on the letterboxed
+    frame, decoded by decode_pose_detections.  Returns the fixture (JSON-ready) and the exact
+    network inputs {file name: 224x224x3 uint8 v, the tensor being v*2/255 - 1}.  Per frame it
+    also keeps the raw network output of every anchor that passes the score threshold (enough
+    to redo the decoding exactly, independent of resampling)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=str(tflite_path), num_threads=1)
+    interp.allocate_tensors()
+    by_shape = {tuple(d["shape"]): d["index"] for d in interp.get_output_details()}
+    anchors = ssd_anchors()
+
+    def r6(v) -> float:
+        return round(float(v), 6)
+
+    frames, inputs = [], {}
+    for desc, rgb in fixture_frames(astronaut):
+        tensor, padding = letterbox(rgb)
+        v = np.rint((tensor + 1.0) * 127.5).astype(np.uint8)
+        if not np.array_equal(v.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0),
+                              tensor):
+            raise AssertionError("letterbox tensor is not v*2/255 - 1 of 8-bit values")
+        png = f"pose_detection_input_{desc['name']}.png"
+        inputs[png] = v
+        interp.set_tensor(interp.get_input_details()[0]["index"], tensor[None])
+        interp.invoke()
+        boxes = interp.get_tensor(by_shape[(1, 2254, 12)]).copy()
+        scores = interp.get_tensor(by_shape[(1, 2254, 1)]).copy()
+        dets = decode_pose_detections(boxes, scores, padding, anchors)
+        passing = [d["anchor"] for d in decode_boxes(boxes, scores, anchors)]
+        frames.append(dict(
+            desc, rgb_sha256=sha256_bytes(np.ascontiguousarray(rgb).tobytes()),
+            letterbox_padding={k: r6(p)
+                               for k, p in zip(("left", "top", "right", "bottom"), padding)},
+            input_png=str(FIXTURE_PATH.parent / png),
+            input_rgb_sha256=sha256_bytes(v.tobytes()),
+            candidates=[{"anchor": i, "logit": _f32(scores[0, i, 0]),
+                         "raw": [_f32(x) for x in boxes[0, i]]} for i in passing],
+            detections=[{
+                "score": r6(d["score"]),
+                "box": {"x_center": r6(d["xmin"] + d["width"] / 2),
+                        "y_center": r6(d["ymin"] + d["height"] / 2),
+                        "width": r6(d["width"]), "height": r6(d["height"])},
+                "keypoints": [[r6(x), r6(y)] for x, y in d["keypoints"]],
+                "merged_anchors": d["merged"],
+                "roi": {k: r6(x) for k, x in
+                        detection_to_roi(d, desc["width"], desc["height"]).items()},
+            } for d in dets]))
+    fixture = {
+        "about": "MediaPipe Pose's person detector (models/pose_detection.onnx) on three frames "
+                 "made from scikit-image's astronaut. Reference: LiteRT on the .tflite, then "
+                 "decode_pose_detections in tools/mediapipe_to_onnx.py (the decoding of "
+                 "MediaPipe 0.10.21's pose_detection_cpu graph; checked against MediaPipe's own "
+                 "graph to 5e-7). Coordinates are fractions of the frame's width (x) and height "
+                 "(y). Regenerate: .venv/bin/python tools/mediapipe_to_onnx.py --fixture",
+        "model": "models/pose_detection.onnx", "model_sha256": sha256_bytes(onnx_path.read_bytes()),
+        "tflite_sha256": sha256_bytes(tflite_path.read_bytes()),
+        "source_image": "scikit-image data.astronaut() = skimage/data/astronaut.png in the venv "
+                        "(.venv/lib/python3.*/site-packages/skimage/data/astronaut.png), 512x512 "
+                        "RGB8; assets/astronaut.jpg is the same photograph JPEG-compressed, not "
+                        "the same pixels",
+        "source_image_rgb_sha256": sha256_bytes(np.ascontiguousarray(astronaut).tobytes()),
+        "letterbox": " ".join(letterbox.__doc__.split("\n\n", 1)[1].split()),
+        "anchors": dict(DETECTOR_ANCHORS, count=int(len(anchors)), check={
+            str(i): [r6(x) for x in anchors[i, :2]]
+            for i in (0, 1, 2, 1567, 1568, 1959, 1960, 2253)}),
+        "decode": DETECTOR_DECODE, "nms": DETECTOR_NMS, "roi": DETECTION_TO_ROI,
+        "fields": {
+            "rgb_sha256": "sha256 of the frame's packed RGB8 bytes (row-major, H x W x 3)",
+            "input_png": "the exact 224x224 network input of the frame (letterboxed as in "
+                         "'letterbox'): 8-bit RGB v, image = v * 2 / 255 - 1 (NHWC -> NCHW)",
+            "candidates": "every anchor with sigmoid(clip(logit, -100, 100)) >= 0.5 and a box of "
+                          "non-negative size, in anchor order: index, raw logit (scores[0, a, 0]) "
+                          "and the 12 raw regressors (boxes[0, a, :]), float32 values written "
+                          "exactly; decoding these alone gives 'detections'",
+            "detections": "after weighted NMS and letterbox removal, best first: score (sigmoid "
+                          "of the best logit of the group), box centre and size, 4 keypoints [x, y]"
+                          " (0 mid-hip centre, 1 full-body size/rotation point, 2 mid-shoulder "
+                          "centre, 3 upper-body size/rotation point), the anchors merged into it "
+                          "(best first), and the landmark network's region (pose_detection_to_roi; "
+                          "width and height are fractions of the frame width and height, the "
+                          "region being square in pixels; rotation clockwise in radians)",
+        },
+        "frames": frames,
+    }
+    return fixture, inputs
+
+
+def write_pose_detection_fixture(tflite_path: Path, onnx_path: Path,
+                                 json_path: Path = FIXTURE_PATH) -> None:
+    """Write the fixture JSON and its input PNGs (next to it) from scikit-image's astronaut."""
+    import json
+    from PIL import Image
+    from skimage import data as skdata
+    fixture, inputs = pose_detection_fixture(tflite_path, onnx_path, skdata.astronaut())
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for name, v in inputs.items():
+        Image.fromarray(v).save(json_path.parent / name, format="PNG", optimize=True)
+    json_path.write_text(json.dumps(fixture, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--wheel", type=Path, help="local mediapipe-0.10.21 wheel (skips pip download)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
                     help="where the wheel and extracted .tflite files live (default %(default)s)")
     ap.add_argument("--out-dir", type=Path, default=Path("models"), help="default %(default)s")
+    ap.add_argument("--fixture", action="store_true",
+                    help=f"also write the detector's reference fixture {FIXTURE_PATH} and its "
+                         "input PNGs (LiteRT + scikit-image)")
     args = ap.parse_args(argv)
 
     tflites = extract_tflite_models(args.wheel, args.cache)
@@ -866,6 +1393,14 @@ def main(argv: list[str] | None = None) -> int:
         dst = args.out_dir / f"{name}.onnx"
         onnx.save_model(model, dst)
         print(f"{dst}: {len(model.graph.node)} nodes, {dst.stat().st_size} bytes")
+    for name, path in extract_detector_model(args.wheel, args.cache).items():
+        model = convert_detector_model(path, name)
+        dst = args.out_dir / f"{name}.onnx"
+        onnx.save_model(model, dst)
+        print(f"{dst}: {len(model.graph.node)} nodes, {dst.stat().st_size} bytes")
+        if args.fixture:
+            write_pose_detection_fixture(path, dst)
+            print(f"{FIXTURE_PATH}: reference detections")
     return 0
 
 

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod interrupt;
 pub mod output;
 pub mod peers;
+pub mod people;
 pub mod plugin;
 pub mod refine_args;
 pub mod refine_curve;

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::clip::DemoClip;
 use crate::interrupt::Interrupt;
 
-use super::output::encoder_tail;
+use super::output::{encoder_tail, is_picture};
 use super::refine_args::RefineArgs;
 use slimmatte::composite::{DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, DEFAULT_ESTIMATE_FOREGROUND};
 use slimmatte::matte::DEFAULT_WORKING_SIZE;
@@ -70,12 +70,12 @@ impl std::str::FromStr for HexColor {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Input: `builtin` (the embedded clip of a person), a video file, or a camera such as
-    /// /dev/video0.
+    /// Input: `builtin` (the embedded clip of a person), a video file, a picture (.png, .jpg:
+    /// one frame at its own size), or a camera such as /dev/video0.
     #[arg(short, long, default_value = "builtin")]
     pub input: String,
     /// Output: a file (.mp4 H.264, .webm VP8, or a PNG pattern such as out/%05d.png that keeps
-    /// alpha), `display` for a window, or a v4l2 loopback device such as /dev/video10 (virtual
+    /// alpha; for a picture input, one .png or .jpg such as cut.png), `display` for a window, or a v4l2 loopback device such as /dev/video10 (virtual
     /// camera for video calls).
     #[arg(short, long, default_value = "out/demo.mp4")]
     pub output: String,
@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// per frame on 2 cores; false = the selfie network alone, about twice the frame rate.
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
+    /// Run the pose networks every this many frames, holding their mask in between
+    /// (`trimapgen pose-interval`).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE_INTERVAL)]
+    pub pose_interval: usize,
     /// Longest side in pixels of the region the matting network sees (0 = full resolution).
     #[arg(long, default_value_t = DEFAULT_WORKING_SIZE)]
     pub working_size: u32,
@@ -112,7 +116,8 @@ pub struct RunArgs {
     /// small segmentation network on its calling thread.
     #[arg(long, default_value_t = DEFAULT_THREADS as u32)]
     pub threads: u32,
-    /// Frame width (the built-in clip is rendered at it; files and cameras are scaled to it).
+    /// Frame width (the built-in clip is rendered at it; videos and cameras are scaled to it,
+    /// pictures keep their own size).
     #[arg(long, default_value_t = 640)]
     pub width: u32,
     /// Frame height.
@@ -226,6 +231,12 @@ fn source(args: &RunArgs) -> Result<String> {
     if !file.is_file() {
         bail!("input file {} does not exist", file.display());
     }
+    if is_picture(file) {
+        return Ok(format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA",
+            quote(file)?
+        ));
+    }
     Ok(format!(
         "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {rgba}",
         quote(file)?
@@ -256,24 +267,32 @@ fn sink(args: &RunArgs) -> Result<String> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output folder {}", dir.display()))?;
     }
-    encoder_tail(path)
+    encoder_tail(path, picture_input(args))
+}
+
+/// Whether the input is one picture (a one-frame pipeline).
+fn picture_input(args: &RunArgs) -> bool {
+    args.input != "builtin" && !is_device(&args.input) && is_picture(Path::new(&args.input))
 }
 
 /// The full gst-launch description of a run.
 pub fn describe(args: &RunArgs) -> Result<String> {
     let stages = if args.matting()? {
         format!(
-            "trimapgen threads={t} pose={pose} ! slimmatte name=matte threads={t} working-size={ws} \
-             {refine}",
+            "trimapgen threads={t} pose={pose} pose-interval={pi} ! slimmatte name=matte \
+             threads={t} working-size={ws} {refine}",
             t = args.threads,
             pose = args.pose,
+            pi = args.pose_interval.max(1),
             ws = args.working_size,
             refine = args.refine.element_props()
         )
     } else {
         format!(
-            "trimapgen output=mask threads={} pose={}",
-            args.threads, args.pose
+            "trimapgen output=mask threads={} pose={} pose-interval={}",
+            args.threads,
+            args.pose,
+            args.pose_interval.max(1)
         )
     };
     Ok(format!(
@@ -344,14 +363,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if ending == Ending::Interrupted {
         println!("interrupted: stopped after {frames} frames; the output was finalised");
     }
-    println!(
-        "wrote {} ({frames} frames {}×{}, {:.1} s, {:.1} fps end to end incl. decoding/encoding)",
-        args.output,
-        args.width,
-        args.height,
-        secs,
-        frames as f64 / secs
-    );
+    if picture_input(args) {
+        println!("wrote {} ({:.2} s)", args.output, secs);
+    } else {
+        println!(
+            "wrote {} ({frames} frames {}×{}, {:.1} s, {:.1} fps end to end incl. \
+             decoding/encoding)",
+            args.output,
+            args.width,
+            args.height,
+            secs,
+            frames as f64 / secs
+        );
+    }
     if let Some((decoded, declared)) = ended_early {
         bail!(
             "input {} ended early: it declares {:.1} s but only {:.1} s could be decoded \

@@ -74,20 +74,28 @@ type Strand = ((f32, f32), (f32, f32), f32, f32);
 
 /// The silhouette's geometry, in pixels.
 #[derive(Debug, Clone)]
-struct Silhouette {
-    head: (f32, f32, f32),
-    torso: (f32, f32, f32, f32),
+pub(crate) struct Silhouette {
+    pub(crate) head: (f32, f32, f32),
+    pub(crate) torso: (f32, f32, f32, f32),
     /// Softness of the body edge (pixels over which alpha ramps 0 → 1).
     edge: f32,
     /// Hair-like strands: start, end, half width, opacity.
     strands: Vec<Strand>,
+    /// A raised arm: a capsule from the shoulder, with its radius.
+    pub(crate) arm: Option<((f32, f32), (f32, f32), f32)>,
 }
 
 impl Silhouette {
     fn random(rng: &mut Rng, w: usize, h: usize) -> Self {
-        let (w, h) = (w as f32, h as f32);
-        let scale = h * rng.range(0.55, 0.8);
-        let cx = w * rng.range(0.35, 0.65);
+        let scale = h as f32 * rng.range(0.55, 0.8);
+        let cx = w as f32 * rng.range(0.35, 0.65);
+        Self::placed(rng, w, h, scale, cx)
+    }
+
+    /// A silhouette `scale` pixels tall centred at `cx` (the rest drawn from `rng`).
+    pub(crate) fn placed(rng: &mut Rng, w: usize, h: usize, scale: f32, cx: f32) -> Self {
+        let h = h as f32;
+        let _ = w;
         let head_r = 0.14 * scale;
         let head_y = h - scale * rng.range(0.85, 0.95) + head_r;
         let torso = (
@@ -118,6 +126,7 @@ impl Silhouette {
             torso,
             edge,
             strands,
+            arm: None,
         }
     }
 
@@ -127,6 +136,12 @@ impl Silhouette {
         s.head.1 += dy;
         s.torso.0 += dx;
         s.torso.1 += dy;
+        if let Some((a, b, _)) = &mut s.arm {
+            for p in [a, b] {
+                p.0 += dx;
+                p.1 += dy;
+            }
+        }
         for st in &mut s.strands {
             st.0.0 += dx;
             st.0.1 += dy;
@@ -137,7 +152,7 @@ impl Silhouette {
     }
 
     /// Exact alpha of the silhouette at pixel centre (x + 0.5, y + 0.5).
-    fn alpha(&self, w: usize, h: usize) -> Vec<f32> {
+    pub(crate) fn alpha(&self, w: usize, h: usize) -> Vec<f32> {
         let mut out = vec![0.0f32; w * h];
         let (hx, hy, hr) = self.head;
         let (tx, ty, rx, ry) = self.torso;
@@ -149,7 +164,10 @@ impl Silhouette {
                 let nx = (px - tx) / rx;
                 let ny = (py - ty) / ry;
                 let d_torso = ((nx * nx + ny * ny).sqrt() - 1.0) * rx.min(ry);
-                let d = d_head.min(d_torso);
+                let d_arm = self.arm.map_or(f32::INFINITY, |(a, b, r)| {
+                    segment_distance((px, py), a, b) - r
+                });
+                let d = d_head.min(d_torso).min(d_arm);
                 out[y * w + x] = smoothstep(0.5 * self.edge, -0.5 * self.edge, d);
             }
         }
@@ -175,7 +193,7 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
-fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+pub(crate) fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     let (vx, vy) = (b.0 - a.0, b.1 - a.1);
     let len2 = (vx * vx + vy * vy).max(1e-9);
     let t = (((p.0 - a.0) * vx + (p.1 - a.1) * vy) / len2).clamp(0.0, 1.0);
@@ -184,7 +202,7 @@ fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
 }
 
 /// `image` scaled to cover `w × h` and centred, packed RGB bytes.
-fn cover(image: &RgbaImage, w: usize, h: usize) -> Result<Vec<u8>> {
+pub(crate) fn cover(image: &RgbaImage, w: usize, h: usize) -> Result<Vec<u8>> {
     let (iw, ih) = (image.width as f64, image.height as f64);
     let aspect = w as f64 / h as f64;
     let (cw, ch) = if iw / ih > aspect {
@@ -213,14 +231,14 @@ fn cover(image: &RgbaImage, w: usize, h: usize) -> Result<Vec<u8>> {
 const ASTRONAUT_HEAD: (f32, f32, f32) = (225.0, 95.0, 75.0);
 
 /// Whether a texture is the astronaut photograph (the person used as foreground).
-fn is_person(name: &str) -> bool {
+pub(crate) fn is_person(name: &str) -> bool {
     name.starts_with("astronaut")
 }
 
 /// The astronaut photograph scaled and placed so her head fills the silhouette's head circle
 /// (her shoulders then fill the torso), on a `cw × ch` canvas whose origin is at `-origin` in
 /// frame coordinates. Packed RGB, bilinear, edges clamped.
-fn person_canvas(
+pub(crate) fn person_canvas(
     image: &RgbaImage,
     head: (f32, f32, f32),
     cw: usize,
@@ -258,7 +276,7 @@ fn person_canvas(
 
 /// `I = α·F + (1−α)·B` with `F` and `B` packed RGB windows of larger pictures.
 #[allow(clippy::too_many_arguments)]
-fn composite(
+pub(crate) fn composite(
     alpha: &[f32],
     w: usize,
     h: usize,
@@ -331,7 +349,7 @@ fn stem(name: &str) -> &str {
 }
 
 /// `{prefix}_{foreground}_over_{background}` (picture names without extension).
-fn pair_name(prefix: &str, textures: &[(String, RgbaImage)], (fi, bi): (usize, usize)) -> String {
+pub(crate) fn pair_name(prefix: &str, textures: &[(String, RgbaImage)], (fi, bi): (usize, usize)) -> String {
     format!(
         "{prefix}_{}_over_{}",
         stem(&textures[fi].0),

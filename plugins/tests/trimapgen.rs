@@ -257,6 +257,20 @@ fn pose_runs_with_the_shipped_model_and_a_missing_one_is_an_error() {
         msg.contains("pose model") && msg.contains("/no/such/pose.onnx"),
         "{msg}"
     );
+    // A detector that is not a detector (the landmark model: other input size and outputs)
+    // is one clear error at start.
+    let pose_model = slimmatte::paths::default_pose_model();
+    let msg = start_failure(
+        "trimapgen",
+        &[
+            ("pose", "true"),
+            ("pose-detector-model", pose_model.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        msg.contains("pose model") && msg.contains("pose_landmark_full.onnx"),
+        "{msg}"
+    );
     // With pose=false the pose model is not even opened.
     let mut h = harness(&[("pose", "false"), ("pose-model", "/no/such/pose.onnx")]);
     h.set_src_caps(rgba_caps(64, 36));

@@ -220,6 +220,7 @@ pub(super) fn run_bare(mut system: BareSystem, frames: &Frames, setup: &Setup) -
     let mut rgba = Vec::new();
     let mut scratch = Scratch::new(w, h);
     scratch.trimap_settings.pose = setup.pose;
+    scratch.trimap_settings.pose_interval = setup.pose_interval;
     let mut measured = 0usize;
     let started = Instant::now();
     let mut i = 0usize;

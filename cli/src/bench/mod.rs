@@ -123,6 +123,10 @@ pub struct BenchArgs {
     /// are named `ours:<model>-selfie`.
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
+    /// Run the pose networks every this many frames, holding their mask in between
+    /// (`trimapgen pose-interval`).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE_INTERVAL)]
+    pub pose_interval: usize,
     /// The refinement every `ours` system runs (the element's defaults unless told otherwise).
     #[command(flatten)]
     pub refine: RefineArgs,
@@ -259,8 +263,9 @@ struct Setup {
     background: Background,
     /// `--estimate-foreground`.
     estimate_foreground: bool,
-    /// `--pose`.
+    /// `--pose`, `--pose-interval`.
     pose: bool,
+    pose_interval: usize,
     matte_settings: MatteSettings,
     budget: Budget,
     bar: ProgressBar,
@@ -300,6 +305,7 @@ impl Setup {
             background,
             estimate_foreground: args.estimate_foreground,
             pose: args.pose,
+            pose_interval: args.pose_interval.max(1),
             matte_settings,
             budget,
             bar,
@@ -328,10 +334,7 @@ fn measure_resolution(
         bar.set_message(format!("{name} bare {w}×{h}"));
         let mut trimap = TrimapGenerator::load(&setup.seg, args.threads)?;
         if args.pose {
-            trimap.load_pose(
-                &slimmatte::paths::default_pose_model(),
-                slimmatte::runtime::SHARED_POOL,
-            )?;
+            trimap.load_default_pose(slimmatte::runtime::SHARED_POOL)?;
         }
         let sys = BareSystem::Ours {
             trimap: Box::new(trimap),

@@ -48,6 +48,7 @@ fn pipeline_description(
 ) -> String {
     let (w, h) = (frames.width, frames.height);
     let (threads, working_size, pose) = (args.threads, args.working_size, args.pose);
+    let interval = args.pose_interval.max(1);
     let q = if queued {
         " ! queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
     } else {
@@ -55,7 +56,8 @@ fn pipeline_description(
     };
     let stages = match matting_model {
         Some(m) => format!(
-            "trimapgen name=trimap threads={threads} pose={pose}{q} ! slimmatte name=matte \
+            "trimapgen name=trimap threads={threads} pose={pose} pose-interval={interval}{q} \
+             ! slimmatte name=matte \
              model=\"{}\" \
              threads={threads} working-size={working_size} {}",
             m.display(),

@@ -223,6 +223,10 @@ pub(super) fn stills(
         let s = sequence::still(textures, i, args.width, args.height)?;
         images.push(with_gt_trimap("synthetic", s, args.trimap_radius));
     }
+    for i in args.still_offset..args.still_offset + args.people {
+        let s = crate::people::people_still(textures, i, args.width, args.height)?;
+        images.push(with_gt_trimap("people", s, args.trimap_radius));
+    }
     if let Some(dir) = &args.export {
         export(&images, dir)?;
         println!(

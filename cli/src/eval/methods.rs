@@ -185,6 +185,7 @@ pub(super) fn trimap_settings(args: &EvalArgs) -> TrimapSettings {
         adaptive_band: args.adaptive_band,
         band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),
         band_bias: args.band_bias,
+        pose_interval: args.pose_interval.max(1),
         ..TrimapSettings::default()
     }
 }
@@ -228,10 +229,7 @@ pub(super) fn build_methods(
             for mask in sources {
                 let mut generator = TrimapGenerator::load(&seg, args.threads)?;
                 if matches!(mask, MaskSource::Networks { pose: true }) {
-                    generator.load_pose(
-                        &slimmatte::paths::default_pose_model(),
-                        slimmatte::runtime::SHARED_POOL,
-                    )?;
+                    generator.load_default_pose(slimmatte::runtime::SHARED_POOL)?;
                 }
                 methods.push(Method::Ours {
                     label: label.clone(),

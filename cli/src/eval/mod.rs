@@ -70,6 +70,11 @@ pub struct EvalArgs {
     /// exact alpha); 0 = none.
     #[arg(long, default_value_t = 20)]
     pub synthetic: usize,
+    /// Number of person stills framed as photos frame people (off-centre, cut by the frame's
+    /// edge, an arm raised, two people; `slimmatte::people`), each its own one-frame run;
+    /// 0 = none.
+    #[arg(long, default_value_t = 8)]
+    pub people: usize,
     /// Number of synthetic moving sequences for dtSSD; 0 = none.
     #[arg(long, default_value_t = 2)]
     pub sequences: usize,
@@ -139,6 +144,10 @@ pub struct EvalArgs {
     /// network alone (rows `…/trimapgen-selfie`).
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
+    /// Run the pose networks every this many frames, holding their mask in between
+    /// (`trimapgen pose-interval`).
+    #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE_INTERVAL)]
+    pub pose_interval: usize,
     /// Also run the pipeline with the other `pose` setting: one row like --oracle-mask's.
     #[arg(long)]
     pub compare_pose: bool,

@@ -17,6 +17,7 @@ const FORWARDED: &[(&str, &str)] = &[
     ("blur-sigma", "background"),
     ("estimate-foreground", "background"),
     ("pose", "trimap"),
+    ("pose-interval", "trimap"),
     ("working-size", "matte"),
     ("temporal", "matte"),
     ("threads", "matte"),

@@ -10,7 +10,7 @@ use gst_video::subclass::prelude::*;
 use slimmatte::trimap::{AlphaOutput, BandWidth, TrimapGenerator, TrimapSettings};
 use slimmatte::trimap::{
     DEFAULT_ADAPTIVE_BAND, DEFAULT_BAND_BIAS, DEFAULT_BAND_FRACTION, DEFAULT_FLIP_AVERAGE,
-    DEFAULT_POSE, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD, MAX_BAND_BIAS,
+    DEFAULT_POSE, DEFAULT_POSE_INTERVAL, DEFAULT_SMOOTHING, DEFAULT_THRESHOLD, MAX_BAND_BIAS,
 };
 
 use super::TrimapGenOutput;
@@ -41,7 +41,9 @@ struct Settings {
     adaptive_band: bool,
     flip_average: bool,
     pose: bool,
+    pose_interval: u32,
     pose_model: Option<PathBuf>,
+    pose_detector_model: Option<PathBuf>,
     threads: u32,
     output: TrimapGenOutput,
 }
@@ -58,7 +60,9 @@ impl Default for Settings {
             adaptive_band: DEFAULT_ADAPTIVE_BAND,
             flip_average: DEFAULT_FLIP_AVERAGE,
             pose: DEFAULT_POSE,
+            pose_interval: DEFAULT_POSE_INTERVAL as u32,
             pose_model: None,
+            pose_detector_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
         }
@@ -78,6 +82,12 @@ impl Settings {
             .unwrap_or_else(slimmatte::paths::default_pose_model)
     }
 
+    fn pose_detector_model_path(&self) -> PathBuf {
+        self.pose_detector_model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_pose_detector_model)
+    }
+
     fn trimap(&self) -> TrimapSettings {
         TrimapSettings {
             threshold: self.threshold as f32,
@@ -91,6 +101,7 @@ impl Settings {
             adaptive_band: self.adaptive_band,
             flip_average: self.flip_average,
             pose: self.pose,
+            pose_interval: self.pose_interval as usize,
         }
     }
 
@@ -217,15 +228,27 @@ impl ObjectImpl for TrimapGen {
                 glib::ParamSpecBoolean::builder("pose")
                     .nick("Pose segmentation")
                     .blurb(
-                        "Also run MediaPipe Pose's landmark network on a region that follows \
-                         the body and average its person segmentation with the selfie mask \
-                         where it finds a person: fewer missed heads, hair and limbs, steadier \
-                         edges; about 9 ms more per frame on 2 cores (on the process-wide ONNX \
-                         Runtime pool), about half the frame rate; false = the selfie network \
-                         alone",
+                        "Also run MediaPipe Pose: its detector finds the person on the first \
+                         frame and after a loss, its landmark network segments the person in a \
+                         region that follows the body, and that mask is mixed into the selfie \
+                         mask inside the region once the landmarks confirm the body lies in it \
+                         (outside it the selfie mask alone decides): fewer missed heads, hair \
+                         and limbs, steadier edges; false = the selfie network alone",
                     )
                     .default_value(DEFAULT_POSE)
                     .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("pose-interval")
+                    .nick("Pose interval")
+                    .blurb(
+                        "Run the pose networks every this many frames and hold their mask in \
+                         between (1 = every frame); the landmark network costs about 10 ms \
+                         per run on 2 cores",
+                    )
+                    .minimum(1)
+                    .maximum(300)
+                    .default_value(DEFAULT_POSE_INTERVAL as u32)
+                    .mutable_playing()
                     .build(),
                 property::model_named(
                     "pose-model",
@@ -234,6 +257,14 @@ impl ObjectImpl for TrimapGen {
                      [1,3,256,256], outputs 'mask', 'landmarks', 'presence')",
                     "the shipped MediaPipe Pose model",
                     slimmatte::paths::POSE_MODEL,
+                ),
+                property::model_named(
+                    "pose-detector-model",
+                    "Pose detector model",
+                    "Path of the person-detector ONNX model used with pose=true (input \
+                     'image' [1,3,224,224], outputs 'boxes' [1,2254,12], 'scores' [1,2254,1])",
+                    "the shipped MediaPipe pose detector",
+                    slimmatte::paths::POSE_DETECTOR_MODEL,
                 ),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
@@ -271,7 +302,9 @@ impl ObjectImpl for TrimapGen {
             "adaptive-band" => set.store(&mut settings.adaptive_band),
             "flip-average" => set.store(&mut settings.flip_average),
             "pose" => set.store(&mut settings.pose),
+            "pose-interval" => set.store(&mut settings.pose_interval),
             "pose-model" => set.store_path(&mut settings.pose_model),
+            "pose-detector-model" => set.store_path(&mut settings.pose_detector_model),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             _ => unimplemented!(),
@@ -290,7 +323,9 @@ impl ObjectImpl for TrimapGen {
             "adaptive-band" => settings.adaptive_band.to_value(),
             "flip-average" => settings.flip_average.to_value(),
             "pose" => settings.pose.to_value(),
+            "pose-interval" => settings.pose_interval.to_value(),
             "pose-model" => settings.pose_model_path().to_str().to_value(),
+            "pose-detector-model" => settings.pose_detector_model_path().to_str().to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             _ => unimplemented!(),
@@ -336,9 +371,12 @@ impl BaseTransformImpl for TrimapGen {
                 )
             })?;
         if settings.pose {
-            let pose = settings.pose_model_path();
+            let (pose, detector) = (
+                settings.pose_model_path(),
+                settings.pose_detector_model_path(),
+            );
             generator
-                .load_pose(&pose, slimmatte::runtime::SHARED_POOL)
+                .load_pose(&pose, &detector, slimmatte::runtime::SHARED_POOL)
                 .map_err(|e| {
                     gst::error_msg!(
                         gst::ResourceError::OpenRead,

@@ -1,0 +1,393 @@
+//! A second person segmenter: MediaPipe Pose (BlazePose GHUM 3D "full"), which segments the
+//! person inside a region of interest that follows the body.
+//!
+//! The selfie network sees the whole frame at 256×144 and sometimes misses a person outright
+//! (a light-haired head over fur, a person over a busy picture). The pose landmark network
+//! sees a 256×256 crop centred on the body, rotated upright, and is trained on whole people:
+//! it finds them where the selfie network does not (`results/pose_segmentation.md`).
+//! `trimapgen pose=true` mixes the two masks ([`crate::trimap::TrimapGenerator`]).
+//!
+//! How the region is found follows MediaPipe's pose graph:
+//! - **Detection** ([`detector`]): on the first frame, after a reset and whenever the person
+//!   is lost, the BlazePose detector looks at the whole frame; the best detection's hips'
+//!   centre and scale point give the region. A frame with nobody in it costs one detector run.
+//! - **Tracking**: the landmarks of one frame place the next frame's region (points 33 and
+//!   34: a square `2·|p34 − p33|·1.25` wide centred on the hips, turned so the body stands
+//!   upright).
+//! - **Confirmation**: a region's mask is used only when the landmarks say the body lies
+//!   inside it and the region they place agrees with the one the network ran on
+//!   ([`confirms`]). An unconfirmed region (part of a body, a person moving fast) is tracked
+//!   but not mixed; on a detection frame the network runs a second time on the region its
+//!   landmarks placed, so a still picture gets a settled region in one frame.
+//! - **Abstaining**: the mask comes with a weight plane, 1 inside the region and 0 outside
+//!   it (feathered over [`FEATHER`] input pixels): outside its region the pose network has no
+//!   opinion and the selfie mask alone decides.
+//! - **Cadence**: the pose path runs every `interval`-th frame ([`PoseSegmenter::update`]);
+//!   between runs its last confirmed mask is held, so each frame is mixed the same way.
+//!
+//! With several people the detector sees them all; the best one is tracked and refined by the
+//! pose network, the others are in the mask through the selfie network alone.
+
+pub mod detector;
+pub mod region;
+
+use std::path::Path;
+
+pub use detector::{Detection, PoseDetector};
+pub use region::Region;
+
+use crate::frame::RgbaView;
+use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
+use region::{load_region, sample_zero_outside};
+
+/// Side of the landmark network's square input, in pixels.
+pub const POSE_INPUT: usize = 256;
+/// Landmarks the network outputs (33 body points and 6 auxiliary ones), 5 values each.
+const LANDMARKS: usize = 39;
+/// The body's landmarks (the auxiliary ones after them place regions).
+const BODY_LANDMARKS: usize = 33;
+/// Presence at and above which the network has found a pose in its region.
+pub const PRESENCE_THRESHOLD: f32 = 0.5;
+/// The region is this much larger than twice the hips-to-scale-point distance (MediaPipe's
+/// `RectTransformationCalculator` scale, for detections and landmarks alike).
+const REGION_SCALE: f32 = 1.25;
+/// Smallest region, in frame pixels, that is tracked; a smaller one is detected again.
+const MIN_REGION: f32 = 16.0;
+/// The landmarks that place the next frame's region: the hips' centre and the scale point.
+const CENTRE_POINT: usize = 33;
+const SCALE_POINT: usize = 34;
+/// When a region counts as confirmed ([`confirms`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    /// How far (fraction of the input's side) a body landmark may lie outside the region for
+    /// the region to still count as covering the body.
+    pub body_margin: f32,
+    /// How far (fraction of the region's size) the region the landmarks place may be from
+    /// the one the network ran on.
+    pub shift: f32,
+    /// How much (ratio) their sizes may differ.
+    pub scale: f32,
+    /// How much (radians) it may be turned against it.
+    pub turn: f32,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self {
+            body_margin: 0.1,
+            shift: 0.25,
+            scale: 1.4,
+            turn: 0.35,
+        }
+    }
+}
+/// Width, in input pixels of the landmark network, over which the pose mask's weight fades
+/// to 0 at its region's edge.
+pub const FEATHER: f32 = 8.0;
+
+/// The input and outputs of the converted landmark network (`tools/mediapipe_to_onnx.py`).
+pub fn spec() -> ModelSpec {
+    let n = POSE_INPUT as i64;
+    ModelSpec {
+        input: TensorSpec::new(
+            "image",
+            &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(n), Dim::Fixed(n)],
+        ),
+        extra_inputs: Vec::new(),
+        output: TensorSpec::new(
+            "mask",
+            &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(n), Dim::Fixed(n)],
+        ),
+        extra_outputs: vec![
+            TensorSpec::new(
+                "landmarks",
+                &[Dim::Fixed(1), Dim::Fixed(LANDMARKS as i64 * 5)],
+            ),
+            TensorSpec::new("presence", &[Dim::Fixed(1), Dim::Fixed(1)]),
+        ],
+    }
+}
+
+/// The next frame's region from the landmarks the network gave in `region` (MediaPipe's
+/// `pose_landmarks_to_roi`).
+fn next_region(region: &Region, landmarks: &[f32]) -> Region {
+    let map = region.mapping(POSE_INPUT);
+    let point = |k: usize| map.frame_point(landmarks[5 * k], landmarks[5 * k + 1]);
+    Region::aligned(point(CENTRE_POINT), point(SCALE_POINT), REGION_SCALE)
+}
+
+/// Whether the network's result in `region` can be trusted: every body landmark lies inside
+/// the region (within `tol.body_margin`) and the region the landmarks place (`next`) agrees
+/// with `region` (centres, sizes and turns within `tol`). A region holding only part of a
+/// body fails when the landmarks run out of it or place the next region elsewhere.
+pub fn confirms(region: &Region, landmarks: &[f32], next: &Region, tol: &Tolerance) -> bool {
+    let n = POSE_INPUT as f32;
+    let (lo, hi) = (-tol.body_margin * n, (1.0 + tol.body_margin) * n);
+    let inside = landmarks[..BODY_LANDMARKS * 5]
+        .chunks_exact(5)
+        .all(|p| (lo..=hi).contains(&p[0]) && (lo..=hi).contains(&p[1]));
+    let shift = (next.cx - region.cx).hypot(next.cy - region.cy);
+    let ratio = next.size / region.size;
+    let turn = (next.rotation - region.rotation).sin_cos();
+    inside
+        && shift <= tol.shift * region.size
+        && (1.0 / tol.scale..=tol.scale).contains(&ratio)
+        && turn.0.atan2(turn.1).abs() <= tol.turn
+}
+
+/// What the last [`PoseSegmenter::update`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoseOutcome {
+    /// Not this frame's turn (`interval`): the last result is held.
+    Held,
+    /// No person: nothing detected, or the landmark network saw no pose in its region.
+    NoPerson,
+    /// A pose in a region that does not cover it yet: tracked, not mixed.
+    Unconfirmed,
+    /// A confirmed pose: its mask is mixed.
+    Found,
+}
+
+/// Runs the detector and the landmark network on frames, tracking the person's region;
+/// buffers are reused.
+#[derive(Debug)]
+pub struct PoseSegmenter {
+    model: Model,
+    detector: PoseDetector,
+    /// The region resampled, planar RGB 0..1, 3 × 256 × 256.
+    input: Vec<f32>,
+    /// The network's person mask over its region, 256 × 256.
+    region_mask: Vec<f32>,
+    landmarks: Vec<f32>,
+    presence: [f32; 1],
+    /// The region of the next run while a pose is tracked.
+    tracked: Option<Region>,
+    /// Frames since the pose path last ran (`None`: not since the last reset).
+    since_run: Option<usize>,
+    /// The last confirmed mask and its weight in frame space at the caller's resolution.
+    mask: Vec<f32>,
+    weight: Vec<f32>,
+    mask_size: (usize, usize),
+    /// Whether `mask` and `weight` hold a confirmed pose.
+    holds: bool,
+    /// The region of the last confirmed run (the network's mask in `region_mask` is over it).
+    confirmed_region: Region,
+    tolerance: Tolerance,
+}
+
+impl PoseSegmenter {
+    /// Loads and checks the landmark network at `landmark` and the detector at `detector`
+    /// with `threads` intra-op threads each (0 = the process-wide pool).
+    pub fn load(landmark: &Path, detector: &Path, threads: usize) -> Result<Self, ModelError> {
+        let n = POSE_INPUT * POSE_INPUT;
+        Ok(Self {
+            model: Model::load(landmark, &spec(), threads)?,
+            detector: PoseDetector::load(detector, threads)?,
+            input: vec![0.0; 3 * n],
+            region_mask: vec![0.0; n],
+            landmarks: vec![0.0; LANDMARKS * 5],
+            presence: [0.0],
+            tracked: None,
+            since_run: None,
+            mask: Vec::new(),
+            weight: Vec::new(),
+            mask_size: (0, 0),
+            holds: false,
+            confirmed_region: Region::letterbox(1, 1),
+            tolerance: Tolerance::default(),
+        })
+    }
+
+    pub fn model_path(&self) -> &Path {
+        self.model.path()
+    }
+
+    pub fn detector_path(&self) -> &Path {
+        self.detector.model_path()
+    }
+
+    /// Forgets the tracked region and the held mask (flush, seek, caps change): the next
+    /// frame runs the detector.
+    pub fn reset(&mut self) {
+        self.tracked = None;
+        self.since_run = None;
+        self.holds = false;
+    }
+
+    /// The region the next run will use while a pose is tracked.
+    pub fn tracked(&self) -> Option<Region> {
+        self.tracked
+    }
+
+    /// Sets when a region counts as confirmed (default [`Tolerance::default`]).
+    pub fn set_tolerance(&mut self, tolerance: Tolerance) {
+        self.tolerance = tolerance;
+    }
+
+    /// Tracks `region` from the next run on, as if the last frame's landmarks had placed it.
+    pub fn track(&mut self, region: Region) {
+        self.tracked = Some(region);
+    }
+
+    /// The held pose mask and its weight (`mw × mh` each, as last passed to
+    /// [`update`](Self::update)) when the last run confirmed a pose.
+    pub fn mask(&self) -> Option<(&[f32], &[f32])> {
+        self.holds.then_some((&self.mask[..], &self.weight[..]))
+    }
+
+    /// Runs the pose path on `frame` when it is its turn — every `interval`-th frame
+    /// (`interval` ≥ 1), and always on the first frame after a reset or a change of
+    /// `mw × mh` — and otherwise holds the last result.
+    pub fn update(
+        &mut self,
+        frame: &RgbaView<'_>,
+        (mw, mh): (usize, usize),
+        interval: usize,
+    ) -> Result<PoseOutcome, ModelError> {
+        if let Some(k) = self.since_run
+            && k + 1 < interval.max(1)
+            && self.mask_size == (mw, mh)
+        {
+            self.since_run = Some(k + 1);
+            return Ok(PoseOutcome::Held);
+        }
+        self.since_run = Some(0);
+        self.mask_size = (mw, mh);
+        self.holds = false;
+        let outcome = self.run(frame)?;
+        if outcome == PoseOutcome::Found {
+            self.holds = true;
+            self.write_mask(frame, (mw, mh));
+        }
+        Ok(outcome)
+    }
+
+    /// One run of the pose path: the region (tracked, or detected), the landmark network in it,
+    /// its confirmation, and the next region. On success the network's region and mask stay
+    /// in `confirmed_region` / `region_mask`.
+    fn run(&mut self, frame: &RgbaView<'_>) -> Result<PoseOutcome, ModelError> {
+        let (mut region, detected) = match self.tracked {
+            Some(r) => (r, false),
+            None => match self.detector.detect(frame)?.first() {
+                Some(d) => (d.region(REGION_SCALE), true),
+                None => return Ok(PoseOutcome::NoPerson),
+            },
+        };
+        // A detection gets a second run on the region its landmarks place.
+        for attempt in 0..if detected { 2 } else { 1 } {
+            if !region.is_valid(MIN_REGION) {
+                self.tracked = None;
+                return Ok(PoseOutcome::NoPerson);
+            }
+            self.landmarks_in(frame, &region)?;
+            if self.presence[0] < PRESENCE_THRESHOLD {
+                self.tracked = None;
+                return Ok(PoseOutcome::NoPerson);
+            }
+            let next = next_region(&region, &self.landmarks);
+            self.tracked = next.is_valid(MIN_REGION).then_some(next);
+            if confirms(&region, &self.landmarks, &next, &self.tolerance) {
+                self.confirmed_region = region;
+                return Ok(PoseOutcome::Found);
+            }
+            if attempt == 0 && detected {
+                region = next;
+            }
+        }
+        Ok(PoseOutcome::Unconfirmed)
+    }
+
+    /// Runs the landmark network on `region` of `frame`.
+    fn landmarks_in(&mut self, frame: &RgbaView<'_>, region: &Region) -> Result<(), ModelError> {
+        let n = POSE_INPUT;
+        load_region(frame, region, n, (1.0 / 255.0, 0.0), &mut self.input);
+        let mut outputs: [&mut [f32]; 3] = [
+            &mut self.region_mask,
+            &mut self.landmarks,
+            &mut self.presence,
+        ];
+        self.model.run_outputs(&self.input, &[1, 3, n, n], &mut outputs)
+    }
+
+    /// Maps the network's mask over `confirmed_region` into frame space at `mw × mh`, with
+    /// its weight: 1 inside the region, fading to 0 over [`FEATHER`] input pixels at its edge.
+    fn write_mask(&mut self, frame: &RgbaView<'_>, (mw, mh): (usize, usize)) {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let n = POSE_INPUT;
+        self.mask.resize(mw * mh, 0.0);
+        self.weight.resize(mw * mh, 0.0);
+        let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
+        let map = self.confirmed_region.mapping(n);
+        let rows = self.mask.chunks_exact_mut(mw).zip(self.weight.chunks_exact_mut(mw));
+        for (j, (mrow, wrow)) in rows.enumerate() {
+            for (i, (m, w)) in mrow.iter_mut().zip(wrow.iter_mut()).enumerate() {
+                let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
+                *m = sample_zero_outside(&self.region_mask, n, n, u, v);
+                let edge = u.min(v).min(n as f32 - u).min(n as f32 - v);
+                *w = (edge / FEATHER).clamp(0.0, 1.0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Landmarks (input pixels) of a body standing upright in the middle of the region, the
+    /// hips' centre at (128, 160) and the scale point `reach` above it.
+    fn upright(reach: f32) -> Vec<f32> {
+        let mut lm = vec![0.0; LANDMARKS * 5];
+        for (k, p) in lm.chunks_exact_mut(5).enumerate().take(BODY_LANDMARKS) {
+            p[0] = 100.0 + k as f32;
+            p[1] = 40.0 + 5.0 * k as f32;
+        }
+        lm[5 * CENTRE_POINT] = 128.0;
+        lm[5 * CENTRE_POINT + 1] = 160.0;
+        lm[5 * SCALE_POINT] = 128.0;
+        lm[5 * SCALE_POINT + 1] = 160.0 - reach;
+        lm
+    }
+
+    #[test]
+    fn next_region_follows_the_hips_and_scale_point() {
+        // Input pixels are frame pixels here (size 256 at rotation 0, centred at 128, 128).
+        let r = Region {
+            cx: 128.0,
+            cy: 128.0,
+            size: 256.0,
+            rotation: 0.0,
+        };
+        let next = next_region(&r, &upright(100.0));
+        assert!((next.cx - 128.0).abs() < 1e-3 && (next.cy - 160.0).abs() < 1e-3);
+        assert!((next.size - 250.0).abs() < 1e-3 && next.rotation.abs() < 1e-6);
+    }
+
+    #[test]
+    fn confirmation_needs_the_body_inside_and_a_settled_region() {
+        let r = Region {
+            cx: 128.0,
+            cy: 128.0,
+            size: 256.0,
+            rotation: 0.0,
+        };
+        let tol = Tolerance::default();
+        let lm = upright(100.0);
+        assert!(confirms(&r, &lm, &next_region(&r, &lm), &tol));
+        // A hand far out of the region: the body runs out of it.
+        let mut out = lm.clone();
+        out[5 * 16 + 1] = 256.0 * 1.3;
+        assert!(!confirms(&r, &out, &next_region(&r, &out), &tol));
+        // Landmarks that place a region twice as large (the region held part of the body).
+        let big = upright(210.0);
+        assert!(!confirms(&r, &big, &next_region(&r, &big), &tol));
+        // Or turned.
+        let mut turned = r;
+        turned.rotation = 0.6;
+        assert!(!confirms(&turned, &lm, &next_region(&r, &lm), &tol));
+        // Or far away.
+        let mut moved = r;
+        moved.cx += 0.3 * 256.0;
+        assert!(!confirms(&r, &lm, &next_region(&moved, &lm), &tol));
+    }
+}
