@@ -43,12 +43,17 @@ fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
     let (mask, weight) = p.mask().expect("a confirmed pose holds its mask");
     let (mask, weight) = (mask.to_vec(), weight.to_vec());
     assert_eq!((mask.len(), weight.len()), (MW * MH, MW * MH));
-    let at = |m: &[f32], x: f32, y: f32| m[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
+    let at =
+        |m: &[f32], x: f32, y: f32| m[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
     // Her face (x ≈ 0.45, y ≈ 0.17 of the stretched photo) and chest are person, inside the
     // region; the top-right wall and the rocket to the right are not.
     assert!(at(&mask, 0.45, 0.2) > 0.5, "face {}", at(&mask, 0.45, 0.2));
     assert!(at(&mask, 0.45, 0.8) > 0.5, "chest {}", at(&mask, 0.45, 0.8));
-    assert!(at(&mask, 0.97, 0.05) < 0.1, "wall {}", at(&mask, 0.97, 0.05));
+    assert!(
+        at(&mask, 0.97, 0.05) < 0.1,
+        "wall {}",
+        at(&mask, 0.97, 0.05)
+    );
     assert_eq!(at(&weight, 0.45, 0.2), 1.0);
     // Tracking: the next run uses the region placed by the landmarks, upright, covering her.
     let region = p.tracked().expect("tracked after a find");
@@ -65,7 +70,10 @@ fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
         .filter(|(a, b)| **a > 0.5 && **b > 0.5)
         .count();
     let iou = both as f64 / (person(&mask) + person(&again) - both) as f64;
-    assert!(iou > 0.9, "tracked mask against the detected one's: IoU {iou}");
+    assert!(
+        iou > 0.9,
+        "tracked mask against the detected one's: IoU {iou}"
+    );
     p.reset();
     assert!(p.tracked().is_none() && p.mask().is_none());
 }
@@ -132,8 +140,7 @@ fn trimap(g: &mut TrimapGenerator, pose: bool) -> Vec<u8> {
 }
 
 fn generator(pose: bool) -> TrimapGenerator {
-    let mut g =
-        TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap();
+    let mut g = TrimapGenerator::load(&slimmatte::paths::default_segmentation_model(), 2).unwrap();
     if pose {
         g.load_default_pose(2).unwrap();
     }
@@ -176,4 +183,56 @@ fn without_pose_the_pose_networks_do_not_run() {
     assert!(!g.pose_found());
     assert!(g.pose_mut().unwrap().tracked().is_none());
     assert_eq!(plain, trimap(&mut generator(false), false));
+}
+
+/// The detector's decoding (anchors, boxes, keypoints, weighted NMS, letterbox removal) against
+/// the reference computed over LiteRT's outputs and checked against MediaPipe's own detection
+/// graph (`tools/mediapipe_to_onnx.py --fixture`), on the exact network inputs it recorded.
+#[test]
+fn detections_match_mediapipes_decoding() {
+    use slimmatte::pose::PoseDetector;
+    let text = std::fs::read_to_string(common::fixture("pose_detection_reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut detector =
+        PoseDetector::load(&slimmatte::paths::default_pose_detector_model(), 2).unwrap();
+    let frames = reference["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3);
+    for f in frames {
+        let (w, h) = (
+            f["width"].as_u64().unwrap() as usize,
+            f["height"].as_u64().unwrap() as usize,
+        );
+        let png =
+            image::open(slimmatte::paths::project_root().join(f["input_png"].as_str().unwrap()))
+                .unwrap()
+                .to_rgb8();
+        let n = 224 * 224;
+        let mut input = vec![0.0f32; 3 * n];
+        for (k, p) in png.pixels().enumerate() {
+            for c in 0..3 {
+                input[c * n + k] = p[c] as f32 * (2.0 / 255.0) - 1.0;
+            }
+        }
+        let found = detector.detect_input(&input, (w, h)).unwrap();
+        let expected = f["detections"].as_array().unwrap();
+        assert_eq!(found.len(), expected.len(), "{}", f["name"]);
+        for (d, e) in found.iter().zip(expected) {
+            let close = |a: f32, b: &serde_json::Value, what: &str| {
+                let b = b.as_f64().unwrap() as f32;
+                assert!((a - b).abs() < 2e-3, "{} {what}: {a} vs {b}", f["name"]);
+            };
+            close(d.score, &e["score"], "score");
+            close(d.centre.0 / w as f32, &e["box"]["x_center"], "box x");
+            close(d.centre.1 / h as f32, &e["box"]["y_center"], "box y");
+            close(d.size.0 / w as f32, &e["box"]["width"], "box width");
+            close(d.size.1 / h as f32, &e["box"]["height"], "box height");
+            for (k, kp) in d.keypoints.iter().enumerate() {
+                close(kp.0 / w as f32, &e["keypoints"][k][0], "keypoint x");
+                close(kp.1 / h as f32, &e["keypoints"][k][1], "keypoint y");
+            }
+            let roi = d.region(1.25);
+            close(roi.rotation, &e["roi"]["rotation"], "region rotation");
+            close(roi.size / w as f32, &e["roi"]["width"], "region width");
+        }
+    }
 }

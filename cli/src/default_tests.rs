@@ -39,6 +39,7 @@ fn run_and_demo_defaults_are_the_cores() {
     assert_eq!(a.estimate_foreground, DEFAULT_ESTIMATE_FOREGROUND);
     assert_eq!(a.refine.settings(), RefineSettings::default());
     assert_eq!(a.pose, slimmatte::trimap::DEFAULT_POSE);
+    assert_eq!(a.pose_interval, slimmatte::trimap::DEFAULT_POSE_INTERVAL);
 }
 
 #[test]
@@ -51,6 +52,10 @@ fn eval_and_bench_defaults_are_the_cores() {
     assert_eq!(e.refine.settings(), RefineSettings::default());
     assert_eq!(crate::eval::matte_settings(&e), MatteSettings::default());
     assert_eq!(e.pose, slimmatte::trimap::DEFAULT_POSE);
+    assert_eq!(
+        crate::eval::trimap_settings(&e),
+        slimmatte::trimap::TrimapSettings::default()
+    );
     let Cmd::Bench(b) = parse("bench") else {
         unreachable!()
     };
@@ -59,6 +64,7 @@ fn eval_and_bench_defaults_are_the_cores() {
     assert_eq!(b.refine.settings(), RefineSettings::default());
     assert_eq!(b.estimate_foreground, DEFAULT_ESTIMATE_FOREGROUND);
     assert_eq!(b.pose, slimmatte::trimap::DEFAULT_POSE);
+    assert_eq!(b.pose_interval, slimmatte::trimap::DEFAULT_POSE_INTERVAL);
     assert_eq!(crate::bench::matte_settings(&b), MatteSettings::default());
     assert!(matches!(parse("soak"), Cmd::Soak(_)));
 }

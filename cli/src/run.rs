@@ -99,9 +99,10 @@ pub struct RunArgs {
     /// Which stages run.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
-    /// Also segment the person with MediaPipe Pose's network and average it with the selfie
-    /// mask (`trimapgen pose`): fewer missed heads and limbs, steadier edges, about 9 ms more
-    /// per frame on 2 cores; false = the selfie network alone, about twice the frame rate.
+    /// Also segment the person with MediaPipe Pose (`trimapgen pose`: a detector finds the
+    /// person, the landmark network segments them in a region that follows the body, mixed into
+    /// the selfie mask inside that region): fewer missed heads and limbs; false = the selfie
+    /// network alone, the fastest.
     #[arg(long, default_value_t = slimmatte::trimap::DEFAULT_POSE, action = clap::ArgAction::Set)]
     pub pose: bool,
     /// Run the pose networks every this many frames, holding their mask in between

@@ -349,7 +349,11 @@ fn stem(name: &str) -> &str {
 }
 
 /// `{prefix}_{foreground}_over_{background}` (picture names without extension).
-pub(crate) fn pair_name(prefix: &str, textures: &[(String, RgbaImage)], (fi, bi): (usize, usize)) -> String {
+pub(crate) fn pair_name(
+    prefix: &str,
+    textures: &[(String, RgbaImage)],
+    (fi, bi): (usize, usize),
+) -> String {
     format!(
         "{prefix}_{}_over_{}",
         stem(&textures[fi].0),

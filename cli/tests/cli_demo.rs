@@ -150,3 +150,49 @@ fn bad_arguments_fail_with_one_clear_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_picture_is_cut_out_at_its_own_size_into_one_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/astronaut.jpg");
+    for pose in ["true", "false"] {
+        let cut = dir.path().join(format!("cut_{pose}.png"));
+        let out = slimmatte(&[
+            "run",
+            "--input",
+            photo,
+            "--background",
+            "transparent",
+            "--pose",
+            pose,
+            "--output",
+            cut.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The message names the file written.
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(&format!("wrote {}", cut.display())), "{said}");
+        let img = image::open(&cut).unwrap().to_rgba8();
+        // The photo's own size (512×512), not the video default of 640×360.
+        assert_eq!(img.dimensions(), (512, 512));
+        // Her face is kept, the wall at the top right is cut away.
+        assert!(img.get_pixel(225, 120)[3] > 200, "pose={pose}: face");
+        assert!(img.get_pixel(500, 10)[3] < 30, "pose={pose}: wall");
+    }
+    // One picture from a video input is refused with a way out.
+    let err = slimmatte_err(&[
+        "run",
+        "--frames",
+        "2",
+        "--output",
+        dir.path().join("one.png").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("is one picture, but the input is a video") && err.contains("%05d.png"),
+        "{err}"
+    );
+}

@@ -64,6 +64,11 @@ fn trimapgen_ships_the_core_defaults() {
     assert_eq!(boolean(&e, "flip-average"), core.flip_average);
     assert_eq!(boolean(&e, "pose"), trimap::DEFAULT_POSE);
     assert_eq!(boolean(&e, "pose"), core.pose);
+    assert_eq!(
+        uint(&e, "pose-interval") as usize,
+        trimap::DEFAULT_POSE_INTERVAL
+    );
+    assert_eq!(uint(&e, "pose-interval") as usize, core.pose_interval);
     // The properties show the core's decimal, not the f32's binary expansion.
     assert_eq!(shipped(&e, "band-fraction").get::<f64>().unwrap(), 0.03);
 }

@@ -150,21 +150,41 @@ impl PoseDetector {
     /// Finds the people in `frame`, best first, in frame pixels.
     pub fn detect(&mut self, frame: &RgbaView<'_>) -> Result<&[Detection], ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let letterbox = Region::letterbox(width, height);
+        let mut input = std::mem::take(&mut self.input);
+        load_region(
+            frame,
+            &letterbox,
+            DETECTOR_INPUT,
+            (2.0 / 255.0, -1.0),
+            &mut input,
+        );
+        let found = self.detect_input(&input, (width, height)).map(|d| d.len());
+        self.input = input;
+        found?;
+        Ok(&self.detections)
+    }
+
+    /// Finds the people in a `width × height` frame already letterboxed into the detector's
+    /// input `input` (planar RGB, 3 × 224 × 224, values −1..1), best first, in frame pixels.
+    pub fn detect_input(
+        &mut self,
+        input: &[f32],
+        (width, height): (usize, usize),
+    ) -> Result<&[Detection], ModelError> {
         let n = DETECTOR_INPUT;
         let letterbox = Region::letterbox(width, height);
-        load_region(frame, &letterbox, n, (2.0 / 255.0, -1.0), &mut self.input);
         let mut outputs: [&mut [f32]; 2] = [&mut self.boxes, &mut self.scores];
-        self.model
-            .run_outputs(&self.input, &[1, 3, n, n], &mut outputs)?;
+        self.model.run_outputs(input, &[1, 3, n, n], &mut outputs)?;
         let map = letterbox.mapping(n);
         let px = n as f32;
         self.candidates.clear();
         for (k, (&logit, &(ax, ay))) in self.scores.iter().zip(&self.anchors).enumerate() {
             let score = 1.0 / (1.0 + (-logit.clamp(-SCORE_CLIP, SCORE_CLIP)).exp());
-            if score < DETECTION_THRESHOLD {
+            let r = &self.boxes[k * COORDS..(k + 1) * COORDS];
+            if score < DETECTION_THRESHOLD || r[2] < 0.0 || r[3] < 0.0 {
                 continue;
             }
-            let r = &self.boxes[k * COORDS..(k + 1) * COORDS];
             // Input pixels of a regressed point: its offset from the anchor's centre.
             let point = |i: usize| map.frame_point(r[i] + ax * px, r[i + 1] + ay * px);
             let scale = letterbox.size / px;
@@ -250,7 +270,11 @@ mod tests {
     #[test]
     fn weighted_nms_merges_overlaps_and_keeps_apart() {
         // Two overlapping boxes (IoU 0.67) and one far away.
-        let mut c = vec![det(0.6, 54.0, 10.0), det(0.9, 50.0, 0.0), det(0.7, 200.0, 5.0)];
+        let mut c = vec![
+            det(0.6, 54.0, 10.0),
+            det(0.9, 50.0, 0.0),
+            det(0.7, 200.0, 5.0),
+        ];
         let mut out = Vec::new();
         weighted_nms(&mut c, &mut out);
         assert_eq!(out.len(), 2);

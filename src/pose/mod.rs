@@ -306,7 +306,8 @@ impl PoseSegmenter {
             &mut self.landmarks,
             &mut self.presence,
         ];
-        self.model.run_outputs(&self.input, &[1, 3, n, n], &mut outputs)
+        self.model
+            .run_outputs(&self.input, &[1, 3, n, n], &mut outputs)
     }
 
     /// Maps the network's mask over `confirmed_region` into frame space at `mw × mh`, with
@@ -318,7 +319,10 @@ impl PoseSegmenter {
         self.weight.resize(mw * mh, 0.0);
         let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
         let map = self.confirmed_region.mapping(n);
-        let rows = self.mask.chunks_exact_mut(mw).zip(self.weight.chunks_exact_mut(mw));
+        let rows = self
+            .mask
+            .chunks_exact_mut(mw)
+            .zip(self.weight.chunks_exact_mut(mw));
         for (j, (mrow, wrow)) in rows.enumerate() {
             for (i, (m, w)) in mrow.iter_mut().zip(wrow.iter_mut()).enumerate() {
                 let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);

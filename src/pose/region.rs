@@ -188,7 +188,10 @@ mod tests {
         let (u, v) = map.input_point(0.0, 0.0);
         assert!(u.abs() < 1e-4 && (v - 49.0).abs() < 1e-4, "{u} {v}");
         let (u, v) = map.input_point(640.0, 360.0);
-        assert!((u - 224.0).abs() < 1e-4 && (v - 175.0).abs() < 1e-4, "{u} {v}");
+        assert!(
+            (u - 224.0).abs() < 1e-4 && (v - 175.0).abs() < 1e-4,
+            "{u} {v}"
+        );
     }
 
     #[test]

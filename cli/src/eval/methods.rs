@@ -180,7 +180,7 @@ impl Method {
 
 /// The trimap stage's settings of the `…/trimapgen` rows: `trimapgen`'s defaults but for the
 /// band options eval takes.
-pub(super) fn trimap_settings(args: &EvalArgs) -> TrimapSettings {
+pub fn trimap_settings(args: &EvalArgs) -> TrimapSettings {
     TrimapSettings {
         adaptive_band: args.adaptive_band,
         band: slimmatte::trimap::BandWidth::Fraction(args.band_fraction.max(0.0)),

@@ -53,7 +53,7 @@ mod report;
 
 pub use closed_form::{ClosedFormAlphas, closed_form_alphas};
 pub use images::{export, find_triples, load_folder};
-pub use methods::{errors, scores};
+pub use methods::{errors, scores, trimap_settings};
 pub use models::{Systems, matting_models, model_label, python, rvm_model};
 pub use report::{
     EvalReport, REGION_NOTE, Region, Row, Scores, SequenceRow, SummaryRow, rows_csv, summarize,
