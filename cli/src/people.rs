@@ -222,7 +222,10 @@ mod tests {
                             .count()
                     };
                     let rows = (0..h).filter(|&y| runs(y) >= 2).count();
-                    assert!(rows >= 3, "{i}: no raised arm beside the head ({rows} rows)");
+                    assert!(
+                        rows >= 3,
+                        "{i}: no raised arm beside the head ({rows} rows)"
+                    );
                 }
                 // Background between the two people in the middle columns.
                 Layout::TwoPeople => {

@@ -40,6 +40,8 @@ fn folder_err(dir: &Path) -> String {
         "eval",
         "--synthetic",
         "0",
+        "--people",
+        "0",
         "--folder",
         dir.to_str().unwrap(),
     ])
@@ -99,6 +101,8 @@ fn eval_synthetic(out: &Path, synthetic: &str, (width, height): (&str, &str), ex
         "eval",
         "--synthetic",
         synthetic,
+        "--people",
+        "0",
         "--width",
         width,
         "--height",
@@ -226,6 +230,8 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
         "eval",
         "--synthetic",
         "2",
+        "--people",
+        "0",
         "--export",
         export.to_str().unwrap(),
     ];
@@ -240,6 +246,8 @@ fn exported_folder_evaluates_like_the_synthetic_set() {
         let mut args = vec![
             "eval",
             "--synthetic",
+            "0",
+            "--people",
             "0",
             "--folder",
             export.to_str().unwrap(),
@@ -402,6 +410,8 @@ fn tuning_sequences_are_other_sequences_than_the_test_ones() {
         run_ok(&[
             "eval",
             "--synthetic",
+            "0",
+            "--people",
             "0",
             "--width",
             "96",
