@@ -722,6 +722,23 @@ impl NearestUpsampler {
     }
 }
 
+/// Centroid (x, y), in pixels, of the `w`-wide mask `mask` (its middle when it is empty).
+fn centroid(mask: &[f32], w: usize) -> (f32, f32) {
+    let (mut sx, mut sy, mut total) = (0.0f32, 0.0f32, 0.0f32);
+    for (y, row) in mask.chunks_exact(w).enumerate() {
+        for (x, &m) in row.iter().enumerate() {
+            sx += m * x as f32;
+            sy += m * y as f32;
+            total += m;
+        }
+    }
+    if total > 0.0 {
+        (sx / total, sy / total)
+    } else {
+        (w as f32 / 2.0, (mask.len() / w.max(1)) as f32 / 2.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -959,22 +976,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-/// Centroid (x, y), in pixels, of the `w`-wide mask `mask` (its middle when it is empty).
-fn centroid(mask: &[f32], w: usize) -> (f32, f32) {
-    let (mut sx, mut sy, mut total) = (0.0f32, 0.0f32, 0.0f32);
-    for (y, row) in mask.chunks_exact(w).enumerate() {
-        for (x, &m) in row.iter().enumerate() {
-            sx += m * x as f32;
-            sy += m * y as f32;
-            total += m;
-        }
-    }
-    if total > 0.0 {
-        (sx / total, sy / total)
-    } else {
-        (w as f32 / 2.0, (mask.len() / w.max(1)) as f32 / 2.0)
     }
 }

@@ -72,6 +72,9 @@ pub fn skimage_data_dir() -> Option<PathBuf> {
 /// A hair-like strand: start, end, half width, opacity.
 type Strand = ((f32, f32), (f32, f32), f32, f32);
 
+/// A limb: a capsule from one point to another, with its radius.
+pub(crate) type Limb = ((f32, f32), (f32, f32), f32);
+
 /// The silhouette's geometry, in pixels.
 #[derive(Debug, Clone)]
 pub(crate) struct Silhouette {
@@ -82,7 +85,7 @@ pub(crate) struct Silhouette {
     /// Hair-like strands: start, end, half width, opacity.
     strands: Vec<Strand>,
     /// A raised arm: a capsule from the shoulder, with its radius.
-    pub(crate) arm: Option<((f32, f32), (f32, f32), f32)>,
+    pub(crate) arm: Option<Limb>,
 }
 
 impl Silhouette {

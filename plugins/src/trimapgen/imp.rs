@@ -173,6 +173,53 @@ fn band_properties() -> [glib::ParamSpec; 3] {
     ]
 }
 
+/// The pose stage's properties: `pose`, `pose-interval` and the two pose models.
+fn pose_properties() -> [glib::ParamSpec; 4] {
+    [
+        glib::ParamSpecBoolean::builder("pose")
+            .nick("Pose segmentation")
+            .blurb(
+                "Also run MediaPipe Pose: its detector finds the person on the first \
+                 frame and after a loss, its landmark network segments the person in a \
+                 region that follows the body, and that mask is mixed into the selfie \
+                 mask inside the region once the landmarks confirm the body lies in it \
+                 (outside it the selfie mask alone decides): fewer missed heads, hair \
+                 and limbs, steadier edges; false = the selfie network alone",
+            )
+            .default_value(DEFAULT_POSE)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("pose-interval")
+            .nick("Pose interval")
+            .blurb(
+                "Run the pose networks every this many frames and hold their mask in \
+                 between (1 = every frame); the landmark network costs about 10 ms \
+                 per run on 2 cores",
+            )
+            .minimum(1)
+            .maximum(300)
+            .default_value(DEFAULT_POSE_INTERVAL as u32)
+            .mutable_playing()
+            .build(),
+        property::model_named(
+            "pose-model",
+            "Pose model",
+            "Path of the pose-landmark ONNX model used with pose=true (input 'image' \
+             [1,3,256,256], outputs 'mask', 'landmarks', 'presence')",
+            "the shipped MediaPipe Pose model",
+            slimmatte::paths::POSE_MODEL,
+        ),
+        property::model_named(
+            "pose-detector-model",
+            "Pose detector model",
+            "Path of the person-detector ONNX model used with pose=true (input \
+             'image' [1,3,224,224], outputs 'boxes' [1,2254,12], 'scores' [1,2254,1])",
+            "the shipped MediaPipe pose detector",
+            slimmatte::paths::POSE_DETECTOR_MODEL,
+        ),
+    ]
+}
+
 impl ObjectImpl for TrimapGen {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
@@ -225,47 +272,6 @@ impl ObjectImpl for TrimapGen {
                     .default_value(DEFAULT_FLIP_AVERAGE)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecBoolean::builder("pose")
-                    .nick("Pose segmentation")
-                    .blurb(
-                        "Also run MediaPipe Pose: its detector finds the person on the first \
-                         frame and after a loss, its landmark network segments the person in a \
-                         region that follows the body, and that mask is mixed into the selfie \
-                         mask inside the region once the landmarks confirm the body lies in it \
-                         (outside it the selfie mask alone decides): fewer missed heads, hair \
-                         and limbs, steadier edges; false = the selfie network alone",
-                    )
-                    .default_value(DEFAULT_POSE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("pose-interval")
-                    .nick("Pose interval")
-                    .blurb(
-                        "Run the pose networks every this many frames and hold their mask in \
-                         between (1 = every frame); the landmark network costs about 10 ms \
-                         per run on 2 cores",
-                    )
-                    .minimum(1)
-                    .maximum(300)
-                    .default_value(DEFAULT_POSE_INTERVAL as u32)
-                    .mutable_playing()
-                    .build(),
-                property::model_named(
-                    "pose-model",
-                    "Pose model",
-                    "Path of the pose-landmark ONNX model used with pose=true (input 'image' \
-                     [1,3,256,256], outputs 'mask', 'landmarks', 'presence')",
-                    "the shipped MediaPipe Pose model",
-                    slimmatte::paths::POSE_MODEL,
-                ),
-                property::model_named(
-                    "pose-detector-model",
-                    "Pose detector model",
-                    "Path of the person-detector ONNX model used with pose=true (input \
-                     'image' [1,3,224,224], outputs 'boxes' [1,2254,12], 'scores' [1,2254,1])",
-                    "the shipped MediaPipe pose detector",
-                    slimmatte::paths::POSE_DETECTOR_MODEL,
-                ),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb(
@@ -284,6 +290,7 @@ impl ObjectImpl for TrimapGen {
                     .mutable_playing()
                     .build(),
             ]);
+            properties.extend(pose_properties());
             properties
         });
         PROPERTIES.as_ref()
