@@ -37,10 +37,10 @@ say "fetching the peers into ~/.cache/slimmatte/peers (RVM, GPL-3.0, not shipped
 .venv/bin/python -c 'import pymatting' 2>/dev/null || .venv/bin/pip install -q -r tools/requirements.txt
 
 if [ "$QUICK" = 1 ]; then
-  EVAL_ARGS=(--synthetic 3 --sequences 1 --sequence-frames 5 --closed-form 1 --oracle-mask --compare-pose)
+  EVAL_ARGS=(--synthetic 3 --sequences 1 --sequence-frames 5 --closed-form 1 --oracle-mask --compare-pose --one-frame-pipeline)
   BENCH_ARGS=(--frames 10 --warmup 2)
 else
-  EVAL_ARGS=(--synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 21 --foreground-crops 2 --oracle-mask --compare-pose)
+  EVAL_ARGS=(--synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 21 --foreground-crops 2 --oracle-mask --compare-pose --one-frame-pipeline)
   BENCH_ARGS=(--frames 60 --warmup 5 --max-seconds 45 --min-frames 15)
 fi
 

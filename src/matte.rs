@@ -31,7 +31,7 @@ use ndarray::{Axis, s};
 use crate::filter::{GuidedUpsampler, luma};
 use crate::frame::{RgbaView, RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
-use crate::refine::{LaplacianSolver, MAX_REFINE_PIXELS, RefineReport, RefineSettings};
+use crate::refine::{LaplacianSolver, MAX_REFINE_PIXELS, RefineSettings, SolveReport};
 use crate::resize::{BilinearAxis, PlaneResizer, RgbaToPlanar};
 use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
 
@@ -125,7 +125,7 @@ pub struct RefineStats {
     /// A temporal model's scene-cut test found this frame unlike the previous one.
     pub scene_cut: bool,
     /// What the refinement did, if it ran.
-    pub refine: Option<RefineReport>,
+    pub refine: Option<SolveReport>,
     /// Time spent in the refinement (included in the stage's time).
     pub refine_time: Duration,
     /// The network ran on the crop. False when the refinement's result cannot depend on it
@@ -276,7 +276,7 @@ impl MatteRefiner {
                 stats.working = (cw, ch);
             } else {
                 stats.working =
-                    self.refine_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
+                    self.run_net_on_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
                 stats.net_ran = true;
             }
             if refines {
@@ -320,7 +320,7 @@ impl MatteRefiner {
     /// Runs the network on one crop; leaves the full-resolution matte of the crop in
     /// `alpha_hr`. Returns the working size. `history`: a temporal model gets the previous
     /// matte on the crop, otherwise the trimap.
-    fn refine_crop(
+    fn run_net_on_crop(
         &mut self,
         frame: &RgbaViewMut<'_>,
         (cx, cy, cw, ch): (usize, usize, usize, usize),
@@ -469,7 +469,7 @@ impl MatteRefiner {
         frame: &RgbaViewMut<'_>,
         (cx, cy, cw, ch): (usize, usize, usize, usize),
         settings: &RefineSettings,
-    ) -> RefineReport {
+    ) -> SolveReport {
         let crop = frame.slice(s![cy..cy + ch, cx..cx + cw, ..]);
         if self.scaled {
             let lw = self.working.0;

@@ -9,6 +9,7 @@ pub mod interrupt;
 pub mod output;
 pub mod peers;
 pub mod people;
+pub mod plot;
 pub mod plugin;
 pub mod refine_args;
 pub mod refine_curve;

@@ -2,6 +2,8 @@
 //! `slimmatte` element's `refine*` properties, with the same defaults (the core's constants).
 
 use clap::{Args, ValueEnum};
+use gst::glib;
+use gst::prelude::*;
 
 use slimmatte::refine::{
     DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
@@ -10,7 +12,8 @@ use slimmatte::refine::{
     MAX_REFINE_TRUST, MIN_REFINE_EPSILON, RefineMethod, RefineSettings,
 };
 
-/// Which refinement runs after the matting network.
+/// Which refinement runs after the matting network: the clap mirror of the core's
+/// [`RefineMethod`], converted only by the two `From` impls below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RefineArg {
     /// The network's matte as it is.
@@ -19,12 +22,20 @@ pub enum RefineArg {
     Laplacian,
 }
 
-impl RefineArg {
-    /// The element's enum nick.
-    pub fn nick(self) -> &'static str {
-        match self {
-            RefineArg::None => "none",
-            RefineArg::Laplacian => "laplacian",
+impl From<RefineArg> for RefineMethod {
+    fn from(r: RefineArg) -> Self {
+        match r {
+            RefineArg::None => Self::None,
+            RefineArg::Laplacian => Self::Laplacian,
+        }
+    }
+}
+
+impl From<RefineMethod> for RefineArg {
+    fn from(m: RefineMethod) -> Self {
+        match m {
+            RefineMethod::None => Self::None,
+            RefineMethod::Laplacian => Self::Laplacian,
         }
     }
 }
@@ -32,7 +43,7 @@ impl RefineArg {
 #[derive(Debug, Clone, Args)]
 pub struct RefineArgs {
     /// Refinement of the network's matte inside the unknown band.
-    #[arg(long, value_enum, default_value_t = RefineArg::Laplacian)]
+    #[arg(long, value_enum, default_value_t = RefineArg::from(RefineSettings::default().method))]
     pub refine: RefineArg,
     /// Conjugate-gradient iterations of the refinement at the finest level it solves (full
     /// resolution for crops up to --refine-size, else the first level within it).
@@ -99,12 +110,10 @@ impl RefineArgs {
         }
     }
 
+    /// The refinement these options ask for.
     pub fn settings(&self) -> RefineSettings {
         RefineSettings {
-            method: match self.refine {
-                RefineArg::None => RefineMethod::None,
-                RefineArg::Laplacian => RefineMethod::Laplacian,
-            },
+            method: self.refine.into(),
             iterations: self.refine_iterations,
             coarse_iterations: self.refine_coarse_iterations,
             radius: self.refine_radius,
@@ -116,20 +125,43 @@ impl RefineArgs {
         }
     }
 
-    /// The `slimmatte` element properties for a gst-launch description.
+    /// The `slimmatte` element properties for a gst-launch description: the values of
+    /// [`settings`](Self::settings).
     pub fn element_props(&self) -> String {
+        let s = self.settings();
         format!(
-            "refine={} refine-iterations={} refine-coarse-iterations={} refine-radius={} refine-lambda={} refine-levels={} \
-             refine-size={} refine-epsilon={:e} refine-trust={}",
-            self.refine.nick(),
-            self.refine_iterations,
-            self.refine_coarse_iterations,
-            self.refine_radius,
-            self.refine_lambda.max(0.0),
-            self.refine_levels,
-            self.refine_size,
-            self.refine_epsilon,
-            self.refine_trust
+            "refine={} refine-iterations={} refine-coarse-iterations={} refine-radius={} \
+             refine-lambda={} refine-levels={} refine-size={} refine-epsilon={:e} refine-trust={}",
+            element_nick(s.method),
+            s.iterations,
+            s.coarse_iterations,
+            s.radius,
+            s.lambda,
+            s.levels,
+            s.size,
+            s.epsilon,
+            s.trust
         )
+    }
+}
+
+/// The `slimmatte` element's nick for `method`: the nick of its `refine` property's value.
+fn element_nick(method: RefineMethod) -> &'static str {
+    let value = gstslimmatte::SlimMatteRefine::from(method).to_value();
+    let (_, v) = glib::EnumValue::from_value(&value).expect("SlimMatteRefine is a GLib enum");
+    v.nick()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_props_name_the_elements_values() {
+        assert_eq!(element_nick(RefineMethod::None), "none");
+        assert_eq!(element_nick(RefineMethod::Laplacian), "laplacian");
+        for m in [RefineMethod::None, RefineMethod::Laplacian] {
+            assert_eq!(RefineMethod::from(RefineArg::from(m)), m);
+        }
     }
 }

@@ -21,10 +21,10 @@ use slimmatte::matte::{MatteRefiner, MatteSettings};
 use slimmatte::metrics::MatteErrors;
 use slimmatte::refine::{RefineMethod, RefineSettings};
 
-use super::bench::plots::{COLORS, err, fonts_ready};
 use super::eval::{
     ALPHAMAT_DIR, EvalArgs, EvalImage, closed_form_alphas, errors, load_folder, matte_given_trimap,
 };
+use super::plot::{COLORS, err, fonts_ready};
 
 /// CG iterations at full resolution on the curve (0 = the net alone).
 const ITERATIONS: &[u32] = &[0, 1, 2, 4, 8, 16, 32, 64, 128, 256];

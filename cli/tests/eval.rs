@@ -497,3 +497,60 @@ fn oracle_mask_and_pose_rows_are_added_once_per_image() {
         assert!(seq.lines().any(|l| l.contains(&needle)), "{seq}");
     }
 }
+
+/// `--one-frame-pipeline` runs each still (a synthetic one and a person still) as its own
+/// `appsrc ! mattebin ! appsink` pipeline with the shipped models: the matte a user gets from
+/// `slimmatte run --input photo.png` is the one the core rows score, to the pixel.
+#[test]
+fn one_frame_pipelines_score_like_the_core_pipeline_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/matting_student_temporal.onnx")
+        .display()
+        .to_string();
+    run_ok(&[
+        "eval",
+        "--synthetic",
+        "1",
+        "--people",
+        "1",
+        "--sequences",
+        "0",
+        "--closed-form",
+        "0",
+        "--compare-pose",
+        "--one-frame-pipeline",
+        "--model",
+        &shipped,
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let rows = read_csv(&dir.path().join("eval.csv"));
+    for (pipeline, core) in [
+        (
+            "mattebin/one-frame",
+            "ours:student_temporal+refine/trimapgen",
+        ),
+        (
+            "mattebin-selfie/one-frame",
+            "ours:student_temporal+refine/trimapgen-selfie",
+        ),
+    ] {
+        let of = |m: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == m).collect() };
+        let (p, c) = (of(pipeline), of(core));
+        assert_eq!(p.len(), 2, "{pipeline}: one row per still");
+        assert_eq!(c.len(), 2, "{core}");
+        for (a, b) in p.iter().zip(&c) {
+            assert_eq!(a.image, b.image);
+            assert_eq!(a.region, "image");
+            assert!(
+                (a.v[0] - b.v[0]).abs() < 1e-9,
+                "{}: SAD {} vs {}",
+                a.image,
+                a.v[0],
+                b.v[0]
+            );
+            assert_eq!(a.iou, b.iou);
+        }
+    }
+}

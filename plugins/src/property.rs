@@ -95,6 +95,24 @@ where
         self.replace(field, self.get());
     }
 
+    /// Stores the new value, converted by `convert`, into `field`: a core setting behind a
+    /// property of another type (a core enum behind its GLib mirror), logging
+    /// `name: old -> new` (`Debug` of both).
+    #[track_caller]
+    pub fn store_into<V, T>(&self, field: &mut T, convert: impl FnOnce(V) -> T)
+    where
+        V: for<'v> glib::value::FromValue<'v>,
+        T: Debug,
+    {
+        self.replace(field, convert(self.get()));
+    }
+
+    /// Stores a double property into the core's `f32` setting `field`.
+    #[track_caller]
+    pub fn store_f32(&self, field: &mut f32) {
+        self.store_into(field, |v: f64| v as f32);
+    }
+
     /// Like [`store`](Self::store), logging the values as `show` writes them (e.g. a colour
     /// in hex).
     #[track_caller]

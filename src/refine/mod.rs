@@ -44,53 +44,40 @@ use crate::filter::GuidedUpsampler;
 use crate::resize::BilinearAxis;
 use laplacian::{Level, MaskScratch};
 
-/// Default CG iterations at the finest solved level. With [`DEFAULT_REFINE_SIZE`] that level is
-/// at most 256 px across, so at 640×360 and above it is a reduced level (a quarter of the
-/// pixels or fewer) and 16 iterations there cost about what one full-resolution iteration did
-/// (results/refine_schedule.md: tuning data and the matting stage's time at 640×360, 1280×720
-/// and 1920×1080).
+/// Default CG iterations at the finest solved level, which [`DEFAULT_REFINE_SIZE`] keeps at
+/// most 256 px across: at 640×360 and above, 16 iterations there cost about one at full
+/// resolution (results/refine_schedule.md).
 pub const DEFAULT_REFINE_ITERATIONS: u32 = 16;
-/// Default CG iterations of the first pyramid level below the finest solved one; each level
-/// further down runs twice as many, and none runs fewer than twice the finest level's
-/// ([`RefineSettings::coarse_iterations`]). The coarse levels carry the solution across the
-/// band (a level's window reaches twice as far as the finer one's at a quarter of the cost
-/// per iteration); with the schedule before this setting (1 iteration at full resolution, 2
-/// below it, doubling down) they were far from converged. Measured on the tuning data
-/// (results/refine_schedule.md; stills 10000+, sequences 100–103, 640×360): with the finest
-/// level capped at 256 px and 16 iterations there, 32 below it gave the real photo's SAD 7.14
-/// (8.62 with the old schedule), the stills' 1.19 (1.96) and the given-trimap dtSSD 4.09
-/// (5.25), at about 0.7 ms more per 640×360 frame than the old schedule.
+/// Default CG iterations of the pyramid level below the finest solved one; each level further
+/// down runs twice as many ([`RefineSettings::coarse_iterations`]). The coarse levels carry the
+/// solution across the band, and iterations there bought more than at the finest level
+/// (results/refine_schedule.md).
 pub const DEFAULT_REFINE_COARSE_ITERATIONS: u32 = 32;
-/// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing the
-/// long-range work, 3×3 windows at full resolution gave the same SAD as 5×5 in less time
-/// (results/refine_curve.md, one iteration).
+/// Default window radius at full resolution (windows are `(2r+1)²`): with the pyramid doing
+/// the long-range work, 3×3 windows matched 5×5 in less time (results/refine_curve.md).
 pub const DEFAULT_REFINE_RADIUS: u32 = 1;
-/// CG iterations of the quality preset ([`RefineSettings::quality`]): with 3×3 windows and
-/// ε = 1e-7, the fewest on the curve (powers of two) that reach pymatting's closed-form SAD on
-/// the synthetic tuning stills at 640×360 (results/refine_curve.md: 128 → 0.856, 256 → 0.850,
-/// closed-form 0.854), at about half of pymatting's time.
+/// CG iterations of the quality preset ([`RefineSettings::quality`]): the fewest, in powers
+/// of two, that reach pymatting's closed-form SAD on the tuning stills
+/// (results/refine_curve.md).
 pub const QUALITY_REFINE_ITERATIONS: u32 = 256;
 /// Finest solved level of the quality preset: crops up to 512 px are solved at full
 /// resolution.
 pub const QUALITY_REFINE_SIZE: u32 = 512;
 /// Window radius of the quality preset (Levin et al.'s 3×3 windows).
 pub const QUALITY_REFINE_RADIUS: u32 = 1;
-/// `ε` of the quality preset, the value of Levin et al. and pymatting: converged, the solver
-/// then matches pymatting's closed-form matte (mean |Δα| 0.0008 on the tuning stills), while
-/// 1e-6 converges to a smoother matte (SAD 0.90 vs 0.85).
+/// `ε` of the quality preset, Levin et al.'s and pymatting's: converged, the solver then
+/// matches pymatting's closed-form matte, where 1e-6 converges to a smoother one
+/// (results/refine_curve.md, results/refine_schedule.md).
 pub const QUALITY_REFINE_EPSILON: f32 = 1e-7;
 /// Default weight of the data term towards the net's alpha (0 = pure warm start).
 pub const DEFAULT_REFINE_LAMBDA: f32 = 0.0;
-/// Default number of pyramid levels (1 = full resolution only): 5 levels (down to 1/16) more
-/// than halved the real photo's SAD compared with 3 at the same full-resolution iterations.
+/// Default number of pyramid levels (1 = full resolution only): 5 (down to 1/16) beat fewer
+/// levels at the same iterations (results/refine_schedule.md).
 pub const DEFAULT_REFINE_LEVELS: u32 = 5;
 /// Default longest side of the finest solved level: larger crops are solved at the first
-/// coarser pyramid level within it and brought back to full resolution by guided upsampling,
-/// which keeps the edges where the image has them, so the cost stays bounded as the frame
-/// grows. 256: iterations spent at a reduced level bought more than one iteration at full
-/// resolution (results/refine_schedule.md: at 640×360 the tuning stills' SAD 1.38 with 256 /
-/// 16 iterations against 1.44 with 512 / 1 iteration at a quarter less time; at 1920×1080
-/// 4.86 against 5.39 with 512 / 1).
+/// coarser pyramid level within it and brought to full resolution by guided upsampling, which
+/// bounds the cost at any frame size; iterations spent there bought more than full-resolution
+/// ones (results/refine_schedule.md).
 pub const DEFAULT_REFINE_SIZE: u32 = 256;
 /// The largest finest-level size at which the default pyramid (5 levels, no data term) still
 /// makes the refined matte independent of the net ([`RefineSettings::uses_net`]): its coarsest
@@ -114,13 +101,9 @@ pub const MAX_REFINE_PIXELS: usize = 1 << 22;
 const GUIDED_EPS: f32 = 1e-4;
 /// Largest supported number of pyramid levels.
 pub const MAX_REFINE_LEVELS: u32 = 5;
-/// Default weight of the net's alpha where the net is sure: the data term's weight at an
-/// unknown pixel is `λ + trust·(2α_net − 1)²`, so the solve keeps what the net puts firmly at 0
-/// or 1 and works freely where it hesitates. Off by default: on the synthetic tuning data 0.5
-/// beat 0 on every measure, and on eval's synthetic test data too, but on the one real photo
-/// (opencv-doc's plant) it raised SAD from 8.62 to 10.77 — the net is confidently wrong on real
-/// leaves (holes it is sure of) and trust keeps those errors (results/refine_trust.md). Real
-/// content decides the default; 0.5 is the setting for content like the synthetic set.
+/// Default weight of the net's alpha where the net is sure (the data term weighs
+/// `λ + trust·(2α_net − 1)²`): off, because on the real photo the net is confidently wrong
+/// and trust keeps its errors, though 0.5 wins on synthetic data (results/refine_trust.md).
 pub const DEFAULT_REFINE_TRUST: f32 = 0.0;
 /// Largest accepted trust weight.
 pub const MAX_REFINE_TRUST: f32 = 1000.0;
@@ -202,7 +185,7 @@ impl RefineSettings {
 
     /// The quality preset: closer to a converged closed-form solve, for offline use. It never
     /// holds the net's alpha (trust 0, whatever the default): converged, the colour model beats
-    /// the net (tuning stills at 640×360: SAD 0.85 with trust 0, 1.14 with trust 0.5).
+    /// the net (results/refine_trust.md).
     pub fn quality() -> Self {
         Self {
             method: RefineMethod::Laplacian,
@@ -227,10 +210,8 @@ impl RefineSettings {
     /// [`NET_FREE_MAX_REFINE_SIZE`] (so the coarsest level is at most 32 px across). Then the
     /// net is only the warm start of the coarsest level, whose CG (at least 16 steps on that
     /// small grid, [`level_iterations`](Self::level_iterations)) converges from any start,
-    /// and every finer level starts from the coarser solution: measured on the tuning
-    /// stills and sequences 100–103, the temporal student's warm start and a flat 0.5 gave
-    /// SADs within 5e-6 (relative) of each other (0.17 % on the 1280×720 tuning stills). The
-    /// matting stage then skips the net.
+    /// and every finer level starts from the coarser solution (a flat start and the net's
+    /// give the same matte: results/refine_schedule.md). The matting stage then skips the net.
     pub fn uses_net(&self) -> bool {
         !self.enabled()
             || self.lambda > 0.0
@@ -241,9 +222,9 @@ impl RefineSettings {
     }
 }
 
-/// What one call of [`LaplacianSolver::refine`] did.
+/// The solver's statistics: what one call of [`LaplacianSolver::refine`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RefineReport {
+pub struct SolveReport {
     /// Unknown pixels at full resolution.
     pub unknown: usize,
     /// Pyramid levels solved.
@@ -284,7 +265,7 @@ impl LaplacianSolver {
         crop: &ArrayView3<'_, u8>,
         alpha: &mut [f32],
         settings: &RefineSettings,
-    ) -> RefineReport {
+    ) -> SolveReport {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {

@@ -6,7 +6,7 @@ use ndarray::ArrayView3;
 use super::laplacian::Level;
 use super::{
     GUIDED_EPS, LaplacianSolver, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MAX_REFINE_TRUST,
-    RefineReport, RefineSettings,
+    RefineSettings, SolveReport,
 };
 use crate::filter::{GuidedUpsampler, luma};
 use crate::trimap::known_alpha;
@@ -19,11 +19,11 @@ impl LaplacianSolver {
         crop: &ArrayView3<'_, u8>,
         alpha: &mut [f32],
         settings: &RefineSettings,
-    ) -> RefineReport {
+    ) -> SolveReport {
         let (h, w) = (crop.shape()[0], crop.shape()[1]);
         assert_eq!(alpha.len(), w * h, "alpha is not the crop's size");
         self.residuals.clear();
-        let mut report = RefineReport::default();
+        let mut report = SolveReport::default();
         if w == 0 || h == 0 {
             return report;
         }

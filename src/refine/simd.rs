@@ -2,7 +2,7 @@
 
 use ndarray::ArrayView3;
 
-use super::{LaplacianSolver, RefineReport, RefineSettings};
+use super::{LaplacianSolver, RefineSettings, SolveReport};
 
 impl LaplacianSolver {
     /// [`refine`](Self::refine) compiled for AVX2 + FMA: the same code, with the hot loops
@@ -15,7 +15,7 @@ impl LaplacianSolver {
         crop: &ArrayView3<'_, u8>,
         alpha: &mut [f32],
         settings: &RefineSettings,
-    ) -> RefineReport {
+    ) -> SolveReport {
         self.refine_impl(crop, alpha, settings)
     }
 }

@@ -41,7 +41,7 @@ use super::refine_args::RefineArgs;
 
 mod bare;
 mod pipeline;
-pub(crate) mod plots;
+mod plots;
 mod report;
 mod streams;
 

@@ -3,59 +3,17 @@
 //! and matte quality (eval.json) vs latency with the Pareto front.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::Result;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 use super::{BenchReport, E2E, STAGES};
 use crate::eval::EvalReport;
-
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-];
-
-pub(crate) fn fonts_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        FONT_PATHS.iter().any(|p| {
-            std::fs::read(p).is_ok_and(|bytes| {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
-            })
-        })
-    })
-}
-
-pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow!("plot: {e:?}")
-}
-
-pub(crate) const COLORS: [RGBColor; 14] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-    RGBColor(0, 0, 0),
-    RGBColor(255, 187, 120),
-    RGBColor(152, 223, 138),
-    RGBColor(174, 199, 232),
-];
+use crate::plot::{COLORS, err, require_fonts};
 
 /// Writes every plot; returns the files written.
 pub fn all(report: &BenchReport, quality: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    if !fonts_ready() {
-        bail!("no DejaVuSans.ttf found (apt-get install fonts-dejavu-core)");
-    }
+    require_fonts()?;
     let mut written = Vec::new();
     let mut sizes: Vec<(usize, usize)> = report.runs.iter().map(|r| (r.width, r.height)).collect();
     sizes.dedup();

