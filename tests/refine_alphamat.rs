@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ndarray::Array3;
-use slimmatte::metrics::sad;
 use slimmatte::refine::{LaplacianSolver, RefineMethod, RefineSettings};
+use slimmatte_measure::metrics::sad;
 
 const ALPHAMAT: &str = "/usr/share/doc/opencv-doc/examples/alphamat";
 

@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 
 use crate::sequence::{Sample, Silhouette, composite, cover, is_person, pair_name, person_canvas};
 use slimmatte::composite::RgbaImage;
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 /// How person still `index` is framed: `index % 4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use plotters::prelude::*;
 
 use crate::sequence;
 use slimmatte::matte::{MatteRefiner, MatteSettings};
-use slimmatte::metrics::MatteErrors;
 use slimmatte::refine::{RefineMethod, RefineSettings};
+use slimmatte_measure::metrics::MatteErrors;
 
 use super::eval::{
     ALPHAMAT_DIR, EvalArgs, EvalImage, closed_form_alphas, errors, load_folder, matte_given_trimap,

@@ -14,7 +14,7 @@ use ndarray::s;
 use slimmatte::composite::RgbaImage;
 use slimmatte::frame::rgba_view;
 use slimmatte::resize::RgbaToPlanar;
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 /// One composited image with its exact alpha.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub fn textures() -> Result<Vec<(String, RgbaImage)>> {
     let mut out = Vec::new();
     if let Some(dir) = skimage_data_dir() {
         // The held-out list is this list: training never sees these photographs.
-        for &name in slimmatte::heldout::EVAL_PHOTOS {
+        for &name in slimmatte_measure::heldout::EVAL_PHOTOS {
             let p = dir.join(name);
             if let Ok(img) = RgbaImage::load(&p) {
                 out.push((name.to_string(), img));

@@ -333,12 +333,12 @@ fn dtssd_and_errors_by_hand() {
     let trimap = trimap_from_alpha(&alpha, 7, 1, 1);
     assert_eq!(trimap, [0, 0, 128, 128, 128, 255, 255]);
     let pred = [0.9, 0.0, 0.1, 0.3, 1.0, 1.0, 0.0];
-    let e = slimmatte::metrics::MatteErrors::compute(&pred, &alpha, &trimap, 7, 1);
+    let e = slimmatte_measure::metrics::MatteErrors::compute(&pred, &alpha, &trimap, 7, 1);
     assert!((e.sad - 0.3 / 1000.0).abs() < 1e-7, "{}", e.sad);
     assert!((e.mse - (0.01 + 0.04) / 3.0).abs() < 1e-7, "{}", e.mse);
 
     // A perfect prediction has no error of any kind.
-    let e = slimmatte::metrics::MatteErrors::compute(&alpha, &alpha, &trimap, 7, 1);
+    let e = slimmatte_measure::metrics::MatteErrors::compute(&alpha, &alpha, &trimap, 7, 1);
     assert_eq!((e.sad, e.mse, e.grad, e.conn), (0.0, 0.0, 0.0, 0.0));
 }
 

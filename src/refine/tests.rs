@@ -456,7 +456,7 @@ fn dilation_is_a_rectangle() {
 fn span_dilation_matches_a_mask_dilation() {
     // Random unknown sets (runs of every length, borders, words of eight known bytes) and
     // radii: the spans of the dilated set equal the dilated mask's, pixel by pixel.
-    let mut rng = crate::rng::Rng::new(7);
+    let mut rng = slimmatte_measure::rng::Rng::new(7);
     for case in 0..40 {
         let (w, h) = (1 + rng.below(37), 1 + rng.below(23));
         let density = rng.range(0.0, 0.5);

@@ -16,8 +16,8 @@ pub struct Errors {
     pub conn: f64,
 }
 
-impl From<slimmatte::metrics::MatteErrors> for Errors {
-    fn from(e: slimmatte::metrics::MatteErrors) -> Self {
+impl From<slimmatte_measure::metrics::MatteErrors> for Errors {
+    fn from(e: slimmatte_measure::metrics::MatteErrors) -> Self {
         Errors {
             sad: e.sad,
             mse: e.mse,

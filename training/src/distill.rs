@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 
 use crate::data::Dataset;

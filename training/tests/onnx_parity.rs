@@ -3,7 +3,7 @@
 //! square and non-square sizes. And pruning with copied weights is exact when the dropped
 //! channels have γ = 0 and β = 0 (what stage 1 drives them to).
 
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 use slimmatte_training::export;
 use slimmatte_training::nets::{Arch, BN_LAYERS, BnInit, Net};
 use slimmatte_training::prune;

@@ -14,10 +14,10 @@ use crate::sequence;
 use slimmatte::composite::RgbaImage;
 use slimmatte::frame::{rgba_view, rgba_view_mut};
 use slimmatte::matte::{MatteRefiner, MatteSettings};
-use slimmatte::metrics::{self, MatteErrors};
 use slimmatte::refine::RefineSettings;
 use slimmatte::resize::PlaneResizer;
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
+use slimmatte_measure::metrics::{self, MatteErrors};
 
 use super::models::model_label;
 

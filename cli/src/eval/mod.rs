@@ -1,5 +1,5 @@
 //! `slimmatte eval`: matte quality (SAD, MSE, Grad, Conn with the Composition-1k conventions of
-//! `slimmatte::metrics`; dtSSD on moving sequences) of the project's pipeline and its peers on
+//! `slimmatte_measure::metrics`; dtSSD on moving sequences) of the project's pipeline and its peers on
 //! the same images: a synthetic test set with exact alpha, any folder of (image, trimap?, alpha)
 //! triples, and the real photograph with reference alpha in Debian's `opencv-doc`.
 //!
@@ -62,8 +62,8 @@ pub use report::{
 };
 
 /// Where the real-photo example with reference alpha lives once `opencv-doc` is installed
-/// (held out from training, see [`slimmatte::heldout`]).
-pub use slimmatte::heldout::ALPHAMAT_DIR;
+/// (held out from training, see [`slimmatte_measure::heldout`]).
+pub use slimmatte_measure::heldout::ALPHAMAT_DIR;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {

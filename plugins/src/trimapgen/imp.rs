@@ -33,15 +33,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
     model: Option<PathBuf>,
+    /// The core's settings of the stage, set field by field from the properties.
+    trimap: TrimapSettings,
+    /// `band-width` and `band-fraction`, the two properties behind `trimap.band` (a width in
+    /// pixels when `band_width` > 0, else the fraction).
     band_width: u32,
-    band_fraction: f64,
-    band_bias: f64,
-    threshold: f64,
-    smoothing: f64,
-    adaptive_band: bool,
-    flip_average: bool,
-    pose: bool,
-    pose_interval: u32,
+    band_fraction: f32,
     pose_model: Option<PathBuf>,
     pose_detector_model: Option<PathBuf>,
     threads: u32,
@@ -52,15 +49,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             model: None,
+            trimap: TrimapSettings::default(),
             band_width: DEFAULT_BAND_WIDTH,
-            band_fraction: property::double(DEFAULT_BAND_FRACTION),
-            band_bias: property::double(DEFAULT_BAND_BIAS),
-            threshold: property::double(DEFAULT_THRESHOLD),
-            smoothing: property::double(DEFAULT_SMOOTHING),
-            adaptive_band: DEFAULT_ADAPTIVE_BAND,
-            flip_average: DEFAULT_FLIP_AVERAGE,
-            pose: DEFAULT_POSE,
-            pose_interval: DEFAULT_POSE_INTERVAL as u32,
+            band_fraction: DEFAULT_BAND_FRACTION,
             pose_model: None,
             pose_detector_model: None,
             threads: DEFAULT_THREADS,
@@ -88,21 +79,13 @@ impl Settings {
             .unwrap_or_else(slimmatte::paths::default_pose_detector_model)
     }
 
-    fn trimap(&self) -> TrimapSettings {
-        TrimapSettings {
-            threshold: self.threshold as f32,
-            band: if self.band_width > 0 {
-                BandWidth::Pixels(self.band_width)
-            } else {
-                BandWidth::Fraction(self.band_fraction as f32)
-            },
-            band_bias: self.band_bias as f32,
-            smoothing: self.smoothing as f32,
-            adaptive_band: self.adaptive_band,
-            flip_average: self.flip_average,
-            pose: self.pose,
-            pose_interval: self.pose_interval as usize,
-        }
+    /// Sets `trimap.band` from `band-width` and `band-fraction`.
+    fn update_band(&mut self) {
+        self.trimap.band = if self.band_width > 0 {
+            BandWidth::Pixels(self.band_width)
+        } else {
+            BandWidth::Fraction(self.band_fraction)
+        };
     }
 
     fn alpha_output(&self) -> AlphaOutput {
@@ -301,15 +284,23 @@ impl ObjectImpl for TrimapGen {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "model" => set.store_path(&mut settings.model),
-            "band-width" => set.store(&mut settings.band_width),
-            "band-fraction" => set.store(&mut settings.band_fraction),
-            "band-bias" => set.store(&mut settings.band_bias),
-            "threshold" => set.store(&mut settings.threshold),
-            "smoothing" => set.store(&mut settings.smoothing),
-            "adaptive-band" => set.store(&mut settings.adaptive_band),
-            "flip-average" => set.store(&mut settings.flip_average),
-            "pose" => set.store(&mut settings.pose),
-            "pose-interval" => set.store(&mut settings.pose_interval),
+            "band-width" => {
+                set.store(&mut settings.band_width);
+                settings.update_band();
+            }
+            "band-fraction" => {
+                set.store_f32(&mut settings.band_fraction);
+                settings.update_band();
+            }
+            "band-bias" => set.store_f32(&mut settings.trimap.band_bias),
+            "threshold" => set.store_f32(&mut settings.trimap.threshold),
+            "smoothing" => set.store_f32(&mut settings.trimap.smoothing),
+            "adaptive-band" => set.store(&mut settings.trimap.adaptive_band),
+            "flip-average" => set.store(&mut settings.trimap.flip_average),
+            "pose" => set.store(&mut settings.trimap.pose),
+            "pose-interval" => {
+                set.store_into(&mut settings.trimap.pose_interval, |v: u32| v as usize)
+            }
             "pose-model" => set.store_path(&mut settings.pose_model),
             "pose-detector-model" => set.store_path(&mut settings.pose_detector_model),
             "threads" => set.store(&mut settings.threads),
@@ -323,14 +314,14 @@ impl ObjectImpl for TrimapGen {
         match pspec.name() {
             "model" => settings.model_path().to_str().to_value(),
             "band-width" => settings.band_width.to_value(),
-            "band-fraction" => settings.band_fraction.to_value(),
-            "band-bias" => settings.band_bias.to_value(),
-            "threshold" => settings.threshold.to_value(),
-            "smoothing" => settings.smoothing.to_value(),
-            "adaptive-band" => settings.adaptive_band.to_value(),
-            "flip-average" => settings.flip_average.to_value(),
-            "pose" => settings.pose.to_value(),
-            "pose-interval" => settings.pose_interval.to_value(),
+            "band-fraction" => property::double(settings.band_fraction).to_value(),
+            "band-bias" => property::double(settings.trimap.band_bias).to_value(),
+            "threshold" => property::double(settings.trimap.threshold).to_value(),
+            "smoothing" => property::double(settings.trimap.smoothing).to_value(),
+            "adaptive-band" => settings.trimap.adaptive_band.to_value(),
+            "flip-average" => settings.trimap.flip_average.to_value(),
+            "pose" => settings.trimap.pose.to_value(),
+            "pose-interval" => (settings.trimap.pose_interval as u32).to_value(),
             "pose-model" => settings.pose_model_path().to_str().to_value(),
             "pose-detector-model" => settings.pose_detector_model_path().to_str().to_value(),
             "threads" => settings.threads.to_value(),
@@ -377,7 +368,7 @@ impl BaseTransformImpl for TrimapGen {
                     ["Failed to load segmentation model: {e}"]
                 )
             })?;
-        if settings.pose {
+        if settings.trimap.pose {
             let (pose, detector) = (
                 settings.pose_model_path(),
                 settings.pose_detector_model_path(),
@@ -394,7 +385,7 @@ impl BaseTransformImpl for TrimapGen {
         // One warm-up frame: the first inference is slow, and it gives the latency query a
         // measured processing time before the first buffer arrives.
         let (w, h) = WARM_UP_SIZE;
-        let (trimap, output) = (settings.trimap(), settings.alpha_output());
+        let (trimap, output) = (settings.trimap, settings.alpha_output());
         self.latency.warm_up(&vec![0u8; w * h * 4], |view| {
             generator.process(view, &trimap, output)
         })?;
@@ -464,7 +455,7 @@ impl VideoFilterImpl for TrimapGen {
         // Copy out only the per-frame values: no allocation per buffer.
         let (trimap, output) = {
             let settings = self.settings.lock().unwrap();
-            (settings.trimap(), settings.alpha_output())
+            (settings.trimap, settings.alpha_output())
         };
         video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
             state.generator.process(view, &trimap, output).map_err(|e| {

@@ -2,7 +2,7 @@
 //! with a percentile bootstrap 95 % confidence interval (images resampled with replacement).
 
 use serde::{Deserialize, Serialize};
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 /// A mean difference and its 95 % interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! edges, boundary wobble, holes, semi-transparent veils, thin semi-transparent hair-like strands
 //! and sometimes motion blur.
 
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 /// Smoothstep on 0..1 (clamped).
 pub(super) fn smoothstep01(x: f32) -> f32 {

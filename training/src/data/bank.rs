@@ -26,7 +26,7 @@ use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
 use slimmatte::foreground::{ForegroundSettings, estimate_foreground};
 use slimmatte::refine::{LaplacianSolver, RefineMethod, RefineSettings};
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 use super::Texture;
 use super::sample_seed;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 use super::alpha::{StrandColours, alpha, bilinear, strands};
 use super::bank::RealMatte;
@@ -81,7 +81,7 @@ pub fn texture_dirs() -> Vec<PathBuf> {
 }
 
 /// Loads every colour-ish PNG/JPEG of at least 200×200 from `dirs` (sorted by name so the set
-/// is deterministic), except what `eval` measures on ([`slimmatte::heldout`]). Falls back to
+/// is deterministic), except what `eval` measures on ([`slimmatte_measure::heldout`]). Falls back to
 /// procedural textures when none is found.
 pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
     let mut files: Vec<PathBuf> = Vec::new();
@@ -95,7 +95,7 @@ pub fn load_textures(dirs: &[PathBuf], max_side: usize) -> Vec<Texture> {
                     .unwrap_or("")
                     .to_ascii_lowercase();
                 if (ext == "png" || ext == "jpg" || ext == "jpeg")
-                    && !slimmatte::heldout::is_held_out(&p)
+                    && !slimmatte_measure::heldout::is_held_out(&p)
                     && is_photograph(&p)
                 {
                     files.push(p);

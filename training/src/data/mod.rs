@@ -27,7 +27,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 use tch::Tensor;
 
 pub use bank::{BankSettings, RealMatte};

@@ -16,7 +16,7 @@
 //! single-frame student's own output on the previous frame (set by the caller, who has the
 //! net), or nothing: after a reset the runtime feeds the trimap itself.
 
-use slimmatte::rng::Rng;
+use slimmatte_measure::rng::Rng;
 
 use super::alpha::{Ellipse, bilinear};
 use super::composite::{Layers, composite};

@@ -1,8 +1,8 @@
 //! The trimaps a sample comes with: DIM / GCA-style ones from the ground truth, or the
 //! project's own trimap stage run on a degraded coarse mask (what inference sees).
 
-use slimmatte::rng::Rng;
 use slimmatte::trimap::TrimapBuilder;
+use slimmatte_measure::rng::Rng;
 
 use super::alpha::{Ellipse, bilinear, smoothstep01};
 

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use slimmatte::matte::{self, PAD_MULTIPLE};
-use slimmatte::metrics::MatteErrors;
 use slimmatte::model::{Dim, TensorSpec};
-use slimmatte::rng::Rng;
+use slimmatte_measure::metrics::MatteErrors;
+use slimmatte_measure::rng::Rng;
 use tch::{Kind, Tensor};
 
 use super::settings::Settings;

@@ -1,0 +1,454 @@
+//! The trimap stage on frames: the selfie network (and MediaPipe Pose) segment the person, the
+//! masks are mixed, smoothed over time, upsampled, and turned into the trimap by the band
+//! builder.
+
+use std::path::Path;
+
+use crate::frame::{RgbaView, RgbaViewMut, write_alpha};
+use crate::model::ModelError;
+use crate::pose::{PoseOutcome, PoseSegmenter};
+use crate::resize::PlaneResizer;
+use crate::segment::PersonSegmenter;
+use crate::temporal::MaskHistory;
+
+use super::{
+    AlphaOutput, DEFAULT_FLIP_AVERAGE, MAX_BAND_BIAS, POSE_REMOVE_WEIGHT, POSE_WEIGHT,
+    TrimapBuilder, TrimapSettings, UNKNOWN,
+};
+
+/// The selfie mask `selfie` mixed with the pose mask `pose` of weight `weight` (0..1).
+fn fuse(selfie: f32, pose: f32, weight: f32) -> f32 {
+    let k = if pose > selfie {
+        POSE_WEIGHT
+    } else {
+        POSE_REMOVE_WEIGHT
+    };
+    selfie + weight * k * (pose - selfie)
+}
+
+/// The trimap stage on frames: segmentation, temporal smoothing, upsampling, trimap.
+#[derive(Debug)]
+pub struct TrimapGenerator {
+    segmenter: PersonSegmenter,
+    history: MaskHistory,
+    /// The untrusted pixels at the trimap's resolution.
+    untrusted: Vec<u8>,
+    upsampler: PlaneResizer,
+    mask: Vec<f32>,
+    builder: TrimapBuilder,
+    /// The trimap at reduced resolution (large frames).
+    small: Vec<u8>,
+    nearest: NearestUpsampler,
+    alpha: Vec<u8>,
+    /// Resolution of the mask in `history` (the network's, or a given mask's).
+    mask_size: (usize, usize),
+    /// The pose network, once loaded ([`load_pose`](Self::load_pose)).
+    pose: Option<PoseSegmenter>,
+    /// The selfie and pose masks averaged, at the selfie network's resolution.
+    fused: Vec<f32>,
+    /// Whether the pose network found a person in the last frame.
+    pose_found: bool,
+    /// The selfie mask when the pose path last ran: a held pose mask is moved by as much as
+    /// the selfie mask has moved since ([`match_shift`]).
+    anchor_mask: Vec<f32>,
+}
+
+impl TrimapGenerator {
+    /// Loads the segmentation model at `model` with `threads` intra-op threads.
+    pub fn load(model: &Path, threads: usize) -> Result<Self, ModelError> {
+        Ok(Self::new(PersonSegmenter::load(model, threads)?))
+    }
+
+    pub fn new(mut segmenter: PersonSegmenter) -> Self {
+        segmenter.set_flip_average(DEFAULT_FLIP_AVERAGE);
+        Self {
+            segmenter,
+            history: MaskHistory::new(),
+            untrusted: Vec::new(),
+            upsampler: PlaneResizer::new(),
+            mask: Vec::new(),
+            builder: TrimapBuilder::new(),
+            small: Vec::new(),
+            nearest: NearestUpsampler::default(),
+            alpha: Vec::new(),
+            mask_size: (0, 0),
+            pose: None,
+            fused: Vec::new(),
+            pose_found: false,
+            anchor_mask: Vec::new(),
+        }
+    }
+
+    /// Loads the pose landmark network and the person detector ([`crate::pose`]) for
+    /// [`TrimapSettings::pose`].
+    pub fn load_pose(
+        &mut self,
+        landmark: &Path,
+        detector: &Path,
+        threads: usize,
+    ) -> Result<(), ModelError> {
+        self.pose = Some(PoseSegmenter::load(landmark, detector, threads)?);
+        Ok(())
+    }
+
+    /// Loads the shipped pose models ([`crate::paths::default_pose_model`],
+    /// [`crate::paths::default_pose_detector_model`]).
+    pub fn load_default_pose(&mut self, threads: usize) -> Result<(), ModelError> {
+        self.load_pose(
+            &crate::paths::default_pose_model(),
+            &crate::paths::default_pose_detector_model(),
+            threads,
+        )
+    }
+
+    /// Whether the last frame's mask was mixed with a confirmed pose mask.
+    pub fn pose_found(&self) -> bool {
+        self.pose_found
+    }
+
+    /// The pose segmenter, once loaded.
+    pub fn pose_mut(&mut self) -> Option<&mut PoseSegmenter> {
+        self.pose.as_mut()
+    }
+
+    pub fn segmenter(&self) -> &PersonSegmenter {
+        &self.segmenter
+    }
+
+    /// Forgets the temporal history (after a seek, a flush or a caps change).
+    pub fn reset(&mut self) {
+        self.history.reset();
+        if let Some(p) = &mut self.pose {
+            p.reset();
+        }
+    }
+
+    /// Runs the network and the uncertainty-aware temporal mixing; the mask stays at the
+    /// network's resolution in `self.history`.
+    /// With `pose` (and the pose networks loaded), the selfie mask is mixed with the pose
+    /// network's where that confirms a person ([`fuse`], with the pose mask's weight plane: 0
+    /// outside its region, where the selfie mask alone decides). A pose mask held between
+    /// runs (`pose_interval` > 1) is moved by as much as the selfie mask has moved since it
+    /// was made ([`match_shift`]).
+    fn smoothed_mask(
+        &mut self,
+        frame: &RgbaView<'_>,
+        smoothing: f32,
+        pose: Option<usize>,
+    ) -> Result<(), ModelError> {
+        let (mw, mh) = self.segmenter.resolution();
+        let raw = self.segmenter.run(frame)?;
+        let mut shift = (0, 0);
+        let body = match (self.pose.as_mut(), pose) {
+            (Some(p), Some(interval)) => {
+                if p.update(frame, (mw, mh), interval)? == PoseOutcome::Held {
+                    if self.anchor_mask.len() == raw.len() {
+                        shift = match_shift(&self.anchor_mask, raw, mw, mh);
+                    }
+                } else {
+                    self.anchor_mask.clear();
+                    self.anchor_mask.extend_from_slice(raw);
+                }
+                p.mask()
+            }
+            _ => None,
+        };
+        self.pose_found = body.is_some();
+        let mask = match body {
+            Some((body, weight)) => {
+                self.fused.clear();
+                self.fused.extend(raw.iter().enumerate().map(|(k, &s)| {
+                    let (x, y) = ((k % mw) as isize - shift.0, (k / mw) as isize - shift.1);
+                    if x < 0 || y < 0 || x >= mw as isize || y >= mh as isize {
+                        return s;
+                    }
+                    let j = y as usize * mw + x as usize;
+                    fuse(s, body[j], weight[j])
+                }));
+                &self.fused
+            }
+            None => raw,
+        };
+        self.history.update(mask, mw, mh, smoothing);
+        self.mask_size = (mw, mh);
+        Ok(())
+    }
+
+    /// Marks the untrusted pixels of the mask ([`MaskHistory::untrusted`]) unknown in the
+    /// `tw × th` trimap `trimap`.
+    fn widen_band(&mut self, trimap_is_small: bool, tw: usize, th: usize) {
+        let (mw, mh) = self.mask_size;
+        self.untrusted.resize(tw * th, 0);
+        self.nearest.run(
+            self.history.untrusted(),
+            mw,
+            mh,
+            &mut self.untrusted,
+            tw,
+            th,
+        );
+        let trimap = if trimap_is_small {
+            &mut self.small
+        } else {
+            &mut self.alpha
+        };
+        for (t, &u) in trimap.iter_mut().zip(&self.untrusted) {
+            if u != 0 {
+                *t = UNKNOWN;
+            }
+        }
+    }
+
+    /// Upsamples the smoothed mask to `width × height` into `self.mask`.
+    fn upsample_mask(&mut self, width: usize, height: usize) {
+        let (mw, mh) = self.mask_size;
+        self.mask.resize(width * height, 0.0);
+        self.upsampler
+            .run(self.history.mask(), mw, mh, &mut self.mask, width, height);
+    }
+
+    /// Computes the (smoothed) coarse person mask of `frame` at the frame's resolution.
+    pub fn coarse_mask(
+        &mut self,
+        frame: &RgbaView<'_>,
+        smoothing: f32,
+    ) -> Result<&[f32], ModelError> {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        self.smoothed_mask(frame, smoothing, None)?;
+        self.upsample_mask(width, height);
+        Ok(&self.mask)
+    }
+
+    /// Runs the stage on `frame` and writes the trimap (or the soft mask) into its alpha.
+    ///
+    /// Above [`TRIMAP_MAX_SHORT_SIDE`] the trimap is computed at a reduced resolution and
+    /// enlarged by nearest neighbour: the classes stay exact 0/128/255 and the band is wide
+    /// there, so its outline moving by a pixel or two costs nothing, while the distance
+    /// transform's cost drops with the square of the factor (4× at 360p, 36× at 1080p).
+    pub fn process(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) -> Result<(), ModelError> {
+        self.segmenter.set_flip_average(settings.flip_average);
+        let pose = settings.pose.then_some(settings.pose_interval);
+        self.smoothed_mask(&frame.view(), settings.smoothing, pose)?;
+        self.write_output(frame, settings, output);
+        Ok(())
+    }
+
+    /// [`process`](Self::process) with a person mask given instead of the network's: `mask`
+    /// (`mw × mh`, probabilities 0..1, any resolution) goes through the same temporal mixing,
+    /// upsampling and band as the network's would. `eval` feeds it the ground truth reduced
+    /// to the network's resolution (the `oracle-mask` rows: what the pipeline makes of a
+    /// perfect segmenter).
+    ///
+    /// # Panics
+    /// If `mask` is not `mw × mh` or either is 0.
+    pub fn process_with_mask(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        mask: &[f32],
+        (mw, mh): (usize, usize),
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) {
+        assert!(
+            mw > 0 && mh > 0 && mask.len() == mw * mh,
+            "mask is not {mw}×{mh}"
+        );
+        self.history.update(mask, mw, mh, settings.smoothing);
+        self.mask_size = (mw, mh);
+        self.write_output(frame, settings, output);
+    }
+
+    /// The stage's output from the mask in `history` (the trimap, or the soft mask) into
+    /// `frame`'s alpha.
+    fn write_output(
+        &mut self,
+        frame: &mut RgbaViewMut<'_>,
+        settings: &TrimapSettings,
+        output: AlphaOutput,
+    ) {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        self.alpha.resize(width * height, 0);
+        match output {
+            AlphaOutput::Mask => {
+                self.upsample_mask(width, height);
+                for (a, &m) in self.alpha.iter_mut().zip(&self.mask) {
+                    *a = (m.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                }
+            }
+            AlphaOutput::Trimap => {
+                let scale = (TRIMAP_MAX_SHORT_SIDE as f32 / width.min(height) as f32).min(1.0);
+                let tw = ((width as f32 * scale).round() as usize).max(1);
+                let th = ((height as f32 * scale).round() as usize).max(1);
+                self.upsample_mask(tw, th);
+                let radius = settings.band.radius_px(width, height) * tw as f32 / width as f32;
+                let bias = settings.band_bias.clamp(-MAX_BAND_BIAS, MAX_BAND_BIAS);
+                let radii = (radius * (1.0 + bias), radius * (1.0 - bias));
+                if (tw, th) == (width, height) {
+                    self.builder.build_biased(
+                        &self.mask,
+                        width,
+                        height,
+                        settings.threshold,
+                        radii,
+                        &mut self.alpha,
+                    );
+                    if settings.adaptive_band {
+                        self.widen_band(false, tw, th);
+                    }
+                } else {
+                    self.small.resize(tw * th, 0);
+                    self.builder.build_biased(
+                        &self.mask,
+                        tw,
+                        th,
+                        settings.threshold,
+                        radii,
+                        &mut self.small,
+                    );
+                    if settings.adaptive_band {
+                        self.widen_band(true, tw, th);
+                    }
+                    self.nearest
+                        .run(&self.small, tw, th, &mut self.alpha, width, height);
+                }
+            }
+        }
+        write_alpha(frame, &self.alpha);
+    }
+}
+
+/// Frames whose shorter side is above this get their trimap computed at reduced resolution.
+/// The mask comes from a 256×144 network, so thresholding it finer than this adds no
+/// information; the unknown band's outline only moves by a pixel or two.
+pub const TRIMAP_MAX_SHORT_SIDE: usize = 180;
+
+/// Nearest-neighbour enlargement of byte planes, keeping its column table between frames.
+#[derive(Debug, Default)]
+struct NearestUpsampler {
+    /// Source column of each destination column, for `(sw, dw)`.
+    cols: Vec<u32>,
+    size: (usize, usize),
+}
+
+impl NearestUpsampler {
+    /// Enlarges the `sw × sh` plane `src` to `dw × dh` into `dst`. A destination row whose
+    /// source row is the previous one's is a copy of it.
+    fn run(&mut self, src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
+        if self.size != (sw, dw) {
+            self.cols.clear();
+            self.cols
+                .extend((0..dw).map(|x| ((x * 2 + 1) * sw / (2 * dw)).min(sw - 1) as u32));
+            self.size = (sw, dw);
+        }
+        let mut previous = usize::MAX;
+        for y in 0..dh {
+            let sy = ((y * 2 + 1) * sh / (2 * dh)).min(sh - 1);
+            if sy == previous {
+                dst.copy_within((y - 1) * dw..y * dw, y * dw);
+                continue;
+            }
+            previous = sy;
+            let src_row = &src[sy * sw..(sy + 1) * sw];
+            for (v, &c) in dst[y * dw..(y + 1) * dw].iter_mut().zip(&self.cols) {
+                *v = src_row[c as usize];
+            }
+        }
+    }
+}
+
+/// The integer shift `d` (mask pixels) that best maps `before` onto `after`
+/// (`after(x) ≈ before(x − d)`), by the least absolute difference: every 2 pixels from −12 to
+/// 12 on every 4th pixel, then ±2 around the best on every 2nd (about 0.6 M operations on a
+/// 256×144 mask). Moves a held pose mask with the person (tuning sequences at
+/// `pose-interval=3`: dtSSD 7.01 against 7.99 with the selfie mask's centroid and 9.40 not
+/// moved; `results/pose_segmentation.md`).
+fn match_shift(before: &[f32], after: &[f32], w: usize, h: usize) -> (isize, isize) {
+    let cost = |dx: isize, dy: isize, step: usize| {
+        let mut c = 0.0f32;
+        for y in (0..h).step_by(step) {
+            let sy = y as isize - dy;
+            for x in (0..w).step_by(step) {
+                let sx = x as isize - dx;
+                let b = if sx < 0 || sy < 0 || sx >= w as isize || sy >= h as isize {
+                    0.0
+                } else {
+                    before[sy as usize * w + sx as usize]
+                };
+                c += (after[y * w + x] - b).abs();
+            }
+        }
+        c
+    };
+    let mut best = ((0isize, 0isize), cost(0, 0, 4));
+    for dy in (-12..=12).step_by(2) {
+        for dx in (-12..=12).step_by(2) {
+            let c = cost(dx, dy, 4);
+            if c < best.1 {
+                best = ((dx, dy), c);
+            }
+        }
+    }
+    let (cx, cy) = best.0;
+    let mut fine = ((cx, cy), cost(cx, cy, 2));
+    for dy in cy - 2..=cy + 2 {
+        for dx in cx - 2..=cx + 2 {
+            let c = cost(dx, dy, 2);
+            if c < fine.1 {
+                fine = ((dx, dy), c);
+            }
+        }
+    }
+    fine.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_shift_finds_how_far_the_mask_moved() {
+        let (w, h) = (256, 144);
+        let blob = |cx: f32, cy: f32| -> Vec<f32> {
+            (0..w * h)
+                .map(|k| {
+                    let (x, y) = ((k % w) as f32, (k / w) as f32);
+                    let inside = ((x - cx) / 30.0).powi(2) + ((y - cy) / 45.0).powi(2) < 1.0;
+                    if inside { 1.0 } else { 0.0 }
+                })
+                .collect()
+        };
+        let before = blob(120.0, 80.0);
+        for (dx, dy) in [(0isize, 0isize), (5, -3), (-11, 7), (1, 1)] {
+            let after = blob(120.0 + dx as f32, 80.0 + dy as f32);
+            assert_eq!(super::match_shift(&before, &after, w, h), (dx, dy));
+        }
+    }
+
+    #[test]
+    fn nearest_upsample_keeps_values_and_positions() {
+        let src = [0u8, 128, 255, 7];
+        let mut dst = vec![0u8; 4 * 6];
+        // One upsampler for all sizes: its column table follows the size.
+        let mut up = NearestUpsampler::default();
+        up.run(&src, 2, 2, &mut dst, 4, 6);
+        for y in 0..6 {
+            let want = if y < 3 {
+                [0, 0, 128, 128]
+            } else {
+                [255, 255, 7, 7]
+            };
+            assert_eq!(&dst[4 * y..4 * y + 4], &want, "row {y}");
+        }
+        let mut same = vec![0u8; 4];
+        up.run(&src, 2, 2, &mut same, 2, 2);
+        assert_eq!(same, src);
+        let mut wide = vec![0u8; 3];
+        up.run(&src, 2, 2, &mut wide, 3, 1);
+        assert_eq!(wide, [255, 7, 7]);
+    }
+}
