@@ -89,6 +89,11 @@ fn the_cadence_holds_the_mask_between_runs() {
     // A reset runs the path on the next frame whatever the cadence.
     p.reset();
     assert_eq!(run(&mut p, &frame, 3), Found);
+    // A phase of 1 brings the second run one frame earlier, then every third frame again.
+    p.reset();
+    p.set_phase(1);
+    let outcomes: Vec<_> = (0..6).map(|_| run(&mut p, &frame, 3)).collect();
+    assert_eq!(outcomes, [Found, Held, Found, Held, Held, Found]);
 }
 
 #[test]

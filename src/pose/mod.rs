@@ -164,6 +164,8 @@ pub struct PoseSegmenter {
     tracked: Option<Region>,
     /// Frames since the pose path last ran (`None`: not since the last reset).
     since_run: Option<usize>,
+    /// Shifts the cadence after the first run ([`set_phase`](Self::set_phase)).
+    phase: usize,
     /// The last confirmed mask and its weight in frame space at the caller's resolution.
     mask: Vec<f32>,
     weight: Vec<f32>,
@@ -189,6 +191,7 @@ impl PoseSegmenter {
             presence: [0.0],
             tracked: None,
             since_run: None,
+            phase: 0,
             mask: Vec::new(),
             weight: Vec::new(),
             mask_size: (0, 0),
@@ -235,6 +238,14 @@ impl PoseSegmenter {
         self.holds.then_some((&self.mask[..], &self.weight[..]))
     }
 
+    /// Shifts the cadence by `phase` frames after the first run: the second run comes
+    /// `interval − phase % interval` frames after the first instead of `interval`. Streams that
+    /// start together (several pipelines on one machine) then run their pose networks on
+    /// different frames instead of all on the same ones.
+    pub fn set_phase(&mut self, phase: usize) {
+        self.phase = phase;
+    }
+
     /// Runs the pose path on `frame` when it is its turn — every `interval`-th frame
     /// (`interval` ≥ 1), and always on the first frame after a reset or a change of
     /// `mw × mh` — and otherwise holds the last result.
@@ -251,7 +262,12 @@ impl PoseSegmenter {
             self.since_run = Some(k + 1);
             return Ok(PoseOutcome::Held);
         }
-        self.since_run = Some(0);
+        let first = self.since_run.is_none() || self.mask_size != (mw, mh);
+        self.since_run = Some(if first {
+            self.phase % interval.max(1)
+        } else {
+            0
+        });
         self.mask_size = (mw, mh);
         self.holds = false;
         let outcome = self.run(frame)?;

@@ -106,6 +106,13 @@ impl TrimapGenerator {
         self.pose_found
     }
 
+    /// Shifts the pose networks' cadence ([`PoseSegmenter::set_phase`]); kept across loads.
+    pub fn set_pose_phase(&mut self, phase: usize) {
+        if let Some(p) = &mut self.pose {
+            p.set_phase(phase);
+        }
+    }
+
     /// The pose segmenter, once loaded.
     pub fn pose_mut(&mut self) -> Option<&mut PoseSegmenter> {
         self.pose.as_mut()

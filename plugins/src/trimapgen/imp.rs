@@ -22,6 +22,9 @@ const DEFAULT_BAND_WIDTH: u32 = 0;
 const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: TrimapGenOutput = TrimapGenOutput::Trimap;
 
+/// The pose cadence phase of the next element to start ([`TrimapGenerator::set_pose_phase`]).
+static POSE_PHASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "trimapgen",
@@ -381,6 +384,9 @@ impl BaseTransformImpl for TrimapGen {
                         ["Failed to load pose model: {e}"]
                     )
                 })?;
+            // Each element started in this process takes the next cadence phase, so streams
+            // that start together run their pose networks on different frames.
+            generator.set_pose_phase(POSE_PHASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         }
         // One warm-up frame: the first inference is slow, and it gives the latency query a
         // measured processing time before the first buffer arrives.
