@@ -43,7 +43,6 @@ with open(path, "wb") as f:
         frame = img.resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)).convert("RGBA")
         f.write(frame.tobytes())
 EOF
-  for cfg in "${CONFIGS//|/$'\n'}"; do :; done
   IFS='|' read -r -a cfgs <<< "$CONFIGS"
   for cfg in "${cfgs[@]}"; do
     times=()

@@ -73,17 +73,17 @@ pub fn people_still(
         Layout::OffCentre => {
             let scale = hf * rng.range(0.55, 0.75);
             let cx = wf * side(&mut rng, 0.14, 0.22);
-            vec![Silhouette::placed(&mut rng, w, h, scale, cx)]
+            vec![Silhouette::placed(&mut rng, h, scale, cx)]
         }
         Layout::CutByEdge => {
             let scale = hf * rng.range(0.65, 0.85);
             let cx = wf * side(&mut rng, 0.0, 0.06);
-            vec![Silhouette::placed(&mut rng, w, h, scale, cx)]
+            vec![Silhouette::placed(&mut rng, h, scale, cx)]
         }
         Layout::ArmRaised => {
             let scale = hf * rng.range(0.5, 0.65);
             let cx = wf * rng.range(0.35, 0.65);
-            let mut s = Silhouette::placed(&mut rng, w, h, scale, cx);
+            let mut s = Silhouette::placed(&mut rng, h, scale, cx);
             let (hx, hy, hr) = s.head;
             let (tx, ty, rx, ry) = s.torso;
             let dir = if rng.below(2) == 0 { -1.0 } else { 1.0 };
@@ -101,8 +101,8 @@ pub fn people_still(
             let right = wf * rng.range(0.68, 0.78);
             let second = scale * rng.range(0.9, 1.1);
             vec![
-                Silhouette::placed(&mut rng, w, h, scale, left),
-                Silhouette::placed(&mut rng, w, h, second, right),
+                Silhouette::placed(&mut rng, h, scale, left),
+                Silhouette::placed(&mut rng, h, second, right),
             ]
         }
     };

@@ -92,13 +92,13 @@ impl Silhouette {
     fn random(rng: &mut Rng, w: usize, h: usize) -> Self {
         let scale = h as f32 * rng.range(0.55, 0.8);
         let cx = w as f32 * rng.range(0.35, 0.65);
-        Self::placed(rng, w, h, scale, cx)
+        Self::placed(rng, h, scale, cx)
     }
 
-    /// A silhouette `scale` pixels tall centred at `cx` (the rest drawn from `rng`).
-    pub(crate) fn placed(rng: &mut Rng, w: usize, h: usize, scale: f32, cx: f32) -> Self {
+    /// A silhouette `scale` pixels tall centred at `cx` in a frame `h` pixels tall (the rest
+    /// drawn from `rng`).
+    pub(crate) fn placed(rng: &mut Rng, h: usize, scale: f32, cx: f32) -> Self {
         let h = h as f32;
-        let _ = w;
         let head_r = 0.14 * scale;
         let head_y = h - scale * rng.range(0.85, 0.95) + head_r;
         let torso = (

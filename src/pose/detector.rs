@@ -151,31 +151,36 @@ impl PoseDetector {
     pub fn detect(&mut self, frame: &RgbaView<'_>) -> Result<&[Detection], ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let letterbox = Region::letterbox(width, height);
-        let mut input = std::mem::take(&mut self.input);
-        load_region(
-            frame,
-            &letterbox,
-            DETECTOR_INPUT,
-            (2.0 / 255.0, -1.0),
-            &mut input,
-        );
-        let found = self.detect_input(&input, (width, height)).map(|d| d.len());
-        self.input = input;
-        found?;
-        Ok(&self.detections)
+        let scale = (2.0 / 255.0, -1.0);
+        load_region(frame, &letterbox, DETECTOR_INPUT, scale, &mut self.input);
+        self.run_and_decode((width, height))
     }
 
     /// Finds the people in a `width × height` frame already letterboxed into the detector's
     /// input `input` (planar RGB, 3 × 224 × 224, values −1..1), best first, in frame pixels.
+    ///
+    /// # Panics
+    /// If `input` is not 3 × 224 × 224 values.
     pub fn detect_input(
         &mut self,
         input: &[f32],
+        size: (usize, usize),
+    ) -> Result<&[Detection], ModelError> {
+        self.input.copy_from_slice(input);
+        self.run_and_decode(size)
+    }
+
+    /// Runs the network on `self.input` (a `width × height` frame letterboxed) and decodes
+    /// its detections.
+    fn run_and_decode(
+        &mut self,
         (width, height): (usize, usize),
     ) -> Result<&[Detection], ModelError> {
         let n = DETECTOR_INPUT;
         let letterbox = Region::letterbox(width, height);
         let mut outputs: [&mut [f32]; 2] = [&mut self.boxes, &mut self.scores];
-        self.model.run_outputs(input, &[1, 3, n, n], &mut outputs)?;
+        self.model
+            .run_outputs(&self.input, &[1, 3, n, n], &mut outputs)?;
         let map = letterbox.mapping(n);
         let px = n as f32;
         self.candidates.clear();

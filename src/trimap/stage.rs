@@ -106,7 +106,8 @@ impl TrimapGenerator {
         self.pose_found
     }
 
-    /// Shifts the pose networks' cadence ([`PoseSegmenter::set_phase`]); kept across loads.
+    /// Shifts the pose networks' cadence ([`PoseSegmenter::set_phase`]); call it after
+    /// [`load_pose`](Self::load_pose) (without the pose networks it does nothing).
     pub fn set_pose_phase(&mut self, phase: usize) {
         if let Some(p) = &mut self.pose {
             p.set_phase(phase);
