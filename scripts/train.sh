@@ -47,8 +47,10 @@ cargo build --release -p slimmatte-training
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 say "training the shipped operating point (about 40 min on 2 cores)"
 target/release/slimmatte-train all "$@"
-say "the temporal student (the default matting model; about 20 min)"
+say "the temporal student (the crop matting net for refine=none; about 20 min)"
 target/release/slimmatte-train temporal "$@"
+say "the band nets (the default band-model and its comparison nets; about 20 min)"
+target/release/slimmatte-train band --work target/slimmatte-train/band "$@"
 
 # A second operating point next to the shipped one: the same teacher, stage-1 and Network
 # Slimming sparsity nets (copied, not retrained); only the budget search, the slim runs and the

@@ -9,6 +9,7 @@
 //!       ─▶ composite (background)
 //! ```
 
+pub mod band_net;
 pub mod composite;
 pub mod filter;
 pub mod foreground;

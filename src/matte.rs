@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Axis, s};
 
+use crate::band_net::{BandNet, band_crop};
 use crate::filter::{GuidedUpsampler, luma};
 use crate::frame::{RgbaView, RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
@@ -82,6 +83,9 @@ pub const DEFAULT_SMOOTHING: f32 = 0.0;
 /// Default [`MatteSettings::temporal`] (`slimmatte`'s `temporal`): on.
 pub const DEFAULT_TEMPORAL: bool = true;
 
+/// Default [`MatteSettings::band_net`] (`slimmatte`'s `band-net`): on.
+pub const DEFAULT_BAND_NET: bool = true;
+
 /// Settings of the matting stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatteSettings {
@@ -96,6 +100,9 @@ pub struct MatteSettings {
     pub temporal: bool,
     /// Classical refinement of the net's matte inside the crop.
     pub refine: RefineSettings,
+    /// Run the band net ([`crate::band_net`]) on the refinement's matte when one is loaded
+    /// ([`MatteRefiner::set_band_net`]); false = the refinement's matte as it is.
+    pub band_net: bool,
 }
 
 impl Default for MatteSettings {
@@ -106,6 +113,7 @@ impl Default for MatteSettings {
             smoothing: DEFAULT_SMOOTHING,
             temporal: DEFAULT_TEMPORAL,
             refine: RefineSettings::default(),
+            band_net: DEFAULT_BAND_NET,
         }
     }
 }
@@ -119,8 +127,8 @@ pub struct RefineStats {
     pub crop: Option<(usize, usize, usize, usize)>,
     /// The network's input size before padding (width, height).
     pub working: (usize, usize),
-    /// A temporal model had the previous frame's matte as history, fed to the network if it
-    /// ran (false: it gets the trimap, or the model is single-frame).
+    /// A temporal model (crop net or band net) had the previous frame's matte as history, fed
+    /// to the network if it ran (false: no history, or the models are single-frame).
     pub history: bool,
     /// A temporal model's scene-cut test found this frame unlike the previous one.
     pub scene_cut: bool,
@@ -132,6 +140,11 @@ pub struct RefineStats {
     /// ([`RefineSettings::uses_net`](crate::refine::RefineSettings::uses_net)): the
     /// refinement then starts from 0.5 and the net's cost is saved.
     pub net_ran: bool,
+    /// Tiles the band net ran on, if it ran (after the refinement, with a band net loaded and
+    /// [`MatteSettings::band_net`] on).
+    pub band_tiles: Option<usize>,
+    /// Time spent in the band net (included in the stage's time).
+    pub band_time: Duration,
 }
 
 /// Runs the matting network on the unknown band of RGBA+trimap frames, reusing its buffers.
@@ -170,6 +183,8 @@ pub struct MatteRefiner {
     /// Luma (0..1) of the last frame (`cut_size`) at every `SCENE_CUT_STEP`-th pixel.
     cut_luma: Vec<f32>,
     cut_size: (usize, usize),
+    /// The full-resolution student run on the refinement's matte, if loaded.
+    band_net: Option<BandNet>,
 }
 
 fn round_up(v: usize, m: usize) -> usize {
@@ -214,7 +229,19 @@ impl MatteRefiner {
             prev_resizer: PlaneResizer::new(),
             cut_luma: Vec::new(),
             cut_size: (0, 0),
+            band_net: None,
         })
+    }
+
+    /// Sets (or removes) the band net that makes the full-resolution matte from the
+    /// refinement's.
+    pub fn set_band_net(&mut self, net: Option<BandNet>) {
+        self.band_net = net;
+    }
+
+    /// The loaded band net, if any.
+    pub fn band_net(&self) -> Option<&BandNet> {
+        self.band_net.as_ref()
     }
 
     pub fn model_path(&self) -> &Path {
@@ -241,34 +268,18 @@ impl MatteRefiner {
     ) -> Result<RefineStats, ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let mut stats = RefineStats::default();
-        if self.temporal {
+        let band_temporal = self.band_net.as_ref().is_some_and(BandNet::is_temporal);
+        if self.temporal || band_temporal {
             stats.scene_cut = self.scene_cut(&frame.view());
             stats.history = settings.temporal
                 && !stats.scene_cut
                 && self.has_previous
                 && self.previous_size == (width, height);
         }
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
-        let unknown = |px: &[u8]| px[3] > KNOWN_BG && px[3] < KNOWN_FG;
-        for_each_row_mut(frame, |y, row| {
-            // Rows without an unknown pixel are read once.
-            let Some(first) = row.chunks_exact(4).position(unknown) else {
-                return;
-            };
-            let last = row.chunks_exact(4).rposition(unknown).unwrap_or(first);
-            stats.unknown += row[4 * first..4 * (last + 1)]
-                .chunks_exact(4)
-                .filter(|px| unknown(px))
-                .count();
-            x0 = x0.min(first);
-            x1 = x1.max(last);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        });
-        if stats.unknown > 0 {
-            let m = settings.margin as usize;
-            let (cx, cy) = (x0.saturating_sub(m), y0.saturating_sub(m));
-            let (cw, ch) = ((x1 + m + 1).min(width) - cx, (y1 + m + 1).min(height) - cy);
+        if let Some(((cx, cy, cw, ch), unknown)) =
+            band_crop(&frame.view(), settings.margin as usize)
+        {
+            stats.unknown = unknown;
             stats.crop = Some((cx, cy, cw, ch));
             let refines = settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS;
             if refines && !settings.refine.uses_net() {
@@ -284,6 +295,17 @@ impl MatteRefiner {
                 stats.refine =
                     Some(self.refine_laplacian(frame, (cx, cy, cw, ch), &settings.refine));
                 stats.refine_time = start.elapsed();
+                if let (true, Some(net)) = (settings.band_net, self.band_net.as_mut()) {
+                    let start = Instant::now();
+                    let previous = stats.history.then_some(self.previous.as_slice());
+                    stats.band_tiles = Some(net.refine(
+                        &frame.view(),
+                        (cx, cy, cw, ch),
+                        &mut self.alpha_hr,
+                        previous,
+                    )?);
+                    stats.band_time = start.elapsed();
+                }
             }
         }
         self.write_alpha(frame, stats.crop, settings.smoothing);

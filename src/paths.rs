@@ -35,6 +35,11 @@ pub const POSE_DETECTOR_MODEL: &str = "pose_detection.onnx";
 /// `models/matting_student_temporal.md`).
 pub const MATTING_MODEL: &str = "matting_student_temporal.onnx";
 
+/// File name of the band net: the pruned student that makes the full-resolution matte from the
+/// closed-form refinement's coarse solution (`slimmatte::band_net`, made by
+/// `slimmatte-train band`; see `models/band_student.md`).
+pub const BAND_MODEL: &str = "band_student.onnx";
+
 /// File name of the single-frame pruned student (the temporal student's starting point; the
 /// previous default).
 pub const SINGLE_FRAME_MATTING_MODEL: &str = "matting_student.onnx";
@@ -213,11 +218,23 @@ pub fn default_matting_model() -> PathBuf {
     shipped_model(MATTING_MODEL)
 }
 
+/// Path of the default band net.
+pub fn default_band_model() -> PathBuf {
+    shipped_model(BAND_MODEL)
+}
+
 /// Whether `path` names one of the shipped models (for the "searched" hint of a load error).
 pub fn is_shipped_model_name(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n == MATTING_MODEL || n == SEGMENTATION_MODEL || n == POSE_MODEL)
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        [
+            MATTING_MODEL,
+            BAND_MODEL,
+            SEGMENTATION_MODEL,
+            POSE_MODEL,
+            POSE_DETECTOR_MODEL,
+        ]
+        .contains(&n)
+    })
 }
 
 /// Path of a shipped asset: `<data dir>/assets/<name>` of an install, else the checkout's

@@ -35,18 +35,20 @@ PATHS_RS = pathlib.Path(__file__).resolve().parent.parent / "src" / "paths.rs"
 # bench system = `ours:<model>` + bench suffix, None = not benchmarked) and the peers, in this
 # order; whatever else the run measured is in `<out>/README.md`.
 OURS_ROWS = [
-    ("+refine/trimapgen", "", "the pipeline with its default settings"),
-    ("+refine/trimapgen-selfie", "-selfie", "the same, the selfie network's mask alone (`pose=false`)"),
-    ("/trimapgen", None, "the same, the matting net instead of the refinement (`refine=none`)"),
-    ("+refine/oracle-mask", None, "the same, given the true mask at the segmenter's 256×144"),
+    ("+refine+band/trimapgen", "", "the pipeline with its default settings (refinement + band net)"),
+    ("+refine/trimapgen", "-classical", "the same without the band net (`band-net=false`, the classical pipeline)"),
+    ("+refine+band/trimapgen-selfie", None, "the default, the selfie network's mask alone (`pose=false`)"),
+    ("+refine+band/oracle-mask", None, "the default, given the true mask at the segmenter's 256×144"),
+    ("/trimapgen", None, "the crop matting net instead of the refinement (`refine=none`)"),
 ]
 PEER_ROWS = [
     ("rvm", "Robust Video Matting (MobileNetV3)"),
     ("coarse-mask", "the person mask alone, thresholded and feathered"),
 ]
 OURS_GIVEN_TRIMAP = [
-    ("+refine/gt-trimap", "the refinement, given the true trimap"),
-    ("/gt-trimap", "the matting net alone, given the true trimap"),
+    ("+refine+band/gt-trimap", "refinement + band net (the default), given the true trimap"),
+    ("+refine/gt-trimap", "the refinement alone (`band-net=false`), given the true trimap"),
+    ("/gt-trimap", "the crop matting net alone, given the true trimap"),
 ]
 CLOSED_FORM = ("closed-form", "closed-form matting (pymatting), given the true trimap")
 SPEED_SIZES = [(640, 360), (1280, 720)]

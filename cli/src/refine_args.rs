@@ -77,6 +77,17 @@ pub struct RefineArgs {
     /// starting point.
     #[arg(long, default_value_t = DEFAULT_REFINE_TRUST, value_parser = parse_trust)]
     pub refine_trust: f32,
+    /// Run the band net (the pruned student that makes the full-resolution matte from the
+    /// refinement's coarse one); false = the classical pipeline.
+    #[arg(long, default_value_t = slimmatte::matte::DEFAULT_BAND_NET, action = clap::ArgAction::Set)]
+    pub band_net: bool,
+    /// The band net's ONNX model (default: the shipped band student).
+    #[arg(long)]
+    pub band_model: Option<std::path::PathBuf>,
+    /// Feed the previous frame's matte to temporal nets (the band student and the temporal crop
+    /// net); false = they never get history (the element's `temporal`).
+    #[arg(long, default_value_t = slimmatte::matte::DEFAULT_TEMPORAL, action = clap::ArgAction::Set)]
+    pub temporal: bool,
 }
 
 fn parse_trust(s: &str) -> Result<f32, String> {
@@ -106,8 +117,31 @@ impl RefineArgs {
         slimmatte::matte::MatteSettings {
             working_size,
             refine: self.settings(),
+            band_net: self.band_net,
+            temporal: self.temporal,
             ..slimmatte::matte::MatteSettings::default()
         }
+    }
+
+    /// The band net's model file: `--band-model`, else the shipped one.
+    pub fn band_model_path(&self) -> std::path::PathBuf {
+        self.band_model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_band_model)
+    }
+
+    /// Loads the band net into `refiner` when `--band-net` is on (a missing or mismatched model
+    /// is an error naming the file).
+    pub fn load_band_net(
+        &self,
+        refiner: &mut slimmatte::matte::MatteRefiner,
+        threads: usize,
+    ) -> anyhow::Result<()> {
+        if self.band_net {
+            let net = slimmatte::band_net::BandNet::load(&self.band_model_path(), threads)?;
+            refiner.set_band_net(Some(net));
+        }
+        Ok(())
     }
 
     /// The refinement these options ask for.
@@ -131,7 +165,8 @@ impl RefineArgs {
         let s = self.settings();
         format!(
             "refine={} refine-iterations={} refine-coarse-iterations={} refine-radius={} \
-             refine-lambda={} refine-levels={} refine-size={} refine-epsilon={:e} refine-trust={}",
+             refine-lambda={} refine-levels={} refine-size={} refine-epsilon={:e} refine-trust={} \
+             band-net={} temporal={}{}",
             element_nick(s.method),
             s.iterations,
             s.coarse_iterations,
@@ -140,7 +175,13 @@ impl RefineArgs {
             s.levels,
             s.size,
             s.epsilon,
-            s.trust
+            s.trust,
+            self.band_net,
+            self.temporal,
+            self.band_model
+                .as_ref()
+                .map(|p| format!(" band-model=\"{}\"", p.display()))
+                .unwrap_or_default()
         )
     }
 }

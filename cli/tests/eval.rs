@@ -128,10 +128,10 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
     let out = dir.path().join("results");
     eval_synthetic(&out, "3", ("96", "64"), &["--trimap-radius", "3"]);
     let rows = read_csv(&out.join("eval.csv"));
-    // 3 images × (gt-trimap, trimapgen, each without and with the refinement, coarse-mask);
-    // RVM is not cached for tests.
-    assert_eq!(rows.len(), 15);
-    let methods: Vec<&str> = rows.iter().take(5).map(|r| r.method.as_str()).collect();
+    // 3 images × (gt-trimap, trimapgen, each with the net alone, the refinement, and the
+    // refinement + band net; coarse-mask); RVM is not cached for tests.
+    assert_eq!(rows.len(), 21);
+    let methods: Vec<&str> = rows.iter().take(7).map(|r| r.method.as_str()).collect();
     assert_eq!(
         methods,
         [
@@ -139,6 +139,8 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
             "ours:luma_key_matte/trimapgen",
             "ours:luma_key_matte+refine/gt-trimap",
             "ours:luma_key_matte+refine/trimapgen",
+            "ours:luma_key_matte+refine+band/gt-trimap",
+            "ours:luma_key_matte+refine+band/trimapgen",
             "coarse-mask"
         ]
     );
@@ -153,7 +155,7 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     let summary = json["summary"].as_array().unwrap();
-    assert_eq!(summary.len(), 5);
+    assert_eq!(summary.len(), 7);
     for s in summary {
         let method = s["method"].as_str().unwrap();
         let mine: Vec<_> = rows.iter().filter(|r| r.method == method).collect();
@@ -179,7 +181,7 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
         seq_lines.next().unwrap(),
         "sequence,method,region,frames,dtssd,sad,mse,iou"
     );
-    assert_eq!(seq.lines().count(), 1 + 5, "{seq}");
+    assert_eq!(seq.lines().count(), 1 + 7, "{seq}");
     for l in seq_lines {
         let f: Vec<&str> = l.split(',').collect();
         assert_eq!(
@@ -188,9 +190,9 @@ fn synthetic_eval_writes_consistent_csv_summary_and_sequences() {
             "{l}"
         );
     }
-    // Per-frame SAD: 5 methods × 3 frames, in the JSON, the CSV and the plot.
+    // Per-frame SAD: 7 methods × 3 frames, in the JSON, the CSV and the plot.
     let over_time = std::fs::read_to_string(out.join("sad_over_time.csv")).unwrap();
-    assert_eq!(over_time.lines().count(), 1 + 5 * 3, "{over_time}");
+    assert_eq!(over_time.lines().count(), 1 + 7 * 3, "{over_time}");
     for q in json["sequences"].as_array().unwrap() {
         let per_frame = q["frame_sad"].as_array().unwrap();
         assert_eq!(per_frame.len(), 3);
@@ -462,8 +464,8 @@ fn oracle_mask_and_pose_rows_are_added_once_per_image() {
     let rows = read_csv(&out.join("eval.csv"));
     let of =
         |method: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == method).collect() };
-    // One oracle row per image: the first model with the run's refinement.
-    let oracle = of("ours:luma_key_matte+refine/oracle-mask");
+    // One oracle row per image: the first model with the run's refinement and the band net.
+    let oracle = of("ours:luma_key_matte+refine+band/oracle-mask");
     assert_eq!(oracle.len(), 4);
     assert!(
         rows.iter()
@@ -483,17 +485,17 @@ fn oracle_mask_and_pose_rows_are_added_once_per_image() {
             .all(|r| r.region == "image" && r.iou.is_some())
     );
     let iou = mean(&oracle, &|r| r.iou.unwrap());
-    let net = of("ours:luma_key_matte+refine/trimapgen");
+    let net = of("ours:luma_key_matte+refine+band/trimapgen");
     assert!(iou > 0.9, "oracle IoU {iou}");
     assert!(iou > mean(&net, &|r| r.iou.unwrap()));
     assert!(mean(&oracle, &|r| r.v[0]) < mean(&net, &|r| r.v[0]));
     // `--compare-pose`: one more pipeline row per image, without the pose network.
-    let pose = of("ours:luma_key_matte+refine/trimapgen-selfie");
+    let pose = of("ours:luma_key_matte+refine+band/trimapgen-selfie");
     assert_eq!(pose.len(), 4);
     assert!(pose.iter().all(|r| r.region == "image" && r.iou.is_some()));
     let seq = std::fs::read_to_string(out.join("eval_sequences.csv")).unwrap();
     for row in ["oracle-mask", "trimapgen-selfie"] {
-        let needle = format!(",ours:luma_key_matte+refine/{row},image,3,");
+        let needle = format!(",ours:luma_key_matte+refine+band/{row},image,3,");
         assert!(seq.lines().any(|l| l.contains(&needle)), "{seq}");
     }
 }
@@ -529,11 +531,11 @@ fn one_frame_pipelines_score_like_the_core_pipeline_rows() {
     for (pipeline, core) in [
         (
             "mattebin/one-frame",
-            "ours:student_temporal+refine/trimapgen",
+            "ours:student_temporal+refine+band/trimapgen",
         ),
         (
             "mattebin-selfie/one-frame",
-            "ours:student_temporal+refine/trimapgen-selfie",
+            "ours:student_temporal+refine+band/trimapgen-selfie",
         ),
     ] {
         let of = |m: &str| -> Vec<&CsvRow> { rows.iter().filter(|r| r.method == m).collect() };

@@ -85,6 +85,8 @@ fn slimmatte_ships_the_core_defaults() {
     assert_eq!(double(&e, "smoothing"), core.smoothing);
     assert_eq!(boolean(&e, "temporal"), matte::DEFAULT_TEMPORAL);
     assert_eq!(boolean(&e, "temporal"), core.temporal);
+    assert_eq!(boolean(&e, "band-net"), matte::DEFAULT_BAND_NET);
+    assert_eq!(boolean(&e, "band-net"), core.band_net);
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
 
     let r = RefineSettings::default();
@@ -133,6 +135,7 @@ fn bgreplace_ships_the_core_defaults() {
 fn mattebin_ships_the_core_defaults() {
     let e = element("mattebin", &[]);
     assert_eq!(uint(&e, "working-size"), matte::DEFAULT_WORKING_SIZE);
+    assert_eq!(boolean(&e, "band-net"), matte::DEFAULT_BAND_NET);
     assert_eq!(boolean(&e, "temporal"), matte::DEFAULT_TEMPORAL);
     assert_eq!(uint(&e, "threads") as usize, DEFAULT_THREADS);
     assert_eq!(double(&e, "blur-sigma"), DEFAULT_BLUR_SIGMA);

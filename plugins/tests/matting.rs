@@ -59,7 +59,8 @@ fn alpha_is_exact_in_known_regions_and_soft_net_output_in_the_band() {
 /// A horizontal colour ramp from dark (known background) to bright (known foreground): the
 /// colour model says alpha is the same ramp, the luma-key net says a hard step. With
 /// `refine=laplacian` run long enough and no trust in the net (`refine-trust=0`, the quality
-/// preset's) the element outputs the ramp; with `refine=none` the step.
+/// preset's) the element outputs the ramp; with `refine=none` the step. (The band net is off:
+/// this checks the solver.)
 #[test]
 fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
     let (w, h) = (64usize, 16usize);
@@ -90,6 +91,7 @@ fn refinement_turns_the_nets_step_into_the_colour_models_ramp() {
         ("refine", "laplacian"),
         ("refine-iterations", "300"),
         ("refine-trust", "0"),
+        ("band-net", "false"),
     ]);
     for y in [0, h / 2, h - 1] {
         for x in 0..w {
@@ -225,6 +227,30 @@ fn eos_after_n_frames_yields_n_frames_through_the_whole_chain() {
 fn missing_model_posts_an_error_naming_the_file() {
     let msg = start_failure("slimmatte", &[("model", "/no/such/student.onnx")]);
     assert!(msg.contains("/no/such/student.onnx"), "{msg}");
+}
+
+#[test]
+fn a_missing_or_mismatched_band_net_is_one_error_at_start() {
+    let msg = start_failure("slimmatte", &[("band-model", "/no/such/band.onnx")]);
+    assert!(
+        msg.contains("band net") && msg.contains("/no/such/band.onnx"),
+        "{msg}"
+    );
+    // The crop matting net is not a band net: other output.
+    let student = repo_file("models/matting_student.onnx");
+    let msg = start_failure("slimmatte", &[("band-model", student.to_str().unwrap())]);
+    assert!(
+        msg.contains("band net")
+            && msg.contains("matting_student.onnx")
+            && msg.contains("no output named 'residual'"),
+        "{msg}"
+    );
+    // band-net=false does not open it.
+    let mut h = harness(&[("band-net", "false"), ("band-model", "/no/such/band.onnx")]);
+    h.set_src_caps(rgba_caps(64, 2));
+    let (data, _) = frame(64);
+    h.push(gst::Buffer::from_slice(data)).unwrap();
+    assert!(h.pull().is_ok());
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub const OPSET: i64 = 13;
 /// ONNX names of the free axes of the matting tensors, by position (`[N, C, H, W]`).
 const AXES: [&str; 4] = ["batch", "channels", "height", "width"];
 
-fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+pub(crate) fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         type_: AttributeType::INTS.into(),
@@ -38,7 +38,7 @@ fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     }
 }
 
-fn attr_str(name: &str, v: &str) -> AttributeProto {
+pub(crate) fn attr_str(name: &str, v: &str) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         type_: AttributeType::STRING.into(),
@@ -47,7 +47,7 @@ fn attr_str(name: &str, v: &str) -> AttributeProto {
     }
 }
 
-fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+pub(crate) fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
     let mut raw = Vec::with_capacity(data.len() * 4);
     for v in data {
         raw.extend_from_slice(&v.to_le_bytes());
@@ -61,7 +61,7 @@ fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
     }
 }
 
-fn node(
+pub(crate) fn node(
     op: &str,
     name: &str,
     inputs: &[&str],
@@ -80,7 +80,7 @@ fn node(
 
 /// A float32 graph input / output with the name and shape of `t`: fixed axes as values, free
 /// ones as parameters named after [`AXES`].
-fn value_info(t: &TensorSpec) -> ValueInfoProto {
+pub(crate) fn value_info(t: &TensorSpec) -> ValueInfoProto {
     let shape = TensorShapeProto {
         dim: t
             .dims

@@ -2,6 +2,7 @@
 //! slimmatte matting net with tch, at a scale that trains on a 2-core CPU, with ONNX export
 //! written from Rust. See `training/README.md`.
 
+pub mod band;
 pub mod card;
 pub mod compare;
 pub mod data;

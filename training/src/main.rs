@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
+use slimmatte_training::band;
 use slimmatte_training::pipeline::{self, Settings};
 
 #[derive(Parser)]
@@ -98,6 +99,26 @@ enum Cmd {
     /// intervals (models/compare.md and a block of models/results.md); needs the teacher and the
     /// pipeline's sparse runs in the work folder (`all` first). Resumable.
     Compare(CompareArgs),
+    /// The band net (issue #28): the full-resolution student that makes the matte from the
+    /// closed-form refinement's coarse solution. Data, teacher, DCP, budget search, stage 2,
+    /// Network Slimming and uniform baselines at equal FLOPs, export of models/band_*.onnx,
+    /// models/band_compare.md. Resumable.
+    Band(BandArgs),
+}
+
+#[derive(Args, Clone)]
+struct BandArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Stop after this stage: data, teacher, sparse or all.
+    #[arg(long, default_value = "all", value_parser = ["data", "teacher", "sparse", "all"])]
+    until: String,
+    /// Budget of the band net on the tiles of a 640×360 frame, ms.
+    #[arg(long)]
+    band_budget_ms: Option<f64>,
+    /// Temporal band nets: the previous frame's matte as a sixth pixel channel.
+    #[arg(long)]
+    temporal: bool,
 }
 
 #[derive(Args, Clone)]
@@ -202,11 +223,45 @@ fn main() -> Result<()> {
             slimmatte_training::temporal::run(&s, s.steps_slim)?;
             // The seed-method comparison on the quick nets (fails on any error).
             slimmatte_training::compare::run(&s, &slimmatte_training::compare::Plan::quick())?;
+            // The band net's whole pipeline (fails unless the teacher's loss falls and every
+            // ONNX file matches tch).
+            band::run(&band::BandSettings::quick(
+                s.work.join("band"),
+                s.models.clone(),
+            ))?;
             println!(
                 "quick mode OK in {:.0} s (outputs in {})",
                 t.elapsed().as_secs_f64(),
                 s.models.display()
             );
+        }
+        Cmd::Band(b) => {
+            // libtorch's OpenMP threads must not spin between training steps while ONNX
+            // Runtime times the budget's candidates on the same cores.
+            if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+                // SAFETY: no other thread runs yet.
+                unsafe { std::env::set_var("OMP_WAIT_POLICY", "PASSIVE") };
+            }
+            let c = &b.common;
+            let s = settings(c, c.quick)?;
+            let mut bs = if s.quick {
+                band::BandSettings::quick(s.work.clone(), s.models.clone())
+            } else {
+                band::BandSettings::full(s.work.clone(), s.models.clone())
+            };
+            bs.seed = s.seed;
+            bs.threads = s.threads;
+            bs.until = b.until.clone();
+            bs.temporal = b.temporal;
+            let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
+            bs.steps_teacher = c.steps_teacher.unwrap_or(sc(bs.steps_teacher));
+            bs.steps_sparse = c.steps_prune.unwrap_or(sc(bs.steps_sparse));
+            bs.steps_slim = c.steps_slim.unwrap_or(sc(bs.steps_slim));
+            bs.n_train = c.n_train.unwrap_or(bs.n_train);
+            bs.budget_ms = b.band_budget_ms.unwrap_or(bs.budget_ms);
+            tch::set_num_threads(bs.threads as i32);
+            band::run(&bs)?;
+            println!("band nets in {}", bs.models.display());
         }
         Cmd::Data(c) => {
             let s = settings(&c, c.quick)?;

@@ -13,7 +13,7 @@ use slimmatte::model::Model;
 use slimmatte::trimap::{AlphaOutput, TrimapGenerator, TrimapSettings};
 
 use super::report::Measured;
-use super::{COMPOSITE, DECODE, E2E, ENCODE, MATTE, NET, REFINE, TRIMAP, UPSAMPLE};
+use super::{BAND, COMPOSITE, DECODE, E2E, ENCODE, MATTE, NET, REFINE, TRIMAP, UPSAMPLE};
 use super::{Frames, Samples, Setup, decode_jpeg, encode_jpeg, ms};
 use crate::peers::{CoarseMask, RvmSession};
 
@@ -95,10 +95,13 @@ impl Scratch {
                 if stats.refine.is_some() {
                     extra.push((REFINE, ms(stats.refine_time)));
                 }
+                if stats.band_tiles.is_some() {
+                    extra.push((BAND, ms(stats.band_time)));
+                }
                 if stats.net_ran {
                     self.net_and_upsampling(net, &stats, extra)?;
                 } else if stats.crop.is_some() && self.detail.is_empty() {
-                    self.detail = "net not run: the refinement does not depend on it".into();
+                    self.detail = "crop net not run: the refinement does not depend on it".into();
                 }
                 Ok((MATTE, t_matte))
             }

@@ -49,7 +49,7 @@ use bare::{BareSystem, run_bare};
 use pipeline::run_pipeline;
 pub use report::{BenchReport, RunResult, StageStats, markdown, ratios};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Frame sizes, WIDTHxHEIGHT, comma separated.
     #[arg(
@@ -138,13 +138,14 @@ pub const TRIMAP: &str = "trimap";
 pub const NET: &str = "matting net";
 pub const UPSAMPLE: &str = "upsampling";
 pub const REFINE: &str = "refine";
+pub const BAND: &str = "band net";
 pub const MATTE: &str = "matting stage";
 pub const COMPOSITE: &str = "composite";
 pub const ENCODE: &str = "encode";
 pub const E2E: &str = "end to end";
 
 pub const STAGES: &[&str] = &[
-    DECODE, TRIMAP, NET, UPSAMPLE, REFINE, MATTE, COMPOSITE, ENCODE, E2E,
+    DECODE, TRIMAP, NET, UPSAMPLE, REFINE, BAND, MATTE, COMPOSITE, ENCODE, E2E,
 ];
 
 fn parse_resolution(s: &str) -> Result<(usize, usize)> {
@@ -330,22 +331,42 @@ fn measure_resolution(
             return Ok(());
         }
         let selfie = if args.pose { "" } else { "-selfie" };
-        let name = format!("ours:{}{selfie}", model_label(m));
-        bar.set_message(format!("{name} bare {w}×{h}"));
-        let mut trimap = TrimapGenerator::load(&setup.seg, args.threads)?;
-        if args.pose {
-            trimap.load_default_pose(slimmatte::runtime::SHARED_POOL)?;
+        // With the band net on (the default), the classical pipeline (`band-net=false`) is
+        // measured in the same run as `…-classical`.
+        let mut variants = vec![args.clone()];
+        if args.refine.band_net {
+            let mut classical = args.clone();
+            classical.refine.band_net = false;
+            variants.push(classical);
         }
-        let sys = BareSystem::Ours {
-            trimap: Box::new(trimap),
-            refiner: Box::new(MatteRefiner::load(m, args.threads)?),
-            net: Box::new(Model::load(m, &matte::spec(), args.threads)?),
-        };
-        runs.push(run_bare(sys, &frames, setup)?.into_run(name.clone(), "bare", &frames));
-        if !args.no_pipeline {
-            bar.set_message(format!("{name} pipeline {w}×{h}"));
-            let measured = run_pipeline(&frames, Some(m), args, setup)?;
-            runs.push(measured.into_run(name, "pipeline", &frames));
+        for v in &variants {
+            let classical = if args.refine.band_net && !v.refine.band_net {
+                "-classical"
+            } else {
+                ""
+            };
+            let name = format!("ours:{}{selfie}{classical}", model_label(m));
+            bar.set_message(format!("{name} bare {w}×{h}"));
+            let mut trimap = TrimapGenerator::load(&setup.seg, v.threads)?;
+            if v.pose {
+                trimap.load_default_pose(slimmatte::runtime::SHARED_POOL)?;
+            }
+            let mut refiner = MatteRefiner::load(m, v.threads)?;
+            v.refine.load_band_net(&mut refiner, v.threads)?;
+            let sys = BareSystem::Ours {
+                trimap: Box::new(trimap),
+                refiner: Box::new(refiner),
+                net: Box::new(Model::load(m, &matte::spec(), v.threads)?),
+            };
+            runs.push(run_bare(sys, &frames, setup)?.into_run(name.clone(), "bare", &frames));
+            if !v.no_pipeline {
+                bar.set_message(format!("{name} pipeline {w}×{h}"));
+                let measured = run_pipeline(&frames, Some(m), v, setup)?;
+                runs.push(measured.into_run(name, "pipeline", &frames));
+            }
+            if stop() {
+                return Ok(());
+            }
         }
     }
     if stop() {

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{BenchArgs, COMPOSITE, DECODE, E2E, ENCODE, MATTE, NET, REFINE, TRIMAP, UPSAMPLE};
+use super::{
+    BAND, BenchArgs, COMPOSITE, DECODE, E2E, ENCODE, MATTE, NET, REFINE, TRIMAP, UPSAMPLE,
+};
 use super::{Frames, plots};
 
 /// Latency statistics of one stage, milliseconds.
@@ -186,10 +188,10 @@ pub fn markdown(report: &BenchReport) -> String {
     for (w, h) in sizes {
         let _ = writeln!(md, "\n### {w}×{h}\n");
         md.push_str(
-            "| system | mode | n | decode | trimap / mask | net | upsampling | refine | \
+            "| system | mode | n | decode | trimap / mask | net | upsampling | refine | band net | \
              matting stage | composite | encode | end to end p50 / p95 / p99 | fps | vs RVM |\n",
         );
-        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         let rvm_fps = report
             .runs
             .iter()
@@ -221,7 +223,7 @@ fn markdown_row(md: &mut String, r: &RunResult, rvm_fps: Option<f64>) {
     };
     let _ = writeln!(
         md,
-        "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+        "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
         r.system,
         if r.detail.is_empty() {
             String::new()
@@ -235,6 +237,7 @@ fn markdown_row(md: &mut String, r: &RunResult, rvm_fps: Option<f64>) {
         fmt_ms(r.stage(NET)),
         fmt_ms(r.stage(UPSAMPLE)),
         fmt_ms(r.stage(REFINE)),
+        fmt_ms(r.stage(BAND)),
         fmt_ms(r.stage(MATTE)),
         fmt_ms(r.stage(COMPOSITE)),
         fmt_ms(r.stage(ENCODE)),

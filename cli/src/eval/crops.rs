@@ -2,7 +2,9 @@
 //! the most soft ground-truth pixels of each set (and opencv-doc's alphamat photograph), a PNG
 //! of the most detailed 128×128 window, enlarged 2×: the image, then each matting model's net
 //! alone given the true trimap (no refinement, so the nets are compared, not the solver), then
-//! the ground truth. `crops.md` lists the order.
+//! the refinement alone (the classical pipeline, `band-net=false`) and the refinement with the
+//! band net (the default), both given the true trimap, then the ground truth. `crops.md` lists
+//! the order.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,24 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
     for m in models {
         let _ = write!(md, " | `{}` (net alone, true trimap)", model_label(m));
     }
+    // The refinement without and with the band net (when `--band-net` is on).
+    let refined = MatteSettings {
+        refine: args.refine.settings(),
+        ..settings
+    };
+    let mut stage = Vec::new();
+    if let Some(m) = models.first()
+        && refined.refine.enabled()
+    {
+        stage.push(MatteRefiner::load(m, args.threads)?);
+        md.push_str(" | refinement alone (`band-net=false`), true trimap");
+        if args.refine.band_net {
+            let mut r = MatteRefiner::load(m, args.threads)?;
+            args.refine.load_band_net(&mut r, args.threads)?;
+            stage.push(r);
+            md.push_str(" | refinement + band net (the default), true trimap");
+        }
+    }
     md.push_str(" | ground truth.\n\n");
     let mut alpha = Vec::new();
     for &i in &chosen {
@@ -41,6 +61,10 @@ pub fn write(args: &EvalArgs, images: &[EvalImage], models: &[PathBuf]) -> Resul
         let mut tiles = Vec::new();
         for r in refiners.iter_mut() {
             matte_given_trimap(r, img, &settings, &mut alpha)?;
+            tiles.push(alpha.clone());
+        }
+        for r in stage.iter_mut() {
+            matte_given_trimap(r, img, &refined, &mut alpha)?;
             tiles.push(alpha.clone());
         }
         tiles.push(img.sample.alpha.clone());

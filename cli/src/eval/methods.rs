@@ -51,6 +51,8 @@ pub(super) enum Method {
         /// The trimap stage's settings (for `trimapgen` rows).
         trimap: TrimapSettings,
         refine: RefineSettings,
+        /// The band net is loaded and runs after the refinement.
+        band: bool,
         /// With `trimapgen`: where its person mask comes from.
         mask: MaskSource,
     },
@@ -65,11 +67,16 @@ impl Method {
                 label,
                 trimapgen,
                 refine,
+                band,
                 mask,
                 ..
             } => format!(
                 "ours:{label}{}/{}",
-                if refine.enabled() { "+refine" } else { "" },
+                match (refine.enabled(), band) {
+                    (false, _) => "",
+                    (true, false) => "+refine",
+                    (true, true) => "+refine+band",
+                },
                 match (trimapgen.is_some(), mask) {
                     (false, _) => "gt-trimap",
                     (true, MaskSource::Networks { pose: true }) => "trimapgen",
@@ -200,23 +207,36 @@ pub(super) fn build_methods(
     let seg = slimmatte::paths::default_segmentation_model();
     let mut methods = Vec::new();
     let trimap = trimap_settings(args);
-    let mut refines = vec![RefineSettings::none()];
+    // (refinement, band net): the net alone, the classical refinement, and the refinement with
+    // the band net (the shipped configuration, last).
+    let mut refines = vec![(RefineSettings::none(), false)];
     if args.refine.settings().enabled() {
-        refines.push(args.refine.settings());
+        refines.push((args.refine.settings(), false));
+        if args.refine.band_net {
+            refines.push((args.refine.settings(), true));
+        }
     }
+    let refiner = |m: &Path, band: bool| -> Result<Box<MatteRefiner>> {
+        let mut r = MatteRefiner::load(m, args.threads)?;
+        if band {
+            args.refine.load_band_net(&mut r, args.threads)?;
+        }
+        Ok(Box::new(r))
+    };
     for (k, m) in models.iter().enumerate() {
         let label = model_label(m);
-        for (r, refine) in refines.iter().enumerate() {
+        for (r, &(refine, band)) in refines.iter().enumerate() {
             methods.push(Method::Ours {
                 label: label.clone(),
-                refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                refiner: refiner(m, band)?,
                 trimapgen: None,
                 trimap,
-                refine: *refine,
+                refine,
+                band,
                 mask: MaskSource::Networks { pose: args.pose },
             });
-            // The pipeline on the networks' mask (`--pose`) and, in one row each (the first
-            // model with the run's refinement, the shipped configuration unless told
+            // The pipeline on the networks' mask (`--pose`) for every variant; in one row each
+            // (the first model with the last variant, the shipped configuration unless told
             // otherwise), with the other `pose` setting and on the oracle mask.
             let extra_rows = k == 0 && r + 1 == refines.len();
             let mut sources = vec![MaskSource::Networks { pose: args.pose }];
@@ -233,10 +253,11 @@ pub(super) fn build_methods(
                 }
                 methods.push(Method::Ours {
                     label: label.clone(),
-                    refiner: Box::new(MatteRefiner::load(m, args.threads)?),
+                    refiner: refiner(m, band)?,
                     trimapgen: Some(Box::new(generator)),
                     trimap,
-                    refine: *refine,
+                    refine,
+                    band,
                     mask,
                 });
             }

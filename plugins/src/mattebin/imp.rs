@@ -18,6 +18,8 @@ const FORWARDED: &[(&str, &str)] = &[
     ("estimate-foreground", "background"),
     ("pose", "trimap"),
     ("pose-interval", "trimap"),
+    ("band-net", "matte"),
+    ("band-model", "matte"),
     ("working-size", "matte"),
     ("temporal", "matte"),
     ("threads", "matte"),

@@ -7,10 +7,11 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use slimmatte::band_net::BandNet;
 use slimmatte::frame::alpha_as_grey;
 use slimmatte::matte::{
-    DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_TEMPORAL, DEFAULT_WORKING_SIZE, MatteRefiner,
-    MatteSettings,
+    DEFAULT_BAND_NET, DEFAULT_MARGIN, DEFAULT_SMOOTHING, DEFAULT_TEMPORAL, DEFAULT_WORKING_SIZE,
+    MatteRefiner, MatteSettings,
 };
 use slimmatte::refine::RefineSettings;
 
@@ -32,6 +33,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
     model: Option<PathBuf>,
+    band_model: Option<PathBuf>,
     threads: u32,
     output: SlimMatteOutput,
     /// The matting stage's settings, its refinement included: the properties set its fields,
@@ -43,6 +45,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             model: None,
+            band_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
             matte: MatteSettings::default(),
@@ -55,6 +58,12 @@ impl Settings {
         self.model
             .clone()
             .unwrap_or_else(slimmatte::paths::default_matting_model)
+    }
+
+    fn band_model_path(&self) -> PathBuf {
+        self.band_model
+            .clone()
+            .unwrap_or_else(slimmatte::paths::default_band_model)
     }
 }
 
@@ -89,6 +98,28 @@ impl ObjectImpl for SlimMatte {
                     "the shipped temporal student",
                     slimmatte::paths::MATTING_MODEL,
                 ),
+                property::model_named(
+                    "band-model",
+                    "Band net model",
+                    "Path of the band net, the pruned student that makes the full-resolution \
+                     matte from the refinement's coarse one, tile by tile (input 'input' \
+                     [N,20,20,20] = the RGB, trimap and coarse alpha of 40×40-pixel tiles as 2×2 cells; \
+                     output 'residual' [N,4,20,20], the correction of each cell pixel); loaded at start when band-net is on",
+                    "the shipped band student",
+                    slimmatte::paths::BAND_MODEL,
+                ),
+                glib::ParamSpecBoolean::builder("band-net")
+                    .nick("Band net")
+                    .blurb(
+                        "Run the band net on the refinement's matte (on by default): the \
+                         refinement solves the band at the size refine-size allows, the net makes \
+                         the full-resolution matte where the band is soft. Off = the \
+                         refinement's upsampled matte, the classical pipeline. Read at start; \
+                         turning it on later needs a restart to load the net",
+                    )
+                    .default_value(DEFAULT_BAND_NET)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("working-size")
                     .nick("Working size")
                     .blurb(
@@ -123,9 +154,11 @@ impl ObjectImpl for SlimMatte {
                 glib::ParamSpecBoolean::builder("temporal")
                     .nick("Temporal model input")
                     .blurb(
-                        "Feed the previous frame's matte to temporal models (models with a \
-                         prev_alpha input; without history, after a flush, a caps change or a \
-                         scene cut, they get the trimap); single-frame models ignore it",
+                        "Feed the previous frame's matte to temporal nets: the shipped band net \
+                         (24 input channels) and crop models with a prev_alpha input. Without \
+                         history (first frame, flush, caps change, scene cut, or off) the band \
+                         net gets the coarse alpha again and a crop model the trimap; \
+                         single-frame nets ignore it",
                     )
                     .default_value(DEFAULT_TEMPORAL)
                     .mutable_playing()
@@ -161,6 +194,8 @@ impl ObjectImpl for SlimMatte {
         let refine = &mut matte.refine;
         match pspec.name() {
             "model" => set.store_path(&mut settings.model),
+            "band-model" => set.store_path(&mut settings.band_model),
+            "band-net" => set.store(&mut matte.band_net),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
             "working-size" => set.store(&mut matte.working_size),
@@ -186,6 +221,8 @@ impl ObjectImpl for SlimMatte {
         let refine = &matte.refine;
         match pspec.name() {
             "model" => settings.model_path().to_str().to_value(),
+            "band-model" => settings.band_model_path().to_str().to_value(),
+            "band-net" => matte.band_net.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
             "working-size" => matte.working_size.to_value(),
@@ -214,8 +251,9 @@ impl ElementImpl for SlimMatte {
             gst::subclass::ElementMetadata::new(
                 "Alpha matting",
                 "Filter/Effect/Video",
-                "Refines the trimap in the alpha channel into a soft alpha matte with a pruned \
-                 student network (known regions stay exact)",
+                "Turns the trimap in the alpha channel into a soft alpha matte: closed-form \
+                 matting solves the unknown band coarsely, the pruned student band net makes \
+                 the full-resolution matte where it is soft (known regions stay exact)",
                 "slimmatte developers",
             )
         });
@@ -242,6 +280,16 @@ impl BaseTransformImpl for SlimMatte {
                 ["Failed to load matting model: {e}"]
             )
         })?;
+        if settings.matte.band_net {
+            let band = settings.band_model_path();
+            let net = BandNet::load(&band, settings.threads as usize).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ["Failed to load band net model: {e}"]
+                )
+            })?;
+            refiner.set_band_net(Some(net));
+        }
         // Warm up on a 640×360 frame with a person-sized unknown band: the first inference is
         // slow, and the timed second run primes the latency query before the first buffer.
         let (w, h) = WARM_UP_SIZE;

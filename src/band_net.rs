@@ -1,0 +1,517 @@
+//! The band net: the pruned student that makes the matte at full resolution.
+//!
+//! The closed-form refinement ([`crate::refine`]) solves the unknown band on a pyramid whose
+//! finest solved level is capped ([`RefineSettings::size`](crate::refine::RefineSettings)), so at
+//! 640×360 and above it solves at half resolution or less and reaches full resolution by guided
+//! upsampling, which smears strands thinner than two pixels. The band net takes that coarse
+//! solution and makes the full-resolution matte, only where it can matter: the crop is cut into
+//! [`TILE`]×[`TILE`] tiles on a grid anchored at the crop's corner, and a tile goes through the
+//! net when one of its unknown pixels has a coarse alpha strictly between [`SOFT`] and `1 −
+//! SOFT` (a band the solver settled to 0 or 1 is left to it). Each tile is read with
+//! [`TILE_MARGIN`] pixels of context on every side (coordinates clamped at the frame border),
+//! so the net's receptive field must not exceed that margin: a tile's centre then comes out as
+//! it would from a run over the whole frame. The net's alpha replaces the coarse one at the
+//! unknown pixels of the tile's centre; known pixels stay exactly 0 / 255.
+//!
+//! Model contract: the net works on 2×2 cells of the tile. Input [`INPUT_NAME`]
+//! `[N, 4·K, C, C]` with `C` = [`CELLS`] and `K` pixel channels, 5 or 6: channel
+//! `(i·2 + j)·K + k` at cell `(y, x)` is channel `k` of tile pixel `(2y + i, 2x + j)` (ONNX
+//! SpaceToDepth's order, [`cell_offset`]): R, G, B 0..1, the trimap 0 / 0.5 / 1, the coarse
+//! alpha 0..1 with known pixels 0 / 1 and, for a *temporal* band net (`K` = 6), the previous
+//! frame's matte 0..1 as this stage wrote it — or, without usable history (first frame, reset,
+//! size change, scene cut, `temporal=false`), the coarse alpha again. Output
+//! [`OUTPUT_NAME`] `[N, 4, C, C]`: channel `i·2 + j` at cell `(y, x)` is the correction added to
+//! the coarse alpha of pixel `(2y + i, 2x + j)` (DepthToSpace's order); the sum is clamped to
+//! 0..1. The stage lays the tiles out and adds the correction itself, so the network file holds
+//! nothing but its convolutions. The training crate (`training/src/band/`) builds its samples
+//! with [`gather_tiles`] and [`coarse_matte`], so it sees exactly what this stage feeds.
+
+use std::path::Path;
+
+use ndarray::Axis;
+
+use crate::frame::RgbaView;
+use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
+use crate::refine::{LaplacianSolver, RefineSettings, SolveReport};
+use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
+
+/// Side of the square of pixels one tile's net output replaces.
+pub const TILE: usize = 32;
+/// Context read around a tile on every side; the net's receptive field radius must be at most
+/// this (checked by the training crate when it exports a net).
+pub const TILE_MARGIN: usize = 4;
+/// Side of one tile's net input and output.
+pub const TILE_INPUT: usize = TILE + 2 * TILE_MARGIN;
+/// Channels of a tile pixel: RGB, trimap, coarse alpha.
+pub const CHANNELS: usize = 5;
+/// Channels of a tile pixel for a temporal band net: RGB, trimap, coarse alpha, previous matte.
+pub const TEMPORAL_CHANNELS: usize = 6;
+/// The coarse alpha's channel.
+pub const COARSE_CHANNEL: usize = 4;
+/// The previous matte's channel (temporal band nets).
+pub const PREV_CHANNEL: usize = 5;
+/// Side of the square cells the net works on.
+pub const CELL: usize = 2;
+/// Cells along a tile input's side.
+pub const CELLS: usize = TILE_INPUT / CELL;
+/// Input channels of a single-frame net: every channel of a cell's four pixels.
+pub const CELL_CHANNELS: usize = CHANNELS * CELL * CELL;
+/// Input channels of a temporal net.
+pub const TEMPORAL_CELL_CHANNELS: usize = TEMPORAL_CHANNELS * CELL * CELL;
+/// Output channels of the net: the correction of each of a cell's four pixels.
+pub const CELL_OUTPUTS: usize = CELL * CELL;
+/// A tile runs when one of its unknown pixels has a coarse alpha in `(SOFT, 1 − SOFT)`.
+pub const SOFT: f32 = 0.01;
+/// Tiles per network run; more are run in several batches.
+pub const MAX_BATCH: usize = 256;
+/// Name of the band net's input tensor.
+pub const INPUT_NAME: &str = "input";
+/// Name of the band net's output tensor.
+pub const OUTPUT_NAME: &str = "residual";
+
+/// Offset, inside one tile's input (`4·channels × CELLS²`), of channel `k` of tile pixel
+/// `(u, v)` for a net with `channels` pixel channels.
+pub fn cell_offset(k: usize, u: usize, v: usize, channels: usize) -> usize {
+    let sub = (v % CELL) * CELL + u % CELL;
+    (sub * channels + k) * CELLS * CELLS + (v / CELL) * CELLS + u / CELL
+}
+
+/// Offset, inside one tile's output (`CELL_OUTPUTS × CELLS²`), of tile pixel `(u, v)`.
+pub fn cell_output_offset(u: usize, v: usize) -> usize {
+    ((v % CELL) * CELL + u % CELL) * CELLS * CELLS + (v / CELL) * CELLS + u / CELL
+}
+
+/// The input/output contract of a band net (the input's channels, 20 or 24, are checked by
+/// [`BandNet::load`]).
+pub fn spec() -> ModelSpec {
+    ModelSpec {
+        input: TensorSpec::new(INPUT_NAME, &[Dim::Any, Dim::Any, Dim::Any, Dim::Any]),
+        extra_inputs: Vec::new(),
+        output: TensorSpec::new(
+            OUTPUT_NAME,
+            &[
+                Dim::Any,
+                Dim::Fixed(CELL_OUTPUTS as i64),
+                Dim::Any,
+                Dim::Any,
+            ],
+        ),
+        extra_outputs: Vec::new(),
+    }
+}
+
+/// A region of a frame: x, y, width, height.
+pub type Crop = (usize, usize, usize, usize);
+
+/// The bounding box of the trimap's unknown pixels (alpha strictly between [`KNOWN_BG`] and
+/// [`KNOWN_FG`]) grown by `margin` and clipped to the frame, with the number of unknown pixels;
+/// `None` without unknown pixels. This is the crop the matting stage solves.
+pub fn band_crop(frame: &RgbaView<'_>, margin: usize) -> Option<(Crop, usize)> {
+    let (width, height) = (frame.shape()[1], frame.shape()[0]);
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0usize, 0usize);
+    let mut unknown = 0;
+    let is_unknown = |px: &[u8]| px[3] > KNOWN_BG && px[3] < KNOWN_FG;
+    crate::frame::for_each_row(frame, |y, row| {
+        // Rows without an unknown pixel are read once.
+        let Some(first) = row.chunks_exact(4).position(is_unknown) else {
+            return;
+        };
+        let last = row.chunks_exact(4).rposition(is_unknown).unwrap_or(first);
+        unknown += row[4 * first..4 * (last + 1)]
+            .chunks_exact(4)
+            .filter(|px| is_unknown(px))
+            .count();
+        x0 = x0.min(first);
+        x1 = x1.max(last);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    });
+    (unknown > 0).then(|| {
+        let (cx, cy) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+        let (cw, ch) = (
+            (x1 + margin + 1).min(width) - cx,
+            (y1 + margin + 1).min(height) - cy,
+        );
+        ((cx, cy, cw, ch), unknown)
+    })
+}
+
+/// The classical refinement's matte of `crop` as the matting stage computes it without a net:
+/// a flat 0.5 start solved by `solver` with `settings`; `alpha` (resized to the crop) holds the
+/// result, known pixels exactly 0 / 1.
+pub fn coarse_matte(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    settings: &RefineSettings,
+    solver: &mut LaplacianSolver,
+    alpha: &mut Vec<f32>,
+) -> SolveReport {
+    alpha.clear();
+    alpha.resize(cw * ch, 0.5);
+    let view = frame.slice(ndarray::s![cy..cy + ch, cx..cx + cw, ..]);
+    solver.refine(&view, alpha, settings)
+}
+
+/// The tiles of one frame that go through the net: their inputs, back to back, and where each
+/// tile's centre is in the frame.
+#[derive(Debug, Default, Clone)]
+pub struct TileBatch {
+    /// `tiles × CELL_CHANNELS × CELLS²`, each tile laid out as [`cell_offset`] says.
+    pub input: Vec<f32>,
+    /// Top-left corner, in the frame, of each tile's `TILE × TILE` centre.
+    pub origins: Vec<(usize, usize)>,
+}
+
+impl TileBatch {
+    pub fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+}
+
+fn is_unknown(t: u8) -> bool {
+    t > KNOWN_BG && t < KNOWN_FG
+}
+
+/// Whether the tile whose centre starts at `(tx, ty)` (inside `crop`) goes through the net.
+fn tile_is_soft(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    coarse: &[f32],
+    tx: usize,
+    ty: usize,
+) -> bool {
+    let (x1, y1) = ((tx + TILE).min(cx + cw), (ty + TILE).min(cy + ch));
+    (ty.max(cy)..y1).any(|y| {
+        let row = &coarse[(y - cy) * cw..(y - cy + 1) * cw];
+        (tx.max(cx)..x1).any(|x| {
+            let a = row[x - cx];
+            a > SOFT && a < 1.0 - SOFT && is_unknown(frame[[y, x, 3]])
+        })
+    })
+}
+
+/// Collects the tiles of `crop` that go through the net: `frame` holds the trimap in alpha and
+/// `coarse` the crop's coarse matte (`cw × ch`, as [`coarse_matte`] leaves it). Outside the
+/// crop every pixel is known, so its coarse alpha is the trimap's 0 / 1. With
+/// `channels` = [`TEMPORAL_CHANNELS`], `previous` is the previous frame's matte (the frame's
+/// size, row-major), or `None` without history: the coarse alpha is repeated.
+pub fn gather_tiles(
+    frame: &RgbaView<'_>,
+    crop: Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    batch: &mut TileBatch,
+) {
+    let (cx, cy, cw, ch) = crop;
+    let (width, height) = (frame.shape()[1], frame.shape()[0]);
+    batch.input.clear();
+    batch.origins.clear();
+    let per_tile = channels * TILE_INPUT * TILE_INPUT;
+    let temporal = channels == TEMPORAL_CHANNELS;
+    // The grid is anchored at the frame's corner, not the crop's: a pixel is in the same tile,
+    // at the same place in its 2×2 cell, whatever the band does, so the net's output for a
+    // pixel does not jump when the crop moves by a pixel between frames.
+    for ty in (cy / TILE * TILE..cy + ch).step_by(TILE) {
+        for tx in (cx / TILE * TILE..cx + cw).step_by(TILE) {
+            if !tile_is_soft(frame, crop, coarse, tx, ty) {
+                continue;
+            }
+            batch.origins.push((tx, ty));
+            let start = batch.input.len();
+            batch.input.resize(start + per_tile, 0.0);
+            let tile = &mut batch.input[start..];
+            for v in 0..TILE_INPUT {
+                let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
+                let row = frame.index_axis(Axis(0), y);
+                let row = row.to_slice().expect("RGBA rows are contiguous");
+                for u in 0..TILE_INPUT {
+                    let x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
+                    let px = &row[4 * x..4 * x + 4];
+                    for k in 0..3 {
+                        tile[cell_offset(k, u, v, channels)] = px[k] as f32 * (1.0 / 255.0);
+                    }
+                    let (t, c) = match known_alpha(px[3]) {
+                        Some(a) => (a, a),
+                        None => {
+                            let inside = x >= cx && x < cx + cw && y >= cy && y < cy + ch;
+                            let c = if inside {
+                                coarse[(y - cy) * cw + (x - cx)]
+                            } else {
+                                0.5
+                            };
+                            (0.5, c)
+                        }
+                    };
+                    tile[cell_offset(3, u, v, channels)] = t;
+                    tile[cell_offset(COARSE_CHANNEL, u, v, channels)] = c;
+                    if temporal {
+                        tile[cell_offset(PREV_CHANNEL, u, v, channels)] = match previous {
+                            Some(p) => p[y * width + x] as f32 * (1.0 / 255.0),
+                            None => c,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the net's corrections for `batch` (`tiles × CELL_OUTPUTS × CELLS²`) to `alpha`, the
+/// crop's coarse matte (`cw × ch`), at the unknown pixels of every tile's centre, clamped to
+/// 0..1.
+pub fn scatter_tiles(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    batch: &TileBatch,
+    output: &[f32],
+    alpha: &mut [f32],
+) {
+    let per_tile = CELL_OUTPUTS * CELLS * CELLS;
+    for (k, &(tx, ty)) in batch.origins.iter().enumerate() {
+        let out = &output[k * per_tile..(k + 1) * per_tile];
+        for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
+            let v = y - ty + TILE_MARGIN;
+            for x in tx.max(cx)..(tx + TILE).min(cx + cw) {
+                if is_unknown(frame[[y, x, 3]]) {
+                    let u = x - tx + TILE_MARGIN;
+                    let a = &mut alpha[(y - cy) * cw + (x - cx)];
+                    *a = (*a + out[cell_output_offset(u, v)]).clamp(0.0, 1.0);
+                }
+            }
+        }
+    }
+}
+
+/// A loaded band net with its buffers, reused across frames.
+#[derive(Debug)]
+pub struct BandNet {
+    model: Model,
+    /// Pixel channels: [`CHANNELS`], or [`TEMPORAL_CHANNELS`] for a temporal net.
+    channels: usize,
+    batch: TileBatch,
+    output: Vec<f32>,
+}
+
+impl BandNet {
+    /// Loads and validates the band net at `path` with `threads` intra-op threads (0 = the
+    /// process-wide pool).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
+        let model = Model::load(path, &spec(), threads)?;
+        let declared = model.input_shape().get(1).copied().unwrap_or(-1);
+        let channels = match declared {
+            d if d == CELL_CHANNELS as i64 => CHANNELS,
+            d if d == TEMPORAL_CELL_CHANNELS as i64 => TEMPORAL_CHANNELS,
+            _ => {
+                return Err(ModelError::WrongShape {
+                    path: path.to_path_buf(),
+                    name: INPUT_NAME,
+                    expected: format!(
+                        "[N, {CELL_CHANNELS} or {TEMPORAL_CELL_CHANNELS}, C, C] (band-net cells)"
+                    ),
+                    found: format!("{:?}", model.input_shape()),
+                });
+            }
+        };
+        Ok(Self {
+            model,
+            channels,
+            batch: TileBatch::default(),
+            output: Vec::new(),
+        })
+    }
+
+    /// Whether the net reads the previous frame's matte.
+    pub fn is_temporal(&self) -> bool {
+        self.channels == TEMPORAL_CHANNELS
+    }
+
+    pub fn model_path(&self) -> &Path {
+        self.model.path()
+    }
+
+    /// Replaces the coarse matte `alpha` of `crop` (`cw × ch`) by the net's at the unknown
+    /// pixels of every soft tile; `previous` is the previous frame's matte for a temporal net
+    /// (`None`: no history). Returns the number of tiles run.
+    pub fn refine(
+        &mut self,
+        frame: &RgbaView<'_>,
+        crop: Crop,
+        alpha: &mut [f32],
+        previous: Option<&[u8]>,
+    ) -> Result<usize, ModelError> {
+        gather_tiles(frame, crop, alpha, self.channels, previous, &mut self.batch);
+        let tiles = self.batch.len();
+        let cell_channels = self.channels * CELL * CELL;
+        let per_tile = cell_channels * CELLS * CELLS;
+        let per_out = CELL_OUTPUTS * CELLS * CELLS;
+        self.output.resize(tiles * per_out, 0.0);
+        for start in (0..tiles).step_by(MAX_BATCH) {
+            let n = MAX_BATCH.min(tiles - start);
+            self.model.run(
+                &self.batch.input[start * per_tile..(start + n) * per_tile],
+                &[n, cell_channels, CELLS, CELLS],
+                &mut self.output[start * per_out..(start + n) * per_out],
+            )?;
+        }
+        scatter_tiles(frame, crop, &self.batch, &self.output, alpha);
+        Ok(tiles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    /// A frame whose left half is known background, right half known foreground, with an
+    /// unknown vertical band of `band` columns at `x0`.
+    fn frame(width: usize, height: usize, x0: usize, band: usize) -> Array3<u8> {
+        Array3::from_shape_fn((height, width, 4), |(y, x, c)| match c {
+            3 if x >= x0 && x < x0 + band => 128,
+            3 if x < x0 => 0,
+            3 => 255,
+            _ => ((x * 7 + y * 3 + c * 50) % 256) as u8,
+        })
+    }
+
+    #[test]
+    fn the_crop_is_the_unknown_bounding_box_grown_by_the_margin() {
+        let f = frame(100, 60, 40, 5);
+        let ((cx, cy, cw, ch), unknown) = band_crop(&f.view(), 16).unwrap();
+        assert_eq!((cx, cy, cw, ch), (24, 0, 37, 60));
+        assert_eq!(unknown, 5 * 60);
+        let none = frame(100, 60, 40, 0);
+        assert!(band_crop(&none.view(), 16).is_none());
+    }
+
+    #[test]
+    fn only_tiles_with_soft_unknown_pixels_are_gathered_and_only_unknown_pixels_written() {
+        let f = frame(100, 70, 40, 5);
+        let view = f.view();
+        let crop = band_crop(&view, 16).unwrap().0;
+        let (cx, cy, cw, ch) = crop;
+        // Coarse matte: known pixels 0 / 1, the band soft in rows below 32 only.
+        let mut coarse = vec![0.0f32; cw * ch];
+        for y in 0..ch {
+            for x in 0..cw {
+                coarse[y * cw + x] = match known_alpha(view[[cy + y, cx + x, 3]]) {
+                    Some(a) => a,
+                    None if y < TILE => 0.5,
+                    None => 1.0,
+                };
+            }
+        }
+        let mut batch = TileBatch::default();
+        gather_tiles(&view, crop, &coarse, CHANNELS, None, &mut batch);
+        // Crop x 24..61, grid anchored at the frame: tiles at x 0, 32 (holds the band 40..45);
+        // only the first row of tiles is soft.
+        assert_eq!(batch.origins, vec![(32, 0)]);
+        assert_eq!(batch.input.len(), CELL_CHANNELS * CELLS * CELLS);
+        // Input pixel (u, v) is frame pixel (32 − margin + u, v − margin clamped to 0).
+        let (u, v) = (TILE_MARGIN + 8, TILE_MARGIN + 3);
+        let (x, y) = (32 + 8, 3);
+        let at = |k, u, v| batch.input[cell_offset(k, u, v, CHANNELS)];
+        assert_eq!(at(0, u, v), view[[y, x, 0]] as f32 / 255.0);
+        assert_eq!(at(2, u, v), view[[y, x, 2]] as f32 / 255.0);
+        assert_eq!(at(3, u, v), 0.5);
+        assert_eq!(at(COARSE_CHANNEL, u, v), 0.5);
+        // Rows above the frame repeat row 0.
+        assert_eq!(at(1, u, 0), view[[0, x, 1]] as f32 / 255.0);
+        // A known-foreground pixel right of the band: trimap 1, coarse 1.
+        let u2 = TILE_MARGIN + 20;
+        assert_eq!(at(3, u2, v), 1.0);
+        assert_eq!(at(COARSE_CHANNEL, u2, v), 1.0);
+        // A temporal net gets the previous matte, or the coarse alpha without history.
+        let (w, _) = (view.shape()[1], view.shape()[0]);
+        let previous: Vec<u8> = (0..w * view.shape()[0]).map(|i| (i % 251) as u8).collect();
+        let mut temporal = TileBatch::default();
+        gather_tiles(
+            &view,
+            crop,
+            &coarse,
+            TEMPORAL_CHANNELS,
+            Some(&previous),
+            &mut temporal,
+        );
+        let t_at = |b: &TileBatch, k, u, v| b.input[cell_offset(k, u, v, TEMPORAL_CHANNELS)];
+        assert_eq!(temporal.input.len(), TEMPORAL_CELL_CHANNELS * CELLS * CELLS);
+        assert_eq!(t_at(&temporal, 0, u, v), at(0, u, v));
+        assert_eq!(
+            t_at(&temporal, PREV_CHANNEL, u, v),
+            previous[y * w + x] as f32 / 255.0
+        );
+        gather_tiles(&view, crop, &coarse, TEMPORAL_CHANNELS, None, &mut temporal);
+        assert_eq!(t_at(&temporal, PREV_CHANNEL, u, v), 0.5);
+        assert_eq!(t_at(&temporal, PREV_CHANNEL, u2, v), 1.0);
+        // Correct every pixel by −0.25: only the tile's unknown centre pixels change.
+        let output = vec![-0.25f32; CELL_OUTPUTS * CELLS * CELLS];
+        let mut alpha = coarse.clone();
+        scatter_tiles(&view, crop, &batch, &output, &mut alpha);
+        for y in 0..ch {
+            for x in 0..cw {
+                let unknown = is_unknown(view[[cy + y, cx + x, 3]]);
+                let expect = if unknown && y < TILE && cx + x >= 32 {
+                    0.25
+                } else {
+                    coarse[y * cw + x]
+                };
+                assert_eq!(alpha[y * cw + x], expect, "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn the_cell_layout_is_space_to_depth() {
+        // Every input offset is used exactly once.
+        for channels in [CHANNELS, TEMPORAL_CHANNELS] {
+            let mut seen = vec![false; channels * CELL * CELL * CELLS * CELLS];
+            for k in 0..channels {
+                for v in 0..TILE_INPUT {
+                    for u in 0..TILE_INPUT {
+                        let o = cell_offset(k, u, v, channels);
+                        assert!(!seen[o]);
+                        seen[o] = true;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s));
+        }
+        // Pixel (3, 2): cell (1, 1), sub-pixel i = 0, j = 1 → channel (0·2 + 1)·5 + k.
+        assert_eq!(
+            cell_offset(4, 3, 2, CHANNELS),
+            (5 + 4) * CELLS * CELLS + CELLS + 1
+        );
+        assert_eq!(cell_output_offset(3, 2), CELLS * CELLS + CELLS + 1);
+    }
+
+    #[test]
+    fn the_coarse_matte_keeps_known_pixels_exact() {
+        let f = frame(64, 48, 20, 8);
+        let view = f.view();
+        let crop = band_crop(&view, 16).unwrap().0;
+        let (cx, cy, cw, ch) = crop;
+        let mut alpha = Vec::new();
+        let report = coarse_matte(
+            &view,
+            crop,
+            &RefineSettings::default(),
+            &mut LaplacianSolver::new(),
+            &mut alpha,
+        );
+        assert_eq!(report.unknown, 8 * 48);
+        for y in 0..ch {
+            for x in 0..cw {
+                let a = alpha[y * cw + x];
+                match known_alpha(view[[cy + y, cx + x, 3]]) {
+                    Some(k) => assert_eq!(a, k),
+                    None => assert!((0.0..=1.0).contains(&a)),
+                }
+            }
+        }
+    }
+}

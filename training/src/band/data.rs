@@ -1,0 +1,333 @@
+//! The band net's training data: composites from the data engine ([`crate::data`]) at the size
+//! of a runtime crop, each solved by the project's closed-form refinement at the runtime's
+//! default settings ([`slimmatte::band_net::coarse_matte`], a flat start as the matting stage
+//! makes it), then cut into the tiles the runtime would send to the net
+//! ([`slimmatte::band_net::gather_tiles`]). The target is the composite's exact alpha.
+//!
+//! For a temporal band net each composite is the current frame of a moving pair
+//! ([`crate::data::sequence`]) and the tiles carry a sixth channel, the previous matte as the
+//! runtime would feed it: the previous frame's truth degraded like a net's output (the pair's
+//! `Truth` source), the previous frame's coarse matte (standing for a weak previous output, the
+//! pair's `Own` source), or nothing (`Reset`: the coarse alpha is repeated, as the runtime does
+//! without history).
+
+use anyhow::Result;
+use ndarray::Array3;
+use slimmatte::band_net::{
+    CHANNELS, TEMPORAL_CHANNELS, TILE, TILE_INPUT, TILE_MARGIN, TileBatch, band_crop, cell_offset,
+    coarse_matte, gather_tiles,
+};
+use slimmatte::matte::DEFAULT_MARGIN;
+use slimmatte::refine::{LaplacianSolver, RefineSettings};
+use tch::Tensor;
+
+use crate::data::sequence::{PrevSource, finish_prev};
+use crate::data::{Generator, Sample, par_generate, sample_seed};
+
+/// Pixels of one tile plane.
+pub const PLANE: usize = TILE_INPUT * TILE_INPUT;
+
+/// The tiles of one composite, with what the whole composite's error needs.
+struct SampleTiles {
+    /// `tiles × CHANNELS × PLANE`.
+    input: Vec<f32>,
+    /// `tiles × PLANE`: the exact alpha under each tile input.
+    target: Vec<f32>,
+    /// The part of each tile's centre inside the crop, in tile-input coordinates: columns
+    /// `u0..u1`, rows `v0..v1` (the rest is never written).
+    extent: Vec<[usize; 4]>,
+    /// SAD (÷1000) of the coarse matte over the unknown pixels no tile covers.
+    rest_sad: f64,
+    /// SAD (÷1000) of the coarse matte over all unknown pixels.
+    coarse_sad: f64,
+}
+
+/// One split of band-net tiles.
+pub struct BandSet {
+    /// Pixel channels of a tile: 5, or 6 for a temporal net.
+    pub channels: usize,
+    /// `tiles × channels × PLANE`.
+    pub input: Vec<f32>,
+    /// `tiles × PLANE`.
+    pub target: Vec<f32>,
+    /// The composite each tile comes from.
+    pub sample_of: Vec<usize>,
+    /// The part of each tile's centre inside its crop: `[u0, u1, v0, v1]` in tile-input
+    /// coordinates.
+    pub extent: Vec<[usize; 4]>,
+    /// Per composite: SAD of the coarse matte over the unknown pixels outside the tiles.
+    pub rest_sad: Vec<f64>,
+    /// Per composite: SAD of the coarse matte over all its unknown pixels.
+    pub coarse_sad: Vec<f64>,
+}
+
+/// A composite as the runtime's RGBA frame, the trimap in alpha.
+fn frame_of(s: &Sample, size: usize) -> Array3<u8> {
+    Array3::from_shape_fn((size, size, 4), |(y, x, c)| {
+        if c == 3 {
+            s.trimap[y * size + x]
+        } else {
+            s.rgb[(y * size + x) * 3 + c]
+        }
+    })
+}
+
+/// The coarse matte of a whole frame as the stage would write it without a net (8-bit, known
+/// pixels exact).
+fn coarse_frame(s: &Sample, size: usize) -> Vec<u8> {
+    let frame = frame_of(s, size);
+    let view = frame.view();
+    let mut full: Vec<f32> = s.trimap.iter().map(|&t| (t == 255) as u8 as f32).collect();
+    if let Some((crop, _)) = band_crop(&view, DEFAULT_MARGIN as usize) {
+        let (cx, cy, cw, ch) = crop;
+        let mut coarse = Vec::new();
+        coarse_matte(
+            &view,
+            crop,
+            &RefineSettings::default(),
+            &mut LaplacianSolver::new(),
+            &mut coarse,
+        );
+        for y in 0..ch {
+            full[(cy + y) * size + cx..][..cw].copy_from_slice(&coarse[y * cw..(y + 1) * cw]);
+        }
+    }
+    finish_prev(&full, &s.trimap)
+}
+
+/// Makes the tiles of composite `seed` of side `size` (the current frame of a moving pair,
+/// with the previous matte, for a temporal net).
+fn sample_tiles(generator: &Generator, seed: u64, size: usize, temporal: bool) -> SampleTiles {
+    let (s, previous) = if temporal {
+        let pair = generator.pair(seed, size);
+        let previous = match pair.source {
+            PrevSource::Reset => None,
+            PrevSource::Truth => pair.current.prev.clone(),
+            PrevSource::Own => Some(coarse_frame(&pair.previous, size)),
+        };
+        (pair.current, previous)
+    } else {
+        (generator.sample(seed, size), None)
+    };
+    let channels = if temporal {
+        TEMPORAL_CHANNELS
+    } else {
+        CHANNELS
+    };
+    let frame = frame_of(&s, size);
+    let view = frame.view();
+    let mut out = SampleTiles {
+        input: Vec::new(),
+        target: Vec::new(),
+        extent: Vec::new(),
+        rest_sad: 0.0,
+        coarse_sad: 0.0,
+    };
+    let Some((crop, _)) = band_crop(&view, DEFAULT_MARGIN as usize) else {
+        return out;
+    };
+    let (cx, cy, cw, ch) = crop;
+    let mut coarse = Vec::new();
+    coarse_matte(
+        &view,
+        crop,
+        &RefineSettings::default(),
+        &mut LaplacianSolver::new(),
+        &mut coarse,
+    );
+    let mut batch = TileBatch::default();
+    gather_tiles(
+        &view,
+        crop,
+        &coarse,
+        channels,
+        previous.as_deref(),
+        &mut batch,
+    );
+    let mut covered = vec![false; cw * ch];
+    for &(tx, ty) in &batch.origins {
+        let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
+        let (y0, y1) = (ty.max(cy), (ty + TILE).min(cy + ch));
+        out.extent.push([
+            x0 - tx + TILE_MARGIN,
+            x1 - tx + TILE_MARGIN,
+            y0 - ty + TILE_MARGIN,
+            y1 - ty + TILE_MARGIN,
+        ]);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                covered[(y - cy) * cw + (x - cx)] = true;
+            }
+        }
+        for v in 0..TILE_INPUT {
+            let y = (ty + v).saturating_sub(TILE_MARGIN).min(size - 1);
+            for u in 0..TILE_INPUT {
+                let x = (tx + u).saturating_sub(TILE_MARGIN).min(size - 1);
+                out.target.push(s.alpha[y * size + x]);
+            }
+        }
+    }
+    for y in 0..ch {
+        for x in 0..cw {
+            let t = s.trimap[(cy + y) * size + cx + x];
+            if t != 0 && t != 255 {
+                let e = (coarse[y * cw + x] - s.alpha[(cy + y) * size + cx + x]).abs() as f64;
+                out.coarse_sad += e / 1000.0;
+                if !covered[y * cw + x] {
+                    out.rest_sad += e / 1000.0;
+                }
+            }
+        }
+    }
+    // The runtime's cell layout back to pixel planes (the tch net lays out its cells itself).
+    let per_tile = channels * PLANE;
+    out.input = vec![0.0; batch.input.len()];
+    for (src, dst) in batch
+        .input
+        .chunks_exact(per_tile)
+        .zip(out.input.chunks_exact_mut(per_tile))
+    {
+        for k in 0..channels {
+            for v in 0..TILE_INPUT {
+                for u in 0..TILE_INPUT {
+                    dst[k * PLANE + v * TILE_INPUT + u] = src[cell_offset(k, u, v, channels)];
+                }
+            }
+        }
+    }
+    out
+}
+
+impl BandSet {
+    /// `n` composites of split seed `seed`, side `size`, made on `threads` threads (moving
+    /// pairs with the previous matte when `temporal`).
+    pub fn generate(
+        generator: &Generator,
+        seed: u64,
+        n: usize,
+        size: usize,
+        threads: usize,
+        temporal: bool,
+    ) -> Self {
+        let parts = par_generate(n, threads, |i| {
+            sample_tiles(generator, sample_seed(seed, i), size, temporal)
+        });
+        let mut set = BandSet {
+            channels: if temporal {
+                TEMPORAL_CHANNELS
+            } else {
+                CHANNELS
+            },
+            input: Vec::new(),
+            target: Vec::new(),
+            sample_of: Vec::new(),
+            extent: Vec::new(),
+            rest_sad: Vec::new(),
+            coarse_sad: Vec::new(),
+        };
+        for (i, p) in parts.into_iter().enumerate() {
+            let tiles = p.target.len() / PLANE;
+            set.sample_of.extend(std::iter::repeat_n(i, tiles));
+            set.extent.extend_from_slice(&p.extent);
+            set.input.extend_from_slice(&p.input);
+            set.target.extend_from_slice(&p.target);
+            set.rest_sad.push(p.rest_sad);
+            set.coarse_sad.push(p.coarse_sad);
+        }
+        set
+    }
+
+    /// Whether the runtime writes input pixel `(u, v)` of tile `i` (if unknown): it is in the
+    /// tile's centre and inside the crop.
+    fn written(&self, i: usize, u: usize, v: usize) -> bool {
+        let [u0, u1, v0, v1] = self.extent[i];
+        (u0..u1).contains(&u) && (v0..v1).contains(&v)
+    }
+
+    pub fn tiles(&self) -> usize {
+        self.sample_of.len()
+    }
+
+    pub fn samples(&self) -> usize {
+        self.rest_sad.len()
+    }
+
+    /// A batch: (input `[B, 5, T, T]`, target `[B, 1, T, T]`, loss mask `[B, 1, T, T]`: the
+    /// unknown pixels of the tile's centre, the ones the runtime writes); `flips[i]` mirrors
+    /// tile `idx[i]` horizontally.
+    pub fn batch(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Tensor, Tensor) {
+        let b = idx.len();
+        let ch = self.channels;
+        let mut input = vec![0.0f32; b * ch * PLANE];
+        let mut target = vec![0.0f32; b * PLANE];
+        let mut mask = vec![0.0f32; b * PLANE];
+        for (bi, (&i, &flip)) in idx.iter().zip(flips).enumerate() {
+            let src_in = &self.input[i * ch * PLANE..(i + 1) * ch * PLANE];
+            let src_t = &self.target[i * PLANE..(i + 1) * PLANE];
+            for v in 0..TILE_INPUT {
+                for u in 0..TILE_INPUT {
+                    let su = if flip { TILE_INPUT - 1 - u } else { u };
+                    let (s, d) = (v * TILE_INPUT + su, v * TILE_INPUT + u);
+                    for c in 0..ch {
+                        input[(bi * ch + c) * PLANE + d] = src_in[c * PLANE + s];
+                    }
+                    target[bi * PLANE + d] = src_t[s];
+                    if self.written(i, su, v) && src_in[3 * PLANE + s] == 0.5 {
+                        mask[bi * PLANE + d] = 1.0;
+                    }
+                }
+            }
+        }
+        let (b, t) = (b as i64, TILE_INPUT as i64);
+        (
+            Tensor::from_slice(&input).view([b, ch as i64, t, t]),
+            Tensor::from_slice(&target).view([b, 1, t, t]),
+            Tensor::from_slice(&mask).view([b, 1, t, t]),
+        )
+    }
+}
+
+/// Per-composite SAD (÷1000, unknown pixels) of the mattes `alpha` (`tiles × PLANE`, e.g. a
+/// net's output) written over the coarse matte, as the runtime writes them.
+pub fn per_sample_sad(set: &BandSet, alpha: &[f32]) -> Vec<f64> {
+    let mut sad = set.rest_sad.clone();
+    for (i, &s) in set.sample_of.iter().enumerate() {
+        let ch = set.channels;
+        let inp = &set.input[i * ch * PLANE..(i + 1) * ch * PLANE];
+        let tgt = &set.target[i * PLANE..(i + 1) * PLANE];
+        let out = &alpha[i * PLANE..(i + 1) * PLANE];
+        for v in TILE_MARGIN..TILE_MARGIN + TILE {
+            for u in TILE_MARGIN..TILE_MARGIN + TILE {
+                let p = v * TILE_INPUT + u;
+                if set.written(i, u, v) && inp[3 * PLANE + p] == 0.5 {
+                    sad[s] += (out[p].clamp(0.0, 1.0) - tgt[p]).abs() as f64 / 1000.0;
+                }
+            }
+        }
+    }
+    sad
+}
+
+/// The coarse matte of every tile (`tiles × PLANE`): what the runtime writes without a net.
+pub fn coarse_of(set: &BandSet) -> Vec<f32> {
+    let mut out = Vec::with_capacity(set.tiles() * PLANE);
+    for i in 0..set.tiles() {
+        let ch = set.channels;
+        out.extend_from_slice(&set.input[(i * ch + 4) * PLANE..(i * ch + 5) * PLANE]);
+    }
+    out
+}
+
+/// Check used by tests and the quick run: a tile whose centre the trimap marks unknown is
+/// counted once per composite (tiles do not overlap).
+pub fn check(set: &BandSet) -> Result<()> {
+    let coarse = coarse_of(set);
+    let sad = per_sample_sad(set, &coarse);
+    for (i, (a, b)) in sad.iter().zip(&set.coarse_sad).enumerate() {
+        anyhow::ensure!(
+            (a - b).abs() < 1e-6 * (1.0 + b.abs()) + 1e-9,
+            "composite {i}: tiles give coarse SAD {a}, the whole crop {b}"
+        );
+    }
+    Ok(())
+}
