@@ -20,10 +20,15 @@ OUT=${SLIMMATTE_RESULTS:-results}/band_ablation
 mkdir -p "$OUT"
 cargo build --release --quiet
 EVAL=(./target/release/slimmatte eval --synthetic 20 --sequences 2 --sequence-frames 30 --closed-form 0 --no-rvm --alphamat)
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
 run() {
   local name=$1; shift
   echo "==> $name: $*"
-  "${EVAL[@]}" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
+  "${EVAL[@]}" "$@" --out "$OUT/$name" > "$LOGS/$name.log" 2>&1 || { cat "$LOGS/$name.log"; exit 1; }
+  # Keep the tables; the plots and crops of every run are in the default eval's set already.
+  find "$OUT/$name" -type f ! -name eval.json ! -name eval.md -delete
+  find "$OUT/$name" -mindepth 1 -type d -empty -delete
 }
 run default
 run no-history --temporal false

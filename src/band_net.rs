@@ -184,13 +184,15 @@ fn tile_is_soft(
     tx: usize,
     ty: usize,
 ) -> bool {
-    let (x1, y1) = ((tx + TILE).min(cx + cw), (ty + TILE).min(cy + ch));
-    (ty.max(cy)..y1).any(|y| {
-        let row = &coarse[(y - cy) * cw..(y - cy + 1) * cw];
-        (tx.max(cx)..x1).any(|x| {
-            let a = row[x - cx];
-            a > SOFT && a < 1.0 - SOFT && is_unknown(frame[[y, x, 3]])
-        })
+    let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
+    (ty.max(cy)..(ty + TILE).min(cy + ch)).any(|y| {
+        let alphas = &coarse[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
+        let row = frame.index_axis(Axis(0), y);
+        let row = row.to_slice().expect("RGBA rows are contiguous");
+        alphas
+            .iter()
+            .zip(row[4 * x0..4 * x1].chunks_exact(4))
+            .any(|(&a, px)| a > SOFT && a < 1.0 - SOFT && is_unknown(px[3]))
     })
 }
 
@@ -208,11 +210,9 @@ pub fn gather_tiles(
     batch: &mut TileBatch,
 ) {
     let (cx, cy, cw, ch) = crop;
-    let (width, height) = (frame.shape()[1], frame.shape()[0]);
     batch.input.clear();
     batch.origins.clear();
     let per_tile = channels * TILE_INPUT * TILE_INPUT;
-    let temporal = channels == TEMPORAL_CHANNELS;
     // The grid is anchored at the frame's corner, not the crop's: a pixel is in the same tile,
     // at the same place in its 2×2 cell, whatever the band does, so the net's output for a
     // pixel does not jump when the crop moves by a pixel between frames.
@@ -224,38 +224,67 @@ pub fn gather_tiles(
             batch.origins.push((tx, ty));
             let start = batch.input.len();
             batch.input.resize(start + per_tile, 0.0);
-            let tile = &mut batch.input[start..];
-            for v in 0..TILE_INPUT {
-                let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
-                let row = frame.index_axis(Axis(0), y);
-                let row = row.to_slice().expect("RGBA rows are contiguous");
-                for u in 0..TILE_INPUT {
-                    let x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
-                    let px = &row[4 * x..4 * x + 4];
-                    for k in 0..3 {
-                        tile[cell_offset(k, u, v, channels)] = px[k] as f32 * (1.0 / 255.0);
-                    }
-                    let (t, c) = match known_alpha(px[3]) {
-                        Some(a) => (a, a),
-                        None => {
-                            let inside = x >= cx && x < cx + cw && y >= cy && y < cy + ch;
-                            let c = if inside {
-                                coarse[(y - cy) * cw + (x - cx)]
-                            } else {
-                                0.5
-                            };
-                            (0.5, c)
-                        }
-                    };
-                    tile[cell_offset(3, u, v, channels)] = t;
-                    tile[cell_offset(COARSE_CHANNEL, u, v, channels)] = c;
-                    if temporal {
-                        tile[cell_offset(PREV_CHANNEL, u, v, channels)] = match previous {
-                            Some(p) => p[y * width + x] as f32 * (1.0 / 255.0),
-                            None => c,
-                        };
-                    }
-                }
+            fill_tile(
+                frame,
+                crop,
+                coarse,
+                channels,
+                previous,
+                (tx, ty),
+                &mut batch.input[start..],
+            );
+        }
+    }
+}
+
+/// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
+/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row with the planes' offsets
+/// worked out once per row.
+fn fill_tile(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    (tx, ty): (usize, usize),
+    tile: &mut [f32],
+) {
+    let (width, height) = (frame.shape()[1], frame.shape()[0]);
+    let temporal = channels == TEMPORAL_CHANNELS;
+    let plane = CELLS * CELLS;
+    let mut xs = [0usize; TILE_INPUT];
+    for (u, x) in xs.iter_mut().enumerate() {
+        *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
+    }
+    let inside_x = |x: usize| x >= cx && x < cx + cw;
+    for v in 0..TILE_INPUT {
+        let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
+        let row = frame.index_axis(Axis(0), y);
+        let row = row.to_slice().expect("RGBA rows are contiguous");
+        let coarse_row =
+            (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
+        let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
+        for (u, &x) in xs.iter().enumerate() {
+            // Channel k of this pixel is at base + k · plane.
+            let base = cell_offset(0, u, v, channels);
+            let px = &row[4 * x..4 * x + 4];
+            tile[base] = px[0] as f32 * (1.0 / 255.0);
+            tile[base + plane] = px[1] as f32 * (1.0 / 255.0);
+            tile[base + 2 * plane] = px[2] as f32 * (1.0 / 255.0);
+            let (t, c) = match known_alpha(px[3]) {
+                Some(a) => (a, a),
+                None => match coarse_row {
+                    Some(r) if inside_x(x) => (0.5, r[x - cx]),
+                    _ => (0.5, 0.5),
+                },
+            };
+            tile[base + 3 * plane] = t;
+            tile[base + COARSE_CHANNEL * plane] = c;
+            if temporal {
+                tile[base + PREV_CHANNEL * plane] = match prev_row {
+                    Some(p) => p[x] as f32 * (1.0 / 255.0),
+                    None => c,
+                };
             }
         }
     }
@@ -274,12 +303,19 @@ pub fn scatter_tiles(
     let per_tile = CELL_OUTPUTS * CELLS * CELLS;
     for (k, &(tx, ty)) in batch.origins.iter().enumerate() {
         let out = &output[k * per_tile..(k + 1) * per_tile];
+        let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
         for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
             let v = y - ty + TILE_MARGIN;
-            for x in tx.max(cx)..(tx + TILE).min(cx + cw) {
-                if is_unknown(frame[[y, x, 3]]) {
+            let row = frame.index_axis(Axis(0), y);
+            let row = row.to_slice().expect("RGBA rows are contiguous");
+            let alphas = &mut alpha[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
+            for ((a, px), x) in alphas
+                .iter_mut()
+                .zip(row[4 * x0..4 * x1].chunks_exact(4))
+                .zip(x0..x1)
+            {
+                if is_unknown(px[3]) {
                     let u = x - tx + TILE_MARGIN;
-                    let a = &mut alpha[(y - cy) * cw + (x - cx)];
                     *a = (*a + out[cell_output_offset(u, v)]).clamp(0.0, 1.0);
                 }
             }

@@ -251,6 +251,8 @@ def results_text(out):
         ("segmenter_limits.md", "the full pipeline on a perfect segmenter (`eval --oracle-mask`), and what was tried against the real one's misses"),
         ("pose_segmentation.md", "MediaPipe Pose's segmentation averaged into the selfie mask (`trimapgen pose`): tuning, test sets, cost, unseen footage"),
         ("speed_history.md", "the pipeline's frame rates run by run, machine by machine, and the optimisations between them"),
+        ("band_net.md", "the band net (the pruned student that makes the full-resolution matte): test sets, speed, ablation, DCP vs Network Slimming, crops"),
+        ("band_ablation.md", "the band net's ablation (`scripts/band_ablation.sh`): no history, teacher, single-frame teacher, the solver given the same time"),
     ] if (out / n).exists()]
     other_lines = "\n".join(f"- [`{n}`]({n}): {what}" for n, what in others)
     return (f"# Results of `bash scripts/bench.sh`\n\n"

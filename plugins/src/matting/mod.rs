@@ -1,15 +1,16 @@
 //! # element-slimmatte
 //!
-//! The matting element: refines the trimap in the alpha channel (as `trimapgen` writes it) into
-//! a soft alpha matte with the pruned student network. Known foreground and background stay
-//! exact; only a crop around the unknown band goes through the network, at a working
-//! resolution, and the matte is upsampled with a fast guided filter so hair detail survives.
-//! The network's matte then warm-starts a real-time closed-form matting solve (`refine`), which
-//! recovers strands and holes that the small network blurs.
+//! The matting element: turns the trimap in the alpha channel (as `trimapgen` writes it) into a
+//! soft alpha matte. Known foreground and background stay exact. A real-time closed-form
+//! matting solve (`refine`) solves the crop around the unknown band at the resolution
+//! `refine-size` allows; the band net (`band-net`, on: the pruned student,
+//! `slimmatte::band_net`) then makes the full-resolution matte on the tiles where the band is
+//! soft, from the image, the coarse matte and the previous frame's matte (`temporal`; without
+//! history — first frame, flush, caps change, scene cut — it gets the coarse matte again).
 //!
-//! A temporal model (one with a `prev_alpha` input) also gets the previous frame's matte on the
-//! crop (`temporal`, on by default); after a flush, a caps change or a scene cut it gets the
-//! trimap instead. Single-frame models run as before.
+//! The crop matting net (`model`) runs only when the refinement depends on it (`refine=none`,
+//! a data term, `RefineSettings::uses_net`): on the crop at a working resolution, upsampled
+//! with a guided filter; a temporal crop model also gets the previous matte.
 //!
 //! ```text
 //! gst-launch-1.0 v4l2src ! videoconvert ! trimapgen ! slimmatte ! bgreplace background=blur ! videoconvert ! autovideosink

@@ -499,7 +499,8 @@ impl BandCard<'_> {
             md += &format!("- {r}\n");
         }
         md += &format!(
-            "\n{:.0} s of training on this machine, seed {}.\n\n## Data\n\n{}\n",
+            "\nIts last run took {:.0} s on this machine (the whole `slimmatte-train band`: \
+             `band_compare.md`), seed {}.\n\n## Data\n\n{}\n",
             self.training_seconds, self.seed, self.data
         );
         std::fs::write(dir.join(format!("{}.md", self.name)), md)?;
@@ -510,12 +511,21 @@ impl BandCard<'_> {
 /// The training runs behind a net, in order, for its card.
 fn history(s: &BandSettings, name: &str) -> Vec<String> {
     let teacher = format!(
-        "teacher: widths {:?}, {} steps, Adam lr {} cosine, batch {} tiles, Charbonnier loss on \
-         the unknown pixels the runtime writes (tile centres), random horizontal flips",
+        "teacher: widths {:?}, {} steps, Adam lr {} cosine, batch {} tiles, task loss = \
+         Charbonnier + {} × Charbonnier of the horizontal and vertical differences + {} × squared \
+         error, on the unknown pixels the runtime writes (tile centres), random horizontal \
+         flips{}",
         s.teacher.0,
         s.steps_teacher,
         s.lr,
-        train::BATCH
+        train::BATCH,
+        s.w_grad,
+        s.w_mse,
+        if s.temporal {
+            "; tiles of the current frames of moving pairs with the previous matte"
+        } else {
+            ""
+        }
     );
     let dcp = format!(
         "DCP stage 1: full-width copy of the teacher, {} steps, lr {}, loss = task + {} × \
@@ -573,11 +583,19 @@ pub fn data_description(s: &BandSettings, d: &Splits) -> String {
          procedural person-like alphas with hair strands, over package photographs) at {}×{}, \
          the size of a person's band crop at 640×360. Each is solved by the project's \
          refinement at the runtime's default settings (`slimmatte::band_net::coarse_matte`) and \
-         cut into the tiles the runtime sends (`gather_tiles`); the target is the exact alpha. \
+         cut into the tiles the runtime sends (`gather_tiles`); the target is the exact alpha.{} \
          Splits by seed stream (seed·10 + 4 / 5 / 6): train {} composites ({} tiles), validation \
          {} ({} tiles, every choice), test {} ({} tiles, never a choice). Generated in {:.0} s.",
         s.size,
         s.size,
+        if s.temporal {
+            " Each composite is the current frame of a moving pair (`data/sequence.rs`) and its \
+             tiles carry the previous matte: the previous frame's truth degraded like a net's \
+             output (35 %), the previous frame's coarse matte (50 %), or none — the coarse \
+             alpha again, as after a reset (15 %)."
+        } else {
+            ""
+        },
         d.train.samples(),
         d.train.tiles(),
         d.val.samples(),
@@ -648,9 +666,18 @@ fn write_report(
             r.train_seconds
         ));
     }
+    let fits = probes.iter().any(|p| p.ms <= s.budget_ms);
     md.push_str(&format!(
-        "\nLatency budget: {:.1} ms for a batch of {} tiles ({} threads); chosen prune rate {:.2}. Probes:\n\n| rate | widths | MACs / px | ms |\n|---:|---|---:|---:|\n",
-        s.budget_ms, s.budget_tiles, s.threads, rate
+        "\nLatency budget: {:.2} ms for a batch of {} tiles ({} threads); chosen prune rate {:.2}{}. Probes (each pruned net exported and timed; the smallest of three medians of 15 runs):\n\n| rate | widths | MACs / px | ms |\n|---:|---|---:|---:|\n",
+        s.budget_ms,
+        s.budget_tiles,
+        s.threads,
+        rate,
+        if fits {
+            ""
+        } else {
+            " (no probe fitted the budget: the smallest net was taken)"
+        }
     ));
     for p in probes {
         md.push_str(&format!(
