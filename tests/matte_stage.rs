@@ -713,3 +713,66 @@ fn mean_abs_diff(a: &[(usize, u8)], b: &[(usize, u8)]) -> f64 {
         .sum::<f64>()
         / a.len() as f64
 }
+
+/// The band net runs after the refinement on the soft tiles, only when loaded and on
+/// (`band_net`); off, the stage gives exactly the classical matte; known pixels stay exact.
+#[test]
+fn the_band_net_runs_on_soft_tiles_only_when_loaded_and_on() {
+    let (w, h) = (160, 96);
+    // A soft ramp across the unknown band, so the refinement leaves soft values there.
+    let mut data = vec![0u8; w * h * 4];
+    for y in 0..h {
+        for x in 0..w {
+            let t = if x < 40 {
+                0
+            } else if x >= 120 {
+                255
+            } else {
+                128
+            };
+            let v = ((x as f32 - 40.0) / 80.0 * 255.0).clamp(0.0, 255.0) as u8;
+            data[(y * w + x) * 4..(y * w + x) * 4 + 4].copy_from_slice(&[v, v / 2, 255 - v, t]);
+        }
+    }
+    let run = |band: Option<bool>| -> (Vec<u8>, RefineStats) {
+        let mut r = refiner();
+        let settings = MatteSettings {
+            band_net: band.unwrap_or(true),
+            ..MatteSettings::default()
+        };
+        if band.is_some() {
+            let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .join(slimmatte::paths::BAND_MODEL);
+            r.set_band_net(Some(slimmatte::band_net::BandNet::load(&model, 1).unwrap()));
+        }
+        let mut d = data.clone();
+        let stats = r
+            .process(&mut rgba_view_mut(&mut d, w, h, w * 4).unwrap(), &settings)
+            .unwrap();
+        (d, stats)
+    };
+    let (classical, s0) = run(None);
+    let (off, s1) = run(Some(false));
+    let (on, s2) = run(Some(true));
+    assert_eq!(s0.band_tiles, None);
+    assert_eq!(s1.band_tiles, None);
+    assert_eq!(off, classical, "band-net=false is the classical matte");
+    let tiles = s2.band_tiles.expect("the band net ran");
+    // The band spans x 40..120 (three 32-px tile columns from x 32) and every row.
+    assert!((6..=12).contains(&tiles), "{tiles} tiles");
+    let mut changed = 0;
+    for (i, (a, b)) in on
+        .chunks_exact(4)
+        .zip(classical.chunks_exact(4))
+        .enumerate()
+    {
+        let t = data[i * 4 + 3];
+        if t != 128 {
+            assert_eq!(a[3], t, "known pixel {i} changed");
+        } else if a[3] != b[3] {
+            changed += 1;
+        }
+    }
+    assert!(changed > 0, "the band net changed no unknown pixel");
+}

@@ -93,9 +93,14 @@ proptest! {
 fn refiner() -> std::sync::MutexGuard<'static, slimmatte::matte::MatteRefiner> {
     static REFINER: std::sync::LazyLock<std::sync::Mutex<slimmatte::matte::MatteRefiner>> =
         std::sync::LazyLock::new(|| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/luma_key_matte.onnx");
-            std::sync::Mutex::new(slimmatte::matte::MatteRefiner::load(&path, 1).unwrap())
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let path = root.join("tests/fixtures/luma_key_matte.onnx");
+            let mut refiner = slimmatte::matte::MatteRefiner::load(&path, 1).unwrap();
+            // The shipped band net, run when a case's settings ask for it.
+            let band =
+                slimmatte::band_net::BandNet::load(&root.join("models/band_student.onnx"), 1);
+            refiner.set_band_net(Some(band.unwrap()));
+            std::sync::Mutex::new(refiner)
         });
     REFINER.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -107,7 +112,8 @@ proptest! {
     fn matting_keeps_known_regions_exact((w, h) in (1usize..70, 1usize..50), seed in any::<u64>(),
                                          working in 0u32..80, margin in 0u32..20,
                                          refine in any::<bool>(), levels in 1u32..6,
-                                         radius in 1u32..4, iterations in 0u32..6) {
+                                         radius in 1u32..4, iterations in 0u32..6,
+                                         band_net in any::<bool>()) {
         let mut data: Vec<u8> = (0..w * h * 4)
             .map(|i| ((i as u64 ^ seed).wrapping_mul(0x9E3779B97F4A7C15) >> 56) as u8)
             .collect();
@@ -126,6 +132,7 @@ proptest! {
             smoothing: 0.0,
             temporal: slimmatte::matte::DEFAULT_TEMPORAL,
             refine,
+            band_net,
         };
         let mut r = refiner();
         r.reset();
