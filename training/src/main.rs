@@ -198,6 +198,28 @@ fn settings(c: &Common, quick: bool) -> Result<Settings> {
     Ok(s)
 }
 
+/// The band pipeline's settings from its command line.
+fn band_settings(b: &BandArgs) -> Result<band::BandSettings> {
+    let c = &b.common;
+    let s = settings(c, c.quick)?;
+    let mut bs = if s.quick {
+        band::BandSettings::quick(s.work.clone(), s.models.clone())
+    } else {
+        band::BandSettings::full(s.work.clone(), s.models.clone())
+    };
+    bs.seed = s.seed;
+    bs.threads = s.threads;
+    bs.until = b.until.clone();
+    bs.temporal = b.temporal;
+    let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
+    bs.steps_teacher = c.steps_teacher.unwrap_or(sc(bs.steps_teacher));
+    bs.steps_sparse = c.steps_prune.unwrap_or(sc(bs.steps_sparse));
+    bs.steps_slim = c.steps_slim.unwrap_or(sc(bs.steps_slim));
+    bs.n_train = c.n_train.unwrap_or(bs.n_train);
+    bs.budget_ms = b.band_budget_ms.unwrap_or(bs.budget_ms);
+    Ok(bs)
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let t = Instant::now();
@@ -223,12 +245,12 @@ fn main() -> Result<()> {
             slimmatte_training::temporal::run(&s, s.steps_slim)?;
             // The seed-method comparison on the quick nets (fails on any error).
             slimmatte_training::compare::run(&s, &slimmatte_training::compare::Plan::quick())?;
-            // The band net's whole pipeline (fails unless the teacher's loss falls and every
-            // ONNX file matches tch).
-            band::run(&band::BandSettings::quick(
-                s.work.join("band"),
-                s.models.clone(),
-            ))?;
+            // The band net's whole pipeline, temporal as shipped (fails unless the teacher's
+            // loss falls and every ONNX file matches tch).
+            band::run(&band::BandSettings {
+                temporal: true,
+                ..band::BandSettings::quick(s.work.join("band"), s.models.clone())
+            })?;
             println!(
                 "quick mode OK in {:.0} s (outputs in {})",
                 t.elapsed().as_secs_f64(),
@@ -242,23 +264,7 @@ fn main() -> Result<()> {
                 // SAFETY: no other thread runs yet.
                 unsafe { std::env::set_var("OMP_WAIT_POLICY", "PASSIVE") };
             }
-            let c = &b.common;
-            let s = settings(c, c.quick)?;
-            let mut bs = if s.quick {
-                band::BandSettings::quick(s.work.clone(), s.models.clone())
-            } else {
-                band::BandSettings::full(s.work.clone(), s.models.clone())
-            };
-            bs.seed = s.seed;
-            bs.threads = s.threads;
-            bs.until = b.until.clone();
-            bs.temporal = b.temporal;
-            let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
-            bs.steps_teacher = c.steps_teacher.unwrap_or(sc(bs.steps_teacher));
-            bs.steps_sparse = c.steps_prune.unwrap_or(sc(bs.steps_sparse));
-            bs.steps_slim = c.steps_slim.unwrap_or(sc(bs.steps_slim));
-            bs.n_train = c.n_train.unwrap_or(bs.n_train);
-            bs.budget_ms = b.band_budget_ms.unwrap_or(bs.budget_ms);
+            let bs = band_settings(&b)?;
             tch::set_num_threads(bs.threads as i32);
             band::run(&bs)?;
             println!("band nets in {}", bs.models.display());

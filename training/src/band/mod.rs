@@ -321,7 +321,7 @@ mod tests {
         let (_vs, net) = train::new_net(&Widths(vec![8, 8]), TEMPORAL_CHANNELS);
         tch::no_grad(|| {
             let mut w = net.head.ws.shallow_clone();
-            let _ = w.copy_(&(Tensor::randn(w.size(), (tch::Kind::Float, tch::Device::Cpu)) * 0.1));
+            w.copy_(&(Tensor::randn(w.size(), (tch::Kind::Float, tch::Device::Cpu)) * 0.1));
         });
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("band.onnx");

@@ -208,9 +208,8 @@ impl BandNetT {
     pub fn copy_pruned_into(&self, dst: &BandNetT, keep: &[Vec<usize>]) {
         tch::no_grad(|| {
             let mut prev: Option<Tensor> = None;
-            for i in 0..HIDDEN {
-                let idx =
-                    Tensor::from_slice(&keep[i].iter().map(|&k| k as i64).collect::<Vec<_>>());
+            for (i, kept) in keep.iter().enumerate().take(HIDDEN) {
+                let idx = Tensor::from_slice(&kept.iter().map(|&k| k as i64).collect::<Vec<_>>());
                 let mut w = self.convs[i].ws.index_select(0, &idx);
                 if let Some(p) = &prev {
                     w = w.index_select(1, p);

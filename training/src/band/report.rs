@@ -161,92 +161,195 @@ pub fn finish(s: &BandSettings, d: &Splits, teacher: Trained, t0: Instant) -> Re
     let (rate, probes) = search_budget(s, &dcp_sparse)?;
     let gammas = dcp_sparse.net.gammas();
     let counts = counts_at_rate(&gammas, rate, s.round);
-    let student = fine_tune(
-        s,
-        d,
-        "band_student",
-        train::pruned(&dcp_sparse.net, &top_channels(&gammas, &counts)),
-        &teacher,
-        true,
-        s.seed + 3,
-    )?;
     let ch = s.channels();
-    let macs = student.net.widths.macs_per_pixel(ch);
+    let macs = Widths(counts.clone()).macs_per_pixel(ch);
     let ns_sparse = sparse(s, d, &teacher, false)?;
     let ns_g = ns_sparse.net.gammas();
     let ns_c = ns_counts(&ns_g, macs, s.round, ch);
-    let netslim = fine_tune(
-        s,
-        d,
-        "band_netslim",
-        train::pruned(&ns_sparse.net, &top_channels(&ns_g, &ns_c)),
-        &teacher,
-        false,
-        s.seed + 4,
-    )?;
     let uw = uniform_widths(&teacher.net.widths, macs, s.round, ch);
-    let uniform = fine_tune(
-        s,
-        d,
-        "band_uniform",
-        train::pruned(
-            &teacher.net,
-            &top_channels(&teacher.net.filter_norms(), &uw.0),
-        ),
-        &teacher,
-        false,
-        s.seed + 5,
-    )?;
-
+    // The three pruned nets at equal FLOPs, each fine-tuned from its pruned weights: DCP's with
+    // distillation, the baselines on the task loss.
+    let inits = [
+        PrunedInit {
+            name: "band_student",
+            src: &dcp_sparse.net,
+            keep: top_channels(&gammas, &counts),
+            distil: true,
+            seed: 3,
+        },
+        PrunedInit {
+            name: "band_netslim",
+            src: &ns_sparse.net,
+            keep: top_channels(&ns_g, &ns_c),
+            distil: false,
+            seed: 4,
+        },
+        PrunedInit {
+            name: "band_uniform",
+            src: &teacher.net,
+            keep: top_channels(&teacher.net.filter_norms(), &uw.0),
+            distil: false,
+            seed: 5,
+        },
+    ];
+    let mut pruned_nets = Vec::new();
+    for init in &inits {
+        pruned_nets.push(fine_tune(
+            s,
+            d,
+            init.name,
+            train::pruned(init.src, &init.keep),
+            &teacher,
+            init.distil,
+            s.seed + init.seed,
+        )?);
+    }
+    let [student, netslim, uniform] =
+        <[Trained; 3]>::try_from(pruned_nets).map_err(|_| anyhow::anyhow!("three pruned nets"))?;
     // Seeds: every pruned net's fine-tuning again from the same pruned weights with other seeds
     // (the sparsity runs and the teacher are shared), for the comparison's spread.
-    let inits: [(&str, &BandNetT, Vec<Vec<usize>>, bool, u64); 3] = [
-        (
-            "band_student",
-            &dcp_sparse.net,
-            top_channels(&gammas, &counts),
-            true,
-            3,
-        ),
-        (
-            "band_netslim",
-            &ns_sparse.net,
-            top_channels(&ns_g, &ns_c),
-            false,
-            4,
-        ),
-        (
-            "band_uniform",
-            &teacher.net,
-            top_channels(&teacher.net.filter_norms(), &uw.0),
-            false,
-            5,
-        ),
+    let per_seed = seed_runs(s, d, &teacher, &inits, [&student, &netslim, &uniform])?;
+    let ablation = coarse_ablation(s, d, &student.net.widths)?;
+    let rows = export_all(
+        s,
+        d,
+        [
+            (
+                "band_student",
+                "DCP: distillation + L1 on γ, pruned at the latency budget, fine-tuned with distillation",
+                &student,
+            ),
+            ("band_teacher", "teacher (unpruned, task loss)", &teacher),
+            (
+                "band_netslim",
+                "Network Slimming at the student's FLOPs (task loss)",
+                &netslim,
+            ),
+            (
+                "band_uniform",
+                "uniform pruning (filter L1 norm) at the student's FLOPs (task loss)",
+                &uniform,
+            ),
+        ],
+    )?;
+    let total = t0.elapsed().as_secs_f64();
+    write_report(
+        s,
+        d,
+        &Outcome {
+            rows: &rows,
+            probes: &probes,
+            rate,
+            total,
+            ablation: &ablation,
+            per_seed: &per_seed,
+        },
+    )?;
+    let curves = [
+        &teacher.curve,
+        &dcp_sparse.curve,
+        &student.curve,
+        &ns_sparse.curve,
+        &netslim.curve,
+        &uniform.curve,
     ];
-    let mut per_seed: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-    for (k, (name, src, keep, distil, seed)) in inits.iter().enumerate() {
-        let first = [&student, &netslim, &uniform][k];
+    std::fs::create_dir_all(s.models.join("plots"))?;
+    crate::plots::curves(&curves, &s.models.join("plots/band_curves.png"))?;
+    Ok(())
+}
+
+/// Exports the four nets (the student first) with their cards; their rows for the report.
+fn export_all(
+    s: &BandSettings,
+    d: &Splits,
+    nets: [(&str, &str, &Trained); 4],
+) -> Result<Vec<NetRow>> {
+    let ch = s.channels();
+    let coarse_test = per_sample_sad(&d.test, &super::data::coarse_of(&d.test));
+    let student_test = per_sample_sad(&d.test, &predict(&nets[0].2.net, &d.test));
+    let mut rows = Vec::new();
+    for (name, method, t) in nets {
+        let test = per_sample_sad(&d.test, &predict(&t.net, &d.test));
+        let vs_student = (name != "band_student").then(|| {
+            let i = paired_bootstrap(&test, &student_test, 2000, s.seed);
+            (i.mean, i.lo, i.hi)
+        });
+        rows.push(NetRow {
+            name: name.into(),
+            method: method.into(),
+            widths: t.net.widths.0.clone(),
+            macs_per_pixel: t.net.widths.macs_per_pixel(ch),
+            ms_budget_batch: net_latency(&t.net, s.budget_tiles, s.threads, &s.work)?,
+            val_sad: t.curve.val_sad.last().copied().unwrap_or(f64::NAN),
+            test_sad: mean(&test),
+            test_sad_coarse: mean(&coarse_test),
+            vs_student,
+            train_seconds: t.curve.seconds,
+        });
+        let path = s.models.join(format!("{name}.onnx"));
+        super::export::export(&t.net, &path, method)?;
+        let parity = check_parity(&t.net, &path, &d.val, s.threads)
+            .with_context(|| format!("ONNX parity of {}", path.display()))?;
+        write_card(
+            s,
+            d,
+            (name, method, t),
+            rows.last().expect("pushed"),
+            parity,
+        )?;
+    }
+    Ok(rows)
+}
+
+/// One pruned net of the comparison: where its fine-tuning starts.
+struct PrunedInit<'a> {
+    name: &'static str,
+    src: &'a BandNetT,
+    keep: Vec<Vec<usize>>,
+    distil: bool,
+    seed: u64,
+}
+
+/// Per-composite test SAD of each pruned net for every seed (the first run, then
+/// `s.seeds − 1` more fine-tunings from the same pruned weights).
+fn seed_runs(
+    s: &BandSettings,
+    d: &Splits,
+    teacher: &Trained,
+    inits: &[PrunedInit<'_>],
+    firsts: [&Trained; 3],
+) -> Result<Vec<(String, Vec<Vec<f64>>)>> {
+    let mut per_seed = Vec::new();
+    for (init, first) in inits.iter().zip(firsts) {
         let mut runs = vec![per_sample_sad(&d.test, &predict(&first.net, &d.test))];
         for extra in 1..s.seeds {
             let t = fine_tune(
                 s,
                 d,
-                &format!("{name}_seed{extra}"),
-                train::pruned(src, keep),
-                &teacher,
-                *distil,
-                s.seed + seed + 1000 * extra as u64,
+                &format!("{}_seed{extra}", init.name),
+                train::pruned(init.src, &init.keep),
+                teacher,
+                init.distil,
+                s.seed + init.seed + 1000 * extra as u64,
             )?;
             runs.push(per_sample_sad(&d.test, &predict(&t.net, &d.test)));
         }
-        per_seed.push((name.to_string(), runs));
+        per_seed.push((init.name.to_string(), runs));
     }
+    Ok(per_seed)
+}
 
-    // Ablation (test split only, nothing exported): the student's widths trained from scratch on
-    // the task loss for the teacher's steps, with and without the coarse alpha as input.
+/// The coarse-input ablation (test split only, nothing exported): the student's widths trained
+/// from scratch on the task loss, with and without the coarse alpha as input. Returns (run,
+/// test SAD, validation SAD).
+fn coarse_ablation(
+    s: &BandSettings,
+    d: &Splits,
+    widths: &Widths,
+) -> Result<Vec<(String, f64, f64)>> {
     let mut ablation = Vec::new();
     for coarse_input in [true, false] {
-        let (vs, mut net) = train::new_net(&student.net.widths, ch);
+        let (vs, mut net) = train::new_net(widths, s.channels());
         net.coarse_input = coarse_input;
         let cfg = train::RunCfg {
             name: if coarse_input {
@@ -272,127 +375,87 @@ pub fn finish(s: &BandSettings, d: &Splits, teacher: Trained, t0: Instant) -> Re
             t.curve.val_sad.last().copied().unwrap_or(f64::NAN),
         ));
     }
-    let coarse_test = per_sample_sad(&d.test, &super::data::coarse_of(&d.test));
-    let student_test = per_sample_sad(&d.test, &predict(&student.net, &d.test));
-    let nets: [(&str, &str, &Trained); 4] = [
-        (
-            "band_student",
-            "DCP: distillation + L1 on γ, pruned at the latency budget, fine-tuned with distillation",
-            &student,
-        ),
-        ("band_teacher", "teacher (unpruned, task loss)", &teacher),
-        (
-            "band_netslim",
-            "Network Slimming at the student's FLOPs (task loss)",
-            &netslim,
-        ),
-        (
-            "band_uniform",
-            "uniform pruning (filter L1 norm) at the student's FLOPs (task loss)",
-            &uniform,
-        ),
-    ];
-    let mut rows = Vec::new();
-    for (name, method, t) in nets {
-        let test = per_sample_sad(&d.test, &predict(&t.net, &d.test));
-        let vs_student = (name != "band_student").then(|| {
-            let i = paired_bootstrap(&test, &student_test, 2000, s.seed);
-            (i.mean, i.lo, i.hi)
-        });
-        rows.push(NetRow {
-            name: name.into(),
-            method: method.into(),
-            widths: t.net.widths.0.clone(),
-            macs_per_pixel: t.net.widths.macs_per_pixel(ch),
-            ms_budget_batch: net_latency(&t.net, s.budget_tiles, s.threads, &s.work)?,
-            val_sad: t.curve.val_sad.last().copied().unwrap_or(f64::NAN),
-            test_sad: mean(&test),
-            test_sad_coarse: mean(&coarse_test),
-            vs_student,
-            train_seconds: t.curve.seconds,
-        });
-        let path = s.models.join(format!("{name}.onnx"));
-        super::export::export(&t.net, &path, method)?;
-        let parity = check_parity(&t.net, &path, &d.val, s.threads)
-            .with_context(|| format!("ONNX parity of {}", path.display()))?;
-        let row = rows.last().expect("pushed");
-        let runs = RunSummary {
-            runs: history(s, name),
-        };
-        BandCard {
-            name,
-            file: format!("{name}.onnx"),
-            role: if name == "band_student" {
-                "shipped band net (the `slimmatte` element's default `band-model`)"
+    Ok(ablation)
+}
+
+/// Writes the model card of an exported net.
+fn write_card(
+    s: &BandSettings,
+    d: &Splits,
+    (name, method, t): (&str, &str, &Trained),
+    row: &NetRow,
+    parity: f32,
+) -> Result<()> {
+    let ch = s.channels();
+    let runs = RunSummary {
+        runs: history(s, name),
+    };
+    BandCard {
+        name,
+        file: format!("{name}.onnx"),
+        role: if name == "band_student" {
+            "shipped band net (the `slimmatte` element's default `band-model`)"
+        } else {
+            "comparison net; swap it in with `band-model`"
+        },
+        method,
+        input: format!(
+            "`{}` float32 [N, {}, C, C]: 2×2 cells of {}×{}-pixel tiles (C = {}); channel \
+             (i·2 + j)·K + k = channel k (R, G, B 0..1, trimap 0 / 0.5 / 1, coarse alpha \
+             0..1{}) of tile pixel (2y + i, 2x + j), K = {}",
+            band_net::INPUT_NAME,
+            ch * 4,
+            band_net::TILE_INPUT,
+            band_net::TILE_INPUT,
+            CELLS,
+            if s.temporal {
+                ", the previous frame's matte 0..1 as the stage wrote it, or the coarse \
+                 alpha again without history"
             } else {
-                "comparison net; swap it in with `band-model`"
+                ""
             },
-            method,
-            input: format!(
-                "`{}` float32 [N, {}, C, C]: 2×2 cells of {}×{}-pixel tiles (C = {}); channel \
-                 (i·2 + j)·K + k = channel k (R, G, B 0..1, trimap 0 / 0.5 / 1, coarse alpha \
-                 0..1{}) of tile pixel (2y + i, 2x + j), K = {}",
-                band_net::INPUT_NAME,
-                ch * 4,
-                band_net::TILE_INPUT,
-                band_net::TILE_INPUT,
-                CELLS,
-                if s.temporal {
-                    ", the previous frame's matte 0..1 as the stage wrote it, or the coarse \
-                     alpha again without history"
-                } else {
-                    ""
-                },
-                ch
-            ),
-            output: format!(
-                "`{}` float32 [N, {}, C, C]: channel i·2 + j = the correction added to the \
-                 coarse alpha of pixel (2y + i, 2x + j); the runtime clamps the sum to 0..1 and \
-                 writes it at the unknown pixels of the tile's {}×{} centre",
-                band_net::OUTPUT_NAME,
-                CELL_OUTPUTS,
-                band_net::TILE,
-                band_net::TILE
-            ),
-            architecture: "`training/src/band/net.rs`: conv0 1×1 + BN + ReLU, conv1 3×3 + BN + \
-                 ReLU, head 3×3 (bias) on 2×2 cells; receptive field 2 cells (4 pixels) around a \
-                 cell, within the tiles' 4-pixel margin; BatchNorm folded in the ONNX file, \
-                 opset 13, dynamic N and C"
-                .into(),
-            widths: &row.widths,
-            params: t.vs.trainable_variables().iter().map(|v| v.numel() as i64).sum(),
-            macs_per_pixel: row.macs_per_pixel,
-            latency_ms: row.ms_budget_batch,
-            latency_note: format!(
-                "for a batch of {} tiles (what a 640×360 frame of a person sends), {} threads, \
-                 ONNX Runtime via `slimmatte::model::Model`, smallest of three medians of 15 runs on \
-                 this 2-core machine",
-                s.budget_tiles, s.threads
-            ),
-            val_sad: row.val_sad,
-            test_sad: row.test_sad,
-            test_sad_coarse: row.test_sad_coarse,
-            test_sad_minus_student: row.vs_student,
-            onnx_vs_tch_max_abs_diff: parity,
-            training: &runs,
-            training_seconds: row.train_seconds,
-            seed: s.seed,
-            data: data_description(s, d),
-        }
-        .write(&s.models)?;
+            ch
+        ),
+        output: format!(
+            "`{}` float32 [N, {}, C, C]: channel i·2 + j = the correction added to the \
+             coarse alpha of pixel (2y + i, 2x + j); the runtime clamps the sum to 0..1 and \
+             writes it at the unknown pixels of the tile's {}×{} centre",
+            band_net::OUTPUT_NAME,
+            CELL_OUTPUTS,
+            band_net::TILE,
+            band_net::TILE
+        ),
+        architecture: "`training/src/band/net.rs`: conv0 1×1 + BN + ReLU, conv1 3×3 + BN + \
+             ReLU, head 3×3 (bias) on 2×2 cells; receptive field 2 cells (4 pixels) around a \
+             cell, within the tiles' 4-pixel margin; BatchNorm folded in the ONNX file, \
+             opset 13, dynamic N and C"
+            .into(),
+        widths: &row.widths,
+        params: t
+            .vs
+            .trainable_variables()
+            .iter()
+            .map(|v| v.numel() as i64)
+            .sum(),
+        macs_per_pixel: row.macs_per_pixel,
+        latency_ms: row.ms_budget_batch,
+        latency_note: format!(
+            "for a batch of {} tiles (what a 640×360 frame of a person sends), {} threads, \
+             ONNX Runtime via `slimmatte::model::Model`, smallest of three medians of 15 runs on \
+             this 2-core machine",
+            s.budget_tiles, s.threads
+        ),
+        val_sad: row.val_sad,
+        test_sad: row.test_sad,
+        test_sad_coarse: row.test_sad_coarse,
+        test_sad_minus_student: row.vs_student,
+        onnx_vs_tch_max_abs_diff: parity,
+        training: &runs,
+        training_seconds: row.train_seconds,
+        seed: s.seed,
+        data: data_description(s, d),
     }
-    let total = t0.elapsed().as_secs_f64();
-    write_report(s, d, &rows, &probes, rate, total, &ablation, &per_seed)?;
-    let curves = [
-        &teacher.curve,
-        &dcp_sparse.curve,
-        &student.curve,
-        &ns_sparse.curve,
-        &netslim.curve,
-        &uniform.curve,
-    ];
-    std::fs::create_dir_all(s.models.join("plots"))?;
-    crate::plots::curves(&curves, &s.models.join("plots/band_curves.png"))?;
+    .write(&s.models)?;
     Ok(())
 }
 
@@ -617,16 +680,83 @@ struct Report<'a> {
     total_seconds: f64,
 }
 
-fn write_report(
+/// The report's seed table and coarse-input ablation, in Markdown.
+fn seeds_and_ablation(
     s: &BandSettings,
-    d: &Splits,
     rows: &[NetRow],
-    probes: &[Probe],
-    rate: f64,
-    total: f64,
     ablation: &[(String, f64, f64)],
     per_seed: &[(String, Vec<Vec<f64>>)],
-) -> Result<()> {
+) -> String {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "\nSeeds: each pruned net fine-tuned {} times from the same pruned weights (seeds differ \
+         in batches and flips; the teacher and the sparsity runs are shared). Test SAD mean over \
+         seeds (sd over seeds), and the paired difference of the per-composite seed means against \
+         the DCP student with a 95 % bootstrap interval:\n\n| method | seeds | test SAD | sd | \
+         − DCP student (95 % CI) |\n|---|---:|---:|---:|---|\n",
+        s.seeds
+    ));
+    let seed_mean = |runs: &[Vec<f64>]| {
+        crate::compare::stats::mean_over_runs(&runs.iter().map(Vec::as_slice).collect::<Vec<_>>())
+    };
+    let dcp_mean = per_seed
+        .first()
+        .map(|(_, r)| seed_mean(r))
+        .unwrap_or_default();
+    for (name, runs) in per_seed {
+        let means: Vec<f64> = runs.iter().map(|r| mean(r)).collect();
+        let m = mean(&means);
+        let sd = crate::compare::stats::sd(&means);
+        let diff = if name == "band_student" {
+            "–".to_string()
+        } else {
+            let i = paired_bootstrap(&seed_mean(runs), &dcp_mean, 2000, s.seed);
+            format!("{:+.3} ({:+.3} … {:+.3})", i.mean, i.lo, i.hi)
+        };
+        md.push_str(&format!(
+            "| `{name}` | {} | {m:.3} | {sd:.3} | {diff} |\n",
+            runs.len()
+        ));
+    }
+    md.push_str(&format!(
+        "\nAblation of the coarse input: the student's widths trained from scratch on the task \
+         loss for {} steps (no teacher, no pruning), test SAD (coarse matte alone {:.3}):\n\n| run | \
+         coarse alpha as input | val SAD | test SAD |\n|---|---|---:|---:|\n",
+        s.steps_slim,
+        rows.first().map_or(f64::NAN, |r| r.test_sad_coarse)
+    ));
+    for (name, test, val) in ablation {
+        md.push_str(&format!(
+            "| `{name}` | {} | {val:.3} | {test:.3} |\n",
+            if name.ends_with("no_coarse") {
+                "no (0.5; corrections start from 0.5)"
+            } else {
+                "yes"
+            }
+        ));
+    }
+    md
+}
+
+/// What the comparison found, for [`write_report`].
+struct Outcome<'a> {
+    rows: &'a [NetRow],
+    probes: &'a [Probe],
+    rate: f64,
+    total: f64,
+    ablation: &'a [(String, f64, f64)],
+    per_seed: &'a [(String, Vec<Vec<f64>>)],
+}
+
+fn write_report(s: &BandSettings, d: &Splits, o: &Outcome<'_>) -> Result<()> {
+    let Outcome {
+        rows,
+        probes,
+        rate,
+        total,
+        ablation,
+        per_seed,
+    } = *o;
     std::fs::create_dir_all(&s.models)?;
     let report = Report {
         settings: s,
@@ -685,53 +815,7 @@ fn write_report(
             p.rate, p.widths, p.macs_per_pixel, p.ms
         ));
     }
-    md.push_str(&format!(
-        "\nSeeds: each pruned net fine-tuned {} times from the same pruned weights (seeds differ \
-         in batches and flips; the teacher and the sparsity runs are shared). Test SAD mean over \
-         seeds (sd over seeds), and the paired difference of the per-composite seed means against \
-         the DCP student with a 95 % bootstrap interval:\n\n| method | seeds | test SAD | sd | \
-         − DCP student (95 % CI) |\n|---|---:|---:|---:|---|\n",
-        s.seeds
-    ));
-    let seed_mean = |runs: &[Vec<f64>]| {
-        crate::compare::stats::mean_over_runs(&runs.iter().map(Vec::as_slice).collect::<Vec<_>>())
-    };
-    let dcp_mean = per_seed
-        .first()
-        .map(|(_, r)| seed_mean(r))
-        .unwrap_or_default();
-    for (name, runs) in per_seed {
-        let means: Vec<f64> = runs.iter().map(|r| mean(r)).collect();
-        let m = mean(&means);
-        let sd = crate::compare::stats::sd(&means);
-        let diff = if name == "band_student" {
-            "–".to_string()
-        } else {
-            let i = paired_bootstrap(&seed_mean(runs), &dcp_mean, 2000, s.seed);
-            format!("{:+.3} ({:+.3} … {:+.3})", i.mean, i.lo, i.hi)
-        };
-        md.push_str(&format!(
-            "| `{name}` | {} | {m:.3} | {sd:.3} | {diff} |\n",
-            runs.len()
-        ));
-    }
-    md.push_str(&format!(
-        "\nAblation of the coarse input: the student's widths trained from scratch on the task \
-         loss for {} steps (no teacher, no pruning), test SAD (coarse matte alone {:.3}):\n\n| run | \
-         coarse alpha as input | val SAD | test SAD |\n|---|---|---:|---:|\n",
-        s.steps_slim,
-        rows.first().map_or(f64::NAN, |r| r.test_sad_coarse)
-    ));
-    for (name, test, val) in ablation {
-        md.push_str(&format!(
-            "| `{name}` | {} | {val:.3} | {test:.3} |\n",
-            if name.ends_with("no_coarse") {
-                "no (0.5; corrections start from 0.5)"
-            } else {
-                "yes"
-            }
-        ));
-    }
+    md.push_str(&seeds_and_ablation(s, rows, ablation, per_seed));
     std::fs::write(s.models.join("band_compare.md"), md)?;
     Ok(())
 }

@@ -160,16 +160,16 @@ pub fn train(
         if let Some(teacher) = teacher {
             let (ta, tf) = tch::no_grad(|| teacher.forward_features(&x, false));
             if cfg.distill > 0.0 {
-                loss = loss + charbonnier(&alpha, &ta, &mask) * cfg.distill;
+                loss += charbonnier(&alpha, &ta, &mask) * cfg.distill;
             }
             if cfg.features > 0.0 {
                 for (s, t) in feats.iter().zip(&tf) {
-                    loss = loss + (s - t).square().mean(Kind::Float) * cfg.features;
+                    loss += (s - t).square().mean(Kind::Float) * cfg.features;
                 }
             }
         }
         if cfg.l1_gamma > 0.0 {
-            loss = loss + net.gamma_l1() * cfg.l1_gamma;
+            loss += net.gamma_l1() * cfg.l1_gamma;
         }
         opt.backward_step(&loss);
         let l = task.double_value(&[]);
@@ -180,11 +180,11 @@ pub fn train(
         };
         ck.step += 1;
         bar.inc(1);
-        if ck.step % 25 == 0 {
+        if ck.step.is_multiple_of(25) {
             ck.steps.push(ck.step);
             ck.loss.push(ema);
         }
-        if ck.step % VALIDATE_EVERY == 0 || ck.step == cfg.steps {
+        if ck.step.is_multiple_of(VALIDATE_EVERY) || ck.step == cfg.steps {
             let sad = mean_sad(&net, val);
             ck.val_steps.push(ck.step);
             ck.val_sad.push(sad);
@@ -227,12 +227,12 @@ pub fn task_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, w_grad: f64, w_m
         let p = gradients(pred, mask);
         let t = gradients(target, mask);
         for ((pd, m), (td, _)) in p.iter().zip(&t) {
-            loss = loss + charbonnier(pd, td, m) * w_grad;
+            loss += charbonnier(pd, td, m) * w_grad;
         }
     }
     if w_mse > 0.0 {
         let se = (pred - target).square() * mask;
-        loss = loss + se.sum(Kind::Float) / (mask.sum(Kind::Float) + 1.0) * w_mse;
+        loss += se.sum(Kind::Float) / (mask.sum(Kind::Float) + 1.0) * w_mse;
     }
     loss
 }
