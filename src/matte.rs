@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Axis, s};
 
-use crate::band_net::{BandNet, band_crop};
+use crate::band_net::{BandNet, band_crop, coarse_matte};
 use crate::filter::{GuidedUpsampler, luma};
 use crate::frame::{RgbaView, RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
@@ -276,36 +276,44 @@ impl MatteRefiner {
                 && self.has_previous
                 && self.previous_size == (width, height);
         }
-        if let Some(((cx, cy, cw, ch), unknown)) =
-            band_crop(&frame.view(), settings.margin as usize)
-        {
+        if let Some((crop, unknown)) = band_crop(&frame.view(), settings.margin as usize) {
+            let (_, _, cw, ch) = crop;
             stats.unknown = unknown;
-            stats.crop = Some((cx, cy, cw, ch));
+            stats.crop = Some(crop);
             let refines = settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS;
             if refines && !settings.refine.uses_net() {
-                self.flat_start(cw, ch);
+                // The refinement from a flat start: the coarse matte exactly as the band net's
+                // training data computes it.
+                self.scaled = false;
+                self.working = (cw, ch);
                 stats.working = (cw, ch);
-            } else {
-                stats.working =
-                    self.run_net_on_crop(frame, (cx, cy, cw, ch), settings, stats.history)?;
-                stats.net_ran = true;
-            }
-            if refines {
                 let start = Instant::now();
-                stats.refine =
-                    Some(self.refine_laplacian(frame, (cx, cy, cw, ch), &settings.refine));
+                stats.refine = Some(coarse_matte(
+                    &frame.view(),
+                    crop,
+                    &settings.refine,
+                    &mut self.solver,
+                    &mut self.alpha_hr,
+                ));
                 stats.refine_time = start.elapsed();
-                if let (true, Some(net)) = (settings.band_net, self.band_net.as_mut()) {
+            } else {
+                stats.working = self.run_net_on_crop(frame, crop, settings, stats.history)?;
+                stats.net_ran = true;
+                if refines {
                     let start = Instant::now();
-                    let previous = stats.history.then_some(self.previous.as_slice());
-                    stats.band_tiles = Some(net.refine(
-                        &frame.view(),
-                        (cx, cy, cw, ch),
-                        &mut self.alpha_hr,
-                        previous,
-                    )?);
-                    stats.band_time = start.elapsed();
+                    stats.refine = Some(self.refine_laplacian(frame, crop, &settings.refine));
+                    stats.refine_time = start.elapsed();
                 }
+            }
+            if refines
+                && settings.band_net
+                && let Some(net) = self.band_net.as_mut()
+            {
+                let start = Instant::now();
+                let previous = stats.history.then_some(self.previous.as_slice());
+                stats.band_tiles =
+                    Some(net.refine(&frame.view(), crop, &mut self.alpha_hr, previous)?);
+                stats.band_time = start.elapsed();
             }
         }
         self.write_alpha(frame, stats.crop, settings.smoothing);
@@ -328,15 +336,6 @@ impl MatteRefiner {
         }
         self.cut_size = size;
         comparable && change / self.cut_luma.len() as f64 > SCENE_CUT_LUMA as f64
-    }
-
-    /// The refinement's start without the network: 0.5 over the crop (known pixels are taken
-    /// from the trimap by the refinement).
-    fn flat_start(&mut self, cw: usize, ch: usize) {
-        self.alpha_hr.clear();
-        self.alpha_hr.resize(cw * ch, 0.5);
-        self.scaled = false;
-        self.working = (cw, ch);
     }
 
     /// Runs the network on one crop; leaves the full-resolution matte of the crop in

@@ -114,6 +114,11 @@ pub(crate) fn value_info(t: &TensorSpec) -> ValueInfoProto {
 
 /// The ONNX model of `net` (eval mode: BatchNorm running statistics folded into the convs).
 pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
+    model_proto(graph(net), doc)
+}
+
+/// An opset-13 model of `graph`, produced by this crate, with `doc` as its doc string.
+pub(crate) fn model_proto(graph: GraphProto, doc: &str) -> ModelProto {
     ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto {
@@ -124,7 +129,7 @@ pub fn to_onnx(net: &Net, doc: &str) -> ModelProto {
         producer_name: "slimmatte-train".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: doc.into(),
-        graph: Some(graph(net)).into(),
+        graph: Some(graph).into(),
         ..Default::default()
     }
 }

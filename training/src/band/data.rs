@@ -14,8 +14,8 @@
 use anyhow::Result;
 use ndarray::Array3;
 use slimmatte::band_net::{
-    CHANNELS, TEMPORAL_CHANNELS, TILE, TILE_INPUT, TILE_MARGIN, TileBatch, band_crop, cell_offset,
-    coarse_matte, gather_tiles,
+    CHANNELS, Crop, TEMPORAL_CHANNELS, TILE, TILE_INPUT, TILE_MARGIN, TileBatch, band_crop,
+    cell_offset, coarse_matte, gather_tiles,
 };
 use slimmatte::matte::DEFAULT_MARGIN;
 use slimmatte::refine::{LaplacianSolver, RefineSettings};
@@ -61,33 +61,42 @@ pub struct BandSet {
     pub coarse_sad: Vec<f64>,
 }
 
-/// A composite as the runtime's RGBA frame, the trimap in alpha.
-fn frame_of(s: &Sample, size: usize) -> Array3<u8> {
-    Array3::from_shape_fn((size, size, 4), |(y, x, c)| {
+/// A composite as the stage sees it: the RGBA frame with the trimap in alpha and, when the
+/// trimap has an unknown band, the band's crop and the coarse matte the stage computes there
+/// (`band_crop` and `coarse_matte` at the default margin and refinement).
+pub(crate) struct Staged {
+    pub frame: Array3<u8>,
+    pub coarse: Option<(Crop, Vec<f32>)>,
+}
+
+pub(crate) fn staged(s: &Sample, size: usize) -> Staged {
+    let frame = Array3::from_shape_fn((size, size, 4), |(y, x, c)| {
         if c == 3 {
             s.trimap[y * size + x]
         } else {
             s.rgb[(y * size + x) * 3 + c]
         }
-    })
-}
-
-/// The coarse matte of a whole frame as the stage would write it without a net (8-bit, known
-/// pixels exact).
-fn coarse_frame(s: &Sample, size: usize) -> Vec<u8> {
-    let frame = frame_of(s, size);
+    });
     let view = frame.view();
-    let mut full: Vec<f32> = s.trimap.iter().map(|&t| (t == 255) as u8 as f32).collect();
-    if let Some((crop, _)) = band_crop(&view, DEFAULT_MARGIN as usize) {
-        let (cx, cy, cw, ch) = crop;
-        let mut coarse = Vec::new();
+    let coarse = band_crop(&view, DEFAULT_MARGIN as usize).map(|(crop, _)| {
+        let mut alpha = Vec::new();
         coarse_matte(
             &view,
             crop,
             &RefineSettings::default(),
             &mut LaplacianSolver::new(),
-            &mut coarse,
+            &mut alpha,
         );
+        (crop, alpha)
+    });
+    Staged { frame, coarse }
+}
+
+/// The coarse matte of a whole frame as the stage would write it without a net (8-bit, known
+/// pixels exact).
+fn coarse_frame(s: &Sample, size: usize) -> Vec<u8> {
+    let mut full: Vec<f32> = s.trimap.iter().map(|&t| (t == 255) as u8 as f32).collect();
+    if let Some(((cx, cy, cw, ch), coarse)) = staged(s, size).coarse {
         for y in 0..ch {
             full[(cy + y) * size + cx..][..cw].copy_from_slice(&coarse[y * cw..(y + 1) * cw]);
         }
@@ -114,7 +123,7 @@ fn sample_tiles(generator: &Generator, seed: u64, size: usize, temporal: bool) -
     } else {
         CHANNELS
     };
-    let frame = frame_of(&s, size);
+    let Staged { frame, coarse } = staged(&s, size);
     let view = frame.view();
     let mut out = SampleTiles {
         input: Vec::new(),
@@ -123,18 +132,10 @@ fn sample_tiles(generator: &Generator, seed: u64, size: usize, temporal: bool) -
         rest_sad: 0.0,
         coarse_sad: 0.0,
     };
-    let Some((crop, _)) = band_crop(&view, DEFAULT_MARGIN as usize) else {
+    let Some((crop, coarse)) = coarse else {
         return out;
     };
     let (cx, cy, cw, ch) = crop;
-    let mut coarse = Vec::new();
-    coarse_matte(
-        &view,
-        crop,
-        &RefineSettings::default(),
-        &mut LaplacianSolver::new(),
-        &mut coarse,
-    );
     let mut batch = TileBatch::default();
     gather_tiles(
         &view,

@@ -7,13 +7,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use onnx_protobuf::{GraphProto, Message, ModelProto, OperatorSetIdProto};
+use onnx_protobuf::{GraphProto, Message, ModelProto};
 
 use slimmatte::band_net;
 use slimmatte::model::{Dim, TensorSpec};
 
 use super::net::{BandNetT, CELL, HIDDEN, KERNELS};
-use crate::export::{OPSET, attr_ints, node, tensor_f32, value_info};
+use crate::export::{attr_ints, model_proto, node, tensor_f32, value_info};
 
 fn graph(net: &BandNetT) -> GraphProto {
     let spec = band_net::spec();
@@ -83,19 +83,7 @@ fn graph(net: &BandNetT) -> GraphProto {
 
 /// The ONNX model of `net` (eval mode).
 pub fn to_onnx(net: &BandNetT, doc: &str) -> ModelProto {
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-            ..Default::default()
-        }],
-        producer_name: "slimmatte-train".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: doc.into(),
-        graph: Some(graph(net)).into(),
-        ..Default::default()
-    }
+    model_proto(graph(net), doc)
 }
 
 /// Writes `net` as ONNX to `path`.

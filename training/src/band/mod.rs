@@ -173,18 +173,23 @@ pub fn make_splits(g: &Generator, s: &BandSettings) -> Splits {
 /// The teacher: the wide band net on the task loss alone.
 pub fn teacher(s: &BandSettings, d: &Splits) -> Result<Trained> {
     let (vs, net) = train::new_net(&s.teacher, s.channels());
-    let cfg = RunCfg {
-        name: "band_teacher".into(),
-        steps: s.steps_teacher,
+    let cfg = task_run(s, "band_teacher", s.steps_teacher, s.seed);
+    train::train(vs, net, None, &d.train, &d.val, &cfg, &s.work)
+}
+
+/// A run on the task loss alone (no teacher, no sparsity) at the full learning rate.
+pub fn task_run(s: &BandSettings, name: &str, steps: usize, seed: u64) -> RunCfg {
+    RunCfg {
+        name: name.into(),
+        steps,
         lr: s.lr,
         distill: 0.0,
         features: 0.0,
         l1_gamma: 0.0,
         w_grad: s.w_grad,
         w_mse: s.w_mse,
-        seed: s.seed,
-    };
-    train::train(vs, net, None, &d.train, &d.val, &cfg, &s.work)
+        seed,
+    }
 }
 
 /// A full-width copy of `src` (weights copied).
@@ -285,12 +290,9 @@ pub fn run(s: &BandSettings) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array3;
     use slimmatte::band_net::{
-        BandNet, TEMPORAL_CHANNELS, TILE_INPUT, TILE_MARGIN, TileBatch, band_crop, cell_offset,
-        coarse_matte, gather_tiles,
+        BandNet, TEMPORAL_CHANNELS, TILE_INPUT, TILE_MARGIN, TileBatch, cell_offset, gather_tiles,
     };
-    use slimmatte::refine::{LaplacianSolver, RefineSettings};
     use tch::Tensor;
 
     /// The runtime's band net (tiles gathered from a frame, ONNX Runtime, corrections added to
@@ -300,23 +302,9 @@ mod tests {
         let g = crate::data::test_generator(3);
         let size = 96;
         let s = g.sample(crate::data::sample_seed(11, 0), size);
-        let frame = Array3::from_shape_fn((size, size, 4), |(y, x, c)| {
-            if c == 3 {
-                s.trimap[y * size + x]
-            } else {
-                s.rgb[(y * size + x) * 3 + c]
-            }
-        });
+        let data::Staged { frame, coarse } = data::staged(&s, size);
         let view = frame.view();
-        let (crop, _) = band_crop(&view, 16).expect("the sample has an unknown band");
-        let mut coarse = Vec::new();
-        coarse_matte(
-            &view,
-            crop,
-            &RefineSettings::default(),
-            &mut LaplacianSolver::new(),
-            &mut coarse,
-        );
+        let (crop, coarse) = coarse.expect("the sample has an unknown band");
         // A temporal net with a non-zero head (a fresh one gives back the coarse matte).
         let (_vs, net) = train::new_net(&Widths(vec![8, 8]), TEMPORAL_CHANNELS);
         tch::no_grad(|| {

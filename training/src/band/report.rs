@@ -351,22 +351,12 @@ fn coarse_ablation(
     for coarse_input in [true, false] {
         let (vs, mut net) = train::new_net(widths, s.channels());
         net.coarse_input = coarse_input;
-        let cfg = train::RunCfg {
-            name: if coarse_input {
-                "band_scratch"
-            } else {
-                "band_scratch_no_coarse"
-            }
-            .into(),
-            steps: s.steps_slim,
-            lr: s.lr,
-            distill: 0.0,
-            features: 0.0,
-            l1_gamma: 0.0,
-            w_grad: s.w_grad,
-            w_mse: s.w_mse,
-            seed: s.seed + 6,
+        let name = if coarse_input {
+            "band_scratch"
+        } else {
+            "band_scratch_no_coarse"
         };
+        let cfg = super::task_run(s, name, s.steps_slim, s.seed + 6);
         let t = train::train(vs, net, None, &d.train, &d.val, &cfg, &s.work)?;
         let test = per_sample_sad(&d.test, &predict(&t.net, &d.test));
         ablation.push((
