@@ -98,6 +98,17 @@ impl PersonSegmenter {
         self.flip_average = on;
     }
 
+    /// The last frame [`run`](Self::run) segmented, as the network saw it: planar RGB 0..1 at
+    /// the network's resolution (`3 × height × width`).
+    pub fn input(&self) -> &[f32] {
+        &self.input
+    }
+
+    /// The person probability of the last frame [`run`](Self::run) segmented.
+    pub fn mask(&self) -> &[f32] {
+        &self.mask
+    }
+
     /// Segments `frame`; returns the person probability at the network's resolution.
     pub fn run(&mut self, frame: &RgbaView<'_>) -> Result<&[f32], ModelError> {
         self.resizer

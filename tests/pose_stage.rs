@@ -1,7 +1,7 @@
 //! The pose stage (`trimapgen pose=true`) on a real photograph of a person with the shipped
 //! models: the detector finds her on the first frame, the landmark network's mask covers her
-//! and not the wall, tracking follows, the cadence holds the mask between runs, a frame
-//! without a person runs the detector only, and a region that does not hold the whole body
+//! and not the wall, tracking follows, the cadence holds the mask between runs (and only a
+//! confirmed one), a frame without a person runs the detector only, and a region that does not hold the whole body
 //! is never mixed into the mask.
 
 mod common;
@@ -100,8 +100,17 @@ fn the_cadence_holds_the_mask_between_runs() {
 fn a_frame_without_a_person_finds_nothing() {
     let grey: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
     let mut p = pose();
-    assert_eq!(run(&mut p, &grey, 1), PoseOutcome::NoPerson);
+    // Nobody held: the detector looks again on every frame, whatever the cadence (a person
+    // walking in is found on the frame they appear).
+    for _ in 0..3 {
+        assert_eq!(run(&mut p, &grey, 3), PoseOutcome::NoPerson);
+    }
     assert!(p.tracked().is_none() && p.mask().is_none());
+    // Once she appears she is found on that frame, and then the cadence holds her mask.
+    let frame = common::astronaut(W as u32, H as u32);
+    let outcomes: Vec<_> = (0..3).map(|_| run(&mut p, &frame, 3)).collect();
+    use PoseOutcome::{Found, Held};
+    assert_eq!(outcomes, [Found, Held, Held]);
 }
 
 /// A tolerance no real region meets: every region stays unconfirmed.
@@ -118,10 +127,11 @@ fn an_unconfirmed_region_is_tracked_but_holds_no_mask() {
     let mut p = pose();
     p.set_tolerance(never());
     // The detection frame tries twice (the detection's region, then the landmarks' one).
-    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Unconfirmed);
+    assert_eq!(run(&mut p, &frame, 3), PoseOutcome::Unconfirmed);
     assert!(p.mask().is_none());
     assert!(p.tracked().is_some(), "the pose is still tracked");
-    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Unconfirmed);
+    // An unsettled region is run again on the next frame, whatever the cadence.
+    assert_eq!(run(&mut p, &frame, 3), PoseOutcome::Unconfirmed);
     // With the default tolerance the tracked region settles at once.
     p.set_tolerance(Tolerance::default());
     assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);

@@ -22,8 +22,10 @@
 //! - **Abstaining**: the mask comes with a weight plane, 1 inside the region and 0 outside
 //!   it (feathered over [`FEATHER`] input pixels): outside its region the pose network has no
 //!   opinion and the selfie mask alone decides.
-//! - **Cadence**: the pose path runs every `interval`-th frame ([`PoseSegmenter::update`]);
-//!   between runs its last confirmed mask is held, so each frame is mixed the same way.
+//! - **Cadence**: while a confirmed pose is held the pose path runs every `interval`-th frame
+//!   ([`PoseSegmenter::update`]); between runs its last confirmed mask is held (the trimap
+//!   stage moves it with the person). Without one (nobody detected, or a region not settled)
+//!   it runs on every frame, so a frame with nobody in it costs one detector run.
 //!
 //! With several people the detector sees them all; the best one is tracked and refined by the
 //! pose network, the others are in the mask through the selfie network alone.
@@ -172,6 +174,9 @@ pub struct PoseSegmenter {
     mask_size: (usize, usize),
     /// Whether `mask` and `weight` hold a confirmed pose.
     holds: bool,
+    /// Whether the last run ended without a confirmed pose (nobody detected, or a region not
+    /// settled yet): the next frame runs the pose path whatever the cadence.
+    settling: bool,
     /// The region of the last confirmed run (the network's mask in `region_mask` is over it).
     confirmed_region: Region,
     tolerance: Tolerance,
@@ -196,6 +201,7 @@ impl PoseSegmenter {
             weight: Vec::new(),
             mask_size: (0, 0),
             holds: false,
+            settling: false,
             confirmed_region: Region::letterbox(1, 1),
             tolerance: Tolerance::default(),
         })
@@ -215,6 +221,7 @@ impl PoseSegmenter {
         self.tracked = None;
         self.since_run = None;
         self.holds = false;
+        self.settling = false;
     }
 
     /// The region the next run will use while a pose is tracked.
@@ -247,7 +254,10 @@ impl PoseSegmenter {
     }
 
     /// Runs the pose path on `frame` when it is its turn — every `interval`-th frame
-    /// (`interval` ≥ 1), and always on the first frame after a reset or a change of
+    /// (`interval` ≥ 1) while a confirmed pose is held; on every frame while none is (nobody
+    /// detected, or a region not settled yet: the detector misses a person on some frames,
+    /// and waiting `interval` frames after each miss left the first frames of a stream
+    /// without the pose mask); always on the first frame after a reset or a change of
     /// `mw × mh` — and otherwise holds the last result.
     pub fn update(
         &mut self,
@@ -258,6 +268,7 @@ impl PoseSegmenter {
         if let Some(k) = self.since_run
             && k + 1 < interval.max(1)
             && self.mask_size == (mw, mh)
+            && !self.settling
         {
             self.since_run = Some(k + 1);
             return Ok(PoseOutcome::Held);
@@ -271,6 +282,7 @@ impl PoseSegmenter {
         self.mask_size = (mw, mh);
         self.holds = false;
         let outcome = self.run(frame)?;
+        self.settling = outcome != PoseOutcome::Found;
         if outcome == PoseOutcome::Found {
             self.holds = true;
             self.write_mask(frame, (mw, mh));

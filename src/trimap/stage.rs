@@ -48,9 +48,11 @@ pub struct TrimapGenerator {
     fused: Vec<f32>,
     /// Whether the pose network found a person in the last frame.
     pose_found: bool,
-    /// The selfie mask when the pose path last ran: a held pose mask is moved by as much as
-    /// the selfie mask has moved since ([`match_shift`]).
-    anchor_mask: Vec<f32>,
+    /// Follows the person between pose runs: a held pose mask is moved by as much as the
+    /// person's pixels have moved since it was made ([`PersonTracker`]).
+    tracker: PersonTracker,
+    /// The segmenter's input as luma (`mw × mh`).
+    luma: Vec<f32>,
 }
 
 impl TrimapGenerator {
@@ -75,7 +77,8 @@ impl TrimapGenerator {
             pose: None,
             fused: Vec::new(),
             pose_found: false,
-            anchor_mask: Vec::new(),
+            tracker: PersonTracker::default(),
+            luma: Vec::new(),
         }
     }
 
@@ -136,8 +139,8 @@ impl TrimapGenerator {
     /// With `pose` (and the pose networks loaded), the selfie mask is mixed with the pose
     /// network's where that confirms a person ([`fuse`], with the pose mask's weight plane: 0
     /// outside its region, where the selfie mask alone decides). A pose mask held between
-    /// runs (`pose_interval` > 1) is moved by as much as the selfie mask has moved since it
-    /// was made ([`match_shift`]).
+    /// runs (`pose_interval` > 1) is moved by as much as the person has moved since it was
+    /// made ([`PersonTracker`]).
     fn smoothed_mask(
         &mut self,
         frame: &RgbaView<'_>,
@@ -145,17 +148,17 @@ impl TrimapGenerator {
         pose: Option<usize>,
     ) -> Result<(), ModelError> {
         let (mw, mh) = self.segmenter.resolution();
-        let raw = self.segmenter.run(frame)?;
+        self.segmenter.run(frame)?;
+        luma_plane(self.segmenter.input(), &mut self.luma);
+        let raw = self.segmenter.mask();
         let mut shift = (0, 0);
+        let mut anchored = false;
         let body = match (self.pose.as_mut(), pose) {
             (Some(p), Some(interval)) => {
                 if p.update(frame, (mw, mh), interval)? == PoseOutcome::Held {
-                    if self.anchor_mask.len() == raw.len() {
-                        shift = match_shift(&self.anchor_mask, raw, mw, mh);
-                    }
+                    shift = self.tracker.shift(&self.luma, mw, mh);
                 } else {
-                    self.anchor_mask.clear();
-                    self.anchor_mask.extend_from_slice(raw);
+                    anchored = true;
                 }
                 p.mask()
             }
@@ -173,6 +176,9 @@ impl TrimapGenerator {
                     let j = y as usize * mw + x as usize;
                     fuse(s, body[j], weight[j])
                 }));
+                if anchored {
+                    self.tracker.anchor(&self.luma, &self.fused, (mw, mh));
+                }
                 &self.fused
             }
             None => raw,
@@ -369,72 +375,163 @@ impl NearestUpsampler {
     }
 }
 
-/// The integer shift `d` (mask pixels) that best maps `before` onto `after`
-/// (`after(x) ≈ before(x − d)`), by the least absolute difference: every 2 pixels from −12 to
-/// 12 on every 4th pixel, then ±2 around the best on every 2nd (about 0.6 M operations on a
-/// 256×144 mask). Moves a held pose mask with the person (tuning sequences at
-/// `pose-interval=3`: dtSSD 7.01 against 7.99 with the selfie mask's centroid and 9.40 not
-/// moved; `results/pose_segmentation.md`).
-fn match_shift(before: &[f32], after: &[f32], w: usize, h: usize) -> (isize, isize) {
-    let cost = |dx: isize, dy: isize, step: usize| {
-        let mut c = 0.0f32;
-        for y in (0..h).step_by(step) {
-            let sy = y as isize - dy;
-            for x in (0..w).step_by(step) {
-                let sx = x as isize - dx;
-                let b = if sx < 0 || sy < 0 || sx >= w as isize || sy >= h as isize {
-                    0.0
+/// The planar RGB image `rgb` (`3 × n`, 0..1) as luma into `luma` (`n`).
+fn luma_plane(rgb: &[f32], luma: &mut Vec<f32>) {
+    let n = rgb.len() / 3;
+    let (r, rest) = rgb.split_at(n);
+    let (g, b) = rest.split_at(n);
+    luma.clear();
+    luma.extend(
+        r.iter()
+            .zip(g)
+            .zip(b)
+            .map(|((&r, &g), &b)| 0.299 * r + 0.587 * g + 0.114 * b),
+    );
+}
+
+/// Follows the person between pose runs by their appearance: the person's pixels of the frame
+/// the pose mask was made on (the template) are matched against later frames, so a held pose
+/// mask moves with the person even where the selfie mask has lost them (it sees nobody over
+/// some busy pictures, which is when the pose mask matters most).
+#[derive(Debug, Default)]
+struct PersonTracker {
+    /// The template: index and luma of every other person pixel of the anchor frame, on every
+    /// other row.
+    template: Vec<(u32, f32)>,
+    /// The anchor's size.
+    size: (usize, usize),
+}
+
+/// How far (mask pixels, each way) [`PersonTracker::shift`] searches.
+const TRACK_REACH: isize = 12;
+/// The cost of a template pixel moved out of the frame (a luma difference).
+const TRACK_OUTSIDE: f32 = 0.5;
+
+impl PersonTracker {
+    /// Makes the template from the `w × h` frame's luma `luma` and its person mask `person`
+    /// (> 0.5).
+    fn anchor(&mut self, luma: &[f32], person: &[f32], (w, h): (usize, usize)) {
+        debug_assert!(luma.len() == w * h && person.len() == w * h);
+        self.size = (w, h);
+        self.template.clear();
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                let k = y * w + x;
+                if person[k] > 0.5 {
+                    self.template.push((k as u32, luma[k]));
+                }
+            }
+        }
+    }
+
+    /// The integer shift `d` (mask pixels) that best maps the template onto the `w × h` luma
+    /// plane `luma` (`luma(x + d) ≈ template(x)`), by the least absolute difference: every 2
+    /// pixels from −[`TRACK_REACH`] to [`TRACK_REACH`] on every other template pixel, then ±1
+    /// around the best on all of them. (0, 0) without a template of that size.
+    fn shift(&self, luma: &[f32], w: usize, h: usize) -> (isize, isize) {
+        if self.size != (w, h) || self.template.is_empty() {
+            return (0, 0);
+        }
+        let cost = |dx: isize, dy: isize, step: usize| {
+            let mut c = 0.0f32;
+            for &(k, v) in self.template.iter().step_by(step) {
+                let (x, y) = (
+                    (k as usize % w) as isize + dx,
+                    (k as usize / w) as isize + dy,
+                );
+                c += if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
+                    TRACK_OUTSIDE
                 } else {
-                    before[sy as usize * w + sx as usize]
+                    (luma[y as usize * w + x as usize] - v).abs()
                 };
-                c += (after[y * w + x] - b).abs();
+            }
+            c
+        };
+        let mut best = ((0isize, 0isize), cost(0, 0, 2));
+        for dy in (-TRACK_REACH..=TRACK_REACH).step_by(2) {
+            for dx in (-TRACK_REACH..=TRACK_REACH).step_by(2) {
+                let c = cost(dx, dy, 2);
+                if c < best.1 {
+                    best = ((dx, dy), c);
+                }
             }
         }
-        c
-    };
-    let mut best = ((0isize, 0isize), cost(0, 0, 4));
-    for dy in (-12..=12).step_by(2) {
-        for dx in (-12..=12).step_by(2) {
-            let c = cost(dx, dy, 4);
-            if c < best.1 {
-                best = ((dx, dy), c);
+        let (cx, cy) = best.0;
+        let mut fine = ((cx, cy), cost(cx, cy, 1));
+        for dy in cy - 1..=cy + 1 {
+            for dx in cx - 1..=cx + 1 {
+                let c = cost(dx, dy, 1);
+                if c < fine.1 {
+                    fine = ((dx, dy), c);
+                }
             }
         }
+        fine.0
     }
-    let (cx, cy) = best.0;
-    let mut fine = ((cx, cy), cost(cx, cy, 2));
-    for dy in cy - 2..=cy + 2 {
-        for dx in cx - 2..=cx + 2 {
-            let c = cost(dx, dy, 2);
-            if c < fine.1 {
-                fine = ((dx, dy), c);
-            }
-        }
-    }
-    fine.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A deterministic texture (hashed pixel noise, 0..1).
+    fn noise(x: isize, y: isize, seed: u32) -> f32 {
+        let mut v =
+            (x as u32).wrapping_mul(73_856_093) ^ (y as u32).wrapping_mul(19_349_663) ^ seed;
+        v ^= v >> 13;
+        v = v.wrapping_mul(0x5bd1_e995);
+        v ^= v >> 15;
+        (v & 0xffff) as f32 / 65_535.0
+    }
+
     #[test]
-    fn match_shift_finds_how_far_the_mask_moved() {
-        let (w, h) = (256, 144);
-        let blob = |cx: f32, cy: f32| -> Vec<f32> {
-            (0..w * h)
-                .map(|k| {
-                    let (x, y) = ((k % w) as f32, (k / w) as f32);
-                    let inside = ((x - cx) / 30.0).powi(2) + ((y - cy) / 45.0).powi(2) < 1.0;
-                    if inside { 1.0 } else { 0.0 }
-                })
-                .collect()
+    fn the_tracker_follows_the_person_over_a_busy_background() {
+        let (w, h) = (256usize, 144usize);
+        let inside = |x: isize, y: isize, cx: isize, cy: isize| {
+            ((x - cx) as f32 / 30.0).powi(2) + ((y - cy) as f32 / 45.0).powi(2) < 1.0
         };
-        let before = blob(120.0, 80.0);
-        for (dx, dy) in [(0isize, 0isize), (5, -3), (-11, 7), (1, 1)] {
-            let after = blob(120.0 + dx as f32, 80.0 + dy as f32);
-            assert_eq!(super::match_shift(&before, &after, w, h), (dx, dy));
+        // A textured person at (cx, cy) over a static textured background: the person's own
+        // texture moves with them, the background's does not.
+        let scene = |cx: isize, cy: isize| -> (Vec<f32>, Vec<f32>) {
+            let mut luma = vec![0.0; w * h];
+            let mut person = vec![0.0; w * h];
+            for y in 0..h as isize {
+                for x in 0..w as isize {
+                    let k = y as usize * w + x as usize;
+                    if inside(x, y, cx, cy) {
+                        luma[k] = 0.3 + 0.4 * noise(x - cx, y - cy, 1);
+                        person[k] = 1.0;
+                    } else {
+                        luma[k] = noise(x, y, 2);
+                    }
+                }
+            }
+            (luma, person)
+        };
+        let mut tracker = PersonTracker::default();
+        assert_eq!(
+            tracker.shift(&scene(120, 80).0, w, h),
+            (0, 0),
+            "no template"
+        );
+        let (luma, person) = scene(120, 80);
+        tracker.anchor(&luma, &person, (w, h));
+        for (dx, dy) in [(0isize, 0isize), (5, -3), (-11, 7), (1, 1), (12, -12)] {
+            // Only the image moves: the person mask passed later plays no part.
+            let (after, _) = scene(120 + dx, 80 + dy);
+            assert_eq!(tracker.shift(&after, w, h), (dx, dy));
         }
+        // Another size has no template.
+        assert_eq!(tracker.shift(&luma[..128 * 72], 128, 72), (0, 0));
+    }
+
+    #[test]
+    fn luma_is_the_weighted_sum_of_the_planes() {
+        let rgb = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        let mut luma = Vec::new();
+        luma_plane(&rgb, &mut luma);
+        assert_eq!(luma.len(), 2);
+        assert!((luma[0] - 0.299).abs() < 1e-6 && (luma[1] - 0.587).abs() < 1e-6);
     }
 
     #[test]
