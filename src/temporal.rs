@@ -45,6 +45,7 @@ pub struct MaskHistory {
     untrusted: Vec<u8>,
     untrusted_valid: bool,
     scratch: Vec<u8>,
+    scratch_f: Vec<f32>,
     has_history: bool,
     /// Whether the last update dropped the history at a scene cut.
     cut: bool,
@@ -83,6 +84,25 @@ impl MaskHistory {
         self.untrusted_valid = false;
         self.has_history = true;
         &self.mixed
+    }
+
+    /// Moves the mixed mask by `(dx, dy)` mask pixels (the motion since the last update), so
+    /// the next update mixes each pixel with where it was; uncovered pixels take the value at
+    /// the edge.
+    pub fn shift(&mut self, (dx, dy): (isize, isize)) {
+        let (w, h) = self.size;
+        if (dx, dy) == (0, 0) || !self.has_history || self.mixed.len() != w * h {
+            return;
+        }
+        self.scratch_f.clear();
+        self.scratch_f.extend_from_slice(&self.mixed);
+        for y in 0..h {
+            let sy = (y as isize - dy).clamp(0, h as isize - 1) as usize;
+            for x in 0..w {
+                let sx = (x as isize - dx).clamp(0, w as isize - 1) as usize;
+                self.mixed[y * w + x] = self.scratch_f[sy * w + sx];
+            }
+        }
     }
 
     /// The mixed mask of the last update.
@@ -149,6 +169,36 @@ mod tests {
             }
         }
         m
+    }
+
+    #[test]
+    fn a_shift_moves_the_history_with_the_subject() {
+        let (w, h) = (120, 60);
+        let mut history = MaskHistory::new();
+        // Without history there is nothing to move.
+        history.shift((3, 0));
+        history.update(&disc(w, h, 40.0, 30.0, 15.0), w, h, 0.7);
+        history.shift((10, -2));
+        let moved = disc(w, h, 50.0, 28.0, 15.0);
+        let off: f32 = history
+            .mask()
+            .iter()
+            .zip(&moved)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
+        assert!(
+            off < 1e-4,
+            "moved history differs from the moved disc by {off}"
+        );
+        // Mixed with the subject where it now is, the history stays on it.
+        history.update(&moved, w, h, 0.7);
+        let off: f32 = history
+            .mask()
+            .iter()
+            .zip(&moved)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
+        assert!(off < 1e-4, "{off}");
     }
 
     #[test]

@@ -80,10 +80,12 @@ pub const DEFAULT_BAND_BIAS: f32 = 0.5;
 pub const MAX_BAND_BIAS: f32 = 0.9;
 
 /// Default [`TrimapSettings::smoothing`] (`trimapgen`'s `smoothing`): the weight of the previous
-/// mask where the new one is unsure. Chosen on the tuning sequences (moving 100–103, 640×360,
-/// shipped student, whole pipeline, `cli/examples`-style probe): 0 → dtSSD 9.92 / whole-image
-/// SAD 6.31 per frame, 0.25 → 9.01 / 6.12, 0.5 → 8.43 / 6.04, 0.9 → 8.35 / 6.21.
-pub const DEFAULT_SMOOTHING: f32 = 0.5;
+/// mask where the new one is unsure; the previous mask is first moved with the person (the
+/// trimap stage's frame-to-frame tracker). Chosen on the tuning sequences (moving 100–103,
+/// 640×360, whole pipeline with the band net, `pose-interval=3`), dtSSD / whole-image SAD per
+/// frame: 0.5 without moving the history 6.78 / 2.31; moved, 0.5 → 6.43 / 1.97, 0.7 →
+/// 6.20 / 1.95, 0.85 → 6.18 / 2.07 (`results/pose_segmentation.md`).
+pub const DEFAULT_SMOOTHING: f32 = 0.7;
 
 /// Whether the band widens where the mask is unsure or changed. Off by default: on the tuning
 /// sequences (moving 100–103, 640×360, shipped student, smoothing 0.5) the 66 % wider band,

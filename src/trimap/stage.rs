@@ -51,6 +51,9 @@ pub struct TrimapGenerator {
     /// Follows the person between pose runs: a held pose mask is moved by as much as the
     /// person's pixels have moved since it was made ([`PersonTracker`]).
     tracker: PersonTracker,
+    /// Follows the person from frame to frame: the mask history is moved with them before
+    /// the new mask is mixed in, so it mixes each pixel with where the person was.
+    motion: PersonTracker,
     /// The segmenter's input as luma (`mw × mh`).
     luma: Vec<f32>,
 }
@@ -78,6 +81,7 @@ impl TrimapGenerator {
             fused: Vec::new(),
             pose_found: false,
             tracker: PersonTracker::default(),
+            motion: PersonTracker::default(),
             luma: Vec::new(),
         }
     }
@@ -129,13 +133,16 @@ impl TrimapGenerator {
     /// Forgets the temporal history (after a seek, a flush or a caps change).
     pub fn reset(&mut self) {
         self.history.reset();
+        self.motion.clear();
+        self.tracker.clear();
         if let Some(p) = &mut self.pose {
             p.reset();
         }
     }
 
-    /// Runs the network and the uncertainty-aware temporal mixing; the mask stays at the
-    /// network's resolution in `self.history`.
+    /// Runs the network and the uncertainty-aware temporal mixing, the history moved with the
+    /// person first ([`PersonTracker`]); the mask stays at the network's resolution in
+    /// `self.history`.
     /// With `pose` (and the pose networks loaded), the selfie mask is mixed with the pose
     /// network's where that confirms a person ([`fuse`], with the pose mask's weight plane: 0
     /// outside its region, where the selfie mask alone decides). A pose mask held between
@@ -183,7 +190,11 @@ impl TrimapGenerator {
             }
             None => raw,
         };
+        let moved = self.motion.shift(&self.luma, mw, mh);
+        self.history.shift(moved);
         self.history.update(mask, mw, mh, smoothing);
+        self.motion
+            .anchor(&self.luma, self.history.mask(), (mw, mh));
         self.mask_size = (mw, mh);
         Ok(())
     }
@@ -408,6 +419,12 @@ const TRACK_REACH: isize = 12;
 const TRACK_OUTSIDE: f32 = 0.5;
 
 impl PersonTracker {
+    /// Forgets the template: [`shift`](Self::shift) gives (0, 0) until the next anchor.
+    fn clear(&mut self) {
+        self.template.clear();
+        self.size = (0, 0);
+    }
+
     /// Makes the template from the `w × h` frame's luma `luma` and its person mask `person`
     /// (> 0.5).
     fn anchor(&mut self, luma: &[f32], person: &[f32], (w, h): (usize, usize)) {

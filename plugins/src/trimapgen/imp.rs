@@ -229,8 +229,8 @@ impl ObjectImpl for TrimapGen {
                 glib::ParamSpecDouble::builder("smoothing")
                     .nick("Temporal smoothing")
                     .blurb(
-                        "Weight of the previous frame's mask where the new mask is unsure \
-                         (mixed in proportion to its uncertainty, so confident motion is \
+                        "Weight of the previous frame's mask (moved with the person) where the \
+                         new mask is unsure (mixed in proportion to its uncertainty, so confident motion is \
                          followed at once; 0 = off; higher = steadier hair and edges)",
                     )
                     .minimum(0.0)
