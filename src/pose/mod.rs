@@ -25,7 +25,7 @@
 //! - **Cadence**: while a confirmed pose is held the pose path runs every `interval`-th frame
 //!   ([`PoseSegmenter::update`]); between runs its last confirmed mask is held (the trimap
 //!   stage moves it with the person). Without one (nobody detected, or a region not settled)
-//!   it runs on every frame, so a frame with nobody in it costs one detector run.
+//!   it runs again on the next frame, then backs off to every `interval`-th frame.
 //!
 //! With several people the detector sees them all; the best one is tracked and refined by the
 //! pose network, the others are in the mask through the selfie network alone.
@@ -174,9 +174,9 @@ pub struct PoseSegmenter {
     mask_size: (usize, usize),
     /// Whether `mask` and `weight` hold a confirmed pose.
     holds: bool,
-    /// Whether the last run ended without a confirmed pose (nobody detected, or a region not
-    /// settled yet): the next frame runs the pose path whatever the cadence.
-    settling: bool,
+    /// Runs in a row that ended without a confirmed pose (nobody detected, or a region not
+    /// settled yet): the next run comes that many frames later, at most `interval`.
+    misses: usize,
     /// The region of the last confirmed run (the network's mask in `region_mask` is over it).
     confirmed_region: Region,
     tolerance: Tolerance,
@@ -201,7 +201,7 @@ impl PoseSegmenter {
             weight: Vec::new(),
             mask_size: (0, 0),
             holds: false,
-            settling: false,
+            misses: 0,
             confirmed_region: Region::letterbox(1, 1),
             tolerance: Tolerance::default(),
         })
@@ -221,7 +221,7 @@ impl PoseSegmenter {
         self.tracked = None;
         self.since_run = None;
         self.holds = false;
-        self.settling = false;
+        self.misses = 0;
     }
 
     /// The region the next run will use while a pose is tracked.
@@ -254,35 +254,45 @@ impl PoseSegmenter {
     }
 
     /// Runs the pose path on `frame` when it is its turn — every `interval`-th frame
-    /// (`interval` ≥ 1) while a confirmed pose is held; on every frame while none is (nobody
-    /// detected, or a region not settled yet: the detector misses a person on some frames,
-    /// and waiting `interval` frames after each miss left the first frames of a stream
-    /// without the pose mask); always on the first frame after a reset or a change of
-    /// `mw × mh` — and otherwise holds the last result.
+    /// (`interval` ≥ 1) while a confirmed pose is held; without one (nobody detected, or a
+    /// region not settled yet) the next frame after a first miss, then backing off by one
+    /// frame per miss up to `interval` (the detector misses a person on single frames, and
+    /// waiting `interval` frames after each miss left the first frames of a stream without
+    /// the pose mask, while a face close to a webcam, which the whole-body detector never
+    /// finds, must not cost a detector run on every frame); always on the first frame after
+    /// a reset or a change of `mw × mh` — and otherwise holds the last result.
     pub fn update(
         &mut self,
         frame: &RgbaView<'_>,
         (mw, mh): (usize, usize),
         interval: usize,
     ) -> Result<PoseOutcome, ModelError> {
+        let interval = interval.max(1);
+        let wait = match self.misses {
+            0 => interval,
+            m => m.min(interval),
+        };
         if let Some(k) = self.since_run
-            && k + 1 < interval.max(1)
+            && k + 1 < wait
             && self.mask_size == (mw, mh)
-            && !self.settling
         {
             self.since_run = Some(k + 1);
             return Ok(PoseOutcome::Held);
         }
         let first = self.since_run.is_none() || self.mask_size != (mw, mh);
         self.since_run = Some(if first {
-            self.phase % interval.max(1)
+            self.phase % interval
         } else {
             0
         });
         self.mask_size = (mw, mh);
         self.holds = false;
         let outcome = self.run(frame)?;
-        self.settling = outcome != PoseOutcome::Found;
+        self.misses = if outcome == PoseOutcome::Found {
+            0
+        } else {
+            self.misses + 1
+        };
         if outcome == PoseOutcome::Found {
             self.holds = true;
             self.write_mask(frame, (mw, mh));
