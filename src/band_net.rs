@@ -163,6 +163,8 @@ pub struct TileBatch {
     pub input: Vec<f32>,
     /// Top-left corner, in the frame, of each tile's `TILE × TILE` centre.
     pub origins: Vec<(usize, usize)>,
+    /// Which tiles of the current row of the grid are soft (scratch).
+    soft: Vec<bool>,
 }
 
 impl TileBatch {
@@ -179,24 +181,12 @@ fn is_unknown(t: u8) -> bool {
     t > KNOWN_BG && t < KNOWN_FG
 }
 
-/// Whether the tile whose centre starts at `(tx, ty)` (inside `crop`) goes through the net.
-fn tile_is_soft(
-    frame: &RgbaView<'_>,
-    (cx, cy, cw, ch): Crop,
-    coarse: &[f32],
-    tx: usize,
-    ty: usize,
-) -> bool {
-    let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
-    (ty.max(cy)..(ty + TILE).min(cy + ch)).any(|y| {
-        let alphas = &coarse[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
-        let row = frame.index_axis(Axis(0), y);
-        let row = row.to_slice().expect("RGBA rows are contiguous");
-        alphas
-            .iter()
-            .zip(row[4 * x0..4 * x1].chunks_exact(4))
-            .any(|(&a, px)| a > SOFT && a < 1.0 - SOFT && is_unknown(px[3]))
-    })
+/// Whether any of `alphas` is soft, strictly between [`SOFT`] and 1 − [`SOFT`] (no early exit:
+/// the fold over a tile's row vectorises).
+fn any_soft(alphas: &[f32]) -> bool {
+    alphas
+        .iter()
+        .fold(false, |soft, &a| soft | ((a > SOFT) & (a < 1.0 - SOFT)))
 }
 
 /// Collects the tiles of `crop` that go through the net: `frame` holds the trimap in alpha and
@@ -213,36 +203,47 @@ pub fn gather_tiles(
     batch: &mut TileBatch,
 ) {
     let (cx, cy, cw, ch) = crop;
-    batch.input.clear();
     batch.origins.clear();
     let per_tile = channels * TILE_INPUT * TILE_INPUT;
     // The grid is anchored at the frame's corner, not the crop's: a pixel is in the same tile,
     // at the same place in its 2×2 cell, whatever the band does, so the net's output for a
-    // pixel does not jump when the crop moves by a pixel between frames.
+    // pixel does not jump when the crop moves by a pixel between frames. A tile is soft when
+    // one of its coarse alphas is: known pixels are exactly 0 or 1 there, so a soft alpha is
+    // an unknown pixel's.
+    let first_col = cx / TILE * TILE;
+    let columns = (cx + cw - first_col).div_ceil(TILE);
     for ty in (cy / TILE * TILE..cy + ch).step_by(TILE) {
-        for tx in (cx / TILE * TILE..cx + cw).step_by(TILE) {
-            if !tile_is_soft(frame, crop, coarse, tx, ty) {
-                continue;
+        batch.soft.clear();
+        batch.soft.resize(columns, false);
+        for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
+            let row = &coarse[(y - cy) * cw..(y - cy + 1) * cw];
+            for (j, soft) in batch.soft.iter_mut().enumerate() {
+                if !*soft {
+                    let tx = first_col + j * TILE;
+                    let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
+                    *soft = any_soft(&row[x0 - cx..x1 - cx]);
+                }
             }
-            batch.origins.push((tx, ty));
-            let start = batch.input.len();
-            batch.input.resize(start + per_tile, 0.0);
-            fill_tile(
-                frame,
-                crop,
-                coarse,
-                channels,
-                previous,
-                (tx, ty),
-                &mut batch.input[start..],
-            );
         }
+        let soft_columns = batch.soft.iter().enumerate().filter(|(_, s)| **s);
+        batch
+            .origins
+            .extend(soft_columns.map(|(j, _)| (first_col + j * TILE, ty)));
+    }
+    // Every value is overwritten below: resizing writes zeros only where the buffer grows.
+    batch.input.resize(batch.origins.len() * per_tile, 0.0);
+    for (&origin, tile) in batch
+        .origins
+        .iter()
+        .zip(batch.input.chunks_exact_mut(per_tile))
+    {
+        fill_tile(frame, crop, coarse, channels, previous, origin, tile);
     }
 }
 
 /// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
-/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row with the planes' offsets
-/// worked out once per row.
+/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row: a row's values are read
+/// once, then each channel goes out as two contiguous runs (even and odd columns).
 fn fill_tile(
     frame: &RgbaView<'_>,
     (cx, cy, cw, ch): Crop,
@@ -254,12 +255,14 @@ fn fill_tile(
 ) {
     let (width, height) = (frame.shape()[1], frame.shape()[0]);
     let temporal = channels == TEMPORAL_CHANNELS;
-    let plane = CELLS * CELLS;
     let mut xs = [0usize; TILE_INPUT];
     for (u, x) in xs.iter_mut().enumerate() {
         *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
     }
     let inside_x = |x: usize| x >= cx && x < cx + cw;
+    // One input row's values, channel by channel, then written out as contiguous runs: for a
+    // channel and a column parity, a row's pixels are consecutive cells of one plane.
+    let mut values = [[0.0f32; TILE_INPUT]; TEMPORAL_CHANNELS];
     for v in 0..TILE_INPUT {
         let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
         let row = frame.index_axis(Axis(0), y);
@@ -268,12 +271,10 @@ fn fill_tile(
             (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
         let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
         for (u, &x) in xs.iter().enumerate() {
-            // Channel k of this pixel is at base + k · plane.
-            let base = cell_offset(0, u, v, channels);
             let px = &row[4 * x..4 * x + 4];
-            tile[base] = px[0] as f32 * (1.0 / 255.0);
-            tile[base + plane] = px[1] as f32 * (1.0 / 255.0);
-            tile[base + 2 * plane] = px[2] as f32 * (1.0 / 255.0);
+            values[0][u] = px[0] as f32 * (1.0 / 255.0);
+            values[1][u] = px[1] as f32 * (1.0 / 255.0);
+            values[2][u] = px[2] as f32 * (1.0 / 255.0);
             let (t, c) = match known_alpha(px[3]) {
                 Some(a) => (a, a),
                 None => match coarse_row {
@@ -281,13 +282,25 @@ fn fill_tile(
                     _ => (0.5, 0.5),
                 },
             };
-            tile[base + 3 * plane] = t;
-            tile[base + COARSE_CHANNEL * plane] = c;
+            values[3][u] = t;
+            values[COARSE_CHANNEL][u] = c;
             if temporal {
-                tile[base + PREV_CHANNEL * plane] = match prev_row {
+                values[PREV_CHANNEL][u] = match prev_row {
                     Some(p) => p[x] as f32 * (1.0 / 255.0),
                     None => c,
                 };
+            }
+        }
+        for (k, channel) in values.iter().enumerate().take(channels) {
+            for parity in 0..CELL {
+                let start = cell_offset(k, parity, v, channels);
+                let run = &mut tile[start..start + CELLS];
+                for (dst, &value) in run
+                    .iter_mut()
+                    .zip(channel.iter().skip(parity).step_by(CELL))
+                {
+                    *dst = value;
+                }
             }
         }
     }

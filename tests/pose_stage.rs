@@ -107,7 +107,9 @@ fn a_frame_without_a_person_finds_nothing() {
     let outcomes: Vec<_> = (0..9).map(|_| run(&mut p, &grey, 3)).collect();
     assert_eq!(
         outcomes,
-        [NoPerson, NoPerson, Held, NoPerson, Held, Held, NoPerson, Held, Held]
+        [
+            NoPerson, NoPerson, Held, NoPerson, Held, Held, NoPerson, Held, Held
+        ]
     );
     assert!(p.tracked().is_none() && p.mask().is_none());
     // Once she appears she is found on the next run, and then the cadence holds her mask.

@@ -280,11 +280,7 @@ impl PoseSegmenter {
             return Ok(PoseOutcome::Held);
         }
         let first = self.since_run.is_none() || self.mask_size != (mw, mh);
-        self.since_run = Some(if first {
-            self.phase % interval
-        } else {
-            0
-        });
+        self.since_run = Some(if first { self.phase % interval } else { 0 });
         self.mask_size = (mw, mh);
         self.holds = false;
         let outcome = self.run(frame)?;
