@@ -97,6 +97,23 @@ fn the_cadence_holds_the_mask_between_runs() {
 }
 
 #[test]
+fn a_run_looks_for_the_person_where_the_caller_says_they_moved() {
+    use PoseOutcome::{Found, Held};
+    let frame = common::astronaut(W as u32, H as u32);
+    let mut p = pose();
+    assert_eq!(run(&mut p, &frame, 2), Found);
+    // She has not moved: the next run confirms her in the region her landmarks placed.
+    p.set_motion(0.0, 0.0);
+    assert_eq!(run(&mut p, &frame, 2), Held);
+    assert_eq!(run(&mut p, &frame, 2), Found);
+    // Told she moved 300 px to the right, the run moves the tracked region there first; she
+    // is not there, so the region is not confirmed.
+    p.set_motion(300.0, 0.0);
+    assert_eq!(run(&mut p, &frame, 2), Held);
+    assert_ne!(run(&mut p, &frame, 2), Found);
+}
+
+#[test]
 fn a_frame_without_a_person_finds_nothing() {
     let grey: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
     let mut p = pose();

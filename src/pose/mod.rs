@@ -13,7 +13,9 @@
 //!   centre and scale point give the region. A frame with nobody in it costs one detector run.
 //! - **Tracking**: the landmarks of one frame place the next frame's region (points 33 and
 //!   34: a square `2·|p34 − p33|·1.25` wide centred on the hips, turned so the body stands
-//!   upright).
+//!   upright). Between runs the caller says how far the person has moved
+//!   ([`PoseSegmenter::set_motion`]; the trimap stage's appearance tracker), and the next run
+//!   moves the region by as much first.
 //! - **Confirmation**: a region's mask is used only when the landmarks say the body lies
 //!   inside it and the region they place agrees with the one the network ran on
 //!   ([`confirms`]). An unconfirmed region (part of a body, a person moving fast) is tracked
@@ -177,6 +179,9 @@ pub struct PoseSegmenter {
     /// Runs in a row that ended without a confirmed pose (nobody detected, or a region not
     /// settled yet): the next run comes that many frames later, at most `interval`.
     misses: usize,
+    /// How far (frame pixels) the person has moved since the last confirmed run, as the
+    /// caller tracks it ([`set_motion`](Self::set_motion)).
+    motion: (f32, f32),
     /// The region of the last confirmed run (the network's mask in `region_mask` is over it).
     confirmed_region: Region,
     tolerance: Tolerance,
@@ -202,6 +207,7 @@ impl PoseSegmenter {
             mask_size: (0, 0),
             holds: false,
             misses: 0,
+            motion: (0.0, 0.0),
             confirmed_region: Region::letterbox(1, 1),
             tolerance: Tolerance::default(),
         })
@@ -245,6 +251,13 @@ impl PoseSegmenter {
         self.holds.then_some((&self.mask[..], &self.weight[..]))
     }
 
+    /// Tells the segmenter how far (frame pixels) the person has moved since its last
+    /// confirmed run: when the next run tracks the region the landmarks placed then, the
+    /// region is moved by as much first, so the network sees the person where they are now.
+    pub fn set_motion(&mut self, dx: f32, dy: f32) {
+        self.motion = (dx, dy);
+    }
+
     /// Shifts the cadence by `phase` frames after the first run: the second run comes
     /// `interval − phase % interval` frames after the first instead of `interval`. Streams that
     /// start together (several pipelines on one machine) then run their pose networks on
@@ -282,6 +295,15 @@ impl PoseSegmenter {
         let first = self.since_run.is_none() || self.mask_size != (mw, mh);
         self.since_run = Some(if first { self.phase % interval } else { 0 });
         self.mask_size = (mw, mh);
+        // The landmarks of the last confirmed run placed the tracked region; the person has
+        // moved since.
+        if self.holds
+            && !first
+            && let Some(region) = &mut self.tracked
+        {
+            region.cx += self.motion.0;
+            region.cy += self.motion.1;
+        }
         self.holds = false;
         let outcome = self.run(frame)?;
         self.misses = if outcome == PoseOutcome::Found {

@@ -147,7 +147,7 @@ impl TrimapGenerator {
     /// network's where that confirms a person ([`fuse`], with the pose mask's weight plane: 0
     /// outside its region, where the selfie mask alone decides). A pose mask held between
     /// runs (`pose_interval` > 1) is moved by as much as the person has moved since it was
-    /// made ([`PersonTracker`]).
+    /// made ([`PersonTracker`]), and so is the region the next run looks in.
     fn smoothed_mask(
         &mut self,
         frame: &RgbaView<'_>,
@@ -162,8 +162,14 @@ impl TrimapGenerator {
         let mut anchored = false;
         let body = match (self.pose.as_mut(), pose) {
             (Some(p), Some(interval)) => {
+                let since_anchor = self.tracker.shift(&self.luma, mw, mh);
+                let (width, height) = (frame.shape()[1] as f32, frame.shape()[0] as f32);
+                p.set_motion(
+                    since_anchor.0 as f32 * width / mw as f32,
+                    since_anchor.1 as f32 * height / mh as f32,
+                );
                 if p.update(frame, (mw, mh), interval)? == PoseOutcome::Held {
-                    shift = self.tracker.shift(&self.luma, mw, mh);
+                    shift = since_anchor;
                 } else {
                     anchored = true;
                 }
