@@ -39,7 +39,8 @@ pub enum ModeArg {
     /// The matting stage when its model is installed, otherwise the coarse mask.
     Auto,
     /// trimapgen → slimmatte → bgreplace: soft, detailed edges (closed-form refinement of the
-    /// unknown band; the pruned student runs with --refine none or --refine-trust > 0).
+    /// unknown band, then the pruned student, the band net, at full resolution on its soft
+    /// tiles; --band-net false leaves the refinement's matte).
     Matte,
     /// trimapgen output=mask → bgreplace: the coarse segmentation mask only (fastest).
     Mask,
