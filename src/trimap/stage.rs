@@ -412,9 +412,11 @@ fn luma_plane(rgb: &[f32], luma: &mut Vec<f32>) {
 /// some busy pictures, which is when the pose mask matters most).
 #[derive(Debug, Default)]
 struct PersonTracker {
-    /// The template: index and luma of every other person pixel of the anchor frame, on every
-    /// other row.
-    template: Vec<(u32, f32)>,
+    /// The template: position and luma of every other person pixel of the anchor frame, on
+    /// every other row.
+    template: Vec<(u16, u16, f32)>,
+    /// The template's bounding box: `[x0, x1, y0, y1]`, inclusive.
+    bounds: [isize; 4],
     /// The anchor's size.
     size: (usize, usize),
 }
@@ -435,55 +437,80 @@ impl PersonTracker {
     /// (> 0.5).
     fn anchor(&mut self, luma: &[f32], person: &[f32], (w, h): (usize, usize)) {
         debug_assert!(luma.len() == w * h && person.len() == w * h);
+        debug_assert!(w <= usize::from(u16::MAX) && h <= usize::from(u16::MAX));
         self.size = (w, h);
         self.template.clear();
+        self.bounds = [isize::MAX, isize::MIN, isize::MAX, isize::MIN];
         for y in (0..h).step_by(2) {
             for x in (0..w).step_by(2) {
                 let k = y * w + x;
                 if person[k] > 0.5 {
-                    self.template.push((k as u32, luma[k]));
+                    self.template.push((x as u16, y as u16, luma[k]));
+                    let b = &mut self.bounds;
+                    (b[0], b[1]) = (b[0].min(x as isize), b[1].max(x as isize));
+                    (b[2], b[3]) = (b[2].min(y as isize), b[3].max(y as isize));
                 }
             }
         }
     }
 
+    /// The sum of absolute luma differences between the template moved by `(dx, dy)` and the
+    /// `w × h` plane `luma`, over every `step`-th template pixel.
+    fn cost(
+        &self,
+        luma: &[f32],
+        (w, h): (usize, usize),
+        (dx, dy): (isize, isize),
+        step: usize,
+    ) -> f32 {
+        let [x0, x1, y0, y1] = self.bounds;
+        let inside = x0 + dx >= 0 && y0 + dy >= 0 && x1 + dx < w as isize && y1 + dy < h as isize;
+        let points = self.template.iter().step_by(step);
+        if inside {
+            // The whole template stays in the frame: no bounds to check.
+            let offset = dy * w as isize + dx;
+            return points
+                .map(|&(x, y, v)| {
+                    let k = (usize::from(y) * w + usize::from(x)) as isize + offset;
+                    (luma[k as usize] - v).abs()
+                })
+                .sum();
+        }
+        points
+            .map(|&(x, y, v)| {
+                let (x, y) = (x as isize + dx, y as isize + dy);
+                if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
+                    TRACK_OUTSIDE
+                } else {
+                    (luma[y as usize * w + x as usize] - v).abs()
+                }
+            })
+            .sum()
+    }
+
     /// The integer shift `d` (mask pixels) that best maps the template onto the `w × h` luma
     /// plane `luma` (`luma(x + d) ≈ template(x)`), by the least absolute difference: every 2
-    /// pixels from −[`TRACK_REACH`] to [`TRACK_REACH`] on every other template pixel, then ±1
-    /// around the best on all of them. (0, 0) without a template of that size.
+    /// pixels from −[`TRACK_REACH`] to [`TRACK_REACH`] on every 4th template pixel, then ±1
+    /// around the best on all of them (about 0.2 ms for a person filling a third of a
+    /// 256×144 mask). (0, 0) without a template of that size.
     fn shift(&self, luma: &[f32], w: usize, h: usize) -> (isize, isize) {
         if self.size != (w, h) || self.template.is_empty() {
             return (0, 0);
         }
-        let cost = |dx: isize, dy: isize, step: usize| {
-            let mut c = 0.0f32;
-            for &(k, v) in self.template.iter().step_by(step) {
-                let (x, y) = (
-                    (k as usize % w) as isize + dx,
-                    (k as usize / w) as isize + dy,
-                );
-                c += if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
-                    TRACK_OUTSIDE
-                } else {
-                    (luma[y as usize * w + x as usize] - v).abs()
-                };
-            }
-            c
-        };
-        let mut best = ((0isize, 0isize), cost(0, 0, 2));
+        let mut best = ((0isize, 0isize), self.cost(luma, (w, h), (0, 0), 4));
         for dy in (-TRACK_REACH..=TRACK_REACH).step_by(2) {
             for dx in (-TRACK_REACH..=TRACK_REACH).step_by(2) {
-                let c = cost(dx, dy, 2);
+                let c = self.cost(luma, (w, h), (dx, dy), 4);
                 if c < best.1 {
                     best = ((dx, dy), c);
                 }
             }
         }
         let (cx, cy) = best.0;
-        let mut fine = ((cx, cy), cost(cx, cy, 1));
+        let mut fine = ((cx, cy), self.cost(luma, (w, h), (cx, cy), 1));
         for dy in cy - 1..=cy + 1 {
             for dx in cx - 1..=cx + 1 {
-                let c = cost(dx, dy, 1);
+                let c = self.cost(luma, (w, h), (dx, dy), 1);
                 if c < fine.1 {
                     fine = ((dx, dy), c);
                 }
