@@ -178,9 +178,10 @@ fn pose_properties() -> [glib::ParamSpec; 4] {
         glib::ParamSpecUInt::builder("pose-interval")
             .nick("Pose interval")
             .blurb(
-                "Run the pose networks every this many frames and hold their mask in \
-                 between (1 = every frame); the landmark network costs about 10 ms \
-                 per run on 2 cores",
+                "Run the pose networks every this many frames while a person is \
+                 confirmed, holding their mask in between, moved with the person (1 = \
+                 every frame); after a miss they run on the next frame, then back off to \
+                 this interval; the landmark network costs about 10 ms per run on 2 cores",
             )
             .minimum(1)
             .maximum(300)
