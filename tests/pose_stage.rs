@@ -113,6 +113,40 @@ fn a_run_looks_for_the_person_where_the_caller_says_they_moved() {
     assert_ne!(run(&mut p, &frame, 2), Found);
 }
 
+/// A grey 640×360 frame with the astronaut pasted at `(x, y)`, `side` pixels square.
+fn small_person(x0: usize, y0: usize, side: usize) -> Vec<u8> {
+    let mut frame: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
+    let person = common::astronaut(side as u32, side as u32);
+    for y in 0..side {
+        let src = &person[y * side * 4..(y + 1) * side * 4];
+        frame[((y0 + y) * W + x0) * 4..][..src.len()].copy_from_slice(src);
+    }
+    frame
+}
+
+#[test]
+fn a_person_too_small_for_the_whole_frame_is_found_closer() {
+    use slimmatte::pose::PoseDetector;
+    let detector_model = slimmatte::paths::default_pose_detector_model();
+    let mut detector = PoseDetector::load(&detector_model, 2).unwrap();
+    // The astronaut 80 px square at the right of a 640×360 frame: too small for the whole
+    // frame's letterbox (2.9 frame pixels per detector pixel), found in the right-hand square.
+    let (x0, y0, side) = (500.0, 200.0, 80.0);
+    let frame = small_person(x0 as usize, y0 as usize, side as usize);
+    let view = rgba_view(&frame, W, H, W * 4).unwrap();
+    assert!(detector.detect(&view).unwrap().is_empty());
+    let found = detector.detect_closer(&view).unwrap().to_vec();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (cx, cy) = found[0].centre;
+    assert!(
+        (x0..x0 + side).contains(&cx) && (y0..y0 + side).contains(&cy),
+        "detection at ({cx}, {cy})"
+    );
+    // The pose stage looks closer on a first frame: she is not missed.
+    let mut p = pose();
+    assert_ne!(run(&mut p, &frame, 3), PoseOutcome::NoPerson);
+}
+
 #[test]
 fn a_frame_without_a_person_finds_nothing() {
     let grey: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();

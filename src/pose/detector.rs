@@ -28,6 +28,8 @@ pub const DETECTION_THRESHOLD: f32 = 0.5;
 const NMS_IOU: f32 = 0.3;
 /// Logits are clipped to ±this before the sigmoid (`score_clipping_thresh`).
 const SCORE_CLIP: f32 = 100.0;
+/// Squares along a frame's long side that [`PoseDetector::detect_closer`] looks in.
+pub const ZOOM_SQUARES: usize = 3;
 
 /// The input and outputs of the converted detector.
 pub fn spec() -> ModelSpec {
@@ -150,10 +152,42 @@ impl PoseDetector {
     /// Finds the people in `frame`, best first, in frame pixels.
     pub fn detect(&mut self, frame: &RgbaView<'_>) -> Result<&[Detection], ModelError> {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
-        let letterbox = Region::letterbox(width, height);
-        let scale = (2.0 / 255.0, -1.0);
-        load_region(frame, &letterbox, DETECTOR_INPUT, scale, &mut self.input);
-        self.run_and_decode((width, height))
+        self.candidates.clear();
+        self.look(frame, &Region::letterbox(width, height))?;
+        weighted_nms(&mut self.candidates, &mut self.detections);
+        Ok(&self.detections)
+    }
+
+    /// [`detect`](Self::detect), and when that finds nobody in a frame wider (or taller) than
+    /// square, also in [`ZOOM_SQUARES`] squares of the frame's short side, at its two ends and
+    /// in its middle: there the detector sees people about 1.8× larger at 16:9, so people too
+    /// small for the whole frame's 224×224 letterbox are found. Four detector runs instead of
+    /// one; the pose stage uses it on the first frame after a reset (a still, a stream's
+    /// start), where nobody is tracked yet.
+    pub fn detect_closer(&mut self, frame: &RgbaView<'_>) -> Result<&[Detection], ModelError> {
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        if !self.detect(frame)?.is_empty() || width == height {
+            return Ok(&self.detections);
+        }
+        let side = width.min(height) as f32;
+        let long = width.max(height) as f32;
+        for k in 0..ZOOM_SQUARES {
+            let along = side / 2.0 + (long - side) * k as f32 / (ZOOM_SQUARES - 1) as f32;
+            let (cx, cy) = if width > height {
+                (along, side / 2.0)
+            } else {
+                (side / 2.0, along)
+            };
+            let square = Region {
+                cx,
+                cy,
+                size: side,
+                rotation: 0.0,
+            };
+            self.look(frame, &square)?;
+        }
+        weighted_nms(&mut self.candidates, &mut self.detections);
+        Ok(&self.detections)
     }
 
     /// Finds the people in a `width × height` frame already letterboxed into the detector's
@@ -164,26 +198,32 @@ impl PoseDetector {
     pub fn detect_input(
         &mut self,
         input: &[f32],
-        size: (usize, usize),
-    ) -> Result<&[Detection], ModelError> {
-        self.input.copy_from_slice(input);
-        self.run_and_decode(size)
-    }
-
-    /// Runs the network on `self.input` (a `width × height` frame letterboxed) and decodes
-    /// its detections.
-    fn run_and_decode(
-        &mut self,
         (width, height): (usize, usize),
     ) -> Result<&[Detection], ModelError> {
+        self.input.copy_from_slice(input);
+        self.candidates.clear();
+        self.run_and_decode(&Region::letterbox(width, height))?;
+        weighted_nms(&mut self.candidates, &mut self.detections);
+        Ok(&self.detections)
+    }
+
+    /// Runs the detector on `region` of `frame` (resampled to its square input), adding its
+    /// candidates in frame pixels to `self.candidates`.
+    fn look(&mut self, frame: &RgbaView<'_>, region: &Region) -> Result<(), ModelError> {
+        let scale = (2.0 / 255.0, -1.0);
+        load_region(frame, region, DETECTOR_INPUT, scale, &mut self.input);
+        self.run_and_decode(region)
+    }
+
+    /// Runs the network on `self.input` (`letterbox`, a region of the frame, resampled) and
+    /// adds its candidates, in frame pixels, to `self.candidates`.
+    fn run_and_decode(&mut self, letterbox: &Region) -> Result<(), ModelError> {
         let n = DETECTOR_INPUT;
-        let letterbox = Region::letterbox(width, height);
         let mut outputs: [&mut [f32]; 2] = [&mut self.boxes, &mut self.scores];
         self.model
             .run_outputs(&self.input, &[1, 3, n, n], &mut outputs)?;
         let map = letterbox.mapping(n);
         let px = n as f32;
-        self.candidates.clear();
         for (k, (&logit, &(ax, ay))) in self.scores.iter().zip(&self.anchors).enumerate() {
             let score = 1.0 / (1.0 + (-logit.clamp(-SCORE_CLIP, SCORE_CLIP)).exp());
             let r = &self.boxes[k * COORDS..(k + 1) * COORDS];
@@ -200,8 +240,7 @@ impl PoseDetector {
                 keypoints: [point(4), point(6), point(8), point(10)],
             });
         }
-        weighted_nms(&mut self.candidates, &mut self.detections);
-        Ok(&self.detections)
+        Ok(())
     }
 }
 

@@ -305,7 +305,7 @@ impl PoseSegmenter {
             region.cy += self.motion.1;
         }
         self.holds = false;
-        let outcome = self.run(frame)?;
+        let outcome = self.run(frame, first)?;
         self.misses = if outcome == PoseOutcome::Found {
             0
         } else {
@@ -321,13 +321,21 @@ impl PoseSegmenter {
     /// One run of the pose path: the region (tracked, or detected), the landmark network in it,
     /// its confirmation, and the next region. On success the network's region and mask stay
     /// in `confirmed_region` / `region_mask`.
-    fn run(&mut self, frame: &RgbaView<'_>) -> Result<PoseOutcome, ModelError> {
+    fn run(&mut self, frame: &RgbaView<'_>, first: bool) -> Result<PoseOutcome, ModelError> {
         let (mut region, detected) = match self.tracked {
             Some(r) => (r, false),
-            None => match self.detector.detect(frame)?.first() {
-                Some(d) => (d.region(REGION_SCALE), true),
-                None => return Ok(PoseOutcome::NoPerson),
-            },
+            None => {
+                // Nobody is tracked yet on a first frame: look closer, once.
+                let detections = if first {
+                    self.detector.detect_closer(frame)?
+                } else {
+                    self.detector.detect(frame)?
+                };
+                match detections.first() {
+                    Some(d) => (d.region(REGION_SCALE), true),
+                    None => return Ok(PoseOutcome::NoPerson),
+                }
+            }
         };
         // A detection gets a second run on the region its landmarks place.
         for attempt in 0..if detected { 2 } else { 1 } {
