@@ -10,7 +10,10 @@
 //! How the region is found follows MediaPipe's pose graph:
 //! - **Detection** ([`detector`]): on the first frame, after a reset and whenever the person
 //!   is lost, the BlazePose detector looks at the whole frame; the best detection's hips'
-//!   centre and scale point give the region. A frame with nobody in it costs one detector run.
+//!   centre and scale point give the region. On the first frame after a reset, when the
+//!   whole frame shows nobody, it also looks closer, at three squares of the frame's short
+//!   side ([`PoseDetector::detect_closer`]: four runs, once); later, a frame with nobody in
+//!   it costs one detector run.
 //! - **Tracking**: the landmarks of one frame place the next frame's region (points 33 and
 //!   34: a square `2·|p34 − p33|·1.25` wide centred on the hips, turned so the body stands
 //!   upright). Between runs the caller says how far the person has moved
