@@ -180,25 +180,16 @@ mod tests {
         history.update(&disc(w, h, 40.0, 30.0, 15.0), w, h, 0.7);
         history.shift((10, -2));
         let moved = disc(w, h, 50.0, 28.0, 15.0);
-        let off: f32 = history
-            .mask()
-            .iter()
-            .zip(&moved)
-            .map(|(a, b)| (a - b).abs())
-            .sum();
+        let off = |m: &[f32]| -> f32 { m.iter().zip(&moved).map(|(a, b)| (a - b).abs()).sum() };
+        let before_mixing = off(history.mask());
         assert!(
-            off < 1e-4,
-            "moved history differs from the moved disc by {off}"
+            before_mixing < 1e-4,
+            "moved history differs from the moved disc by {before_mixing}"
         );
         // Mixed with the subject where it now is, the history stays on it.
         history.update(&moved, w, h, 0.7);
-        let off: f32 = history
-            .mask()
-            .iter()
-            .zip(&moved)
-            .map(|(a, b)| (a - b).abs())
-            .sum();
-        assert!(off < 1e-4, "{off}");
+        let after_mixing = off(history.mask());
+        assert!(after_mixing < 1e-4, "{after_mixing}");
     }
 
     #[test]

@@ -309,14 +309,12 @@ impl PoseSegmenter {
         }
         self.holds = false;
         let outcome = self.run(frame, first)?;
-        self.misses = if outcome == PoseOutcome::Found {
-            0
-        } else {
-            self.misses + 1
-        };
         if outcome == PoseOutcome::Found {
+            self.misses = 0;
             self.holds = true;
             self.write_mask(frame, (mw, mh));
+        } else {
+            self.misses += 1;
         }
         Ok(outcome)
     }
