@@ -37,9 +37,10 @@ use crate::trimap::{KNOWN_BG, KNOWN_FG, known_alpha};
 
 /// Side of the square of pixels one tile's net output replaces.
 pub const TILE: usize = 32;
-/// Context read around a tile on every side; the net's receptive field radius must be at most
-/// this (checked by the training crate when it exports a net).
-pub const TILE_MARGIN: usize = 4;
+/// Context read around a tile on every side: the net's receptive field radius, in pixels
+/// (checked by the training crate when it builds a net). Its convolutions have no padding, so
+/// the margin is used up on the way and the output covers the tile's centre alone.
+pub const TILE_MARGIN: usize = 14;
 /// Side of one tile's net input and output.
 pub const TILE_INPUT: usize = TILE + 2 * TILE_MARGIN;
 /// Channels of a tile pixel: RGB, trimap, coarse alpha.
@@ -54,6 +55,8 @@ pub const PREV_CHANNEL: usize = 5;
 pub const CELL: usize = 2;
 /// Cells along a tile input's side.
 pub const CELLS: usize = TILE_INPUT / CELL;
+/// Cells along a tile output's side: the tile's centre, [`TILE`] pixels.
+pub const OUT_CELLS: usize = TILE / CELL;
 /// Input channels of a single-frame net: every channel of a cell's four pixels.
 pub const CELL_CHANNELS: usize = CHANNELS * CELL * CELL;
 /// Input channels of a temporal net.
@@ -79,9 +82,10 @@ pub fn cell_offset(k: usize, u: usize, v: usize, channels: usize) -> usize {
     (sub * channels + k) * CELLS * CELLS + (v / CELL) * CELLS + u / CELL
 }
 
-/// Offset, inside one tile's output (`CELL_OUTPUTS × CELLS²`), of tile pixel `(u, v)`.
+/// Offset, inside one tile's output (`CELL_OUTPUTS × OUT_CELLS²`), of pixel `(u, v)` of the
+/// tile's centre (`0..TILE`).
 pub fn cell_output_offset(u: usize, v: usize) -> usize {
-    ((v % CELL) * CELL + u % CELL) * CELLS * CELLS + (v / CELL) * CELLS + u / CELL
+    ((v % CELL) * CELL + u % CELL) * OUT_CELLS * OUT_CELLS + (v / CELL) * OUT_CELLS + u / CELL
 }
 
 /// The input/output contract of a band net (the input's channels, 20 or 24, are checked by
@@ -306,7 +310,7 @@ fn fill_tile(
     }
 }
 
-/// Adds the net's corrections for `batch` (`tiles × CELL_OUTPUTS × CELLS²`) to `alpha`, the
+/// Adds the net's corrections for `batch` (`tiles × CELL_OUTPUTS × OUT_CELLS²`) to `alpha`, the
 /// crop's coarse matte (`cw × ch`), at the unknown pixels of every tile's centre, clamped to
 /// 0..1.
 pub fn scatter_tiles(
@@ -316,12 +320,12 @@ pub fn scatter_tiles(
     output: &[f32],
     alpha: &mut [f32],
 ) {
-    let per_tile = CELL_OUTPUTS * CELLS * CELLS;
+    let per_tile = CELL_OUTPUTS * OUT_CELLS * OUT_CELLS;
     for (k, &(tx, ty)) in batch.origins.iter().enumerate() {
         let out = &output[k * per_tile..(k + 1) * per_tile];
         let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
         for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
-            let v = y - ty + TILE_MARGIN;
+            let v = y - ty;
             let row = frame.index_axis(Axis(0), y);
             let row = row.to_slice().expect("RGBA rows are contiguous");
             let alphas = &mut alpha[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
@@ -331,11 +335,24 @@ pub fn scatter_tiles(
                 .zip(x0..x1)
             {
                 if is_unknown(px[3]) {
-                    let u = x - tx + TILE_MARGIN;
+                    let u = x - tx;
                     *a = (*a + out[cell_output_offset(u, v)]).clamp(0.0, 1.0);
                 }
             }
         }
+    }
+}
+
+/// The error of a band net whose output for one tile is not the tile's centre.
+fn wrong_output(path: &Path, expected: &[usize], found: &str) -> ModelError {
+    ModelError::WrongShape {
+        path: path.to_path_buf(),
+        name: OUTPUT_NAME,
+        expected: format!(
+            "{expected:?} for a tile of {CELLS}×{CELLS} cells (a band net for a {TILE_MARGIN}-pixel \
+             margin, unpadded convolutions)"
+        ),
+        found: found.to_string(),
     }
 }
 
@@ -353,7 +370,7 @@ impl BandNet {
     /// Loads and validates the band net at `path` with `threads` intra-op threads (0 = the
     /// process-wide pool).
     pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
-        let model = Model::load(path, &spec(), threads)?;
+        let mut model = Model::load(path, &spec(), threads)?;
         let declared = model.input_shape().get(1).copied().unwrap_or(-1);
         let channels = match declared {
             d if d == CELL_CHANNELS as i64 => CHANNELS,
@@ -369,11 +386,34 @@ impl BandNet {
                 });
             }
         };
+        // One blank tile: a net made for another margin (or padded convolutions) answers with
+        // cells that do not cover the tile's centre exactly.
+        let cell_channels = channels * CELL * CELL;
+        let mut output = vec![0.0; CELL_OUTPUTS * OUT_CELLS * OUT_CELLS];
+        let expected = [1, CELL_OUTPUTS, OUT_CELLS, OUT_CELLS];
+        let found = model.run(
+            &vec![0.0; cell_channels * CELLS * CELLS],
+            &[1, cell_channels, CELLS, CELLS],
+            &mut output,
+        );
+        match found {
+            Ok(shape) if shape == expected => {}
+            Ok(shape) => {
+                return Err(wrong_output(path, &expected, &format!("{shape:?}")));
+            }
+            // Another output size is refused by the copy, which says what came out.
+            Err(ModelError::Inference { reason, .. }) => {
+                let prefix = format!("output '{OUTPUT_NAME}' has shape ");
+                let found = reason.strip_prefix(&prefix).unwrap_or(&reason);
+                return Err(wrong_output(path, &expected, found));
+            }
+            Err(e) => return Err(e),
+        }
         Ok(Self {
             model,
             channels,
             batch: TileBatch::default(),
-            output: Vec::new(),
+            output,
         })
     }
 
@@ -400,7 +440,7 @@ impl BandNet {
         let tiles = self.batch.len();
         let cell_channels = self.channels * CELL * CELL;
         let per_tile = cell_channels * CELLS * CELLS;
-        let per_out = CELL_OUTPUTS * CELLS * CELLS;
+        let per_out = CELL_OUTPUTS * OUT_CELLS * OUT_CELLS;
         self.output.resize(tiles * per_out, 0.0);
         for start in (0..tiles).step_by(MAX_BATCH) {
             let n = MAX_BATCH.min(tiles - start);
@@ -501,7 +541,7 @@ mod tests {
         assert_eq!(t_at(&temporal, PREV_CHANNEL, u, v), 0.5);
         assert_eq!(t_at(&temporal, PREV_CHANNEL, u2, v), 1.0);
         // Correct every pixel by −0.25: only the tile's unknown centre pixels change.
-        let output = vec![-0.25f32; CELL_OUTPUTS * CELLS * CELLS];
+        let output = vec![-0.25f32; CELL_OUTPUTS * OUT_CELLS * OUT_CELLS];
         let mut alpha = coarse.clone();
         scatter_tiles(&view, crop, &batch, &output, &mut alpha);
         for y in 0..ch {
@@ -538,7 +578,11 @@ mod tests {
             cell_offset(4, 3, 2, CHANNELS),
             (5 + 4) * CELLS * CELLS + CELLS + 1
         );
-        assert_eq!(cell_output_offset(3, 2), CELLS * CELLS + CELLS + 1);
+        // Output pixel (3, 2) of the tile's centre: the same cell and sub-pixel.
+        assert_eq!(
+            cell_output_offset(3, 2),
+            OUT_CELLS * OUT_CELLS + OUT_CELLS + 1
+        );
     }
 
     #[test]

@@ -245,6 +245,17 @@ fn a_missing_or_mismatched_band_net_is_one_error_at_start() {
             && msg.contains("no output named 'residual'"),
         "{msg}"
     );
+    // A band net made for another tile margin (the first band student: padded convolutions,
+    // a 4-pixel margin) answers with cells that are not the tile's centre.
+    let old = repo_file("tests/fixtures/band_margin4_padded.onnx");
+    let msg = start_failure("slimmatte", &[("band-model", old.to_str().unwrap())]);
+    assert!(
+        msg.contains("band net")
+            && msg.contains("band_margin4_padded.onnx")
+            && msg.contains("'residual'")
+            && msg.contains("unpadded convolutions"),
+        "{msg}"
+    );
     // band-net=false does not open it.
     let mut h = harness(&[("band-net", "false"), ("band-model", "/no/such/band.onnx")]);
     h.set_src_caps(rgba_caps(64, 2));

@@ -12,7 +12,7 @@ use onnx_protobuf::{GraphProto, Message, ModelProto};
 use slimmatte::band_net;
 use slimmatte::model::{Dim, TensorSpec};
 
-use super::net::{BandNetT, CELL, HIDDEN, KERNELS};
+use super::net::{BandNetT, CELL, DILATIONS, HIDDEN, KERNELS};
 use crate::export::{attr_ints, model_proto, node, tensor_f32, value_info};
 
 fn graph(net: &BandNetT) -> GraphProto {
@@ -49,7 +49,10 @@ fn graph(net: &BandNetT) -> GraphProto {
             format!("conv{i}")
         };
         let k = if last { 3 } else { KERNELS[i] as i64 };
-        let p = k / 2;
+        // No padding: each layer uses up its share of the tile's margin, and the head's output
+        // is the tile's centre (what the runtime writes).
+        let d = if last { 1 } else { DILATIONS[i] as i64 };
+        let p = 0;
         let (wn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
         g.initializer.push(tensor_f32(&wn, &[cout, cin, k, k], w));
         g.initializer.push(tensor_f32(&bn, &[cout], b));
@@ -67,7 +70,7 @@ fn graph(net: &BandNetT) -> GraphProto {
                 attr_ints("kernel_shape", &[k, k]),
                 attr_ints("pads", &[p, p, p, p]),
                 attr_ints("strides", &[1, 1]),
-                attr_ints("dilations", &[1, 1]),
+                attr_ints("dilations", &[d, d]),
             ],
         ));
         cur = out;

@@ -99,7 +99,7 @@ impl BandSettings {
             n_train: 900,
             n_val: 60,
             n_test: 120,
-            teacher: Widths(vec![48, 48]),
+            teacher: Widths(vec![48, 48, 48]),
             steps_teacher: 4000,
             steps_sparse: 1500,
             steps_slim: 2500,
@@ -126,7 +126,7 @@ impl BandSettings {
             n_train: 16,
             n_val: 4,
             n_test: 6,
-            teacher: Widths(vec![16, 16]),
+            teacher: Widths(vec![16, 16, 16]),
             steps_teacher: 100,
             steps_sparse: 30,
             steps_slim: 30,
@@ -306,7 +306,7 @@ mod tests {
         let view = frame.view();
         let (crop, coarse) = coarse.expect("the sample has an unknown band");
         // A temporal net with a non-zero head (a fresh one gives back the coarse matte).
-        let (_vs, net) = train::new_net(&Widths(vec![8, 8]), TEMPORAL_CHANNELS);
+        let (_vs, net) = train::new_net(&Widths(vec![8, 8, 8]), TEMPORAL_CHANNELS);
         tch::no_grad(|| {
             let mut w = net.head.ws.shallow_clone();
             w.copy_(&(Tensor::randn(w.size(), (tch::Kind::Float, tch::Device::Cpu)) * 0.1));

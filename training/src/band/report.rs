@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use slimmatte::band_net::{self, CELL_OUTPUTS, CELLS};
+use slimmatte::band_net::{self, CELL_OUTPUTS, CELLS, OUT_CELLS};
 use slimmatte::model::Model;
 
 use super::data::per_sample_sad;
@@ -26,7 +26,7 @@ pub fn net_latency(net: &BandNetT, tiles: usize, threads: usize, dir: &Path) -> 
     let cell_channels = net.channels * 4;
     let per = cell_channels * CELLS * CELLS;
     let input: Vec<f32> = (0..tiles * per).map(|i| (i % 97) as f32 / 97.0).collect();
-    let mut out = vec![0.0f32; tiles * CELL_OUTPUTS * CELLS * CELLS];
+    let mut out = vec![0.0f32; tiles * CELL_OUTPUTS * OUT_CELLS * OUT_CELLS];
     let shape = [tiles, cell_channels, CELLS, CELLS];
     for _ in 0..5 {
         model.run(&input, &shape, &mut out)?;
@@ -407,19 +407,27 @@ fn write_card(
             ch
         ),
         output: format!(
-            "`{}` float32 [N, {}, C, C]: channel i·2 + j = the correction added to the \
-             coarse alpha of pixel (2y + i, 2x + j); the runtime clamps the sum to 0..1 and \
-             writes it at the unknown pixels of the tile's {}×{} centre",
+            "`{}` float32 [N, {}, C − {}, C − {}]: the cells of the tile's {}×{} centre (the \
+             convolutions are unpadded); channel i·2 + j = the correction added to the coarse \
+             alpha of centre pixel (2y + i, 2x + j); the runtime clamps the sum to 0..1 and \
+             writes it at the unknown pixels",
             band_net::OUTPUT_NAME,
             CELL_OUTPUTS,
+            CELLS - OUT_CELLS,
+            CELLS - OUT_CELLS,
             band_net::TILE,
             band_net::TILE
         ),
-        architecture: "`training/src/band/net.rs`: conv0 1×1 + BN + ReLU, conv1 3×3 + BN + \
-             ReLU, head 3×3 (bias) on 2×2 cells; receptive field 2 cells (4 pixels) around a \
-             cell, within the tiles' 4-pixel margin; BatchNorm folded in the ONNX file, \
-             opset 13, dynamic N and C"
-            .into(),
+        architecture: format!(
+            "`training/src/band/net.rs`: conv0 1×1 + BN + ReLU, conv1 3×3 dilation {} + BN + \
+             ReLU, conv2 3×3 dilation {} + BN + ReLU, head 3×3 (bias) on 2×2 cells, all \
+             unpadded; receptive field {} cells ({} pixels) around a cell, the tiles' margin; \
+             BatchNorm folded in the ONNX file, opset 13, dynamic N and C",
+            super::net::DILATIONS[1],
+            super::net::DILATIONS[2],
+            super::net::FIELD_CELLS,
+            band_net::TILE_MARGIN
+        ),
         widths: &row.widths,
         params: t
             .vs
@@ -462,7 +470,12 @@ pub fn check_parity(
     let idx: Vec<usize> = (0..n).collect();
     let (x, _, _) = val.batch(&idx, &vec![false; n]);
     let cells = super::net::space_to_depth(&x);
-    let want = tch::no_grad(|| net.cells(&cells, false).0);
+    // The ONNX net has no padding: it answers for the tile's centre cells only.
+    let (m, out) = ((CELLS - OUT_CELLS) as i64 / 2, OUT_CELLS as i64);
+    let want = tch::no_grad(|| net.cells(&cells, false).0)
+        .narrow(2, m, out)
+        .narrow(3, m, out)
+        .contiguous();
     let want = Vec::<f32>::try_from(&want.flatten(0, -1))?;
     let input = Vec::<f32>::try_from(&cells.flatten(0, -1))?;
     let mut model = Model::load(path, &band_net::spec(), threads)?;
