@@ -36,8 +36,9 @@ pub const HIDDEN: usize = 3;
 pub const KERNELS: [usize; HIDDEN] = [1, 3, 3];
 /// Dilation of each hidden layer.
 pub const DILATIONS: [usize; HIDDEN] = [1, 2, 4];
-/// Receptive field radius in cells: one per 3×3 conv, the head included.
-pub const FIELD_CELLS: usize = 1 + DILATIONS[1] * (KERNELS[1] / 2) + DILATIONS[2] * (KERNELS[2] / 2);
+/// Receptive field radius in cells: each 3×3 conv adds its dilation (the head adds 1).
+pub const FIELD_CELLS: usize =
+    1 + DILATIONS[1] * (KERNELS[1] / 2) + DILATIONS[2] * (KERNELS[2] / 2);
 
 /// Widths of the hidden layers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
