@@ -5,13 +5,14 @@
 //! 640×360 and above it solves at half resolution or less and reaches full resolution by guided
 //! upsampling, which smears strands thinner than two pixels. The band net takes that coarse
 //! solution and makes the full-resolution matte, only where it can matter: the crop is cut into
-//! [`TILE`]×[`TILE`] tiles on a grid anchored at the crop's corner, and a tile goes through the
+//! [`TILE`]×[`TILE`] tiles on a grid anchored at the frame's corner, and a tile goes through the
 //! net when one of its unknown pixels has a coarse alpha strictly between [`SOFT`] and `1 −
 //! SOFT` (a band the solver settled to 0 or 1 is left to it). Each tile is read with
 //! [`TILE_MARGIN`] pixels of context on every side (coordinates clamped at the frame border),
-//! so the net's receptive field must not exceed that margin: a tile's centre then comes out as
-//! it would from a run over the whole frame. The net's alpha replaces the coarse one at the
-//! unknown pixels of the tile's centre; known pixels stay exactly 0 / 255.
+//! the net's receptive field: its convolutions are unpadded, so the margin is used up layer by
+//! layer and the net answers for the tile's centre alone, as it would in a run over the whole
+//! frame. The net's alpha replaces the coarse one at the unknown pixels of the tile's centre;
+//! known pixels stay exactly 0 / 255.
 //!
 //! Model contract: the net works on 2×2 cells of the tile. Input [`INPUT_NAME`]
 //! `[N, 4·K, C, C]` with `C` = [`CELLS`] and `K` pixel channels, 5 or 6: channel
@@ -20,9 +21,10 @@
 //! alpha 0..1 with known pixels 0 / 1 and, for a *temporal* band net (`K` = 6), the previous
 //! frame's matte 0..1 as this stage wrote it — or, without usable history (first frame, reset,
 //! size change, scene cut, `temporal=false`), the coarse alpha again. Output
-//! [`OUTPUT_NAME`] `[N, 4, C, C]`: channel `i·2 + j` at cell `(y, x)` is the correction added to
-//! the coarse alpha of pixel `(2y + i, 2x + j)` (DepthToSpace's order); the sum is clamped to
-//! 0..1. The stage lays the tiles out and adds the correction itself, so the network file holds
+//! [`OUTPUT_NAME`] `[N, 4, O, O]` with `O` = [`OUT_CELLS`], the cells of the tile's centre:
+//! channel `i·2 + j` at cell `(y, x)` is the correction added to the coarse alpha of centre
+//! pixel `(2y + i, 2x + j)` (DepthToSpace's order, [`cell_output_offset`]); the sum is clamped
+//! to 0..1. [`BandNet::load`] runs one tile to check that size. The stage lays the tiles out and adds the correction itself, so the network file holds
 //! nothing but its convolutions. The training crate (`training/src/band/`) builds its samples
 //! with [`gather_tiles`] and [`coarse_matte`], so it sees exactly what this stage feeds.
 
@@ -88,8 +90,8 @@ pub fn cell_output_offset(u: usize, v: usize) -> usize {
     ((v % CELL) * CELL + u % CELL) * OUT_CELLS * OUT_CELLS + (v / CELL) * OUT_CELLS + u / CELL
 }
 
-/// The input/output contract of a band net (the input's channels, 20 or 24, are checked by
-/// [`BandNet::load`]).
+/// The input/output contract of a band net (the input's channels, 20 or 24, and the output's
+/// size for one tile are checked by [`BandNet::load`]).
 pub fn spec() -> ModelSpec {
     ModelSpec {
         input: TensorSpec::new(INPUT_NAME, &[Dim::Any, Dim::Any, Dim::Any, Dim::Any]),

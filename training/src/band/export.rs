@@ -49,10 +49,7 @@ fn graph(net: &BandNetT) -> GraphProto {
             format!("conv{i}")
         };
         let k = if last { 3 } else { KERNELS[i] as i64 };
-        // No padding: each layer uses up its share of the tile's margin, and the head's output
-        // is the tile's centre (what the runtime writes).
         let d = if last { 1 } else { DILATIONS[i] as i64 };
-        let p = 0;
         let (wn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
         g.initializer.push(tensor_f32(&wn, &[cout, cin, k, k], w));
         g.initializer.push(tensor_f32(&bn, &[cout], b));
@@ -68,7 +65,9 @@ fn graph(net: &BandNetT) -> GraphProto {
             &out,
             vec![
                 attr_ints("kernel_shape", &[k, k]),
-                attr_ints("pads", &[p, p, p, p]),
+                // No padding: each layer uses up its share of the tile's margin, and the head's
+                // output is the tile's centre (what the runtime writes).
+                attr_ints("pads", &[0, 0, 0, 0]),
                 attr_ints("strides", &[1, 1]),
                 attr_ints("dilations", &[d, d]),
             ],

@@ -36,9 +36,17 @@ pub const HIDDEN: usize = 3;
 pub const KERNELS: [usize; HIDDEN] = [1, 3, 3];
 /// Dilation of each hidden layer.
 pub const DILATIONS: [usize; HIDDEN] = [1, 2, 4];
-/// Receptive field radius in cells: each 3×3 conv adds its dilation (the head adds 1).
-pub const FIELD_CELLS: usize =
-    1 + DILATIONS[1] * (KERNELS[1] / 2) + DILATIONS[2] * (KERNELS[2] / 2);
+/// Receptive field radius in cells: each hidden layer adds its dilation times its kernel's
+/// half-width (a 1×1 conv adds nothing), the 3×3 head adds 1.
+pub const FIELD_CELLS: usize = {
+    let mut field = 1;
+    let mut i = 0;
+    while i < HIDDEN {
+        field += DILATIONS[i] * (KERNELS[i] / 2);
+        i += 1;
+    }
+    field
+};
 
 /// Widths of the hidden layers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
