@@ -171,6 +171,8 @@ pub struct TileBatch {
     pub origins: Vec<(usize, usize)>,
     /// Which tiles of the current row of the grid are soft (scratch).
     soft: Vec<bool>,
+    /// Every pixel channel of the tiles' inputs, computed once per pixel ([`Planes`]).
+    planes: Planes,
 }
 
 impl TileBatch {
@@ -180,6 +182,143 @@ impl TileBatch {
 
     pub fn is_empty(&self) -> bool {
         self.origins.is_empty()
+    }
+}
+
+// The planes split a row by column parity from an even column, which is where every tile's
+// input starts (the grid is anchored at the frame's corner).
+const _: () = assert!(TILE.is_multiple_of(CELL) && TILE_MARGIN.is_multiple_of(CELL));
+
+/// The net's input channels over the union of the soft tiles' inputs, each pixel computed once
+/// (a tile's input overlaps its neighbours' by `2·TILE_MARGIN` pixels, so per tile every pixel
+/// would be converted about three times): channel `k`'s pixels of one column parity are a
+/// plane of half rows, so each row of a tile's input is one contiguous copy per channel and
+/// parity. Coordinates are the frame's shifted by the margin (`x + TILE_MARGIN`), so the
+/// inputs of tiles at the frame's top or left edge have non-negative coordinates; outside the
+/// frame, pixels repeat its border, as the stage has always read them.
+#[derive(Debug, Default, Clone)]
+struct Planes {
+    /// `channels × CELL × rows × half`, see [`Planes::index`].
+    values: Vec<f32>,
+    /// First shifted column and row held (the column even).
+    x0: usize,
+    y0: usize,
+    /// Columns (a multiple of [`CELL`]) and rows held.
+    width: usize,
+    rows: usize,
+    /// Per held row, the shifted columns computed: only those some tile's input reads.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Planes {
+    fn half(&self) -> usize {
+        self.width / CELL
+    }
+
+    /// Index of channel `k`, column parity `parity`, held row `r`, half column `c`.
+    fn index(&self, k: usize, parity: usize, r: usize, c: usize) -> usize {
+        ((k * CELL + parity) * self.rows + r) * self.half() + c
+    }
+
+    /// Sizes the planes for the inputs of tiles at `origins` and fills every pixel they read.
+    fn fill(
+        &mut self,
+        frame: &RgbaView<'_>,
+        crop: Crop,
+        coarse: &[f32],
+        channels: usize,
+        previous: Option<&[u8]>,
+        origins: &[(usize, usize)],
+    ) {
+        let Some(&(_, first_y)) = origins.first() else {
+            return;
+        };
+        // Shifted, a tile at (tx, ty) reads columns tx .. tx + TILE_INPUT, rows ty .. ty +
+        // TILE_INPUT; `origins` go row of the grid by row of the grid.
+        let last_y = origins.last().map_or(first_y, |o| o.1);
+        let x0 = origins.iter().map(|o| o.0).min().unwrap_or(0);
+        let x1 = origins.iter().map(|o| o.0).max().unwrap_or(0) + TILE_INPUT;
+        self.x0 = x0;
+        self.y0 = first_y;
+        self.width = x1 - x0;
+        self.rows = last_y + TILE_INPUT - first_y;
+        self.spans.clear();
+        self.spans.resize(self.rows, (usize::MAX, 0));
+        for &(tx, ty) in origins {
+            for span in &mut self.spans[ty - first_y..ty - first_y + TILE_INPUT] {
+                span.0 = span.0.min(tx);
+                span.1 = span.1.max(tx + TILE_INPUT);
+            }
+        }
+        // Only the spans are written and only they are read: stale values elsewhere are
+        // never used, so the buffer keeps its contents when it does not grow.
+        let size = channels * CELL * self.rows * self.half();
+        if self.values.len() < size {
+            self.values.resize(size, 0.0);
+        }
+        let (width, height) = (frame.shape()[1], frame.shape()[0]);
+        let (cx, cy, cw, ch) = crop;
+        let temporal = channels == TEMPORAL_CHANNELS;
+        let inside_x = |x: usize| x >= cx && x < cx + cw;
+        for r in 0..self.rows {
+            let (sx0, sx1) = self.spans[r];
+            if sx0 >= sx1 {
+                continue;
+            }
+            let y = (self.y0 + r).saturating_sub(TILE_MARGIN).min(height - 1);
+            let row = frame.index_axis(Axis(0), y);
+            let row = row.to_slice().expect("RGBA rows are contiguous");
+            let coarse_row =
+                (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
+            let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
+            let plane_size = self.rows * self.half();
+            let row_start = r * self.half();
+            let values = &mut self.values[..size];
+            for sx in sx0..sx1 {
+                let x = sx.saturating_sub(TILE_MARGIN).min(width - 1);
+                let px = &row[4 * x..4 * x + 4];
+                let (t, c) = match known_alpha(px[3]) {
+                    Some(a) => (a, a),
+                    None => match coarse_row {
+                        Some(cr) if inside_x(x) => (0.5, cr[x - cx]),
+                        _ => (0.5, 0.5),
+                    },
+                };
+                let shifted = sx - self.x0;
+                let at = row_start + shifted / CELL;
+                let parity = shifted % CELL;
+                // Channel k, parity p: plane (k·CELL + p).
+                let plane = |k: usize| (k * CELL + parity) * plane_size + at;
+                values[plane(0)] = px[0] as f32 * (1.0 / 255.0);
+                values[plane(1)] = px[1] as f32 * (1.0 / 255.0);
+                values[plane(2)] = px[2] as f32 * (1.0 / 255.0);
+                values[plane(3)] = t;
+                values[plane(COARSE_CHANNEL)] = c;
+                if temporal {
+                    values[plane(PREV_CHANNEL)] = match prev_row {
+                        Some(p) => p[x] as f32 * (1.0 / 255.0),
+                        None => c,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Copies the input of the tile whose centre starts at `(tx, ty)` into `tile` (the
+    /// [`cell_offset`] layout): per input row, channel and column parity, one run of
+    /// [`CELLS`] values.
+    fn copy_tile(&self, channels: usize, (tx, ty): (usize, usize), tile: &mut [f32]) {
+        let c0 = (tx - self.x0) / CELL;
+        for k in 0..channels {
+            for v in 0..TILE_INPUT {
+                let r = ty - self.y0 + v;
+                for parity in 0..CELL {
+                    let src = self.index(k, parity, r, c0);
+                    let dst = cell_offset(k, parity, v, channels);
+                    tile[dst..dst + CELLS].copy_from_slice(&self.values[src..src + CELLS]);
+                }
+            }
+        }
     }
 }
 
@@ -200,6 +339,10 @@ fn any_soft(alphas: &[f32]) -> bool {
 /// crop every pixel is known, so its coarse alpha is the trimap's 0 / 1. With
 /// `channels` = [`TEMPORAL_CHANNELS`], `previous` is the previous frame's matte (the frame's
 /// size, row-major), or `None` without history: the coarse alpha is repeated.
+///
+/// A tile's input pixel `(u, v)` is frame pixel `(tx + u − TILE_MARGIN, ty + v −
+/// TILE_MARGIN)`, clamped to the frame: R, G, B / 255; the trimap 0 / 0.5 / 1; the coarse
+/// alpha (the trimap's 0 / 1 at known pixels); the previous matte / 255.
 pub fn gather_tiles(
     frame: &RgbaView<'_>,
     crop: Crop,
@@ -236,6 +379,9 @@ pub fn gather_tiles(
             .origins
             .extend(soft_columns.map(|(j, _)| (first_col + j * TILE, ty)));
     }
+    batch
+        .planes
+        .fill(frame, crop, coarse, channels, previous, &batch.origins);
     // Every value is overwritten below: resizing writes zeros only where the buffer grows.
     batch.input.resize(batch.origins.len() * per_tile, 0.0);
     for (&origin, tile) in batch
@@ -243,72 +389,7 @@ pub fn gather_tiles(
         .iter()
         .zip(batch.input.chunks_exact_mut(per_tile))
     {
-        fill_tile(frame, crop, coarse, channels, previous, origin, tile);
-    }
-}
-
-/// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
-/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row: a row's values are read
-/// once, then each channel goes out as two contiguous runs (even and odd columns).
-fn fill_tile(
-    frame: &RgbaView<'_>,
-    (cx, cy, cw, ch): Crop,
-    coarse: &[f32],
-    channels: usize,
-    previous: Option<&[u8]>,
-    (tx, ty): (usize, usize),
-    tile: &mut [f32],
-) {
-    let (width, height) = (frame.shape()[1], frame.shape()[0]);
-    let temporal = channels == TEMPORAL_CHANNELS;
-    let mut xs = [0usize; TILE_INPUT];
-    for (u, x) in xs.iter_mut().enumerate() {
-        *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
-    }
-    let inside_x = |x: usize| x >= cx && x < cx + cw;
-    // One input row's values, channel by channel, then written out as contiguous runs: for a
-    // channel and a column parity, a row's pixels are consecutive cells of one plane.
-    let mut values = [[0.0f32; TILE_INPUT]; TEMPORAL_CHANNELS];
-    for v in 0..TILE_INPUT {
-        let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
-        let row = frame.index_axis(Axis(0), y);
-        let row = row.to_slice().expect("RGBA rows are contiguous");
-        let coarse_row =
-            (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
-        let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
-        for (u, &x) in xs.iter().enumerate() {
-            let px = &row[4 * x..4 * x + 4];
-            values[0][u] = px[0] as f32 * (1.0 / 255.0);
-            values[1][u] = px[1] as f32 * (1.0 / 255.0);
-            values[2][u] = px[2] as f32 * (1.0 / 255.0);
-            let (t, c) = match known_alpha(px[3]) {
-                Some(a) => (a, a),
-                None => match coarse_row {
-                    Some(r) if inside_x(x) => (0.5, r[x - cx]),
-                    _ => (0.5, 0.5),
-                },
-            };
-            values[3][u] = t;
-            values[COARSE_CHANNEL][u] = c;
-            if temporal {
-                values[PREV_CHANNEL][u] = match prev_row {
-                    Some(p) => p[x] as f32 * (1.0 / 255.0),
-                    None => c,
-                };
-            }
-        }
-        for (k, channel) in values.iter().enumerate().take(channels) {
-            for parity in 0..CELL {
-                let start = cell_offset(k, parity, v, channels);
-                let run = &mut tile[start..start + CELLS];
-                for (dst, &value) in run
-                    .iter_mut()
-                    .zip(channel.iter().skip(parity).step_by(CELL))
-                {
-                    *dst = value;
-                }
-            }
-        }
+        batch.planes.copy_tile(channels, origin, tile);
     }
 }
 
@@ -555,6 +636,86 @@ mod tests {
                     coarse[y * cw + x]
                 };
                 assert_eq!(alpha[y * cw + x], expect, "({x}, {y})");
+            }
+        }
+    }
+
+    /// Channel `k` of the input pixel `(u, v)` of the tile at `(tx, ty)`, straight from the
+    /// definition in [`gather_tiles`]'s documentation.
+    fn expected_input(
+        frame: &ndarray::ArrayView3<'_, u8>,
+        (cx, cy, cw, ch): Crop,
+        coarse: &[f32],
+        previous: Option<&[u8]>,
+        (tx, ty): (usize, usize),
+        (k, u, v): (usize, usize, usize),
+    ) -> f32 {
+        let (w, h) = (frame.shape()[1], frame.shape()[0]);
+        let x = (tx + u).saturating_sub(TILE_MARGIN).min(w - 1);
+        let y = (ty + v).saturating_sub(TILE_MARGIN).min(h - 1);
+        let t = frame[[y, x, 3]];
+        let coarse_alpha = match known_alpha(t) {
+            Some(a) => a,
+            None if (cx..cx + cw).contains(&x) && (cy..cy + ch).contains(&y) => {
+                coarse[(y - cy) * cw + x - cx]
+            }
+            None => 0.5,
+        };
+        match k {
+            0..=2 => frame[[y, x, k]] as f32 * (1.0 / 255.0),
+            3 => known_alpha(t).unwrap_or(0.5),
+            COARSE_CHANNEL => coarse_alpha,
+            _ => previous.map_or(coarse_alpha, |p| p[y * w + x] as f32 * (1.0 / 255.0)),
+        }
+    }
+
+    #[test]
+    fn every_tile_input_value_is_its_frame_pixel_clamped_at_the_border() {
+        // A ring of unknown pixels whose tiles touch every side of the frame, so inputs read
+        // past the border; a ramp for the coarse matte, so every tile of the ring is soft.
+        let (w, h) = (150, 90);
+        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| {
+            let d = (x as i64 - 75).abs().max((y as i64 - 45).abs() * 5 / 3);
+            match c {
+                3 if d < 64 => 255,
+                3 if d < 72 => 100,
+                3 => 0,
+                _ => ((x * 13 + y * 7 + c * 31) % 256) as u8,
+            }
+        });
+        let view = f.view();
+        let crop = band_crop(&view, 16).unwrap().0;
+        let (cx, cy, cw, ch) = crop;
+        let coarse: Vec<f32> = (0..cw * ch)
+            .map(|i| {
+                let (x, y) = (cx + i % cw, cy + i / cw);
+                known_alpha(view[[y, x, 3]]).unwrap_or(((x + y) % 7) as f32 / 7.0 * 0.6 + 0.2)
+            })
+            .collect();
+        let previous: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+        for (channels, prev) in [
+            (CHANNELS, None),
+            (TEMPORAL_CHANNELS, Some(previous.as_slice())),
+            (TEMPORAL_CHANNELS, None),
+        ] {
+            let mut batch = TileBatch::default();
+            gather_tiles(&view, crop, &coarse, channels, prev, &mut batch);
+            // A grid of 5 × 3 tiles; the middle row's three inner tiles hold only known
+            // foreground.
+            assert_eq!(batch.len(), 12);
+            assert!(batch.origins.contains(&(0, 0)) && batch.origins.contains(&(128, 64)));
+            let per_tile = channels * TILE_INPUT * TILE_INPUT;
+            for (i, &origin) in batch.origins.iter().enumerate() {
+                for k in 0..channels {
+                    for v in 0..TILE_INPUT {
+                        for u in 0..TILE_INPUT {
+                            let got = batch.input[i * per_tile + cell_offset(k, u, v, channels)];
+                            let want =
+                                expected_input(&view, crop, &coarse, prev, origin, (k, u, v));
+                            assert_eq!(got, want, "tile {origin:?}, channel {k}, ({u}, {v})");
+                        }
+                    }
+                }
             }
         }
     }
