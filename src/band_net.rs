@@ -145,9 +145,27 @@ pub fn band_crop(frame: &RgbaView<'_>, margin: usize) -> Option<(Crop, usize)> {
     })
 }
 
+/// The refinement settings of the coarse matte the band net starts from, given the stage's
+/// `refine` settings: the same, with the finest solved level at most three quarters of
+/// [`RefineSettings::size`] across (192 px by default; 0, a full-resolution solve, stays 0).
+/// A person's crop at 640×360 (up to 640 px wide) is then solved at a quarter of its
+/// resolution, as the band net's training composites are (448 px, `slimmatte-train band`),
+/// where the classical default solves crops up to 512 px at half: the finest level's
+/// iterations were more than half of the classical refinement's time, and the net makes the
+/// full-resolution matte anyway. At 1280×720 crops are solved at an eighth (results/band_net.md).
+pub fn coarse_settings(refine: &RefineSettings) -> RefineSettings {
+    let size = if refine.size == 0 {
+        0
+    } else {
+        (refine.size * 3 / 4).max(1)
+    };
+    RefineSettings { size, ..*refine }
+}
+
 /// The classical refinement's matte of `crop` as the matting stage computes it without a net:
-/// a flat 0.5 start solved by `solver` with `settings`; `alpha` (resized to the crop) holds the
-/// result, known pixels exactly 0 / 1.
+/// a flat 0.5 start solved by `solver` with `settings` (for the band net's input,
+/// [`coarse_settings`] of the stage's); `alpha` (resized to the crop) holds the result, known
+/// pixels exactly 0 / 1.
 pub fn coarse_matte(
     frame: &RgbaView<'_>,
     (cx, cy, cw, ch): Crop,
@@ -208,6 +226,8 @@ struct Planes {
     rows: usize,
     /// Per held row, the shifted columns computed: only those some tile's input reads.
     spans: Vec<(usize, usize)>,
+    /// The frame column of each held column (clamped at the border).
+    columns: Vec<usize>,
 }
 
 impl Planes {
@@ -258,8 +278,15 @@ impl Planes {
         }
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let (cx, cy, cw, ch) = crop;
-        let temporal = channels == TEMPORAL_CHANNELS;
         let inside_x = |x: usize| x >= cx && x < cx + cw;
+        // Frame column of every held column: its shifted coordinate less the margin, clamped.
+        self.columns.clear();
+        self.columns.extend(
+            (self.x0..self.x0 + self.width).map(|sx| sx.saturating_sub(TILE_MARGIN).min(width - 1)),
+        );
+        let half = self.half();
+        let plane_size = self.rows * half;
+        let values = &mut self.values[..size];
         for r in 0..self.rows {
             let (sx0, sx1) = self.spans[r];
             if sx0 >= sx1 {
@@ -271,34 +298,53 @@ impl Planes {
             let coarse_row =
                 (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
             let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
-            let plane_size = self.rows * self.half();
-            let row_start = r * self.half();
-            let values = &mut self.values[..size];
-            for sx in sx0..sx1 {
-                let x = sx.saturating_sub(TILE_MARGIN).min(width - 1);
-                let px = &row[4 * x..4 * x + 4];
-                let (t, c) = match known_alpha(px[3]) {
-                    Some(a) => (a, a),
-                    None => match coarse_row {
-                        Some(cr) if inside_x(x) => (0.5, cr[x - cx]),
-                        _ => (0.5, 0.5),
-                    },
-                };
-                let shifted = sx - self.x0;
-                let at = row_start + shifted / CELL;
-                let parity = shifted % CELL;
-                // Channel k, parity p: plane (k·CELL + p).
-                let plane = |k: usize| (k * CELL + parity) * plane_size + at;
-                values[plane(0)] = px[0] as f32 * (1.0 / 255.0);
-                values[plane(1)] = px[1] as f32 * (1.0 / 255.0);
-                values[plane(2)] = px[2] as f32 * (1.0 / 255.0);
-                values[plane(3)] = t;
-                values[plane(COARSE_CHANNEL)] = c;
-                if temporal {
-                    values[plane(PREV_CHANNEL)] = match prev_row {
-                        Some(p) => p[x] as f32 * (1.0 / 255.0),
-                        None => c,
-                    };
+            // The coarse alpha of frame column x: the trimap's 0 / 1 where known.
+            let coarse_at = |x: usize| match known_alpha(row[4 * x + 3]) {
+                Some(a) => a,
+                None => match coarse_row {
+                    Some(cr) if inside_x(x) => cr[x - cx],
+                    _ => 0.5,
+                },
+            };
+            let (h0, h1) = ((sx0 - self.x0) / CELL, (sx1 - self.x0) / CELL);
+            let row_start = r * half;
+            // One channel and column parity at a time: a contiguous run of its plane.
+            for k in 0..channels {
+                for parity in 0..CELL {
+                    let start = (k * CELL + parity) * plane_size + row_start;
+                    let out = &mut values[start + h0..start + h1];
+                    let xs = self.columns[sx0 - self.x0 + parity..sx1 - self.x0]
+                        .iter()
+                        .step_by(CELL);
+                    match k {
+                        0..=2 => {
+                            for (o, &x) in out.iter_mut().zip(xs) {
+                                *o = row[4 * x + k] as f32 * (1.0 / 255.0);
+                            }
+                        }
+                        3 => {
+                            for (o, &x) in out.iter_mut().zip(xs) {
+                                *o = known_alpha(row[4 * x + 3]).unwrap_or(0.5);
+                            }
+                        }
+                        COARSE_CHANNEL => {
+                            for (o, &x) in out.iter_mut().zip(xs) {
+                                *o = coarse_at(x);
+                            }
+                        }
+                        _ => match prev_row {
+                            Some(p) => {
+                                for (o, &x) in out.iter_mut().zip(xs) {
+                                    *o = p[x] as f32 * (1.0 / 255.0);
+                                }
+                            }
+                            None => {
+                                for (o, &x) in out.iter_mut().zip(xs) {
+                                    *o = coarse_at(x);
+                                }
+                            }
+                        },
+                    }
                 }
             }
         }
@@ -718,6 +764,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_coarse_solve_is_capped_at_three_quarters_of_refine_size() {
+        let at = |size| {
+            coarse_settings(&RefineSettings {
+                size,
+                ..RefineSettings::default()
+            })
+        };
+        assert_eq!(at(256).size, 192);
+        assert_eq!(at(0).size, 0, "a full-resolution solve stays one");
+        assert_eq!(at(1).size, 1);
+        let quality = RefineSettings::quality();
+        assert_eq!(coarse_settings(&quality).iterations, quality.iterations);
     }
 
     #[test]

@@ -776,3 +776,46 @@ fn the_band_net_runs_on_soft_tiles_only_when_loaded_and_on() {
     }
     assert!(changed > 0, "the band net changed no unknown pixel");
 }
+
+/// With the band net, the refinement's finest solved level is capped at three quarters of
+/// `refine-size` (`band_net::coarse_settings`): a crop that the classical default solves at half
+/// resolution is solved at a quarter, the solution the net was trained on. Without it, the
+/// classical solve keeps its level.
+#[test]
+fn with_the_band_net_the_refinement_solves_a_coarser_level() {
+    let (w, h) = (480, 96);
+    // A 400-pixel-wide unknown band with a ramp: the crop is 432×96.
+    let mut data = vec![0u8; w * h * 4];
+    for y in 0..h {
+        for x in 0..w {
+            let t = match x {
+                0..40 => 0,
+                40..440 => 128,
+                _ => 255,
+            };
+            let v = ((x as f32 - 40.0) / 400.0 * 255.0).clamp(0.0, 255.0) as u8;
+            data[(y * w + x) * 4..(y * w + x) * 4 + 4].copy_from_slice(&[v, 255 - v, v / 3, t]);
+        }
+    }
+    let finest = |band_net: bool| {
+        let mut r = refiner();
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(slimmatte::paths::BAND_MODEL);
+        r.set_band_net(Some(slimmatte::band_net::BandNet::load(&model, 1).unwrap()));
+        let settings = MatteSettings {
+            band_net,
+            ..MatteSettings::default()
+        };
+        let mut d = data.clone();
+        let stats = r
+            .process(&mut rgba_view_mut(&mut d, w, h, w * 4).unwrap(), &settings)
+            .unwrap();
+        assert_eq!(stats.band_tiles.is_some(), band_net);
+        stats.refine.expect("the band was refined").finest
+    };
+    // refine-size 256: the 432-pixel crop is solved at half resolution (216 ≤ 256); with the
+    // net at most 192 px across, a quarter.
+    assert_eq!(finest(false), (216, 48));
+    assert_eq!(finest(true), (108, 24));
+}

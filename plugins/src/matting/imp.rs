@@ -67,6 +67,22 @@ impl Settings {
     }
 }
 
+/// What the band net's file must hold, from the core's contract (`slimmatte::band_net`).
+fn band_model_blurb() -> String {
+    use slimmatte::band_net::{
+        CELL_CHANNELS, CELL_OUTPUTS, CELLS, INPUT_NAME, OUT_CELLS, OUTPUT_NAME,
+        TEMPORAL_CELL_CHANNELS, TILE, TILE_INPUT,
+    };
+    format!(
+        "Path of the band net, the pruned student that makes the full-resolution matte from the \
+         refinement's coarse one, tile by tile (input '{INPUT_NAME}' [N,{TEMPORAL_CELL_CHANNELS} or \
+         {CELL_CHANNELS},{CELLS},{CELLS}] = the RGB, trimap, coarse alpha and, for a temporal net, \
+         previous matte of {TILE_INPUT}×{TILE_INPUT}-pixel tiles as 2×2 cells; output \
+         '{OUTPUT_NAME}' [N,{CELL_OUTPUTS},{OUT_CELLS},{OUT_CELLS}], the correction of each pixel of \
+         the tile's {TILE}×{TILE} centre); loaded at start when band-net is on"
+    )
+}
+
 /// Alive from `start()` to `stop()`.
 struct State {
     refiner: MatteRefiner,
@@ -101,10 +117,7 @@ impl ObjectImpl for SlimMatte {
                 property::model_named(
                     "band-model",
                     "Band net model",
-                    "Path of the band net, the pruned student that makes the full-resolution \
-                     matte from the refinement's coarse one, tile by tile (input 'input' \
-                     [N,20,20,20] = the RGB, trimap and coarse alpha of 40×40-pixel tiles as 2×2 cells; \
-                     output 'residual' [N,4,20,20], the correction of each cell pixel); loaded at start when band-net is on",
+                    &band_model_blurb(),
                     "the shipped band student",
                     slimmatte::paths::BAND_MODEL,
                 ),
@@ -112,10 +125,11 @@ impl ObjectImpl for SlimMatte {
                     .nick("Band net")
                     .blurb(
                         "Run the band net on the refinement's matte (on by default): the \
-                         refinement solves the band at the size refine-size allows, the net makes \
-                         the full-resolution matte where the band is soft. Off = the \
-                         refinement's upsampled matte, the classical pipeline. Read at start; \
-                         turning it on later needs a restart to load the net",
+                         refinement solves the band at most three quarters of refine-size across \
+                         (a quarter of the resolution at 640×360), the net makes the \
+                         full-resolution matte where the band is soft. Off = the refinement's upsampled matte at refine-size, \
+                         the classical pipeline. Read at start; turning it on later needs a \
+                         restart to load the net",
                     )
                     .default_value(DEFAULT_BAND_NET)
                     .mutable_playing()
