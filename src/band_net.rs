@@ -145,27 +145,9 @@ pub fn band_crop(frame: &RgbaView<'_>, margin: usize) -> Option<(Crop, usize)> {
     })
 }
 
-/// The refinement settings of the coarse matte the band net starts from, given the stage's
-/// `refine` settings: the same, with the finest solved level at most three quarters of
-/// [`RefineSettings::size`] across (192 px by default; 0, a full-resolution solve, stays 0).
-/// A person's crop at 640×360 (up to 640 px wide) is then solved at a quarter of its
-/// resolution, as the band net's training composites are (448 px, `slimmatte-train band`),
-/// where the classical default solves crops up to 512 px at half: the finest level's
-/// iterations were more than half of the classical refinement's time, and the net makes the
-/// full-resolution matte anyway. At 1280×720 crops are solved at an eighth (results/band_net.md).
-pub fn coarse_settings(refine: &RefineSettings) -> RefineSettings {
-    let size = if refine.size == 0 {
-        0
-    } else {
-        (refine.size * 3 / 4).max(1)
-    };
-    RefineSettings { size, ..*refine }
-}
-
 /// The classical refinement's matte of `crop` as the matting stage computes it without a net:
-/// a flat 0.5 start solved by `solver` with `settings` (for the band net's input,
-/// [`coarse_settings`] of the stage's); `alpha` (resized to the crop) holds the result, known
-/// pixels exactly 0 / 1.
+/// a flat 0.5 start solved by `solver` with `settings`; `alpha` (resized to the crop) holds the
+/// result, known pixels exactly 0 / 1.
 pub fn coarse_matte(
     frame: &RgbaView<'_>,
     (cx, cy, cw, ch): Crop,
@@ -224,10 +206,9 @@ struct Planes {
     /// Columns (a multiple of [`CELL`]) and rows held.
     width: usize,
     rows: usize,
-    /// Per held row, the shifted columns computed: only those some tile's input reads.
-    spans: Vec<(usize, usize)>,
-    /// The frame column of each held column (clamped at the border).
-    columns: Vec<usize>,
+    /// Per row of the grid (its shifted top row), the runs of shifted columns its tiles'
+    /// inputs read: (row, first column, end column), in the order of the tiles.
+    runs: Vec<(usize, usize, usize)>,
 }
 
 impl Planes {
@@ -254,7 +235,7 @@ impl Planes {
             return;
         };
         // Shifted, a tile at (tx, ty) reads columns tx .. tx + TILE_INPUT, rows ty .. ty +
-        // TILE_INPUT; `origins` go row of the grid by row of the grid.
+        // TILE_INPUT; `origins` go row of the grid by row of the grid, left to right.
         let last_y = origins.last().map_or(first_y, |o| o.1);
         let x0 = origins.iter().map(|o| o.0).min().unwrap_or(0);
         let x1 = origins.iter().map(|o| o.0).max().unwrap_or(0) + TILE_INPUT;
@@ -262,88 +243,71 @@ impl Planes {
         self.y0 = first_y;
         self.width = x1 - x0;
         self.rows = last_y + TILE_INPUT - first_y;
-        self.spans.clear();
-        self.spans.resize(self.rows, (usize::MAX, 0));
+        // The column runs a row of the grid reads: overlapping tile inputs merged. Along a
+        // person's outline a row of the grid holds a few runs with the settled inside between
+        // them, which is never read.
+        self.runs.clear();
         for &(tx, ty) in origins {
-            for span in &mut self.spans[ty - first_y..ty - first_y + TILE_INPUT] {
-                span.0 = span.0.min(tx);
-                span.1 = span.1.max(tx + TILE_INPUT);
+            match self.runs.last_mut() {
+                Some(run) if run.0 == ty && tx <= run.2 => run.2 = tx + TILE_INPUT,
+                _ => self.runs.push((ty, tx, tx + TILE_INPUT)),
             }
         }
-        // Only the spans are written and only they are read: stale values elsewhere are
-        // never used, so the buffer keeps its contents when it does not grow.
+        // Only the runs are written and only they are read: stale values elsewhere are never
+        // used, so the buffer keeps its contents when it does not grow.
         let size = channels * CELL * self.rows * self.half();
         if self.values.len() < size {
             self.values.resize(size, 0.0);
         }
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let (cx, cy, cw, ch) = crop;
+        let temporal = channels == TEMPORAL_CHANNELS;
         let inside_x = |x: usize| x >= cx && x < cx + cw;
-        // Frame column of every held column: its shifted coordinate less the margin, clamped.
-        self.columns.clear();
-        self.columns.extend(
-            (self.x0..self.x0 + self.width).map(|sx| sx.saturating_sub(TILE_MARGIN).min(width - 1)),
-        );
         let half = self.half();
         let plane_size = self.rows * half;
         let values = &mut self.values[..size];
+        // Runs of the grid rows whose inputs hold the current row start here.
+        let mut first_run = 0;
         for r in 0..self.rows {
-            let (sx0, sx1) = self.spans[r];
-            if sx0 >= sx1 {
-                continue;
+            let sy = self.y0 + r;
+            while first_run < self.runs.len() && self.runs[first_run].0 + TILE_INPUT <= sy {
+                first_run += 1;
             }
-            let y = (self.y0 + r).saturating_sub(TILE_MARGIN).min(height - 1);
+            let y = sy.saturating_sub(TILE_MARGIN).min(height - 1);
             let row = frame.index_axis(Axis(0), y);
             let row = row.to_slice().expect("RGBA rows are contiguous");
             let coarse_row =
                 (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
             let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
-            // The coarse alpha of frame column x: the trimap's 0 / 1 where known.
-            let coarse_at = |x: usize| match known_alpha(row[4 * x + 3]) {
-                Some(a) => a,
-                None => match coarse_row {
-                    Some(cr) if inside_x(x) => cr[x - cx],
-                    _ => 0.5,
-                },
-            };
-            let (h0, h1) = ((sx0 - self.x0) / CELL, (sx1 - self.x0) / CELL);
             let row_start = r * half;
-            // One channel and column parity at a time: a contiguous run of its plane.
-            for k in 0..channels {
-                for parity in 0..CELL {
-                    let start = (k * CELL + parity) * plane_size + row_start;
-                    let out = &mut values[start + h0..start + h1];
-                    let xs = self.columns[sx0 - self.x0 + parity..sx1 - self.x0]
-                        .iter()
-                        .step_by(CELL);
-                    match k {
-                        0..=2 => {
-                            for (o, &x) in out.iter_mut().zip(xs) {
-                                *o = row[4 * x + k] as f32 * (1.0 / 255.0);
-                            }
-                        }
-                        3 => {
-                            for (o, &x) in out.iter_mut().zip(xs) {
-                                *o = known_alpha(row[4 * x + 3]).unwrap_or(0.5);
-                            }
-                        }
-                        COARSE_CHANNEL => {
-                            for (o, &x) in out.iter_mut().zip(xs) {
-                                *o = coarse_at(x);
-                            }
-                        }
-                        _ => match prev_row {
-                            Some(p) => {
-                                for (o, &x) in out.iter_mut().zip(xs) {
-                                    *o = p[x] as f32 * (1.0 / 255.0);
-                                }
-                            }
-                            None => {
-                                for (o, &x) in out.iter_mut().zip(xs) {
-                                    *o = coarse_at(x);
-                                }
-                            }
+            // Two rows of the grid overlap by 2·TILE_MARGIN rows: their runs may overlap too,
+            // and the overlap is written twice with the same values.
+            for &(_, sx0, sx1) in self.runs[first_run..].iter().take_while(|run| run.0 <= sy) {
+                for sx in sx0..sx1 {
+                    let x = sx.saturating_sub(TILE_MARGIN).min(width - 1);
+                    let px = &row[4 * x..4 * x + 4];
+                    let (t, c) = match known_alpha(px[3]) {
+                        Some(a) => (a, a),
+                        None => match coarse_row {
+                            Some(cr) if inside_x(x) => (0.5, cr[x - cx]),
+                            _ => (0.5, 0.5),
                         },
+                    };
+                    let shifted = sx - self.x0;
+                    let at = row_start + shifted / CELL;
+                    let parity = shifted % CELL;
+                    // Channel k, parity p: plane (k·CELL + p).
+                    let plane = |k: usize| (k * CELL + parity) * plane_size + at;
+                    values[plane(0)] = px[0] as f32 * (1.0 / 255.0);
+                    values[plane(1)] = px[1] as f32 * (1.0 / 255.0);
+                    values[plane(2)] = px[2] as f32 * (1.0 / 255.0);
+                    values[plane(3)] = t;
+                    values[plane(COARSE_CHANNEL)] = c;
+                    if temporal {
+                        values[plane(PREV_CHANNEL)] = match prev_row {
+                            Some(p) => p[x] as f32 * (1.0 / 255.0),
+                            None => c,
+                        };
                     }
                 }
             }
@@ -764,21 +728,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_coarse_solve_is_capped_at_three_quarters_of_refine_size() {
-        let at = |size| {
-            coarse_settings(&RefineSettings {
-                size,
-                ..RefineSettings::default()
-            })
-        };
-        assert_eq!(at(256).size, 192);
-        assert_eq!(at(0).size, 0, "a full-resolution solve stays one");
-        assert_eq!(at(1).size, 1);
-        let quality = RefineSettings::quality();
-        assert_eq!(coarse_settings(&quality).iterations, quality.iterations);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Axis, s};
 
-use crate::band_net::{BandNet, band_crop, coarse_matte, coarse_settings};
+use crate::band_net::{BandNet, band_crop, coarse_matte};
 use crate::filter::{GuidedUpsampler, luma};
 use crate::frame::{RgbaView, RgbaViewMut, for_each_row_mut};
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
@@ -276,20 +276,12 @@ impl MatteRefiner {
                 && self.has_previous
                 && self.previous_size == (width, height);
         }
-        // With the band net the refinement stops at a coarser level (`coarse_settings`): the
-        // net makes the full-resolution matte from that solution, as it was trained to.
-        let runs_band_net = settings.band_net && self.band_net.is_some();
-        let refine = if runs_band_net {
-            coarse_settings(&settings.refine)
-        } else {
-            settings.refine
-        };
         if let Some((crop, unknown)) = band_crop(&frame.view(), settings.margin as usize) {
             let (_, _, cw, ch) = crop;
             stats.unknown = unknown;
             stats.crop = Some(crop);
-            let refines = refine.enabled() && cw * ch <= MAX_REFINE_PIXELS;
-            if refines && !refine.uses_net() {
+            let refines = settings.refine.enabled() && cw * ch <= MAX_REFINE_PIXELS;
+            if refines && !settings.refine.uses_net() {
                 // The refinement from a flat start: the coarse matte exactly as the band net's
                 // training data computes it.
                 self.scaled = false;
@@ -299,7 +291,7 @@ impl MatteRefiner {
                 stats.refine = Some(coarse_matte(
                     &frame.view(),
                     crop,
-                    &refine,
+                    &settings.refine,
                     &mut self.solver,
                     &mut self.alpha_hr,
                 ));
@@ -309,12 +301,12 @@ impl MatteRefiner {
                 stats.net_ran = true;
                 if refines {
                     let start = Instant::now();
-                    stats.refine = Some(self.refine_laplacian(frame, crop, &refine));
+                    stats.refine = Some(self.refine_laplacian(frame, crop, &settings.refine));
                     stats.refine_time = start.elapsed();
                 }
             }
             if refines
-                && runs_band_net
+                && settings.band_net
                 && let Some(net) = self.band_net.as_mut()
             {
                 let start = Instant::now();

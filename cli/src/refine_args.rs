@@ -65,9 +65,7 @@ pub struct RefineArgs {
           value_parser = clap::value_parser!(u32).range(1..=MAX_REFINE_LEVELS as i64))]
     pub refine_levels: u32,
     /// Longest side of the finest level the refinement solves (larger crops are solved at a
-    /// coarser pyramid level and upsampled); 0 = always full resolution. With the band net the
-    /// refinement's finest level is at most three quarters of this size (a quarter of the
-    /// resolution at 640×360) and the net makes the full-resolution matte.
+    /// coarser pyramid level and upsampled); 0 = always full resolution.
     #[arg(long, default_value_t = DEFAULT_REFINE_SIZE)]
     pub refine_size: u32,
     /// Regularisation ε of the refinement's colour model (colours in 0…1): 1e-7 is closed-form
@@ -80,8 +78,7 @@ pub struct RefineArgs {
     #[arg(long, default_value_t = DEFAULT_REFINE_TRUST, value_parser = parse_trust)]
     pub refine_trust: f32,
     /// Run the band net (the pruned student that makes the full-resolution matte from the
-    /// refinement's coarse one, solved at most 3/4 --refine-size across); false = the classical
-    /// pipeline.
+    /// refinement's coarse one); false = the classical pipeline.
     #[arg(long, default_value_t = slimmatte::matte::DEFAULT_BAND_NET, action = clap::ArgAction::Set)]
     pub band_net: bool,
     /// The band net's ONNX model (default: the shipped band student).

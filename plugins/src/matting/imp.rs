@@ -125,11 +125,10 @@ impl ObjectImpl for SlimMatte {
                     .nick("Band net")
                     .blurb(
                         "Run the band net on the refinement's matte (on by default): the \
-                         refinement solves the band at most three quarters of refine-size across \
-                         (a quarter of the resolution at 640×360), the net makes the \
-                         full-resolution matte where the band is soft. Off = the refinement's upsampled matte at refine-size, \
-                         the classical pipeline. Read at start; turning it on later needs a \
-                         restart to load the net",
+                         refinement solves the band at the size refine-size allows, the net makes \
+                         the full-resolution matte where the band is soft. Off = the \
+                         refinement's upsampled matte, the classical pipeline. Read at start; \
+                         turning it on later needs a restart to load the net",
                     )
                     .default_value(DEFAULT_BAND_NET)
                     .mutable_playing()

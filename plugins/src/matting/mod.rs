@@ -142,9 +142,7 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
                 "Longest side in pixels of the finest level the refinement solves: larger \
                  crops are solved at a coarser pyramid level and brought back by guided upsampling \
                  (like working-size for the network), which bounds the cost at every frame \
-                 size; 0 = always full resolution. With the band net the refinement's finest \
-                 level is at most three quarters of this size (a quarter of the resolution at \
-                 640×360) and the net makes the full-resolution matte",
+                 size; 0 = always full resolution",
             )
             .minimum(0)
             .maximum(8192)

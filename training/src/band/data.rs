@@ -1,7 +1,7 @@
 //! The band net's training data: composites from the data engine ([`crate::data`]) at the size
-//! of a runtime crop, each solved by the project's closed-form refinement as the matting stage
-//! solves it before the band net ([`slimmatte::band_net::coarse_matte`] from a flat start, at
-//! [`slimmatte::band_net::coarse_settings`] of the default settings), then cut into the tiles the runtime would send to the net
+//! of a runtime crop, each solved by the project's closed-form refinement at the runtime's
+//! default settings ([`slimmatte::band_net::coarse_matte`], a flat start as the matting stage
+//! makes it), then cut into the tiles the runtime would send to the net
 //! ([`slimmatte::band_net::gather_tiles`]). The target is the composite's exact alpha.
 //!
 //! For a temporal band net each composite is the current frame of a moving pair
@@ -15,7 +15,7 @@ use anyhow::Result;
 use ndarray::Array3;
 use slimmatte::band_net::{
     CHANNELS, Crop, TEMPORAL_CHANNELS, TILE, TILE_INPUT, TILE_MARGIN, TileBatch, band_crop,
-    cell_offset, coarse_matte, coarse_settings, gather_tiles,
+    cell_offset, coarse_matte, gather_tiles,
 };
 use slimmatte::matte::DEFAULT_MARGIN;
 use slimmatte::refine::{LaplacianSolver, RefineSettings};
@@ -63,7 +63,7 @@ pub struct BandSet {
 
 /// A composite as the stage sees it: the RGBA frame with the trimap in alpha and, when the
 /// trimap has an unknown band, the band's crop and the coarse matte the stage computes there
-/// (`band_crop` at the default margin, `coarse_matte` at the band net's coarse settings).
+/// (`band_crop` and `coarse_matte` at the default margin and refinement).
 pub(crate) struct Staged {
     pub frame: Array3<u8>,
     pub coarse: Option<(Crop, Vec<f32>)>,
@@ -83,7 +83,7 @@ pub(crate) fn staged(s: &Sample, size: usize) -> Staged {
         coarse_matte(
             &view,
             crop,
-            &coarse_settings(&RefineSettings::default()),
+            &RefineSettings::default(),
             &mut LaplacianSolver::new(),
             &mut alpha,
         );
@@ -92,8 +92,8 @@ pub(crate) fn staged(s: &Sample, size: usize) -> Staged {
     Staged { frame, coarse }
 }
 
-/// The coarse matte of a whole frame, the band net's input before the net (8-bit, known pixels
-/// exact): a weak previous output.
+/// The coarse matte of a whole frame as the stage would write it without a net (8-bit, known
+/// pixels exact).
 fn coarse_frame(s: &Sample, size: usize) -> Vec<u8> {
     let mut full: Vec<f32> = s.trimap.iter().map(|&t| (t == 255) as u8 as f32).collect();
     if let Some(((cx, cy, cw, ch), coarse)) = staged(s, size).coarse {

@@ -3,7 +3,7 @@
 //! distillation-based channel pruning (Yoon, Cho, Park 2022) as the matting net was:
 //!
 //! 1. **data**: composites of the data engine at a runtime crop's size, solved by the
-//!    project's refinement as the stage solves it before the net, cut into the runtime's tiles
+//!    project's refinement at its default settings, cut into the runtime's tiles
 //!    ([`data`]);
 //! 2. **teacher**: a wide band net trained on the exact alpha;
 //! 3. **DCP stage 1**: a full-width copy of the teacher trained with the task loss, the

@@ -648,14 +648,12 @@ pub fn data_description(s: &BandSettings, d: &Splits) -> String {
          structure pulled from package photographs by converged closed-form matting — and \
          procedural person-like alphas with hair strands, over package photographs) at {}×{}, \
          the size of a person's band crop at 640×360. Each is solved by the project's \
-         refinement as the stage solves it before the net (`slimmatte::band_net::coarse_matte` \
-         at `coarse_settings` of the defaults: the finest solved level at most {} px across) and \
+         refinement at the runtime's default settings (`slimmatte::band_net::coarse_matte`) and \
          cut into the tiles the runtime sends (`gather_tiles`); the target is the exact alpha.{} \
          Splits by seed stream (seed·10 + 4 / 5 / 6): train {} composites ({} tiles), validation \
          {} ({} tiles, every choice), test {} ({} tiles, never a choice). Generated in {:.0} s.",
         s.size,
         s.size,
-        slimmatte::band_net::coarse_settings(&slimmatte::refine::RefineSettings::default()).size,
         if s.temporal {
             " Each composite is the current frame of a moving pair (`data/sequence.rs`) and its \
              tiles carry the previous matte: the previous frame's truth degraded like a net's \
@@ -779,7 +777,7 @@ fn write_report(s: &BandSettings, d: &Splits, o: &Outcome<'_>) -> Result<()> {
     let mut md = String::new();
     md.push_str("# Band nets: DCP student, teacher and baselines at equal FLOPs\n\n");
     md.push_str(&format!(
-        "Written by `slimmatte-train band`{}. Test: {} composites of {}² ({} tiles), never used for a choice; SAD ÷1000 over the unknown pixels of each composite, the coarse matte (the closed-form refinement as the stage solves it before the net) where no tile runs. Training {} composites ({} tiles), validation {} ({} tiles). Whole run {:.0} min on {} threads.\n\n",
+        "Written by `slimmatte-train band`{}. Test: {} composites of {}² ({} tiles), never used for a choice; SAD ÷1000 over the unknown pixels of each composite, the coarse (closed-form refinement at the runtime defaults) matte where no tile runs. Training {} composites ({} tiles), validation {} ({} tiles). Whole run {:.0} min on {} threads.\n\n",
         if s.quick { " --quick (CI: tiny data, numbers meaningless)" } else { "" },
         d.test.samples(), s.size, d.test.tiles(), d.train.samples(), d.train.tiles(), d.val.samples(), d.val.tiles(), total / 60.0, s.threads
     ));
