@@ -7,11 +7,10 @@
 #   no-history        the same student never given the previous matte (temporal=false)
 #   teacher           the unpruned temporal teacher instead of the student
 #   single-frame      a band teacher trained without the previous-matte channel
-#   more-time-*       the refinement alone given more time than the band-net stage: 24 or 32
-#                     iterations at its finest level instead of 16 (the classical rows of the
-#                     default run are the solver at about the band-net stage's time: with the
-#                     net the refinement solves one pyramid level coarser, results/bench.md; a
-#                     full-resolution solve, refine-size=512, costs 2-3x more)
+#   equal-time-*      the refinement alone given the band net's time: 24 or 32 iterations at its
+#                     finest level instead of 16 (at 640x360 the stage then costs about as much
+#                     as with the band net; a full-resolution solve, refine-size=512, costs 2-3x
+#                     more, results/band_net.md)
 #
 # Writes results/band_ablation/<name>/eval.{md,json} and results/band_ablation.md
 # (tools/band_ablation.py). About 15 min on 2 cores.
@@ -35,7 +34,7 @@ run default
 run no-history --temporal false
 run teacher --band-model models/band_teacher.onnx
 run single-frame --band-model models/band_teacher_single_frame.onnx
-run more-time-24 --band-net false --refine-iterations 24
-run more-time-32 --band-net false --refine-iterations 32
+run equal-time-24 --band-net false --refine-iterations 24
+run equal-time-32 --band-net false --refine-iterations 32
 .venv/bin/python tools/band_ablation.py "$OUT" > "${SLIMMATTE_RESULTS:-results}/band_ablation.md"
 echo "wrote ${SLIMMATTE_RESULTS:-results}/band_ablation.md"

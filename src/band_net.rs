@@ -171,8 +171,6 @@ pub struct TileBatch {
     pub origins: Vec<(usize, usize)>,
     /// Which tiles of the current row of the grid are soft (scratch).
     soft: Vec<bool>,
-    /// Every pixel channel of the tiles' inputs, computed once per pixel ([`Planes`]).
-    planes: Planes,
 }
 
 impl TileBatch {
@@ -182,153 +180,6 @@ impl TileBatch {
 
     pub fn is_empty(&self) -> bool {
         self.origins.is_empty()
-    }
-}
-
-// The planes split a row by column parity from an even column, which is where every tile's
-// input starts (the grid is anchored at the frame's corner).
-const _: () = assert!(TILE.is_multiple_of(CELL) && TILE_MARGIN.is_multiple_of(CELL));
-
-/// The net's input channels over the union of the soft tiles' inputs, each pixel computed once
-/// (a tile's input overlaps its neighbours' by `2·TILE_MARGIN` pixels, so per tile every pixel
-/// would be converted about three times): channel `k`'s pixels of one column parity are a
-/// plane of half rows, so each row of a tile's input is one contiguous copy per channel and
-/// parity. Coordinates are the frame's shifted by the margin (`x + TILE_MARGIN`), so the
-/// inputs of tiles at the frame's top or left edge have non-negative coordinates; outside the
-/// frame, pixels repeat its border, as the stage has always read them.
-#[derive(Debug, Default, Clone)]
-struct Planes {
-    /// `channels × CELL × rows × half`, see [`Planes::index`].
-    values: Vec<f32>,
-    /// First shifted column and row held (the column even).
-    x0: usize,
-    y0: usize,
-    /// Columns (a multiple of [`CELL`]) and rows held.
-    width: usize,
-    rows: usize,
-    /// Per row of the grid (its shifted top row), the runs of shifted columns its tiles'
-    /// inputs read: (row, first column, end column), in the order of the tiles.
-    runs: Vec<(usize, usize, usize)>,
-}
-
-impl Planes {
-    fn half(&self) -> usize {
-        self.width / CELL
-    }
-
-    /// Index of channel `k`, column parity `parity`, held row `r`, half column `c`.
-    fn index(&self, k: usize, parity: usize, r: usize, c: usize) -> usize {
-        ((k * CELL + parity) * self.rows + r) * self.half() + c
-    }
-
-    /// Sizes the planes for the inputs of tiles at `origins` and fills every pixel they read.
-    fn fill(
-        &mut self,
-        frame: &RgbaView<'_>,
-        crop: Crop,
-        coarse: &[f32],
-        channels: usize,
-        previous: Option<&[u8]>,
-        origins: &[(usize, usize)],
-    ) {
-        let Some(&(_, first_y)) = origins.first() else {
-            return;
-        };
-        // Shifted, a tile at (tx, ty) reads columns tx .. tx + TILE_INPUT, rows ty .. ty +
-        // TILE_INPUT; `origins` go row of the grid by row of the grid, left to right.
-        let last_y = origins.last().map_or(first_y, |o| o.1);
-        let x0 = origins.iter().map(|o| o.0).min().unwrap_or(0);
-        let x1 = origins.iter().map(|o| o.0).max().unwrap_or(0) + TILE_INPUT;
-        self.x0 = x0;
-        self.y0 = first_y;
-        self.width = x1 - x0;
-        self.rows = last_y + TILE_INPUT - first_y;
-        // The column runs a row of the grid reads: overlapping tile inputs merged. Along a
-        // person's outline a row of the grid holds a few runs with the settled inside between
-        // them, which is never read.
-        self.runs.clear();
-        for &(tx, ty) in origins {
-            match self.runs.last_mut() {
-                Some(run) if run.0 == ty && tx <= run.2 => run.2 = tx + TILE_INPUT,
-                _ => self.runs.push((ty, tx, tx + TILE_INPUT)),
-            }
-        }
-        // Only the runs are written and only they are read: stale values elsewhere are never
-        // used, so the buffer keeps its contents when it does not grow.
-        let size = channels * CELL * self.rows * self.half();
-        if self.values.len() < size {
-            self.values.resize(size, 0.0);
-        }
-        let (width, height) = (frame.shape()[1], frame.shape()[0]);
-        let (cx, cy, cw, ch) = crop;
-        let temporal = channels == TEMPORAL_CHANNELS;
-        let inside_x = |x: usize| x >= cx && x < cx + cw;
-        let half = self.half();
-        let plane_size = self.rows * half;
-        let values = &mut self.values[..size];
-        // Runs of the grid rows whose inputs hold the current row start here.
-        let mut first_run = 0;
-        for r in 0..self.rows {
-            let sy = self.y0 + r;
-            while first_run < self.runs.len() && self.runs[first_run].0 + TILE_INPUT <= sy {
-                first_run += 1;
-            }
-            let y = sy.saturating_sub(TILE_MARGIN).min(height - 1);
-            let row = frame.index_axis(Axis(0), y);
-            let row = row.to_slice().expect("RGBA rows are contiguous");
-            let coarse_row =
-                (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
-            let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
-            let row_start = r * half;
-            // Two rows of the grid overlap by 2·TILE_MARGIN rows: their runs may overlap too,
-            // and the overlap is written twice with the same values.
-            for &(_, sx0, sx1) in self.runs[first_run..].iter().take_while(|run| run.0 <= sy) {
-                for sx in sx0..sx1 {
-                    let x = sx.saturating_sub(TILE_MARGIN).min(width - 1);
-                    let px = &row[4 * x..4 * x + 4];
-                    let (t, c) = match known_alpha(px[3]) {
-                        Some(a) => (a, a),
-                        None => match coarse_row {
-                            Some(cr) if inside_x(x) => (0.5, cr[x - cx]),
-                            _ => (0.5, 0.5),
-                        },
-                    };
-                    let shifted = sx - self.x0;
-                    let at = row_start + shifted / CELL;
-                    let parity = shifted % CELL;
-                    // Channel k, parity p: plane (k·CELL + p).
-                    let plane = |k: usize| (k * CELL + parity) * plane_size + at;
-                    values[plane(0)] = px[0] as f32 * (1.0 / 255.0);
-                    values[plane(1)] = px[1] as f32 * (1.0 / 255.0);
-                    values[plane(2)] = px[2] as f32 * (1.0 / 255.0);
-                    values[plane(3)] = t;
-                    values[plane(COARSE_CHANNEL)] = c;
-                    if temporal {
-                        values[plane(PREV_CHANNEL)] = match prev_row {
-                            Some(p) => p[x] as f32 * (1.0 / 255.0),
-                            None => c,
-                        };
-                    }
-                }
-            }
-        }
-    }
-
-    /// Copies the input of the tile whose centre starts at `(tx, ty)` into `tile` (the
-    /// [`cell_offset`] layout): per input row, channel and column parity, one run of
-    /// [`CELLS`] values.
-    fn copy_tile(&self, channels: usize, (tx, ty): (usize, usize), tile: &mut [f32]) {
-        let c0 = (tx - self.x0) / CELL;
-        for k in 0..channels {
-            for v in 0..TILE_INPUT {
-                let r = ty - self.y0 + v;
-                for parity in 0..CELL {
-                    let src = self.index(k, parity, r, c0);
-                    let dst = cell_offset(k, parity, v, channels);
-                    tile[dst..dst + CELLS].copy_from_slice(&self.values[src..src + CELLS]);
-                }
-            }
-        }
     }
 }
 
@@ -389,9 +240,6 @@ pub fn gather_tiles(
             .origins
             .extend(soft_columns.map(|(j, _)| (first_col + j * TILE, ty)));
     }
-    batch
-        .planes
-        .fill(frame, crop, coarse, channels, previous, &batch.origins);
     // Every value is overwritten below: resizing writes zeros only where the buffer grows.
     batch.input.resize(batch.origins.len() * per_tile, 0.0);
     for (&origin, tile) in batch
@@ -399,7 +247,72 @@ pub fn gather_tiles(
         .iter()
         .zip(batch.input.chunks_exact_mut(per_tile))
     {
-        batch.planes.copy_tile(channels, origin, tile);
+        fill_tile(frame, crop, coarse, channels, previous, origin, tile);
+    }
+}
+
+/// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
+/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row: a row's values are read
+/// once, then each channel goes out as two contiguous runs (even and odd columns).
+fn fill_tile(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    (tx, ty): (usize, usize),
+    tile: &mut [f32],
+) {
+    let (width, height) = (frame.shape()[1], frame.shape()[0]);
+    let temporal = channels == TEMPORAL_CHANNELS;
+    let mut xs = [0usize; TILE_INPUT];
+    for (u, x) in xs.iter_mut().enumerate() {
+        *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
+    }
+    let inside_x = |x: usize| x >= cx && x < cx + cw;
+    // One input row's values, channel by channel, then written out as contiguous runs: for a
+    // channel and a column parity, a row's pixels are consecutive cells of one plane.
+    let mut values = [[0.0f32; TILE_INPUT]; TEMPORAL_CHANNELS];
+    for v in 0..TILE_INPUT {
+        let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
+        let row = frame.index_axis(Axis(0), y);
+        let row = row.to_slice().expect("RGBA rows are contiguous");
+        let coarse_row =
+            (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
+        let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
+        for (u, &x) in xs.iter().enumerate() {
+            let px = &row[4 * x..4 * x + 4];
+            values[0][u] = px[0] as f32 * (1.0 / 255.0);
+            values[1][u] = px[1] as f32 * (1.0 / 255.0);
+            values[2][u] = px[2] as f32 * (1.0 / 255.0);
+            let (t, c) = match known_alpha(px[3]) {
+                Some(a) => (a, a),
+                None => match coarse_row {
+                    Some(r) if inside_x(x) => (0.5, r[x - cx]),
+                    _ => (0.5, 0.5),
+                },
+            };
+            values[3][u] = t;
+            values[COARSE_CHANNEL][u] = c;
+            if temporal {
+                values[PREV_CHANNEL][u] = match prev_row {
+                    Some(p) => p[x] as f32 * (1.0 / 255.0),
+                    None => c,
+                };
+            }
+        }
+        for (k, channel) in values.iter().enumerate().take(channels) {
+            for parity in 0..CELL {
+                let start = cell_offset(k, parity, v, channels);
+                let run = &mut tile[start..start + CELLS];
+                for (dst, &value) in run
+                    .iter_mut()
+                    .zip(channel.iter().skip(parity).step_by(CELL))
+                {
+                    *dst = value;
+                }
+            }
+        }
     }
 }
 

@@ -13,16 +13,15 @@ import json
 import pathlib
 import sys
 
-ORDER = ["default", "no-history", "teacher", "single-frame", "more-time-24", "more-time-32"]
+ORDER = ["default", "no-history", "teacher", "single-frame", "equal-time-24", "equal-time-32"]
 WHAT = {
     "default": "refinement + band student (the default)",
-    "classical": "the refinement alone (`band-net=false`), same run as the default: the solver "
-                 "given about the band-net stage's time (results/bench.md)",
+    "classical": "the refinement alone (`band-net=false`), same run as the default",
     "no-history": "band student, never given the previous matte (`temporal=false`)",
     "teacher": "band teacher (unpruned) instead of the student",
     "single-frame": "a band teacher trained without the previous-matte channel",
-    "more-time-24": "refinement alone, 24 finest-level iterations (`refine-iterations=24`)",
-    "more-time-32": "refinement alone, 32 finest-level iterations (`refine-iterations=32`)",
+    "equal-time-24": "refinement alone, 24 finest-level iterations (`refine-iterations=24`)",
+    "equal-time-32": "refinement alone, 32 finest-level iterations (`refine-iterations=32`)",
 }
 
 
