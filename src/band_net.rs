@@ -24,9 +24,10 @@
 //! [`OUTPUT_NAME`] `[N, 4, O, O]` with `O` = [`OUT_CELLS`], the cells of the tile's centre:
 //! channel `i·2 + j` at cell `(y, x)` is the correction added to the coarse alpha of centre
 //! pixel `(2y + i, 2x + j)` (DepthToSpace's order, [`cell_output_offset`]); the sum is clamped
-//! to 0..1. [`BandNet::load`] runs one tile to check that size. The stage lays the tiles out and adds the correction itself, so the network file holds
-//! nothing but its convolutions. The training crate (`training/src/band/`) builds its samples
-//! with [`gather_tiles`] and [`coarse_matte`], so it sees exactly what this stage feeds.
+//! to 0..1. [`BandNet::load`] runs one tile to check that size. The stage lays the tiles out
+//! and adds the correction itself, so the network file holds nothing but its convolutions. The
+//! training crate (`training/src/band/`) builds its samples with [`gather_tiles`] and
+//! [`coarse_matte`], so it sees exactly what this stage feeds.
 
 use std::path::Path;
 
@@ -408,10 +409,8 @@ impl BandNet {
                 return Err(wrong_output(path, &expected, &format!("{shape:?}")));
             }
             // Another output size is refused by the copy, which says what came out.
-            Err(ModelError::Inference { reason, .. }) => {
-                let prefix = format!("output '{OUTPUT_NAME}' has shape ");
-                let found = reason.strip_prefix(&prefix).unwrap_or(&reason);
-                return Err(wrong_output(path, &expected, found));
+            Err(ModelError::WrongShape { found, .. }) => {
+                return Err(wrong_output(path, &expected, &found));
             }
             Err(e) => return Err(e),
         }

@@ -406,12 +406,12 @@ fn copy_output(
         .try_extract_tensor::<f32>()
         .map_err(|e| inference(e.to_string()))?;
     if data.len() != out.len() {
-        return Err(inference(format!(
-            "output '{name}' has shape {} ({} values), the caller expected {} values",
-            shape_string(shape),
-            data.len(),
-            out.len()
-        )));
+        return Err(ModelError::WrongShape {
+            path: path.to_path_buf(),
+            name,
+            expected: format!("{} values", out.len()),
+            found: format!("{} ({} values)", shape_string(shape), data.len()),
+        });
     }
     if data.iter().any(|v| !v.is_finite()) {
         return Err(ModelError::NonFinite {
