@@ -215,7 +215,6 @@ pub fn gather_tiles(
 ) {
     let (cx, cy, cw, ch) = crop;
     batch.origins.clear();
-    let per_tile = channels * TILE_INPUT * TILE_INPUT;
     // The grid is anchored at the frame's corner, not the crop's: a pixel is in the same tile,
     // at the same place in its 2×2 cell, whatever the band does, so the net's output for a
     // pixel does not jump when the crop moves by a pixel between frames. A tile is soft when
@@ -241,6 +240,37 @@ pub fn gather_tiles(
             .origins
             .extend(soft_columns.map(|(j, _)| (first_col + j * TILE, ty)));
     }
+    fill_tiles(frame, crop, coarse, channels, previous, batch);
+}
+
+/// The inputs of tiles whose centres start at `origins`, whether or not they hold a soft pixel
+/// (as [`gather_tiles`] fills them): training uses it to see the tiles of one frame at the
+/// places another frame's tiles are. `crop` and `coarse` are this frame's (a frame without an
+/// unknown band has an empty crop).
+pub fn gather_tiles_at(
+    frame: &RgbaView<'_>,
+    crop: Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    origins: &[(usize, usize)],
+    batch: &mut TileBatch,
+) {
+    batch.origins.clear();
+    batch.origins.extend_from_slice(origins);
+    fill_tiles(frame, crop, coarse, channels, previous, batch);
+}
+
+/// Fills `batch.input` for `batch.origins`.
+fn fill_tiles(
+    frame: &RgbaView<'_>,
+    crop: Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    batch: &mut TileBatch,
+) {
+    let per_tile = channels * TILE_INPUT * TILE_INPUT;
     // Every value is overwritten below: resizing writes zeros only where the buffer grows.
     batch.input.resize(batch.origins.len() * per_tile, 0.0);
     for (&origin, tile) in batch

@@ -119,6 +119,15 @@ struct BandArgs {
     /// Temporal band nets: the previous frame's matte as a sixth pixel channel.
     #[arg(long)]
     temporal: bool,
+    /// Weight of the temporal-consistency loss of temporal band nets (the net's change from
+    /// the previous frame against the truth's, the net's own output fed as the previous
+    /// matte); 0 = none, as the shipped nets were trained.
+    #[arg(long)]
+    w_temporal: Option<f64>,
+    /// Share of a temporal band net's training pairs that move slowly (0.15 of the data
+    /// engine's moves); 0 as the shipped nets were trained.
+    #[arg(long)]
+    slow_share: Option<f32>,
 }
 
 #[derive(Args, Clone)]
@@ -211,6 +220,8 @@ fn band_settings(b: &BandArgs) -> Result<band::BandSettings> {
     bs.threads = s.threads;
     bs.until = b.until.clone();
     bs.temporal = b.temporal;
+    bs.w_temporal = b.w_temporal.unwrap_or(bs.w_temporal);
+    bs.slow_share = b.slow_share.unwrap_or(bs.slow_share);
     let sc = |n: usize| ((n as f64 * c.steps_scale).round() as usize).max(1);
     bs.steps_teacher = c.steps_teacher.unwrap_or(sc(bs.steps_teacher));
     bs.steps_sparse = c.steps_prune.unwrap_or(sc(bs.steps_sparse));
@@ -247,8 +258,12 @@ fn main() -> Result<()> {
             slimmatte_training::compare::run(&s, &slimmatte_training::compare::Plan::quick())?;
             // The band net's whole pipeline, temporal as shipped (fails unless the teacher's
             // loss falls and every ONNX file matches tch).
+            // The temporal-consistency loss and slow pairs too (not the shipped recipe), so
+            // every path of the band trainer runs.
             band::run(&band::BandSettings {
                 temporal: true,
+                w_temporal: 1.0,
+                slow_share: 0.5,
                 ..band::BandSettings::quick(s.work.join("band"), s.models.clone())
             })?;
             println!(

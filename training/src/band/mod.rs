@@ -75,6 +75,13 @@ pub struct BandSettings {
     pub temporal: bool,
     /// Fine-tuning seeds of every pruned net in the comparison.
     pub seeds: usize,
+    /// Weight of the temporal-consistency loss of temporal runs ([`train::temporal_loss`]):
+    /// the net's change between the two frames of a pair against the truth's, as dtSSD
+    /// measures it; 0 = none (the shipped nets; results/band_net.md says what 1 did).
+    pub w_temporal: f64,
+    /// Share of a temporal set's pairs that move slowly ([`data::SLOW_SPEED`]); 0 for the
+    /// shipped nets.
+    pub slow_share: f32,
 }
 
 impl BandSettings {
@@ -89,6 +96,14 @@ impl BandSettings {
 }
 
 impl BandSettings {
+    /// How the data's pairs are made (`None`: single frames, not a temporal net).
+    pub fn pairs(&self) -> Option<data::Pairs> {
+        self.temporal.then_some(data::Pairs {
+            partners: self.w_temporal > 0.0,
+            slow_share: self.slow_share,
+        })
+    }
+
     pub fn full(work: PathBuf, models: PathBuf) -> Self {
         Self {
             quick: false,
@@ -116,6 +131,8 @@ impl BandSettings {
             until: "all".into(),
             temporal: false,
             seeds: 2,
+            w_temporal: 0.0,
+            slow_share: 0.0,
         }
     }
 
@@ -147,10 +164,10 @@ pub struct Splits {
 /// Generates the splits (seed streams `seed·10 + 4/5/6`, beside the matting net's 1/2/3/7).
 pub fn make_splits(g: &Generator, s: &BandSettings) -> Splits {
     let t = Instant::now();
-    let tm = s.temporal;
-    let train = BandSet::generate(g, s.seed * 10 + 4, s.n_train, s.size, s.threads, tm);
-    let val = BandSet::generate(g, s.seed * 10 + 5, s.n_val, s.size, s.threads, tm);
-    let test = BandSet::generate(g, s.seed * 10 + 6, s.n_test, s.size, s.threads, tm);
+    let split = |seed: u64, n: usize| BandSet::generate(g, seed, n, s.size, s.threads, s.pairs());
+    let train = split(s.seed * 10 + 4, s.n_train);
+    let val = split(s.seed * 10 + 5, s.n_val);
+    let test = split(s.seed * 10 + 6, s.n_test);
     eprintln!(
         "band data: {} / {} / {} composites of {}² → {} / {} / {} tiles in {:.0} s",
         train.samples(),
@@ -188,6 +205,7 @@ pub fn task_run(s: &BandSettings, name: &str, steps: usize, seed: u64) -> RunCfg
         l1_gamma: 0.0,
         w_grad: s.w_grad,
         w_mse: s.w_mse,
+        w_temporal: s.w_temporal,
         seed,
     }
 }
@@ -216,6 +234,7 @@ pub fn sparse(s: &BandSettings, d: &Splits, teacher: &Trained, distil: bool) -> 
         l1_gamma: s.l1_gamma,
         w_grad: s.w_grad,
         w_mse: s.w_mse,
+        w_temporal: s.w_temporal,
         seed: s.seed + if distil { 1 } else { 2 },
     };
     train::train(vs, net, Some(&teacher.net), &d.train, &d.val, &cfg, &s.work)
@@ -241,6 +260,7 @@ pub fn fine_tune(
         l1_gamma: 0.0,
         w_grad: s.w_grad,
         w_mse: s.w_mse,
+        w_temporal: s.w_temporal,
         seed,
     };
     train::train(vs, net, Some(&teacher.net), &d.train, &d.val, &cfg, &s.work)

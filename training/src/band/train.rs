@@ -1,5 +1,6 @@
 //! One training run of a band net: Adam with a cosine learning rate, Charbonnier loss on the
-//! unknown pixels the runtime writes, optional distillation from a teacher's alpha and
+//! unknown pixels the runtime writes (with, on temporal sets, the temporal-consistency loss
+//! against each tile's previous-frame partner), optional distillation from a teacher's alpha and
 //! features, optional L1 on the BatchNorm γ (the sparsity of DCP and Network Slimming),
 //! validation SAD on the validation composites, resumable checkpoints.
 
@@ -14,6 +15,7 @@ use tch::{Device, Kind, nn, nn::OptimizerConfig};
 
 use super::data::{BandSet, PLANE, per_sample_sad};
 use super::net::{BandNetT, Widths};
+use slimmatte::band_net::PREV_CHANNEL;
 use tch::Tensor;
 
 use crate::distill::{Curve, charbonnier, progress_bar};
@@ -40,6 +42,8 @@ pub struct RunCfg {
     /// Charbonnier term ([`task_loss`]).
     pub w_grad: f64,
     pub w_mse: f64,
+    /// Weight of the temporal-consistency loss on sets with partners ([`temporal_loss`]).
+    pub w_temporal: f64,
     pub seed: u64,
 }
 
@@ -153,10 +157,23 @@ pub fn train(
         opt.set_lr(cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()));
         let idx: Vec<usize> = (0..BATCH).map(|_| rng.below(n)).collect();
         let flips: Vec<bool> = (0..BATCH).map(|_| rng.below(2) == 1).collect();
-        let (x, target, mask) = train.batch(&idx, &flips);
+        let (mut x, target, mask) = train.batch(&idx, &flips);
+        // With partners, the previous frames go through the net first: their matte is what
+        // the runtime feeds the current frames whose previous matte is the net's own.
+        let partners = (cfg.w_temporal > 0.0 && train.has_partners()).then(|| {
+            let (xp, tp) = train.partner_batch(&idx, &flips);
+            let alpha_p = net.forward(&xp, true);
+            let own: Vec<f32> = idx.iter().map(|&i| train.own[i] as u8 as f32).collect();
+            let own = Tensor::from_slice(&own).view([BATCH as i64, 1, 1, 1]);
+            x = with_previous(&x, &previous_matte(&alpha_p.detach(), &xp), &own);
+            (xp, tp, alpha_p)
+        });
         let (alpha, feats) = net.forward_features(&x, true);
         let task = task_loss(&alpha, &target, &mask, cfg.w_grad, cfg.w_mse);
         let mut loss = task.shallow_clone();
+        if let Some((xp, tp, alpha_p)) = &partners {
+            loss += temporal_loss(&alpha, &target, alpha_p, xp, tp, &mask) * cfg.w_temporal;
+        }
         if let Some(teacher) = teacher {
             let (ta, tf) = tch::no_grad(|| teacher.forward_features(&x, false));
             if cfg.distill > 0.0 {
@@ -237,6 +254,40 @@ pub fn task_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, w_grad: f64, w_m
     loss
 }
 
+/// The temporal-consistency loss (dtSSD's error as a Charbonnier loss): on the pixels of
+/// `mask`, the change of the matte from the previous frame to the current one against the
+/// truth's change. `alpha` / `target` are the current tiles' net output and truth; `alpha_p`
+/// the net's output on the partners `xp` (the previous frame at the same places), whose truth
+/// is `tp`. Where the previous frame's trimap knew a pixel, the runtime wrote the trimap's
+/// 0 / 1 there, not the net's output, so that is the previous value.
+pub fn temporal_loss(
+    alpha: &Tensor,
+    target: &Tensor,
+    alpha_p: &Tensor,
+    xp: &Tensor,
+    tp: &Tensor,
+    mask: &Tensor,
+) -> Tensor {
+    let change = (alpha - previous_matte(alpha_p, xp)) - (target - tp);
+    charbonnier(&change, &change.zeros_like(), mask)
+}
+
+/// The matte the runtime leaves on the partners' frame: the net's output `alpha_p` where the
+/// partners' trimap (`xp`'s channel 3) is unknown, the trimap's 0 / 1 where it is known.
+pub fn previous_matte(alpha_p: &Tensor, xp: &Tensor) -> Tensor {
+    let trimap_p = xp.narrow(1, 3, 1);
+    let unknown_p = trimap_p.eq(0.5).to_kind(Kind::Float);
+    alpha_p * &unknown_p + trimap_p * (1.0 - &unknown_p)
+}
+
+/// `x` with the previous-matte channel replaced by `previous` on the tiles where `own`
+/// (`[B, 1, 1, 1]`, 0 / 1) is 1.
+pub fn with_previous(x: &Tensor, previous: &Tensor, own: &Tensor) -> Tensor {
+    let prev = x.narrow(1, PREV_CHANNEL as i64, 1);
+    let prev = previous * own + prev * (1.0 - own);
+    Tensor::cat(&[&x.narrow(1, 0, PREV_CHANNEL as i64), &prev], 1)
+}
+
 /// Keeps the `keep[i]` most important channels of each hidden layer by `scores`.
 pub fn top_channels(scores: &[Vec<f32>], counts: &[usize]) -> Vec<Vec<usize>> {
     scores
@@ -275,4 +326,69 @@ pub fn pruned(src: &BandNetT, keep: &[Vec<usize>]) -> (nn::VarStore, BandNetT) {
     let (vs, net) = new_net(&widths, src.channels);
     src.copy_pruned_into(&net, keep);
     (vs, net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The temporal loss is the error of the matte's change: none when the net's change is
+    /// the truth's (even if both frames are wrong by the same amount), some when the net
+    /// changes where the truth does not; where the previous frame's trimap knew a pixel, the
+    /// trimap's value is the previous matte, whatever the net said there.
+    #[test]
+    fn the_temporal_loss_is_the_error_of_the_change() {
+        let shape = [1i64, 1, 2, 2];
+        let t = |v: [f32; 4]| Tensor::from_slice(&v).view(shape);
+        // Partner input: 6 channels, the trimap (channel 3) unknown but for pixel 3 (known
+        // foreground).
+        let mut xp = vec![0.0f32; 6 * 4];
+        xp[12..16].copy_from_slice(&[0.5, 0.5, 0.5, 1.0]);
+        let xp = Tensor::from_slice(&xp).view([1, 6, 2, 2]);
+        let mask = t([1.0, 1.0, 1.0, 0.0]);
+        let target = t([0.2, 0.4, 0.6, 1.0]);
+        let tp = t([0.1, 0.4, 0.9, 1.0]);
+        // Both frames off by +0.1: the change is right.
+        let alpha = t([0.3, 0.5, 0.7, 1.0]);
+        let alpha_p = t([0.2, 0.5, 1.0, 0.0]);
+        let none = temporal_loss(&alpha, &target, &alpha_p, &xp, &tp, &mask).double_value(&[]);
+        assert!(none < 1e-3, "consistent errors cost nothing: {none}");
+        // The net flickers at pixel 1 (the truth holds still there).
+        let flicker = t([0.3, 0.9, 0.7, 1.0]);
+        let some = temporal_loss(&flicker, &target, &alpha_p, &xp, &tp, &mask).double_value(&[]);
+        assert!(
+            (some - 0.4 / 4.0).abs() < 1e-3,
+            "one pixel changed by 0.4: {some}"
+        );
+        // Pixel 3: known in the previous frame, so its previous value is 1, not the net's 0;
+        // with the mask on there, a current 1 is no change.
+        let all = t([0.0, 0.0, 0.0, 1.0]);
+        let known = temporal_loss(&alpha, &target, &alpha_p, &xp, &tp, &all).double_value(&[]);
+        assert!(
+            known < 1e-3,
+            "a known previous pixel is the trimap's value: {known}"
+        );
+    }
+
+    /// Only the previous-matte channel of the `own` tiles takes the given matte.
+    #[test]
+    fn with_previous_replaces_the_previous_matte_of_own_tiles_only() {
+        let x = Tensor::arange(2 * 6 * 4, (Kind::Float, tch::Device::Cpu)).view([2, 6, 2, 2]);
+        let previous = Tensor::full([2, 1, 2, 2], -1.0, (Kind::Float, tch::Device::Cpu));
+        let own = Tensor::from_slice(&[1.0f32, 0.0]).view([2, 1, 1, 1]);
+        let y = with_previous(&x, &previous, &own);
+        assert_eq!(y.size(), x.size());
+        let diff = Vec::<f32>::try_from((&y - &x).abs().flatten(0, -1)).unwrap();
+        for (i, d) in diff.iter().enumerate() {
+            let (tile, channel) = (i / 24, i / 4 % 6);
+            let replaced = tile == 0 && channel == PREV_CHANNEL;
+            assert_eq!(
+                *d > 0.0,
+                replaced,
+                "value {i} (tile {tile}, channel {channel})"
+            );
+        }
+        let got = Vec::<f32>::try_from(y.get(0).get(PREV_CHANNEL as i64).flatten(0, -1)).unwrap();
+        assert_eq!(got, vec![-1.0; 4]);
+    }
 }

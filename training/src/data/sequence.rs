@@ -57,17 +57,22 @@ struct Motion {
 }
 
 impl Motion {
-    fn draw(r: &mut Rng, s: usize) -> Self {
+    /// A random motion, every part scaled by `speed` (1 = the data engine's moves).
+    fn draw(r: &mut Rng, s: usize, speed: f32) -> Self {
         let s = s as f32;
         let (dx, dy) = if r.chance(0.2) {
             (r.range(-0.15, 0.15) * s, r.range(-0.15, 0.15) * s)
         } else {
             (0.03 * s * r.normal(), 0.03 * s * r.normal())
         };
-        let angle = 0.04 * r.normal();
-        let scale = (0.03 * r.normal()).exp();
+        let (dx, dy) = (dx * speed, dy * speed);
+        let angle = 0.04 * r.normal() * speed;
+        let scale = (0.03 * r.normal() * speed).exp();
         let pan = if r.chance(0.5) {
-            (r.range(-0.03, 0.03) * s, r.range(-0.03, 0.03) * s)
+            (
+                r.range(-0.03, 0.03) * s * speed,
+                r.range(-0.03, 0.03) * s * speed,
+            )
         } else {
             (0.0, 0.0)
         };
@@ -228,10 +233,16 @@ pub fn reset_prev(trimap: &[u8]) -> Vec<u8> {
 impl Generator {
     /// Pair `seed` of `size × size` frames (deterministic from the seed).
     pub fn pair(&self, seed: u64, size: usize) -> Pair {
+        self.pair_at_speed(seed, size, 1.0)
+    }
+
+    /// Pair `seed` with its motion scaled by `speed` (a webcam's subject moves a few pixels
+    /// from frame to frame, less than [`Generator::pair`]'s moves).
+    pub fn pair_at_speed(&self, seed: u64, size: usize, speed: f32) -> Pair {
         let mut r = Rng::new(seed ^ 0x7E3A_9C11_0B5D_2F48);
         let s = size;
         let layers = self.layers(&mut r, s);
-        let motion = Motion::draw(&mut r, s);
+        let motion = Motion::draw(&mut r, s, speed);
         let previous = composite(&mut r, &layers, s);
         let mut current = composite(&mut r, &moved(&layers, &motion, s), s);
         if r.chance(FAILURE_SHARE) {
