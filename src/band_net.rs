@@ -11,8 +11,11 @@
 //! [`TILE_MARGIN`] pixels of context on every side (coordinates clamped at the frame border),
 //! the net's receptive field: its convolutions are unpadded, so the margin is used up layer by
 //! layer and the net answers for the tile's centre alone, as it would in a run over the whole
-//! frame. The net's alpha replaces the coarse one at the unknown pixels of the tile's centre;
-//! known pixels stay exactly 0 / 255.
+//! frame. So soft tiles side by side in a grid row go through the net as one input, a *run* of
+//! up to [`MAX_RUN`] tiles (`[N, 4·K, C, k·16 + 14]` cells for `k` tiles), which reads and
+//! computes their shared margins once and gives each tile what it gives alone. The net's alpha
+//! replaces the coarse one at the unknown pixels of the tile's centre; known pixels stay
+//! exactly 0 / 255.
 //!
 //! Model contract: the net works on 2×2 cells of the tile. Input [`INPUT_NAME`]
 //! `[N, 4·K, C, C]` with `C` = [`CELLS`] and `K` pixel channels, 5 or 6: channel
@@ -73,6 +76,13 @@ pub const CELL_OUTPUTS: usize = CELL * CELL;
 pub const SOFT: f32 = 0.1;
 /// Tiles per network run; more are run in several batches.
 pub const MAX_BATCH: usize = 256;
+/// At most this many soft tiles side by side in a grid row go through the net as one input
+/// (a *run*): their margins overlap, so a run of `k` reads `k·32 + 28` columns instead of
+/// `k·60` and the net computes each shared margin once. The unpadded net gives every tile of
+/// a run what it gives the tile alone.
+pub const MAX_RUN: usize = 8;
+/// Input columns of the longest run.
+const MAX_RUN_INPUT: usize = run_input_width(MAX_RUN);
 /// Name of the band net's input tensor.
 pub const INPUT_NAME: &str = "input";
 /// Name of the band net's output tensor.
@@ -213,6 +223,13 @@ pub fn gather_tiles(
     previous: Option<&[u8]>,
     batch: &mut TileBatch,
 ) {
+    soft_tiles(crop, coarse, batch);
+    fill_tiles(frame, crop, coarse, channels, previous, batch);
+}
+
+/// The origins of the soft tiles of `crop` into `batch.origins`, grid row by grid row, left
+/// to right.
+fn soft_tiles(crop: Crop, coarse: &[f32], batch: &mut TileBatch) {
     let (cx, cy, cw, ch) = crop;
     batch.origins.clear();
     // The grid is anchored at the frame's corner, not the crop's: a pixel is in the same tile,
@@ -240,7 +257,6 @@ pub fn gather_tiles(
             .origins
             .extend(soft_columns.map(|(j, _)| (first_col + j * TILE, ty)));
     }
-    fill_tiles(frame, crop, coarse, channels, previous, batch);
 }
 
 /// The inputs of tiles whose centres start at `origins`, whether or not they hold a soft pixel
@@ -283,27 +299,68 @@ fn fill_tiles(
 }
 
 /// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
-/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout), row by row: a row's values are read
-/// once, then each channel goes out as two contiguous runs (even and odd columns).
+/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout).
 fn fill_tile(
+    frame: &RgbaView<'_>,
+    crop: Crop,
+    coarse: &[f32],
+    channels: usize,
+    previous: Option<&[u8]>,
+    origin: (usize, usize),
+    tile: &mut [f32],
+) {
+    fill_region(frame, crop, coarse, channels, previous, origin, 1, tile);
+}
+
+/// Input columns of a run of `tiles` tiles side by side: their centres and one margin on
+/// each side.
+pub const fn run_input_width(tiles: usize) -> usize {
+    tiles * TILE + 2 * TILE_MARGIN
+}
+
+/// Offset, inside the input of a run of `tiles` tiles (`4·channels × CELLS × run cells`), of
+/// channel `k` of input pixel `(u, v)`: [`cell_offset`] for a run of one.
+pub fn run_cell_offset(k: usize, u: usize, v: usize, channels: usize, tiles: usize) -> usize {
+    let cells = run_input_width(tiles) / CELL;
+    let sub = (v % CELL) * CELL + u % CELL;
+    (sub * channels + k) * CELLS * cells + (v / CELL) * cells + u / CELL
+}
+
+/// Offset, inside the output of a run of `tiles` tiles (`CELL_OUTPUTS × OUT_CELLS × run
+/// cells`), of pixel `(u, v)` of the run's centre: [`cell_output_offset`] for a run of one.
+pub fn run_output_offset(u: usize, v: usize, tiles: usize) -> usize {
+    let cells = tiles * OUT_CELLS;
+    ((v % CELL) * CELL + u % CELL) * OUT_CELLS * cells + (v / CELL) * cells + u / CELL
+}
+
+/// Writes the input of the run of `tiles` tiles side by side whose first centre starts at
+/// `(tx, ty)` into `input` (the [`run_cell_offset`] layout), row by row: a row's values are
+/// read once, then each channel goes out as two contiguous runs (even and odd columns). Every
+/// input pixel is the one [`gather_tiles`] defines, so the unpadded net answers for each tile
+/// of the run exactly as for the tile alone.
+#[allow(clippy::too_many_arguments)]
+fn fill_region(
     frame: &RgbaView<'_>,
     (cx, cy, cw, ch): Crop,
     coarse: &[f32],
     channels: usize,
     previous: Option<&[u8]>,
     (tx, ty): (usize, usize),
-    tile: &mut [f32],
+    tiles: usize,
+    input: &mut [f32],
 ) {
     let (width, height) = (frame.shape()[1], frame.shape()[0]);
     let temporal = channels == TEMPORAL_CHANNELS;
-    let mut xs = [0usize; TILE_INPUT];
-    for (u, x) in xs.iter_mut().enumerate() {
+    let columns = run_input_width(tiles);
+    let cells = columns / CELL;
+    let mut xs = [0usize; MAX_RUN_INPUT];
+    for (u, x) in xs[..columns].iter_mut().enumerate() {
         *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
     }
     let inside_x = |x: usize| x >= cx && x < cx + cw;
     // One input row's values, channel by channel, then written out as contiguous runs: for a
     // channel and a column parity, a row's pixels are consecutive cells of one plane.
-    let mut values = [[0.0f32; TILE_INPUT]; TEMPORAL_CHANNELS];
+    let mut values = [[0.0f32; MAX_RUN_INPUT]; TEMPORAL_CHANNELS];
     for v in 0..TILE_INPUT {
         let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
         let row = frame.index_axis(Axis(0), y);
@@ -311,7 +368,7 @@ fn fill_tile(
         let coarse_row =
             (y >= cy && y < cy + ch).then(|| &coarse[(y - cy) * cw..(y - cy + 1) * cw]);
         let prev_row = previous.map(|p| &p[y * width..(y + 1) * width]);
-        for (u, &x) in xs.iter().enumerate() {
+        for (u, &x) in xs[..columns].iter().enumerate() {
             let px = &row[4 * x..4 * x + 4];
             values[0][u] = px[0] as f32 * (1.0 / 255.0);
             values[1][u] = px[1] as f32 * (1.0 / 255.0);
@@ -334,11 +391,11 @@ fn fill_tile(
         }
         for (k, channel) in values.iter().enumerate().take(channels) {
             for parity in 0..CELL {
-                let start = cell_offset(k, parity, v, channels);
-                let run = &mut tile[start..start + CELLS];
+                let start = run_cell_offset(k, parity, v, channels, tiles);
+                let run = &mut input[start..start + cells];
                 for (dst, &value) in run
                     .iter_mut()
-                    .zip(channel.iter().skip(parity).step_by(CELL))
+                    .zip(channel[..columns].iter().skip(parity).step_by(CELL))
                 {
                     *dst = value;
                 }
@@ -352,29 +409,41 @@ fn fill_tile(
 /// 0..1.
 pub fn scatter_tiles(
     frame: &RgbaView<'_>,
-    (cx, cy, cw, ch): Crop,
+    crop: Crop,
     batch: &TileBatch,
     output: &[f32],
     alpha: &mut [f32],
 ) {
     let per_tile = CELL_OUTPUTS * OUT_CELLS * OUT_CELLS;
-    for (k, &(tx, ty)) in batch.origins.iter().enumerate() {
+    for (k, &origin) in batch.origins.iter().enumerate() {
         let out = &output[k * per_tile..(k + 1) * per_tile];
-        let (x0, x1) = (tx.max(cx), (tx + TILE).min(cx + cw));
-        for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
-            let v = y - ty;
-            let row = frame.index_axis(Axis(0), y);
-            let row = row.to_slice().expect("RGBA rows are contiguous");
-            let alphas = &mut alpha[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
-            for ((a, px), x) in alphas
-                .iter_mut()
-                .zip(row[4 * x0..4 * x1].chunks_exact(4))
-                .zip(x0..x1)
-            {
-                if is_unknown(px[3]) {
-                    let u = x - tx;
-                    *a = (*a + out[cell_output_offset(u, v)]).clamp(0.0, 1.0);
-                }
+        scatter_region(frame, crop, origin, 1, out, alpha);
+    }
+}
+
+/// Adds the corrections `out` of the run of `tiles` tiles whose first centre starts at
+/// `(tx, ty)` to `alpha` at the unknown pixels of the run's centres, clamped to 0..1.
+fn scatter_region(
+    frame: &RgbaView<'_>,
+    (cx, cy, cw, ch): Crop,
+    (tx, ty): (usize, usize),
+    tiles: usize,
+    out: &[f32],
+    alpha: &mut [f32],
+) {
+    let (x0, x1) = (tx.max(cx), (tx + tiles * TILE).min(cx + cw));
+    for y in ty.max(cy)..(ty + TILE).min(cy + ch) {
+        let v = y - ty;
+        let row = frame.index_axis(Axis(0), y);
+        let row = row.to_slice().expect("RGBA rows are contiguous");
+        let alphas = &mut alpha[(y - cy) * cw + (x0 - cx)..(y - cy) * cw + (x1 - cx)];
+        for ((a, px), x) in alphas
+            .iter_mut()
+            .zip(row[4 * x0..4 * x1].chunks_exact(4))
+            .zip(x0..x1)
+        {
+            if is_unknown(px[3]) {
+                *a = (*a + out[run_output_offset(x - tx, v, tiles)]).clamp(0.0, 1.0);
             }
         }
     }
@@ -399,7 +468,11 @@ pub struct BandNet {
     model: Model,
     /// Pixel channels: [`CHANNELS`], or [`TEMPORAL_CHANNELS`] for a temporal net.
     channels: usize,
+    /// The soft tiles of the frame.
     batch: TileBatch,
+    /// Their runs (first centre's origin, tiles), shortest first.
+    runs: Vec<(usize, usize, usize)>,
+    input: Vec<f32>,
     output: Vec<f32>,
 }
 
@@ -448,6 +521,8 @@ impl BandNet {
             model,
             channels,
             batch: TileBatch::default(),
+            runs: Vec::new(),
+            input: Vec::new(),
             output,
         })
     }
@@ -471,21 +546,70 @@ impl BandNet {
         alpha: &mut [f32],
         previous: Option<&[u8]>,
     ) -> Result<usize, ModelError> {
-        gather_tiles(frame, crop, alpha, self.channels, previous, &mut self.batch);
+        soft_tiles(crop, alpha, &mut self.batch);
         let tiles = self.batch.len();
-        let cell_channels = self.channels * CELL * CELL;
-        let per_tile = cell_channels * CELLS * CELLS;
-        let per_out = CELL_OUTPUTS * OUT_CELLS * OUT_CELLS;
-        self.output.resize(tiles * per_out, 0.0);
-        for start in (0..tiles).step_by(MAX_BATCH) {
-            let n = MAX_BATCH.min(tiles - start);
-            self.model.run(
-                &self.batch.input[start * per_tile..(start + n) * per_tile],
-                &[n, cell_channels, CELLS, CELLS],
-                &mut self.output[start * per_out..(start + n) * per_out],
-            )?;
+        // Soft tiles side by side in a grid row go through the net together (MAX_RUN).
+        self.runs.clear();
+        for &(tx, ty) in &self.batch.origins {
+            match self.runs.last_mut() {
+                Some((rx, ry, n)) if *ry == ty && *rx + *n * TILE == tx && *n < MAX_RUN => *n += 1,
+                _ => self.runs.push((tx, ty, 1)),
+            }
         }
-        scatter_tiles(frame, crop, &self.batch, &self.output, alpha);
+        // Runs of one length share a shape, so each length is one batch. Every input is
+        // gathered before any correction is written: a run's margin reads the coarse matte.
+        self.runs.sort_by_key(|&(_, _, n)| n);
+        let cell_channels = self.channels * CELL * CELL;
+        let per_input = |n: usize| cell_channels * CELLS * run_input_width(n) / CELL;
+        let per_output = |n: usize| CELL_OUTPUTS * OUT_CELLS * OUT_CELLS * n;
+        let inputs: usize = self.runs.iter().map(|r| per_input(r.2)).sum();
+        let outputs: usize = self.runs.iter().map(|r| per_output(r.2)).sum();
+        // Every value is overwritten: resizing writes zeros only where a buffer grows.
+        self.input.resize(inputs, 0.0);
+        self.output.resize(outputs, 0.0);
+        let mut at = 0;
+        for &(tx, ty, n) in &self.runs {
+            let input = &mut self.input[at..at + per_input(n)];
+            fill_region(
+                frame,
+                crop,
+                alpha,
+                self.channels,
+                previous,
+                (tx, ty),
+                n,
+                input,
+            );
+            at += per_input(n);
+        }
+        let (mut at_in, mut at_out) = (0, 0);
+        for group in self.runs.chunk_by(|a, b| a.2 == b.2) {
+            let n = group[0].2;
+            for chunk in group.chunks((MAX_BATCH / n).max(1)) {
+                let (len_in, len_out) = (chunk.len() * per_input(n), chunk.len() * per_output(n));
+                let shape = [chunk.len(), cell_channels, CELLS, run_input_width(n) / CELL];
+                let found = self.model.run(
+                    &self.input[at_in..at_in + len_in],
+                    &shape,
+                    &mut self.output[at_out..at_out + len_out],
+                )?;
+                let expected = [chunk.len(), CELL_OUTPUTS, OUT_CELLS, n * OUT_CELLS];
+                if found != expected {
+                    return Err(wrong_output(
+                        self.model.path(),
+                        &expected,
+                        &format!("{found:?}"),
+                    ));
+                }
+                (at_in, at_out) = (at_in + len_in, at_out + len_out);
+            }
+        }
+        let mut at = 0;
+        for &(tx, ty, n) in &self.runs {
+            let out = &self.output[at..at + per_output(n)];
+            scatter_region(frame, crop, (tx, ty), n, out, alpha);
+            at += per_output(n);
+        }
         Ok(tiles)
     }
 }
@@ -724,5 +848,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The net over runs of side-by-side tiles (one input per run, runs longer than
+    /// [`MAX_RUN`] split) gives every pixel what it gives over the tiles one by one.
+    #[test]
+    fn runs_of_tiles_give_what_single_tiles_give() {
+        let (w, h) = (420, 150);
+        // A horizontal unknown band across the whole width (runs of 8 and 6 tiles) and a
+        // vertical one (runs of one or two), over a texture.
+        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| match c {
+            3 if (60..84).contains(&y) || (300..320).contains(&x) => 128,
+            3 if y < 60 => 0,
+            3 => 255,
+            _ => ((x * 13 + y * 7 + c * 60 + (x * y) % 17) % 256) as u8,
+        });
+        let view = f.view();
+        let crop = band_crop(&view, 16).unwrap().0;
+        let (cw, ch) = (crop.2, crop.3);
+        // A soft coarse matte: a ramp where unknown.
+        let mut coarse = vec![0.0f32; cw * ch];
+        for y in 0..ch {
+            for x in 0..cw {
+                let (fx, fy) = (crop.0 + x, crop.1 + y);
+                coarse[y * cw + x] = known_alpha(view[[fy, fx, 3]])
+                    .unwrap_or(((fx * 3 + fy * 5) % 100) as f32 / 100.0);
+            }
+        }
+        let previous: Vec<u8> = (0..w * h).map(|i| (i * 31 % 256) as u8).collect();
+        let model = crate::paths::project_root()
+            .join("models")
+            .join(crate::paths::BAND_MODEL);
+        let mut net = BandNet::load(&model, 1).unwrap();
+        let mut by_runs = coarse.clone();
+        let tiles = net
+            .refine(&view, crop, &mut by_runs, Some(&previous))
+            .unwrap();
+        assert!(net.runs.iter().any(|r| r.2 == MAX_RUN), "{:?}", net.runs);
+        assert!(net.runs.iter().any(|r| r.2 == 1), "{:?}", net.runs);
+        assert_eq!(net.runs.iter().map(|r| r.2).sum::<usize>(), tiles);
+        // Tile by tile.
+        let channels = net.channels;
+        let mut batch = TileBatch::default();
+        gather_tiles(&view, crop, &coarse, channels, Some(&previous), &mut batch);
+        assert_eq!(batch.len(), tiles);
+        let cell_channels = channels * CELL * CELL;
+        let per_out = CELL_OUTPUTS * OUT_CELLS * OUT_CELLS;
+        let mut output = vec![0.0; tiles * per_out];
+        net.model
+            .run(
+                &batch.input,
+                &[tiles, cell_channels, CELLS, CELLS],
+                &mut output,
+            )
+            .unwrap();
+        let mut by_tiles = coarse.clone();
+        scatter_tiles(&view, crop, &batch, &output, &mut by_tiles);
+        let worst = by_runs
+            .iter()
+            .zip(&by_tiles)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "runs and single tiles differ by {worst}");
+        let changed = by_runs.iter().zip(&coarse).filter(|(a, c)| a != c).count();
+        assert!(changed > 1000, "the net changed {changed} pixels");
     }
 }
