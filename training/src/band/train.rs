@@ -157,37 +157,7 @@ pub fn train(
         opt.set_lr(cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()));
         let idx: Vec<usize> = (0..BATCH).map(|_| rng.below(n)).collect();
         let flips: Vec<bool> = (0..BATCH).map(|_| rng.below(2) == 1).collect();
-        let (mut x, target, mask) = train.batch(&idx, &flips);
-        // With partners, the previous frames go through the net first: their matte is what
-        // the runtime feeds the current frames whose previous matte is the net's own.
-        let partners = (cfg.w_temporal > 0.0 && train.has_partners()).then(|| {
-            let (xp, tp) = train.partner_batch(&idx, &flips);
-            let alpha_p = net.forward(&xp, true);
-            let own: Vec<f32> = idx.iter().map(|&i| train.own[i] as u8 as f32).collect();
-            let own = Tensor::from_slice(&own).view([BATCH as i64, 1, 1, 1]);
-            x = with_previous(&x, &previous_matte(&alpha_p.detach(), &xp), &own);
-            (xp, tp, alpha_p)
-        });
-        let (alpha, feats) = net.forward_features(&x, true);
-        let task = task_loss(&alpha, &target, &mask, cfg.w_grad, cfg.w_mse);
-        let mut loss = task.shallow_clone();
-        if let Some((xp, tp, alpha_p)) = &partners {
-            loss += temporal_loss(&alpha, &target, alpha_p, xp, tp, &mask) * cfg.w_temporal;
-        }
-        if let Some(teacher) = teacher {
-            let (ta, tf) = tch::no_grad(|| teacher.forward_features(&x, false));
-            if cfg.distill > 0.0 {
-                loss += charbonnier(&alpha, &ta, &mask) * cfg.distill;
-            }
-            if cfg.features > 0.0 {
-                for (s, t) in feats.iter().zip(&tf) {
-                    loss += (s - t).square().mean(Kind::Float) * cfg.features;
-                }
-            }
-        }
-        if cfg.l1_gamma > 0.0 {
-            loss += net.gamma_l1() * cfg.l1_gamma;
-        }
+        let (loss, task) = step_loss(&net, teacher, train, cfg, &idx, &flips);
         opt.backward_step(&loss);
         let l = task.double_value(&[]);
         ema = if ck.step == 0 {
@@ -222,6 +192,50 @@ pub fn train(
     bar.finish();
     let c = curve(&ck);
     Ok(Trained { vs, net, curve: c })
+}
+
+/// The loss of one training step on tiles `idx` of `train` (`flips` mirrors them), with the
+/// task loss alone as the second value (what the curve shows).
+fn step_loss(
+    net: &BandNetT,
+    teacher: Option<&BandNetT>,
+    train: &BandSet,
+    cfg: &RunCfg,
+    idx: &[usize],
+    flips: &[bool],
+) -> (Tensor, Tensor) {
+    let (mut x, target, mask) = train.batch(idx, flips);
+    // With partners, the previous frames go through the net first: their matte is what the
+    // runtime feeds the current frames whose previous matte is the net's own.
+    let partners = (cfg.w_temporal > 0.0 && train.has_partners()).then(|| {
+        let (xp, tp) = train.partner_batch(idx, flips);
+        let alpha_p = net.forward(&xp, true);
+        let own: Vec<f32> = idx.iter().map(|&i| train.own[i] as u8 as f32).collect();
+        let own = Tensor::from_slice(&own).view([idx.len() as i64, 1, 1, 1]);
+        x = with_previous(&x, &previous_matte(&alpha_p.detach(), &xp), &own);
+        (xp, tp, alpha_p)
+    });
+    let (alpha, feats) = net.forward_features(&x, true);
+    let task = task_loss(&alpha, &target, &mask, cfg.w_grad, cfg.w_mse);
+    let mut loss = task.shallow_clone();
+    if let Some((xp, tp, alpha_p)) = &partners {
+        loss += temporal_loss(&alpha, &target, alpha_p, xp, tp, &mask) * cfg.w_temporal;
+    }
+    if let Some(teacher) = teacher {
+        let (ta, tf) = tch::no_grad(|| teacher.forward_features(&x, false));
+        if cfg.distill > 0.0 {
+            loss += charbonnier(&alpha, &ta, &mask) * cfg.distill;
+        }
+        if cfg.features > 0.0 {
+            for (s, t) in feats.iter().zip(&tf) {
+                loss += (s - t).square().mean(Kind::Float) * cfg.features;
+            }
+        }
+    }
+    if cfg.l1_gamma > 0.0 {
+        loss += net.gamma_l1() * cfg.l1_gamma;
+    }
+    (loss, task)
 }
 
 /// Horizontal and vertical differences of `a` `[B, 1, H, W]` and the mask of pixel pairs that
