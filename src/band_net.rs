@@ -517,6 +517,35 @@ impl BandNet {
             }
             Err(e) => return Err(e),
         }
+        // Two tiles side by side as one input (a run): the net must take any width.
+        let run = run_input_width(2) / CELL;
+        let expected = [1, CELL_OUTPUTS, OUT_CELLS, 2 * OUT_CELLS];
+        output.resize(CELL_OUTPUTS * OUT_CELLS * 2 * OUT_CELLS, 0.0);
+        let found = model.run(
+            &vec![0.0; cell_channels * CELLS * run],
+            &[1, cell_channels, CELLS, run],
+            &mut output,
+        );
+        let not_a_run = |found: String| ModelError::WrongShape {
+            path: path.to_path_buf(),
+            name: OUTPUT_NAME,
+            expected: format!(
+                "{expected:?} for two tiles side by side ({CELLS}×{run} cells): the stage runs \
+                 soft tiles of a grid row as one input, so the net must be fully convolutional \
+                 (any input width)"
+            ),
+            found,
+        };
+        match found {
+            Ok(shape) if shape == expected => {}
+            Ok(shape) => return Err(not_a_run(format!("{shape:?}"))),
+            Err(ModelError::WrongShape { found, .. }) => return Err(not_a_run(found)),
+            Err(ModelError::Inference { reason, .. }) => {
+                let first = reason.lines().next().unwrap_or_default();
+                return Err(not_a_run(format!("no answer ({})", first.trim())));
+            }
+            Err(e) => return Err(e),
+        }
         Ok(Self {
             model,
             channels,

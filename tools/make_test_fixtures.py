@@ -162,6 +162,25 @@ FIXTURES = {"wrong_shape": wrong_shape, "wrong_names": wrong_names, "nan_output"
             "prev_wrong_shape": prev_wrong_shape}
 
 
+def band_fixed_width() -> onnx.ModelProto:
+    """The shipped band student with its input fixed at one tile (30×30 cells) and its output
+    at the tile's centre: right for one tile, but the stage runs tiles side by side as one wider
+    input, which this net cannot take (the element must refuse it at start)."""
+    repo = Path(__file__).resolve().parent.parent
+    m = onnx.load(repo / "models" / "band_student.onnx")
+    for value, (h, w) in ((m.graph.input[0], (30, 30)), (m.graph.output[0], (16, 16))):
+        dims = value.type.tensor_type.shape.dim
+        dims[2].ClearField("dim_param")
+        dims[2].dim_value = h
+        dims[3].ClearField("dim_param")
+        dims[3].dim_value = w
+    onnx.checker.check_model(m)
+    return m
+
+
+FIXTURES["band_fixed_width"] = band_fixed_width
+
+
 def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

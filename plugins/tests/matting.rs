@@ -256,6 +256,17 @@ fn a_missing_or_mismatched_band_net_is_one_error_at_start() {
             && msg.contains("unpadded convolutions"),
         "{msg}"
     );
+    // A band net that takes one tile's size only (a fixed input width) cannot run the soft
+    // tiles of a grid row as one input: refused at start, not on the first wide run.
+    let fixed = repo_file("tests/fixtures/band_fixed_width.onnx");
+    let msg = start_failure("slimmatte", &[("band-model", fixed.to_str().unwrap())]);
+    assert!(
+        msg.contains("band net")
+            && msg.contains("band_fixed_width.onnx")
+            && msg.contains("two tiles side by side")
+            && msg.contains("fully convolutional"),
+        "{msg}"
+    );
     // band-net=false does not open it.
     let mut h = harness(&[("band-net", "false"), ("band-model", "/no/such/band.onnx")]);
     h.set_src_caps(rgba_caps(64, 2));

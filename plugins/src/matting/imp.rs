@@ -70,16 +70,19 @@ impl Settings {
 /// What the band net's file must hold, from the core's contract (`slimmatte::band_net`).
 fn band_model_blurb() -> String {
     use slimmatte::band_net::{
-        CELL_CHANNELS, CELL_OUTPUTS, CELLS, INPUT_NAME, OUT_CELLS, OUTPUT_NAME,
-        TEMPORAL_CELL_CHANNELS, TILE, TILE_INPUT,
+        CELL, CELL_CHANNELS, CELL_OUTPUTS, CELLS, INPUT_NAME, MAX_RUN, OUT_CELLS, OUTPUT_NAME,
+        TEMPORAL_CELL_CHANNELS, TILE, TILE_INPUT, TILE_MARGIN,
     };
+    const MARGIN_CELLS: usize = 2 * TILE_MARGIN / CELL;
     format!(
         "Path of the band net, the pruned student that makes the full-resolution matte from the \
          refinement's coarse one, tile by tile (input '{INPUT_NAME}' [N,{TEMPORAL_CELL_CHANNELS} or \
          {CELL_CHANNELS},{CELLS},{CELLS}] = the RGB, trimap, coarse alpha and, for a temporal net, \
          previous matte of {TILE_INPUT}×{TILE_INPUT}-pixel tiles as 2×2 cells; output \
          '{OUTPUT_NAME}' [N,{CELL_OUTPUTS},{OUT_CELLS},{OUT_CELLS}], the correction of each pixel of \
-         the tile's {TILE}×{TILE} centre); loaded at start when band-net is on"
+         the tile's {TILE}×{TILE} centre; up to {MAX_RUN} soft tiles side by side run as one input \
+         {OUT_CELLS}·k+{MARGIN_CELLS} cells wide, so the net must be fully convolutional); loaded \
+         and checked at start when band-net is on"
     )
 }
 
