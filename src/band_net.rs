@@ -91,14 +91,13 @@ pub const OUTPUT_NAME: &str = "residual";
 /// Offset, inside one tile's input (`4·channels × CELLS²`), of channel `k` of tile pixel
 /// `(u, v)` for a net with `channels` pixel channels.
 pub fn cell_offset(k: usize, u: usize, v: usize, channels: usize) -> usize {
-    let sub = (v % CELL) * CELL + u % CELL;
-    (sub * channels + k) * CELLS * CELLS + (v / CELL) * CELLS + u / CELL
+    run_cell_offset(k, u, v, channels, 1)
 }
 
 /// Offset, inside one tile's output (`CELL_OUTPUTS × OUT_CELLS²`), of pixel `(u, v)` of the
 /// tile's centre (`0..TILE`).
 pub fn cell_output_offset(u: usize, v: usize) -> usize {
-    ((v % CELL) * CELL + u % CELL) * OUT_CELLS * OUT_CELLS + (v / CELL) * OUT_CELLS + u / CELL
+    run_output_offset(u, v, 1)
 }
 
 /// The input/output contract of a band net (the input's channels, 20 or 24, and the output's
@@ -224,7 +223,38 @@ pub fn gather_tiles(
     batch: &mut TileBatch,
 ) {
     soft_tiles(crop, coarse, batch);
-    fill_tiles(frame, crop, coarse, channels, previous, batch);
+    fill_tiles(
+        &TileSource::new(frame, crop, coarse, channels, previous),
+        batch,
+    );
+}
+
+/// What a tile's input is read from: the frame (trimap in alpha), the crop and its coarse
+/// matte, the net's pixel channels and the previous matte (see [`gather_tiles`]).
+struct TileSource<'a> {
+    frame: &'a RgbaView<'a>,
+    crop: Crop,
+    coarse: &'a [f32],
+    channels: usize,
+    previous: Option<&'a [u8]>,
+}
+
+impl<'a> TileSource<'a> {
+    fn new(
+        frame: &'a RgbaView<'a>,
+        crop: Crop,
+        coarse: &'a [f32],
+        channels: usize,
+        previous: Option<&'a [u8]>,
+    ) -> Self {
+        Self {
+            frame,
+            crop,
+            coarse,
+            channels,
+            previous,
+        }
+    }
 }
 
 /// The origins of the soft tiles of `crop` into `batch.origins`, grid row by grid row, left
@@ -274,19 +304,15 @@ pub fn gather_tiles_at(
 ) {
     batch.origins.clear();
     batch.origins.extend_from_slice(origins);
-    fill_tiles(frame, crop, coarse, channels, previous, batch);
+    fill_tiles(
+        &TileSource::new(frame, crop, coarse, channels, previous),
+        batch,
+    );
 }
 
-/// Fills `batch.input` for `batch.origins`.
-fn fill_tiles(
-    frame: &RgbaView<'_>,
-    crop: Crop,
-    coarse: &[f32],
-    channels: usize,
-    previous: Option<&[u8]>,
-    batch: &mut TileBatch,
-) {
-    let per_tile = channels * TILE_INPUT * TILE_INPUT;
+/// Fills `batch.input` for `batch.origins`, tile by tile.
+fn fill_tiles(source: &TileSource<'_>, batch: &mut TileBatch) {
+    let per_tile = source.channels * TILE_INPUT * TILE_INPUT;
     // Every value is overwritten below: resizing writes zeros only where the buffer grows.
     batch.input.resize(batch.origins.len() * per_tile, 0.0);
     for (&origin, tile) in batch
@@ -294,22 +320,8 @@ fn fill_tiles(
         .iter()
         .zip(batch.input.chunks_exact_mut(per_tile))
     {
-        fill_tile(frame, crop, coarse, channels, previous, origin, tile);
+        fill_region(source, origin, 1, tile);
     }
-}
-
-/// Writes the input of the tile whose centre starts at `(tx, ty)` into `tile`
-/// (`channels · 4 × CELLS²`, the [`cell_offset`] layout).
-fn fill_tile(
-    frame: &RgbaView<'_>,
-    crop: Crop,
-    coarse: &[f32],
-    channels: usize,
-    previous: Option<&[u8]>,
-    origin: (usize, usize),
-    tile: &mut [f32],
-) {
-    fill_region(frame, crop, coarse, channels, previous, origin, 1, tile);
 }
 
 /// Input columns of a run of `tiles` tiles side by side: their centres and one margin on
@@ -338,17 +350,14 @@ pub fn run_output_offset(u: usize, v: usize, tiles: usize) -> usize {
 /// read once, then each channel goes out as two contiguous runs (even and odd columns). Every
 /// input pixel is the one [`gather_tiles`] defines, so the unpadded net answers for each tile
 /// of the run exactly as for the tile alone.
-#[allow(clippy::too_many_arguments)]
-fn fill_region(
-    frame: &RgbaView<'_>,
-    (cx, cy, cw, ch): Crop,
-    coarse: &[f32],
-    channels: usize,
-    previous: Option<&[u8]>,
-    (tx, ty): (usize, usize),
-    tiles: usize,
-    input: &mut [f32],
-) {
+fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, input: &mut [f32]) {
+    let &TileSource {
+        frame,
+        crop: (cx, cy, cw, ch),
+        coarse,
+        channels,
+        previous,
+    } = source;
     let (width, height) = (frame.shape()[1], frame.shape()[0]);
     let temporal = channels == TEMPORAL_CHANNELS;
     let columns = run_input_width(tiles);
@@ -449,17 +458,62 @@ fn scatter_region(
     }
 }
 
-/// The error of a band net whose output for one tile is not the tile's centre.
-fn wrong_output(path: &Path, expected: &[usize], found: &str) -> ModelError {
+/// The error of a band net whose output for a run of `tiles` tiles is not the run's centre.
+fn wrong_output(path: &Path, expected: &[usize], tiles: usize, found: &str) -> ModelError {
+    let expected = if tiles == 1 {
+        format!(
+            "{expected:?} for a tile of {CELLS}×{CELLS} cells (a band net for a {TILE_MARGIN}-pixel \
+             margin, unpadded convolutions)"
+        )
+    } else {
+        const COUNTS: [&str; MAX_RUN - 1] =
+            ["two", "three", "four", "five", "six", "seven", "eight"];
+        let count = COUNTS
+            .get(tiles - 2)
+            .map_or(tiles.to_string(), |c| c.to_string());
+        format!(
+            "{expected:?} for {count} tiles side by side ({CELLS}×{} cells): the stage runs soft \
+             tiles of a grid row as one input, so the net must be fully convolutional (any \
+             input width)",
+            run_input_width(tiles) / CELL
+        )
+    };
     ModelError::WrongShape {
         path: path.to_path_buf(),
         name: OUTPUT_NAME,
-        expected: format!(
-            "{expected:?} for a tile of {CELLS}×{CELLS} cells (a band net for a {TILE_MARGIN}-pixel \
-             margin, unpadded convolutions)"
-        ),
+        expected,
         found: found.to_string(),
     }
+}
+
+/// Runs a blank run of `tiles` tiles through `model` (`cell_channels` input channels) and
+/// checks that the answer is the run's centre.
+fn check_answer(
+    model: &mut Model,
+    cell_channels: usize,
+    tiles: usize,
+    output: &mut Vec<f32>,
+) -> Result<(), ModelError> {
+    let cells = run_input_width(tiles) / CELL;
+    let expected = [1, CELL_OUTPUTS, OUT_CELLS, tiles * OUT_CELLS];
+    output.resize(expected.iter().product(), 0.0);
+    let found = match model.run(
+        &vec![0.0; cell_channels * CELLS * cells],
+        &[1, cell_channels, CELLS, cells],
+        output,
+    ) {
+        Ok(shape) if shape == expected => return Ok(()),
+        Ok(shape) => format!("{shape:?}"),
+        // Another output size is refused by the copy, which says what came out.
+        Err(ModelError::WrongShape { found, .. }) => found,
+        // A net of fixed input size cannot take a run.
+        Err(ModelError::Inference { reason, .. }) if tiles > 1 => {
+            let first = reason.lines().next().unwrap_or_default();
+            format!("no answer ({})", first.trim())
+        }
+        Err(e) => return Err(e),
+    };
+    Err(wrong_output(model.path(), &expected, tiles, &found))
 }
 
 /// A loaded band net with its buffers, reused across frames.
@@ -497,55 +551,12 @@ impl BandNet {
             }
         };
         // One blank tile: a net made for another margin (or padded convolutions) answers with
-        // cells that do not cover the tile's centre exactly.
+        // cells that do not cover the tile's centre exactly. Then two tiles side by side as
+        // one input (a run): the net must take any width.
         let cell_channels = channels * CELL * CELL;
-        let mut output = vec![0.0; CELL_OUTPUTS * OUT_CELLS * OUT_CELLS];
-        let expected = [1, CELL_OUTPUTS, OUT_CELLS, OUT_CELLS];
-        let found = model.run(
-            &vec![0.0; cell_channels * CELLS * CELLS],
-            &[1, cell_channels, CELLS, CELLS],
-            &mut output,
-        );
-        match found {
-            Ok(shape) if shape == expected => {}
-            Ok(shape) => {
-                return Err(wrong_output(path, &expected, &format!("{shape:?}")));
-            }
-            // Another output size is refused by the copy, which says what came out.
-            Err(ModelError::WrongShape { found, .. }) => {
-                return Err(wrong_output(path, &expected, &found));
-            }
-            Err(e) => return Err(e),
-        }
-        // Two tiles side by side as one input (a run): the net must take any width.
-        let run = run_input_width(2) / CELL;
-        let expected = [1, CELL_OUTPUTS, OUT_CELLS, 2 * OUT_CELLS];
-        output.resize(CELL_OUTPUTS * OUT_CELLS * 2 * OUT_CELLS, 0.0);
-        let found = model.run(
-            &vec![0.0; cell_channels * CELLS * run],
-            &[1, cell_channels, CELLS, run],
-            &mut output,
-        );
-        let not_a_run = |found: String| ModelError::WrongShape {
-            path: path.to_path_buf(),
-            name: OUTPUT_NAME,
-            expected: format!(
-                "{expected:?} for two tiles side by side ({CELLS}×{run} cells): the stage runs \
-                 soft tiles of a grid row as one input, so the net must be fully convolutional \
-                 (any input width)"
-            ),
-            found,
-        };
-        match found {
-            Ok(shape) if shape == expected => {}
-            Ok(shape) => return Err(not_a_run(format!("{shape:?}"))),
-            Err(ModelError::WrongShape { found, .. }) => return Err(not_a_run(found)),
-            Err(ModelError::Inference { reason, .. }) => {
-                let first = reason.lines().next().unwrap_or_default();
-                return Err(not_a_run(format!("no answer ({})", first.trim())));
-            }
-            Err(e) => return Err(e),
-        }
+        let mut output = Vec::new();
+        check_answer(&mut model, cell_channels, 1, &mut output)?;
+        check_answer(&mut model, cell_channels, 2, &mut output)?;
         Ok(Self {
             model,
             channels,
@@ -596,19 +607,10 @@ impl BandNet {
         // Every value is overwritten: resizing writes zeros only where a buffer grows.
         self.input.resize(inputs, 0.0);
         self.output.resize(outputs, 0.0);
+        let source = TileSource::new(frame, crop, alpha, self.channels, previous);
         let mut at = 0;
         for &(tx, ty, n) in &self.runs {
-            let input = &mut self.input[at..at + per_input(n)];
-            fill_region(
-                frame,
-                crop,
-                alpha,
-                self.channels,
-                previous,
-                (tx, ty),
-                n,
-                input,
-            );
+            fill_region(&source, (tx, ty), n, &mut self.input[at..at + per_input(n)]);
             at += per_input(n);
         }
         let (mut at_in, mut at_out) = (0, 0);
@@ -624,11 +626,8 @@ impl BandNet {
                 )?;
                 let expected = [chunk.len(), CELL_OUTPUTS, OUT_CELLS, n * OUT_CELLS];
                 if found != expected {
-                    return Err(wrong_output(
-                        self.model.path(),
-                        &expected,
-                        &format!("{found:?}"),
-                    ));
+                    let found = format!("{found:?}");
+                    return Err(wrong_output(self.model.path(), &expected, n, &found));
                 }
                 (at_in, at_out) = (at_in + len_in, at_out + len_out);
             }

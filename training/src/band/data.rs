@@ -364,7 +364,8 @@ impl BandSet {
     /// unknown pixels of the tile's centre, the ones the runtime writes); `flips[i]` mirrors
     /// tile `idx[i]` horizontally.
     pub fn batch(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Tensor, Tensor) {
-        self.batch_of(&self.input, &self.target, idx, flips)
+        let (x, target) = self.planes(&self.input, &self.target, idx, flips);
+        (x, target, self.mask(idx, flips))
     }
 
     /// Whether the tiles have partners (a temporal set).
@@ -374,28 +375,24 @@ impl BandSet {
 
     /// The partners of tiles `idx`, flipped alike: (input, the previous frame's exact alpha).
     pub fn partner_batch(&self, idx: &[usize], flips: &[bool]) -> (Tensor, Tensor) {
-        let (x, t, _) = self.batch_of(&self.partner_input, &self.partner_target, idx, flips);
-        (x, t)
+        self.planes(&self.partner_input, &self.partner_target, idx, flips)
     }
 
-    /// A batch of tiles from `inputs` and `targets` (the tiles or their partners); the mask is
-    /// always the current tiles'.
-    fn batch_of(
+    /// Tiles `idx` of `inputs` and `targets` (the tiles or their partners), flipped.
+    fn planes(
         &self,
         inputs: &[f32],
         targets: &[f32],
         idx: &[usize],
         flips: &[bool],
-    ) -> (Tensor, Tensor, Tensor) {
+    ) -> (Tensor, Tensor) {
         let b = idx.len();
         let ch = self.channels;
         let mut input = vec![0.0f32; b * ch * PLANE];
         let mut target = vec![0.0f32; b * PLANE];
-        let mut mask = vec![0.0f32; b * PLANE];
         for (bi, (&i, &flip)) in idx.iter().zip(flips).enumerate() {
             let src_in = &inputs[i * ch * PLANE..(i + 1) * ch * PLANE];
             let src_t = &targets[i * PLANE..(i + 1) * PLANE];
-            let current = &self.input[i * ch * PLANE..(i + 1) * ch * PLANE];
             for v in 0..TILE_INPUT {
                 for u in 0..TILE_INPUT {
                     let su = if flip { TILE_INPUT - 1 - u } else { u };
@@ -404,9 +401,6 @@ impl BandSet {
                         input[(bi * ch + c) * PLANE + d] = src_in[c * PLANE + s];
                     }
                     target[bi * PLANE + d] = src_t[s];
-                    if self.written(i, su, v) && current[3 * PLANE + s] == 0.5 {
-                        mask[bi * PLANE + d] = 1.0;
-                    }
                 }
             }
         }
@@ -414,8 +408,26 @@ impl BandSet {
         (
             Tensor::from_slice(&input).view([b, ch as i64, t, t]),
             Tensor::from_slice(&target).view([b, 1, t, t]),
-            Tensor::from_slice(&mask).view([b, 1, t, t]),
         )
+    }
+
+    /// The loss mask of tiles `idx`, flipped: the unknown pixels the runtime writes.
+    fn mask(&self, idx: &[usize], flips: &[bool]) -> Tensor {
+        let ch = self.channels;
+        let mut mask = vec![0.0f32; idx.len() * PLANE];
+        for (bi, (&i, &flip)) in idx.iter().zip(flips).enumerate() {
+            let trimap = &self.input[(i * ch + 3) * PLANE..(i * ch + 4) * PLANE];
+            for v in 0..TILE_INPUT {
+                for u in 0..TILE_INPUT {
+                    let su = if flip { TILE_INPUT - 1 - u } else { u };
+                    if self.written(i, su, v) && trimap[v * TILE_INPUT + su] == 0.5 {
+                        mask[bi * PLANE + v * TILE_INPUT + u] = 1.0;
+                    }
+                }
+            }
+        }
+        let t = TILE_INPUT as i64;
+        Tensor::from_slice(&mask).view([idx.len() as i64, 1, t, t])
     }
 }
 
