@@ -17,6 +17,7 @@ mod latency;
 mod mattebin;
 mod matting;
 mod property;
+mod qos;
 mod trimapgen;
 mod video;
 

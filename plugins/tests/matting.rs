@@ -384,3 +384,102 @@ fn shipped_student_gives_a_soft_matte_on_a_real_photo() {
         "and decides much of it ({decided} of {band})"
     );
 }
+
+/// A QoS event saying a frame reached the sink late makes the next `RELIEF_FRAMES` (15)
+/// frames without the band net: exactly the `band-net=false` matte, counted in `late-frames`;
+/// then the band net's matte again. Early reports, and `qos-fallback=false`, change nothing.
+#[test]
+fn a_late_report_makes_the_next_frames_without_the_band_net() {
+    const RELIEF_FRAMES: usize = 15;
+    init();
+    let (w, h) = (320, 180);
+    let mut t = gst_check::Harness::new_parse("trimapgen band-width=8 pose=false");
+    t.set_src_caps(rgba_caps(w, h));
+    t.push(astronaut_buffer(w as u32, h as u32)).unwrap();
+    let trimapped = t.pull().unwrap();
+    let trimap = alpha_of(&trimapped);
+    // History off: every frame's matte depends on that frame alone.
+    let matte_of = |props: &[(&str, &str)], qos_jitter: Option<i64>, frames: usize| {
+        let mut hs = element_harness("slimmatte", &[&[("temporal", "false")], props].concat());
+        hs.set_src_caps(rgba_caps(w, h));
+        if let Some(jitter) = qos_jitter {
+            let qos = gst::event::Qos::new(
+                gst::QOSType::Underflow,
+                1.0,
+                jitter,
+                gst::ClockTime::from_seconds(1),
+            );
+            hs.push_upstream_event(qos);
+        }
+        let outs: Vec<Vec<u8>> = (0..frames)
+            .map(|_| {
+                hs.push(trimapped.copy_deep().unwrap()).unwrap();
+                alpha_of(&hs.pull().unwrap())
+            })
+            .collect();
+        let late: u64 = hs.element().unwrap().property("late-frames");
+        (outs, late)
+    };
+    let (band, _) = matte_of(&[], None, 1);
+    let (classical, _) = matte_of(&[("band-net", "false")], None, 1);
+    let differ = band[0]
+        .iter()
+        .zip(&classical[0])
+        .zip(&trimap)
+        .filter(|((a, b), t)| **t == 128 && a != b)
+        .count();
+    assert!(differ > 100, "the band net changes the matte ({differ} px)");
+
+    let (outs, late) = matte_of(&[], Some(20_000_000), RELIEF_FRAMES + 2);
+    assert_eq!(late, RELIEF_FRAMES as u64);
+    for (k, out) in outs.iter().enumerate() {
+        let want = if k < RELIEF_FRAMES {
+            &classical[0]
+        } else {
+            &band[0]
+        };
+        assert!(out == want, "frame {k} after a late report");
+    }
+    let (outs, late) = matte_of(&[], Some(-20_000_000), 2);
+    assert_eq!(late, 0, "an early frame is no reason");
+    assert!(outs.iter().all(|o| *o == band[0]));
+    let (outs, late) = matte_of(&[("qos-fallback", "false")], Some(20_000_000), 2);
+    assert_eq!(late, 0, "qos-fallback=false");
+    assert!(outs.iter().all(|o| *o == band[0]));
+}
+
+/// `trimapgen` counts the frames it makes with fewer pose runs after a late report, and only
+/// while `pose` is on; `mattebin` sets `qos-fallback` on both stages and reads the matting
+/// stage's count.
+#[test]
+fn trimapgen_and_mattebin_take_the_late_report_too() {
+    init();
+    let late_after_report = |pose: &str| {
+        let mut hs = element_harness("trimapgen", &[("pose", pose)]);
+        hs.set_src_caps(rgba_caps(160, 90));
+        hs.push_upstream_event(gst::event::Qos::new(
+            gst::QOSType::Underflow,
+            1.0,
+            5_000_000,
+            gst::ClockTime::ZERO,
+        ));
+        for _ in 0..3 {
+            hs.push(astronaut_buffer(160, 90)).unwrap();
+            hs.pull().unwrap();
+        }
+        hs.element().unwrap().property::<u64>("late-frames")
+    };
+    assert_eq!(late_after_report("true"), 3);
+    assert_eq!(late_after_report("false"), 0);
+
+    let bin = gst::ElementFactory::make("mattebin")
+        .property_from_str("qos-fallback", "false")
+        .build()
+        .unwrap();
+    let bin = bin.downcast::<gst::Bin>().unwrap();
+    for child in ["trimap", "matte"] {
+        let e = bin.by_name(child).unwrap();
+        assert!(!e.property::<bool>("qos-fallback"), "{child}");
+    }
+    assert_eq!(bin.property::<u64>("late-frames"), 0);
+}

@@ -110,6 +110,10 @@ pub struct BenchArgs {
     /// Seconds each `--streams` run lasts.
     #[arg(long, default_value_t = 10.0)]
     pub stream_seconds: f64,
+    /// `--streams`: the matting element's `qos-fallback` (frames without the band net while
+    /// the sink reports lateness).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub qos_fallback: bool,
     /// Background of the compositing stage (bgreplace): the shipped Hubble picture, the
     /// element's default blur (blur-sigma and color at their defaults), a colour, transparent.
     #[arg(long, value_enum, default_value_t = BackgroundArg::Image)]

@@ -27,7 +27,13 @@ pub struct StreamResult {
     pub pushed: u64,
     pub rendered: u64,
     pub dropped: u64,
+    /// Of `dropped`, those the sink dropped for arriving later than one frame period (the
+    /// rest were dropped by the live source, its queue full).
+    pub late_at_sink: u64,
     pub delivered_fps: f64,
+    /// Frames the matting element made without the band net because the sink reported
+    /// lateness (`qos-fallback`).
+    pub late_frames: u64,
 }
 
 /// n streams side by side at one resolution.
@@ -44,6 +50,12 @@ impl StreamsRun {
     fn dropped(&self) -> u64 {
         self.per_stream.iter().map(|s| s.dropped).sum()
     }
+    fn late_at_sink(&self) -> u64 {
+        self.per_stream.iter().map(|s| s.late_at_sink).sum()
+    }
+    fn late_frames(&self) -> u64 {
+        self.per_stream.iter().map(|s| s.late_frames).sum()
+    }
     fn total_fps(&self) -> f64 {
         self.per_stream.iter().map(|s| s.delivered_fps).sum()
     }
@@ -57,6 +69,7 @@ struct StreamsReport {
     background: String,
     fps: u64,
     seconds: f64,
+    qos_fallback: bool,
     runs: Vec<StreamsRun>,
 }
 
@@ -67,11 +80,12 @@ fn description(args: &BenchArgs, frames: &Frames, image: &Path, i: usize) -> Str
         "appsrc name=src{i} is-live=true format=time do-timestamp=true block=false \
          max-buffers=2 leaky-type=downstream \
          caps=image/jpeg,width={w},height={h},framerate={FPS}/1 \
-         ! jpegdec ! videoconvert ! mattebin threads={} working-size={} \
-         {} {} \
+         ! jpegdec ! videoconvert ! mattebin name=matte{i} threads={} working-size={} \
+         qos-fallback={} {} {} \
          ! fakesink name=sink{i} sync=true qos=true max-lateness={FRAME_NS}",
         args.threads,
         args.working_size,
+        args.qos_fallback,
         super::background_props(args, image),
         args.refine.element_props()
     )
@@ -88,6 +102,7 @@ fn run_streams(
     let pipeline = gst::Pipeline::new();
     let mut sources = Vec::new();
     let mut sinks = Vec::new();
+    let mut bins = Vec::new();
     for i in 0..n {
         let desc = description(args, frames, image, i);
         let bin = gst::parse::bin_from_description(&desc, false)
@@ -100,6 +115,7 @@ fn run_streams(
             .map_err(|_| anyhow::anyhow!("not an appsrc"))?;
         sources.push(src);
         sinks.push(bin.by_name(&format!("sink{i}")).context("fakesink")?);
+        bins.push(bin.by_name(&format!("matte{i}")).context("mattebin")?);
     }
     // The elements start (models loaded and warmed up) inside this call; the sinks of a live
     // pipeline then complete their change to PLAYING only once the first frames reach them,
@@ -152,14 +168,17 @@ fn run_streams(
         anyhow::bail!("stream error: {} ({:?})", e.error(), e.debug());
     }
     let mut per_stream = Vec::new();
-    for (sink, &pushed) in sinks.iter().zip(&pushed) {
+    for ((sink, bin), &pushed) in sinks.iter().zip(&bins).zip(&pushed) {
         let stats = sink.property::<gst::Structure>("stats");
         let rendered = stats.get::<u64>("rendered").unwrap_or(0);
+        let late_at_sink = stats.get::<u64>("dropped").unwrap_or(0);
         per_stream.push(StreamResult {
             pushed,
             rendered,
             dropped: pushed.saturating_sub(rendered),
+            late_at_sink,
             delivered_fps: rendered as f64 / elapsed.max(1e-9),
+            late_frames: bin.property::<u64>("late-frames"),
         });
     }
     let _ = pipeline.set_state(gst::State::Null);
@@ -192,8 +211,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let run = run_streams(args, &frames, &image, n, args.stream_seconds)?;
             let drops = run.dropped();
             eprintln!(
-                "  delivered {:.1} fps in total, {drops} frame(s) dropped",
-                run.total_fps()
+                "  delivered {:.1} fps in total, {drops} frame(s) dropped ({} late at the sink), \
+                 {} made without the band net (late)",
+                run.total_fps(),
+                run.late_at_sink(),
+                run.late_frames()
             );
             runs.push(run);
             // Past the first n that drops, larger n only drops more.
@@ -209,6 +231,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         background: super::background_name(args),
         fps: FPS,
         seconds: args.stream_seconds,
+        qos_fallback: args.qos_fallback,
         runs,
     };
     std::fs::create_dir_all(&args.out)?;
@@ -229,10 +252,11 @@ fn markdown(r: &StreamsReport) -> String {
          (live, {} fps, the built-in clip) `! jpegdec ! videoconvert ! mattebin ! fakesink \
          sync=true`, {}, {}, {:.0} s per run, on {}. Dropped = \
          frames pushed but not rendered (source queue full, or later than one frame period at \
-         the sink).\n\n\
-         | resolution | streams | delivered fps per stream (min) | total fps | dropped |\n\
-         |---|---:|---:|---:|---:|\n",
-        r.fps, r.background, r.threads_label, r.seconds, r.machine
+         the sink; of those, at sink: the late ones). Late: frames `slimmatte` made without the band net because the sink \
+         reported lateness (`qos-fallback={}`).\n\n\
+         | resolution | streams | delivered fps per stream (min) | total fps | dropped | at sink | late |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+        r.fps, r.background, r.threads_label, r.seconds, r.machine, r.qos_fallback
     );
     for run in &r.runs {
         let min = run
@@ -242,13 +266,15 @@ fn markdown(r: &StreamsReport) -> String {
             .fold(f64::INFINITY, f64::min);
         let _ = writeln!(
             md,
-            "| {}×{} | {} | {:.1} | {:.1} | {} |",
+            "| {}×{} | {} | {:.1} | {:.1} | {} | {} | {} |",
             run.width,
             run.height,
             run.streams,
             min,
             run.total_fps(),
-            run.dropped()
+            run.dropped(),
+            run.late_at_sink(),
+            run.late_frames()
         );
     }
     md.push('\n');

@@ -20,6 +20,8 @@ const FORWARDED: &[(&str, &str)] = &[
     ("pose-interval", "trimap"),
     ("band-net", "matte"),
     ("band-model", "matte"),
+    ("qos-fallback", "matte"),
+    ("late-frames", "matte"),
     ("working-size", "matte"),
     ("temporal", "matte"),
     ("threads", "matte"),
@@ -34,8 +36,9 @@ const FORWARDED: &[(&str, &str)] = &[
     ("refine-trust", "matte"),
 ];
 
-/// Properties set on more than the named child: `threads` sizes both networks.
-const ALSO_ON: &[(&str, &str)] = &[("threads", "trimap")];
+/// Properties set on more than the named child: `threads` sizes both networks, and
+/// `qos-fallback` makes both stages cheaper when late.
+const ALSO_ON: &[(&str, &str)] = &[("threads", "trimap"), ("qos-fallback", "trimap")];
 
 /// The chain, as (factory, child name). The queues give each network stage its own streaming
 /// thread, so that frame n+1 is segmented while frame n is matted and composited: a plain
@@ -111,6 +114,7 @@ fn forwarded_pspec(name: &str, child: &str) -> Option<glib::ParamSpec> {
         };
     }
     ranged!(glib::ParamSpecUInt);
+    ranged!(glib::ParamSpecUInt64);
     ranged!(glib::ParamSpecDouble);
     if let Some(p) = original.downcast_ref::<glib::ParamSpecBoolean>() {
         return Some(

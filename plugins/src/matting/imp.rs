@@ -17,10 +17,12 @@ use slimmatte::refine::RefineSettings;
 
 use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
+use crate::qos::LateRelief;
 use crate::{property, video};
 
 const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: SlimMatteOutput = SlimMatteOutput::Matte;
+const DEFAULT_QOS_FALLBACK: bool = true;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,6 +38,8 @@ struct Settings {
     band_model: Option<PathBuf>,
     threads: u32,
     output: SlimMatteOutput,
+    /// Make frames without the band net while downstream reports lateness.
+    qos_fallback: bool,
     /// The matting stage's settings, its refinement included: the properties set its fields,
     /// and each buffer runs a copy of it.
     matte: MatteSettings,
@@ -48,6 +52,7 @@ impl Default for Settings {
             band_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
+            qos_fallback: DEFAULT_QOS_FALLBACK,
             matte: MatteSettings::default(),
         }
     }
@@ -96,6 +101,8 @@ pub struct SlimMatte {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     latency: ProcessingLatency,
+    /// Frames to make without the band net after a late report (`qos-fallback`).
+    late: LateRelief,
 }
 
 #[glib::object_subclass]
@@ -135,6 +142,27 @@ impl ObjectImpl for SlimMatte {
                     )
                     .default_value(DEFAULT_BAND_NET)
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("qos-fallback")
+                    .nick("Cheaper matte when late")
+                    .blurb(&format!(
+                        "When a synchronised sink downstream reports a late frame (QoS, as \
+                         display sinks do under load), make the next {} frames without the band \
+                         net (the refinement's matte, about two thirds of the matting stage's \
+                         cost) rather than let frames be dropped (in mattebin, trimapgen's \
+                         qos-fallback also runs the pose networks half as often); files and \
+                         sinks with sync=false never report lateness. false = always the band \
+                         net",
+                        crate::qos::RELIEF_FRAMES
+                    ))
+                    .default_value(DEFAULT_QOS_FALLBACK)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("late-frames")
+                    .nick("Frames made cheaper when late")
+                    .blurb("Frames made without the band net since start because downstream \
+                     reported lateness (qos-fallback)")
+                    .read_only()
                     .build(),
                 glib::ParamSpecUInt::builder("working-size")
                     .nick("Working size")
@@ -214,6 +242,7 @@ impl ObjectImpl for SlimMatte {
             "band-net" => set.store(&mut matte.band_net),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
+            "qos-fallback" => set.store(&mut settings.qos_fallback),
             "working-size" => set.store(&mut matte.working_size),
             "margin" => set.store(&mut matte.margin),
             "smoothing" => set.store_f32(&mut matte.smoothing),
@@ -241,6 +270,8 @@ impl ObjectImpl for SlimMatte {
             "band-net" => matte.band_net.to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
+            "qos-fallback" => settings.qos_fallback.to_value(),
+            "late-frames" => self.late.relieved().to_value(),
             "working-size" => matte.working_size.to_value(),
             "margin" => matte.margin.to_value(),
             "smoothing" => property::double(matte.smoothing).to_value(),
@@ -369,12 +400,20 @@ impl BaseTransformImpl for SlimMatte {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if video::restarts_stream(&event)
-            && let Some(state) = self.state.lock().unwrap().as_mut()
-        {
-            state.refiner.reset();
+        if video::restarts_stream(&event) {
+            self.late.reset();
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.refiner.reset();
+            }
         }
         self.parent_sink_event(event)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if self.late.observe(&event) {
+            gst::debug!(CAT, imp = self, "downstream reports lateness: {event:?}");
+        }
+        self.parent_src_event(event)
     }
 }
 
@@ -398,10 +437,15 @@ impl VideoFilterImpl for SlimMatte {
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Copy out only the per-frame values: no allocation per buffer.
-        let (matte, output) = {
+        let (mut matte, output, qos_fallback) = {
             let settings = self.settings.lock().unwrap();
-            (settings.matte, settings.output)
+            (settings.matte, settings.output, settings.qos_fallback)
         };
+        // Late downstream: this frame without the band net (the countdown only runs while the
+        // band net is on, the one thing there is to drop).
+        if qos_fallback && matte.band_net && self.late.take() {
+            matte.band_net = false;
+        }
         let stats =
             video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
                 let stats = state.refiner.process(view, &matte).map_err(|e| {

@@ -15,12 +15,14 @@ use slimmatte::trimap::{
 
 use super::TrimapGenOutput;
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
+use crate::qos::{LateRelief, RELIEF_FRAMES};
 use crate::{property, video};
 
 /// 0 = the band is `band-fraction` of the frame's shorter side.
 const DEFAULT_BAND_WIDTH: u32 = 0;
 const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: TrimapGenOutput = TrimapGenOutput::Trimap;
+const DEFAULT_QOS_FALLBACK: bool = true;
 
 /// The pose cadence phase of the next element to start ([`TrimapGenerator::set_pose_phase`]).
 static POSE_PHASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -46,6 +48,8 @@ struct Settings {
     pose_detector_model: Option<PathBuf>,
     threads: u32,
     output: TrimapGenOutput,
+    /// Run the pose networks half as often while downstream reports lateness.
+    qos_fallback: bool,
 }
 
 impl Default for Settings {
@@ -59,6 +63,7 @@ impl Default for Settings {
             pose_detector_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
+            qos_fallback: DEFAULT_QOS_FALLBACK,
         }
     }
 }
@@ -109,6 +114,8 @@ pub struct TrimapGen {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     latency: ProcessingLatency,
+    /// Frames to make with fewer pose runs after a late report (`qos-fallback`).
+    late: LateRelief,
 }
 
 #[glib::object_subclass]
@@ -160,7 +167,7 @@ fn band_properties() -> [glib::ParamSpec; 3] {
 }
 
 /// The pose stage's properties: `pose`, `pose-interval` and the two pose models.
-fn pose_properties() -> [glib::ParamSpec; 4] {
+fn pose_properties() -> [glib::ParamSpec; 6] {
     [
         glib::ParamSpecBoolean::builder("pose")
             .nick("Pose segmentation")
@@ -174,6 +181,26 @@ fn pose_properties() -> [glib::ParamSpec; 4] {
             )
             .default_value(DEFAULT_POSE)
             .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("qos-fallback")
+            .nick("Fewer pose runs when late")
+            .blurb(&format!(
+                "When a synchronised sink downstream reports a late frame (QoS, as display \
+                 sinks do under load), run the pose networks half as often (every \
+                 2 × pose-interval frames, the held mask moved with the person) for the next \
+                 {RELIEF_FRAMES} frames rather than let frames be dropped; files and sinks \
+                 with sync=false never report lateness. false = always pose-interval"
+            ))
+            .default_value(DEFAULT_QOS_FALLBACK)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt64::builder("late-frames")
+            .nick("Frames made cheaper when late")
+            .blurb(
+                "Frames made with fewer pose runs since start because downstream reported \
+                 lateness (qos-fallback)",
+            )
+            .read_only()
             .build(),
         glib::ParamSpecUInt::builder("pose-interval")
             .nick("Pose interval")
@@ -309,6 +336,7 @@ impl ObjectImpl for TrimapGen {
             "pose-detector-model" => set.store_path(&mut settings.pose_detector_model),
             "threads" => set.store(&mut settings.threads),
             "output" => set.store(&mut settings.output),
+            "qos-fallback" => set.store(&mut settings.qos_fallback),
             _ => unimplemented!(),
         }
     }
@@ -330,6 +358,8 @@ impl ObjectImpl for TrimapGen {
             "pose-detector-model" => settings.pose_detector_model_path().to_str().to_value(),
             "threads" => settings.threads.to_value(),
             "output" => settings.output.to_value(),
+            "qos-fallback" => settings.qos_fallback.to_value(),
+            "late-frames" => self.late.relieved().to_value(),
             _ => unimplemented!(),
         }
     }
@@ -424,18 +454,26 @@ impl BaseTransformImpl for TrimapGen {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if video::restarts_stream(&event)
-            && let Some(state) = self.state.lock().unwrap().as_mut()
-        {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "resetting temporal smoothing on {:?}",
-                event.type_()
-            );
-            state.generator.reset();
+        if video::restarts_stream(&event) {
+            self.late.reset();
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "resetting temporal smoothing on {:?}",
+                    event.type_()
+                );
+                state.generator.reset();
+            }
         }
         self.parent_sink_event(event)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if self.late.observe(&event) {
+            gst::debug!(CAT, imp = self, "downstream reports lateness: {event:?}");
+        }
+        self.parent_src_event(event)
     }
 }
 
@@ -460,10 +498,18 @@ impl VideoFilterImpl for TrimapGen {
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Copy out only the per-frame values: no allocation per buffer.
-        let (trimap, output) = {
+        let (mut trimap, output, qos_fallback) = {
             let settings = self.settings.lock().unwrap();
-            (settings.trimap, settings.alpha_output())
+            (
+                settings.trimap,
+                settings.alpha_output(),
+                settings.qos_fallback,
+            )
         };
+        // Late downstream: the pose networks half as often on this frame.
+        if qos_fallback && trimap.pose && self.late.take() {
+            trimap.pose_interval *= 2;
+        }
         video::transform_in_place(self, &self.state, &self.latency, frame, |state, view| {
             state.generator.process(view, &trimap, output).map_err(|e| {
                 gst::element_imp_error!(
