@@ -413,6 +413,47 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
     }
 }
 
+/// Input values of the runs a frame gathers on two threads when there are more (the network's
+/// threads are idle while the inputs are gathered; below this a second thread costs more than
+/// it saves).
+const PARALLEL_FILL_VALUES: usize = 1 << 18;
+
+/// Writes the inputs of `runs` (first centre's origin, tiles) back to back into `input`
+/// (`cell_channels` per cell), each as [`fill_region`] does: the first runs on a second thread
+/// and the rest on this one when there is enough to gather.
+fn fill_runs(
+    source: &TileSource<'_>,
+    runs: &[(usize, usize, usize)],
+    input: &mut [f32],
+    cell_channels: usize,
+) {
+    let per_input = |n: usize| cell_channels * CELLS * run_input_width(n) / CELL;
+    let fill = |runs: &[(usize, usize, usize)], input: &mut [f32]| {
+        let mut at = 0;
+        for &(tx, ty, n) in runs {
+            fill_region(source, (tx, ty), n, &mut input[at..at + per_input(n)]);
+            at += per_input(n);
+        }
+    };
+    let total: usize = runs.iter().map(|r| per_input(r.2)).sum();
+    if total < PARALLEL_FILL_VALUES || runs.len() < 2 {
+        fill(runs, input);
+        return;
+    }
+    // The first runs that hold about half the values, and the rest.
+    let (mut split, mut half) = (0, 0);
+    while split < runs.len() - 1 && 2 * half < total {
+        half += per_input(runs[split].2);
+        split += 1;
+    }
+    let (first, rest) = runs.split_at(split);
+    let (first_input, rest_input) = input[..total].split_at_mut(half);
+    std::thread::scope(|scope| {
+        scope.spawn(|| fill(first, first_input));
+        fill(rest, rest_input);
+    });
+}
+
 /// Adds the net's corrections for `batch` (`tiles × CELL_OUTPUTS × OUT_CELLS²`) to `alpha`, the
 /// crop's coarse matte (`cw × ch`), at the unknown pixels of every tile's centre, clamped to
 /// 0..1.
@@ -608,11 +649,7 @@ impl BandNet {
         self.input.resize(inputs, 0.0);
         self.output.resize(outputs, 0.0);
         let source = TileSource::new(frame, crop, alpha, self.channels, previous);
-        let mut at = 0;
-        for &(tx, ty, n) in &self.runs {
-            fill_region(&source, (tx, ty), n, &mut self.input[at..at + per_input(n)]);
-            at += per_input(n);
-        }
+        fill_runs(&source, &self.runs, &mut self.input, cell_channels);
         let (mut at_in, mut at_out) = (0, 0);
         for group in self.runs.chunk_by(|a, b| a.2 == b.2) {
             let n = group[0].2;
@@ -915,6 +952,11 @@ mod tests {
         assert!(net.runs.iter().any(|r| r.2 == MAX_RUN), "{:?}", net.runs);
         assert!(net.runs.iter().any(|r| r.2 == 1), "{:?}", net.runs);
         assert_eq!(net.runs.iter().map(|r| r.2).sum::<usize>(), tiles);
+        // Enough to gather on two threads.
+        let values: usize = (net.runs.iter())
+            .map(|r| net.channels * CELL * CELL * CELLS * run_input_width(r.2) / CELL)
+            .sum();
+        assert!(values >= PARALLEL_FILL_VALUES, "{values} input values");
         // Tile by tile.
         let channels = net.channels;
         let mut batch = TileBatch::default();
