@@ -112,6 +112,35 @@ impl ObjectSubclass for SlimMatte {
     type ParentType = gst_video::VideoFilter;
 }
 
+/// `qos-fallback` and `late-frames`: the band net left out while downstream reports lateness.
+fn qos_properties() -> [glib::ParamSpec; 2] {
+    [
+        glib::ParamSpecBoolean::builder("qos-fallback")
+            .nick("Cheaper matte when late")
+            .blurb(&format!(
+                "When a synchronised sink downstream reports a late frame (QoS, as \
+                 display sinks do under load), make the next {} frames without the band \
+                 net (the refinement's matte, about two thirds of the matting stage's \
+                 cost) rather than let frames be dropped (in mattebin, trimapgen's \
+                 qos-fallback also runs the pose networks half as often); files and \
+                 sinks with sync=false never report lateness. false = always the band \
+                 net",
+                crate::qos::RELIEF_FRAMES
+            ))
+            .default_value(DEFAULT_QOS_FALLBACK)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt64::builder("late-frames")
+            .nick("Frames made cheaper when late")
+            .blurb(
+                "Frames made without the band net since start because downstream \
+             reported lateness (qos-fallback)",
+            )
+            .read_only()
+            .build(),
+    ]
+}
+
 impl ObjectImpl for SlimMatte {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
@@ -142,27 +171,6 @@ impl ObjectImpl for SlimMatte {
                     )
                     .default_value(DEFAULT_BAND_NET)
                     .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("qos-fallback")
-                    .nick("Cheaper matte when late")
-                    .blurb(&format!(
-                        "When a synchronised sink downstream reports a late frame (QoS, as \
-                         display sinks do under load), make the next {} frames without the band \
-                         net (the refinement's matte, about two thirds of the matting stage's \
-                         cost) rather than let frames be dropped (in mattebin, trimapgen's \
-                         qos-fallback also runs the pose networks half as often); files and \
-                         sinks with sync=false never report lateness. false = always the band \
-                         net",
-                        crate::qos::RELIEF_FRAMES
-                    ))
-                    .default_value(DEFAULT_QOS_FALLBACK)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder("late-frames")
-                    .nick("Frames made cheaper when late")
-                    .blurb("Frames made without the band net since start because downstream \
-                     reported lateness (qos-fallback)")
-                    .read_only()
                     .build(),
                 glib::ParamSpecUInt::builder("working-size")
                     .nick("Working size")
@@ -224,6 +232,7 @@ impl ObjectImpl for SlimMatte {
                     .mutable_playing()
                     .build(),
             ];
+            properties.extend(qos_properties());
             properties.extend(super::refine_properties());
             properties
         });
