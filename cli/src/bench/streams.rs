@@ -250,11 +250,12 @@ fn markdown(r: &StreamsReport) -> String {
     let mut md = format!(
         "Concurrent live streams (`bench --streams`): n pipelines side by side, each `appsrc` \
          (live, {} fps, the built-in clip) `! jpegdec ! videoconvert ! mattebin ! fakesink \
-         sync=true`, {}, {}, {:.0} s per run, on {}. Dropped = \
-         frames pushed but not rendered (source queue full, or later than one frame period at \
-         the sink; of those, at sink: the late ones). Late: frames `slimmatte` made without the band net because the sink \
-         reported lateness (`qos-fallback={}`).\n\n\
-         | resolution | streams | delivered fps per stream (min) | total fps | dropped | at sink | late |\n\
+         sync=true`, {}, {}, {:.0} s per run, on {}. Dropped = frames pushed but not rendered: \
+         by the live source, its queue full, or by the sink, later than one frame period \
+         (*at sink*). *Without band net*: frames `slimmatte` made without the band net because \
+         the sink reported lateness (`qos-fallback={}`).\n\n\
+         | resolution | streams | delivered fps per stream (min) | total fps | dropped | at sink \
+         | without band net |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
         r.fps, r.background, r.threads_label, r.seconds, r.machine, r.qos_fallback
     );

@@ -134,7 +134,7 @@ fn qos_properties() -> [glib::ParamSpec; 2] {
             .nick("Frames made cheaper when late")
             .blurb(
                 "Frames made without the band net since start because downstream \
-             reported lateness (qos-fallback)",
+                 reported lateness (qos-fallback)",
             )
             .read_only()
             .build(),
