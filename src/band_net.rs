@@ -330,6 +330,11 @@ pub const fn run_input_width(tiles: usize) -> usize {
     tiles * TILE + 2 * TILE_MARGIN
 }
 
+/// Values of the input of a run of `tiles` tiles for a net with `cell_channels` input channels.
+fn run_input_len(tiles: usize, cell_channels: usize) -> usize {
+    cell_channels * CELLS * run_input_width(tiles) / CELL
+}
+
 /// Offset, inside the input of a run of `tiles` tiles (`4·channels × CELLS × run cells`), of
 /// channel `k` of input pixel `(u, v)`: [`cell_offset`] for a run of one.
 pub fn run_cell_offset(k: usize, u: usize, v: usize, channels: usize, tiles: usize) -> usize {
@@ -427,7 +432,7 @@ fn fill_runs(
     input: &mut [f32],
     cell_channels: usize,
 ) {
-    let per_input = |n: usize| cell_channels * CELLS * run_input_width(n) / CELL;
+    let per_input = |n: usize| run_input_len(n, cell_channels);
     let fill = |runs: &[(usize, usize, usize)], input: &mut [f32]| {
         let mut at = 0;
         for &(tx, ty, n) in runs {
@@ -641,7 +646,7 @@ impl BandNet {
         // gathered before any correction is written: a run's margin reads the coarse matte.
         self.runs.sort_by_key(|&(_, _, n)| n);
         let cell_channels = self.channels * CELL * CELL;
-        let per_input = |n: usize| cell_channels * CELLS * run_input_width(n) / CELL;
+        let per_input = |n: usize| run_input_len(n, cell_channels);
         let per_output = |n: usize| CELL_OUTPUTS * OUT_CELLS * OUT_CELLS * n;
         let inputs: usize = self.runs.iter().map(|r| per_input(r.2)).sum();
         let outputs: usize = self.runs.iter().map(|r| per_output(r.2)).sum();
@@ -954,7 +959,7 @@ mod tests {
         assert_eq!(net.runs.iter().map(|r| r.2).sum::<usize>(), tiles);
         // Enough to gather on two threads.
         let values: usize = (net.runs.iter())
-            .map(|r| net.channels * CELL * CELL * CELLS * run_input_width(r.2) / CELL)
+            .map(|r| run_input_len(r.2, net.channels * CELL * CELL))
             .sum();
         assert!(values >= PARALLEL_FILL_VALUES, "{values} input values");
         // Tile by tile.

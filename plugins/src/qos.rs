@@ -6,9 +6,41 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use gst::glib;
+use gst::prelude::*;
+
 /// Frames made the cheaper way after each late report: half a second at 30 fps, long enough
 /// for a queue that fell behind to drain.
 pub const RELIEF_FRAMES: u32 = 15;
+
+/// An element's `qos-fallback` property (on by default): `cheaper` says what the element does
+/// on the frames after a late report, `otherwise` what it does with the property off.
+pub fn fallback_property(nick: &str, cheaper: &str, otherwise: &str) -> glib::ParamSpec {
+    glib::ParamSpecBoolean::builder("qos-fallback")
+        .nick(nick)
+        .blurb(&format!(
+            "When a synchronised sink downstream reports a late frame (QoS, as display sinks \
+             do under load), {cheaper} for the next {RELIEF_FRAMES} frames rather than let \
+             frames be dropped; files and sinks with sync=false never report lateness. \
+             false = {otherwise}"
+        ))
+        .default_value(true)
+        .mutable_playing()
+        .build()
+}
+
+/// An element's read-only `late-frames` counter ([`LateRelief::relieved`]); `made` says how
+/// those frames were made.
+pub fn late_frames_property(made: &str) -> glib::ParamSpec {
+    glib::ParamSpecUInt64::builder("late-frames")
+        .nick("Frames made cheaper when late")
+        .blurb(&format!(
+            "Frames made {made} since start because downstream reported lateness \
+             (qos-fallback)"
+        ))
+        .read_only()
+        .build()
+}
 
 /// The countdown of frames to make the cheaper way, and how many were.
 #[derive(Debug, Default)]

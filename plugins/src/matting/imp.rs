@@ -17,12 +17,11 @@ use slimmatte::refine::RefineSettings;
 
 use super::{SlimMatteOutput, SlimMatteRefine};
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
-use crate::qos::LateRelief;
+use crate::qos::{self, LateRelief};
 use crate::{property, video};
 
 const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: SlimMatteOutput = SlimMatteOutput::Matte;
-const DEFAULT_QOS_FALLBACK: bool = true;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -52,7 +51,7 @@ impl Default for Settings {
             band_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
-            qos_fallback: DEFAULT_QOS_FALLBACK,
+            qos_fallback: true,
             matte: MatteSettings::default(),
         }
     }
@@ -115,29 +114,14 @@ impl ObjectSubclass for SlimMatte {
 /// `qos-fallback` and `late-frames`: the band net left out while downstream reports lateness.
 fn qos_properties() -> [glib::ParamSpec; 2] {
     [
-        glib::ParamSpecBoolean::builder("qos-fallback")
-            .nick("Cheaper matte when late")
-            .blurb(&format!(
-                "When a synchronised sink downstream reports a late frame (QoS, as \
-                 display sinks do under load), make the next {} frames without the band \
-                 net (the refinement's matte, about two thirds of the matting stage's \
-                 cost) rather than let frames be dropped (in mattebin, trimapgen's \
-                 qos-fallback also runs the pose networks half as often); files and \
-                 sinks with sync=false never report lateness. false = always the band \
-                 net",
-                crate::qos::RELIEF_FRAMES
-            ))
-            .default_value(DEFAULT_QOS_FALLBACK)
-            .mutable_playing()
-            .build(),
-        glib::ParamSpecUInt64::builder("late-frames")
-            .nick("Frames made cheaper when late")
-            .blurb(
-                "Frames made without the band net since start because downstream \
-                 reported lateness (qos-fallback)",
-            )
-            .read_only()
-            .build(),
+        qos::fallback_property(
+            "Cheaper matte when late",
+            "make frames without the band net (the refinement's matte, about two thirds of \
+             the matting stage's cost; in mattebin, trimapgen also runs the pose networks \
+             half as often)",
+            "always the band net",
+        ),
+        qos::late_frames_property("without the band net"),
     ]
 }
 

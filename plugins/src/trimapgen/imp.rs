@@ -15,14 +15,13 @@ use slimmatte::trimap::{
 
 use super::TrimapGenOutput;
 use crate::latency::{ProcessingLatency, WARM_UP_SIZE};
-use crate::qos::{LateRelief, RELIEF_FRAMES};
+use crate::qos::{self, LateRelief};
 use crate::{property, video};
 
 /// 0 = the band is `band-fraction` of the frame's shorter side.
 const DEFAULT_BAND_WIDTH: u32 = 0;
 const DEFAULT_THREADS: u32 = slimmatte::runtime::DEFAULT_THREADS as u32;
 const DEFAULT_OUTPUT: TrimapGenOutput = TrimapGenOutput::Trimap;
-const DEFAULT_QOS_FALLBACK: bool = true;
 
 /// The pose cadence phase of the next element to start ([`TrimapGenerator::set_pose_phase`]).
 static POSE_PHASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -63,7 +62,7 @@ impl Default for Settings {
             pose_detector_model: None,
             threads: DEFAULT_THREADS,
             output: DEFAULT_OUTPUT,
-            qos_fallback: DEFAULT_QOS_FALLBACK,
+            qos_fallback: true,
         }
     }
 }
@@ -182,26 +181,13 @@ fn pose_properties() -> [glib::ParamSpec; 6] {
             .default_value(DEFAULT_POSE)
             .mutable_ready()
             .build(),
-        glib::ParamSpecBoolean::builder("qos-fallback")
-            .nick("Fewer pose runs when late")
-            .blurb(&format!(
-                "When a synchronised sink downstream reports a late frame (QoS, as display \
-                 sinks do under load), run the pose networks half as often (every \
-                 2 × pose-interval frames, the held mask moved with the person) for the next \
-                 {RELIEF_FRAMES} frames rather than let frames be dropped; files and sinks \
-                 with sync=false never report lateness. false = always pose-interval"
-            ))
-            .default_value(DEFAULT_QOS_FALLBACK)
-            .mutable_playing()
-            .build(),
-        glib::ParamSpecUInt64::builder("late-frames")
-            .nick("Frames made cheaper when late")
-            .blurb(
-                "Frames made with fewer pose runs since start because downstream reported \
-                 lateness (qos-fallback)",
-            )
-            .read_only()
-            .build(),
+        qos::fallback_property(
+            "Fewer pose runs when late",
+            "run the pose networks half as often (every 2 × pose-interval frames, the held \
+             mask moved with the person)",
+            "always pose-interval",
+        ),
+        qos::late_frames_property("with fewer pose runs"),
         glib::ParamSpecUInt::builder("pose-interval")
             .nick("Pose interval")
             .blurb(
