@@ -31,10 +31,20 @@
 //! and adds the correction itself, so the network file holds nothing but its convolutions. The
 //! training crate (`training/src/band/`) builds its samples with [`gather_tiles`] and
 //! [`coarse_matte`], so it sees exactly what this stage feeds.
+//!
+//! Engine: when the file is a plain chain of unpadded convolutions and ReLUs (what the training
+//! crate exports), [`BandNet`] computes it with its own kernel ([`kernel`]: direct AVX2
+//! convolutions, eight channels by eight cells, each run of tiles gathered and computed on one
+//! of two threads) after checking on a probe input that it answers as ONNX Runtime does; any
+//! other graph runs through ONNX Runtime. Same matte to within rounding, about half the time.
+
+mod kernel;
 
 use std::path::Path;
 
 use ndarray::Axis;
+
+use kernel::{CellConv, Scratch};
 
 use crate::frame::RgbaView;
 use crate::model::{Dim, Model, ModelError, ModelSpec, TensorSpec};
@@ -418,10 +428,25 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
     }
 }
 
-/// Input values of the runs a frame gathers on two threads when there are more (the network's
-/// threads are idle while the inputs are gathered; below this a second thread costs more than
-/// it saves).
+/// Input values of the runs a frame gathers (and, with the band net's own kernel, computes) on
+/// two threads when there are more (below this a second thread costs more than it saves).
 const PARALLEL_FILL_VALUES: usize = 1 << 18;
+
+/// The first runs of `runs` that hold about half of their `total` input values (`per_input`
+/// values a run of `n` tiles), as a count of runs and of values: where work on the runs is split
+/// between two threads.
+fn half_of_runs(
+    runs: &[(usize, usize, usize)],
+    total: usize,
+    per_input: impl Fn(usize) -> usize,
+) -> (usize, usize) {
+    let (mut split, mut half) = (0, 0);
+    while split < runs.len() - 1 && 2 * half < total {
+        half += per_input(runs[split].2);
+        split += 1;
+    }
+    (split, half)
+}
 
 /// Writes the inputs of `runs` (first centre's origin, tiles) back to back into `input`
 /// (`cell_channels` per cell), each as [`fill_region`] does: the first runs on a second thread
@@ -445,18 +470,65 @@ fn fill_runs(
         fill(runs, input);
         return;
     }
-    // The first runs that hold about half the values, and the rest.
-    let (mut split, mut half) = (0, 0);
-    while split < runs.len() - 1 && 2 * half < total {
-        half += per_input(runs[split].2);
-        split += 1;
-    }
+    let (split, half) = half_of_runs(runs, total, per_input);
     let (first, rest) = runs.split_at(split);
     let (first_input, rest_input) = input[..total].split_at_mut(half);
     std::thread::scope(|scope| {
         scope.spawn(|| fill(first, first_input));
         fill(rest, rest_input);
     });
+}
+
+/// Gathers each of `runs` into `input` and runs `conv` on it into `output` (both back to back,
+/// [`run_input_len`] and [`run_output_len`] values a run), the first runs on a second thread
+/// and the rest on this one when there is enough work, each thread with its own `scratch`.
+fn compute_runs(
+    source: &TileSource<'_>,
+    conv: &CellConv,
+    runs: &[(usize, usize, usize)],
+    (input, output): (&mut [f32], &mut [f32]),
+    scratch: &mut [Scratch; 2],
+) {
+    let cell_channels = conv.in_channels();
+    let per_input = |n: usize| run_input_len(n, cell_channels);
+    let work = |runs: &[(usize, usize, usize)],
+                input: &mut [f32],
+                output: &mut [f32],
+                scratch: &mut Scratch| {
+        let (mut at_in, mut at_out) = (0, 0);
+        for &(tx, ty, n) in runs {
+            let run_input = &mut input[at_in..at_in + per_input(n)];
+            fill_region(source, (tx, ty), n, run_input);
+            let run_output = &mut output[at_out..at_out + run_output_len(n)];
+            conv.run(
+                run_input,
+                (CELLS, run_input_width(n) / CELL),
+                run_output,
+                scratch,
+            );
+            (at_in, at_out) = (at_in + per_input(n), at_out + run_output_len(n));
+        }
+    };
+    let total: usize = runs.iter().map(|r| per_input(r.2)).sum();
+    let [first_scratch, rest_scratch] = scratch;
+    if total < PARALLEL_FILL_VALUES || runs.len() < 2 {
+        work(runs, input, output, rest_scratch);
+        return;
+    }
+    let (split, half) = half_of_runs(runs, total, per_input);
+    let (first, rest) = runs.split_at(split);
+    let half_out: usize = first.iter().map(|r| run_output_len(r.2)).sum();
+    let (first_input, rest_input) = input[..total].split_at_mut(half);
+    let (first_output, rest_output) = output.split_at_mut(half_out);
+    std::thread::scope(|scope| {
+        scope.spawn(|| work(first, first_input, first_output, first_scratch));
+        work(rest, rest_input, rest_output, rest_scratch);
+    });
+}
+
+/// Values of the output of a run of `tiles` tiles.
+fn run_output_len(tiles: usize) -> usize {
+    CELL_OUTPUTS * OUT_CELLS * OUT_CELLS * tiles
 }
 
 /// Adds the net's corrections for `batch` (`tiles × CELL_OUTPUTS × OUT_CELLS²`) to `alpha`, the
@@ -562,10 +634,55 @@ fn check_answer(
     Err(wrong_output(model.path(), &expected, tiles, &found))
 }
 
+/// Largest difference, on the probe input, at which the band net's own kernel counts as
+/// answering as ONNX Runtime does (both compute in `f32`, in different orders).
+const KERNEL_TOLERANCE: f32 = 1e-4;
+
+/// The band net's own kernel for `model`, if its file is a plain chain of convolutions with
+/// `cell_channels` inputs and the tile's margin as receptive field, and the kernel answers a
+/// probe run of two tiles (values that cover the inputs' range) as ONNX Runtime does.
+fn own_kernel(model: &mut Model, cell_channels: usize) -> Result<Option<CellConv>, ModelError> {
+    let conv = match CellConv::from_onnx(model.path()) {
+        Ok(Some(conv)) => conv,
+        Ok(None) => return Ok(None),
+        Err(reason) => {
+            return Err(ModelError::Inference {
+                path: model.path().to_path_buf(),
+                reason,
+            });
+        }
+    };
+    if conv.in_channels() != cell_channels
+        || conv.out_channels() != CELL_OUTPUTS
+        || conv.shrink() * CELL != TILE_MARGIN
+    {
+        return Ok(None);
+    }
+    let cells = run_input_width(2) / CELL;
+    let input: Vec<f32> = (0..cell_channels * CELLS * cells)
+        .map(|i| ((i * 7919) % 1013) as f32 / 1012.0)
+        .collect();
+    let mut expected = vec![0.0; run_output_len(2)];
+    model.run(&input, &[1, cell_channels, CELLS, cells], &mut expected)?;
+    let mut got = vec![0.0; run_output_len(2)];
+    conv.run(&input, (CELLS, cells), &mut got, &mut Scratch::default());
+    let agrees = expected
+        .iter()
+        .zip(&got)
+        .all(|(e, g)| (e - g).abs() <= KERNEL_TOLERANCE * (1.0 + e.abs()));
+    Ok(agrees.then_some(conv))
+}
+
 /// A loaded band net with its buffers, reused across frames.
 #[derive(Debug)]
 pub struct BandNet {
     model: Model,
+    /// The net's convolutions for the band net's own kernel ([`kernel`]), when the file is a
+    /// plain chain of them and the kernel answers the probe as ONNX Runtime does; `None`: ONNX
+    /// Runtime runs the net.
+    conv: Option<CellConv>,
+    /// The kernel's activation buffers, one per thread.
+    scratch: [Scratch; 2],
     /// Pixel channels: [`CHANNELS`], or [`TEMPORAL_CHANNELS`] for a temporal net.
     channels: usize,
     /// The soft tiles of the frame.
@@ -603,14 +720,28 @@ impl BandNet {
         let mut output = Vec::new();
         check_answer(&mut model, cell_channels, 1, &mut output)?;
         check_answer(&mut model, cell_channels, 2, &mut output)?;
+        let conv = own_kernel(&mut model, cell_channels)?;
         Ok(Self {
             model,
+            conv,
+            scratch: Default::default(),
             channels,
             batch: TileBatch::default(),
             runs: Vec::new(),
             input: Vec::new(),
             output,
         })
+    }
+
+    /// Whether the net runs on the band net's own kernel rather than ONNX Runtime.
+    pub fn uses_own_kernel(&self) -> bool {
+        self.conv.is_some()
+    }
+
+    /// Runs the net through ONNX Runtime from now on, as a file the kernel cannot read would
+    /// (for comparisons: the matte is the same to within rounding).
+    pub fn use_onnx_runtime(&mut self) {
+        self.conv = None;
     }
 
     /// Whether the net reads the previous frame's matte.
@@ -642,36 +773,50 @@ impl BandNet {
                 _ => self.runs.push((tx, ty, 1)),
             }
         }
-        // Runs of one length share a shape, so each length is one batch. Every input is
-        // gathered before any correction is written: a run's margin reads the coarse matte.
-        self.runs.sort_by_key(|&(_, _, n)| n);
         let cell_channels = self.channels * CELL * CELL;
         let per_input = |n: usize| run_input_len(n, cell_channels);
-        let per_output = |n: usize| CELL_OUTPUTS * OUT_CELLS * OUT_CELLS * n;
+        let per_output = run_output_len;
+        if self.conv.is_none() {
+            // Runs of one length share a shape, so each length is one ONNX Runtime batch.
+            self.runs.sort_by_key(|&(_, _, n)| n);
+        }
         let inputs: usize = self.runs.iter().map(|r| per_input(r.2)).sum();
         let outputs: usize = self.runs.iter().map(|r| per_output(r.2)).sum();
         // Every value is overwritten: resizing writes zeros only where a buffer grows.
         self.input.resize(inputs, 0.0);
         self.output.resize(outputs, 0.0);
+        // Every input is gathered before any correction is written: a run's margin reads the
+        // coarse matte.
         let source = TileSource::new(frame, crop, alpha, self.channels, previous);
-        fill_runs(&source, &self.runs, &mut self.input, cell_channels);
-        let (mut at_in, mut at_out) = (0, 0);
-        for group in self.runs.chunk_by(|a, b| a.2 == b.2) {
-            let n = group[0].2;
-            for chunk in group.chunks((MAX_BATCH / n).max(1)) {
-                let (len_in, len_out) = (chunk.len() * per_input(n), chunk.len() * per_output(n));
-                let shape = [chunk.len(), cell_channels, CELLS, run_input_width(n) / CELL];
-                let found = self.model.run(
-                    &self.input[at_in..at_in + len_in],
-                    &shape,
-                    &mut self.output[at_out..at_out + len_out],
-                )?;
-                let expected = [chunk.len(), CELL_OUTPUTS, OUT_CELLS, n * OUT_CELLS];
-                if found != expected {
-                    let found = format!("{found:?}");
-                    return Err(wrong_output(self.model.path(), &expected, n, &found));
+        if let Some(conv) = &self.conv {
+            compute_runs(
+                &source,
+                conv,
+                &self.runs,
+                (&mut self.input, &mut self.output),
+                &mut self.scratch,
+            );
+        } else {
+            fill_runs(&source, &self.runs, &mut self.input, cell_channels);
+            let (mut at_in, mut at_out) = (0, 0);
+            for group in self.runs.chunk_by(|a, b| a.2 == b.2) {
+                let n = group[0].2;
+                for chunk in group.chunks((MAX_BATCH / n).max(1)) {
+                    let (len_in, len_out) =
+                        (chunk.len() * per_input(n), chunk.len() * per_output(n));
+                    let shape = [chunk.len(), cell_channels, CELLS, run_input_width(n) / CELL];
+                    let found = self.model.run(
+                        &self.input[at_in..at_in + len_in],
+                        &shape,
+                        &mut self.output[at_out..at_out + len_out],
+                    )?;
+                    let expected = [chunk.len(), CELL_OUTPUTS, OUT_CELLS, n * OUT_CELLS];
+                    if found != expected {
+                        let found = format!("{found:?}");
+                        return Err(wrong_output(self.model.path(), &expected, n, &found));
+                    }
+                    (at_in, at_out) = (at_in + len_in, at_out + len_out);
                 }
-                (at_in, at_out) = (at_in + len_in, at_out + len_out);
             }
         }
         let mut at = 0;
@@ -950,6 +1095,8 @@ mod tests {
             .join("models")
             .join(crate::paths::BAND_MODEL);
         let mut net = BandNet::load(&model, 1).unwrap();
+        // The runs on the band net's own kernel, the single tiles below through ONNX Runtime.
+        assert!(net.uses_own_kernel());
         let mut by_runs = coarse.clone();
         let tiles = net
             .refine(&view, crop, &mut by_runs, Some(&previous))
@@ -957,7 +1104,7 @@ mod tests {
         assert!(net.runs.iter().any(|r| r.2 == MAX_RUN), "{:?}", net.runs);
         assert!(net.runs.iter().any(|r| r.2 == 1), "{:?}", net.runs);
         assert_eq!(net.runs.iter().map(|r| r.2).sum::<usize>(), tiles);
-        // Enough to gather on two threads.
+        // Enough to gather and compute on two threads.
         let values: usize = (net.runs.iter())
             .map(|r| run_input_len(r.2, net.channels * CELL * CELL))
             .sum();
@@ -987,5 +1134,48 @@ mod tests {
         assert!(worst < 1e-4, "runs and single tiles differ by {worst}");
         let changed = by_runs.iter().zip(&coarse).filter(|(a, c)| a != c).count();
         assert!(changed > 1000, "the net changed {changed} pixels");
+    }
+
+    #[test]
+    fn every_shipped_band_net_runs_on_the_own_kernel_as_on_onnx_runtime() {
+        let (w, h) = (300, 120);
+        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| match c {
+            3 if (40..70).contains(&y) || (200..216).contains(&x) => 128,
+            3 if y < 40 => 0,
+            3 => 255,
+            _ => ((x * 11 + y * 5 + c * 70 + (x * y) % 23) % 256) as u8,
+        });
+        let view = f.view();
+        let crop = band_crop(&view, 16).unwrap().0;
+        let (cw, ch) = (crop.2, crop.3);
+        let mut coarse = vec![0.0f32; cw * ch];
+        for (i, a) in coarse.iter_mut().enumerate() {
+            let (fx, fy) = (crop.0 + i % cw, crop.1 + i / cw);
+            *a = known_alpha(view[[fy, fx, 3]]).unwrap_or(((fx * 7 + fy * 3) % 90) as f32 / 90.0);
+        }
+        let previous: Vec<u8> = (0..w * h).map(|i| (i * 17 % 256) as u8).collect();
+        let models = crate::paths::project_root().join("models");
+        for name in [
+            "band_student.onnx",
+            "band_teacher.onnx",
+            "band_netslim.onnx",
+            "band_uniform.onnx",
+            "band_teacher_single_frame.onnx",
+        ] {
+            let mut net = BandNet::load(&models.join(name), 1).unwrap();
+            assert!(net.uses_own_kernel(), "{name}");
+            let previous = net.is_temporal().then_some(previous.as_slice());
+            let mut own = coarse.clone();
+            let tiles = net.refine(&view, crop, &mut own, previous).unwrap();
+            net.use_onnx_runtime();
+            let mut ort = coarse.clone();
+            assert_eq!(net.refine(&view, crop, &mut ort, previous).unwrap(), tiles);
+            let worst = (own.iter().zip(&ort))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{name}: the kernels differ by {worst}");
+            let changed = own.iter().zip(&coarse).filter(|(a, c)| a != c).count();
+            assert!(changed > 500, "{name} changed {changed} pixels");
+        }
     }
 }

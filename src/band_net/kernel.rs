@@ -1,0 +1,548 @@
+//! The band net's own convolution kernel: the net's few narrow, unpadded convolutions computed
+//! directly on the CPU, one run of tiles at a time, instead of through ONNX Runtime.
+//!
+//! The band net is small (widths of 8 channels, 1,684 parameters for the shipped student) and
+//! runs on a few dozen inputs of 30 × 30–142 cells a frame, where ONNX Runtime's general
+//! convolution (im2col and a matrix product per layer and call, up to eight calls a frame)
+//! spends most of its time outside the arithmetic (`results/band_net.md`: a third of the
+//! multiply–accumulates bought a tenth of the time). Here each layer is a direct convolution
+//! over channels-last activations, eight output channels at a time (one AVX2 register) for
+//! eight neighbouring cells at once, so each weight vector is loaded once per eight
+//! multiply–adds. The weights are read from the same ONNX file ([`CellConv::from_onnx`]): the
+//! file stays the model, and a graph that is not a plain chain of convolutions and ReLUs goes
+//! to ONNX Runtime as before. [`BandNet::load`](super::BandNet::load) also checks the two
+//! against each other on a probe input before it uses this one.
+
+use std::path::Path;
+
+use onnx_protobuf::{Message, ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
+
+/// Output channels computed together: one AVX2 register of `f32`.
+const LANES: usize = 8;
+/// Neighbouring output cells computed together (each with its own accumulators).
+const BLOCK: usize = 8;
+
+/// One convolution of the chain (BatchNorm already folded into it by the export).
+#[derive(Debug, Clone)]
+struct Layer {
+    cin: usize,
+    cout: usize,
+    /// `cout` rounded up to [`LANES`]; the padding channels have zero weights and bias.
+    cout_pad: usize,
+    kernel: usize,
+    dilation: usize,
+    relu: bool,
+    /// `[kernel²][cin][cout_pad]`: for each tap and input channel, the output channels' weights.
+    weights: Vec<f32>,
+    /// `[cout_pad]`.
+    bias: Vec<f32>,
+}
+
+impl Layer {
+    /// Cells the layer takes off each side of its input.
+    fn shrink(&self) -> usize {
+        self.dilation * (self.kernel / 2)
+    }
+}
+
+/// A plain chain of unpadded, stride-1 convolutions (each optionally followed by a ReLU), as the
+/// band net's export writes it.
+#[derive(Debug, Clone)]
+pub struct CellConv {
+    layers: Vec<Layer>,
+}
+
+/// Activation buffers of one thread, reused from run to run.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl CellConv {
+    /// Reads the chain of convolutions from the ONNX file at `path`. `Ok(None)`: the graph is a
+    /// valid model of some other form, which ONNX Runtime runs instead; `Err`: the file cannot
+    /// be read or parsed (the caller has already loaded it with ONNX Runtime, so this is not
+    /// expected).
+    pub fn from_onnx(path: &Path) -> Result<Option<Self>, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let model = ModelProto::parse_from_bytes(&bytes)
+            .map_err(|e| format!("parsing {}: {e}", path.display()))?;
+        Ok(Self::from_model(&model))
+    }
+
+    fn from_model(model: &ModelProto) -> Option<Self> {
+        let graph = model.graph.as_ref()?;
+        let initializer = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+        let inputs: Vec<_> = graph
+            .input
+            .iter()
+            .filter(|i| initializer(&i.name).is_none())
+            .collect();
+        if inputs.len() != 1 || graph.output.len() != 1 {
+            return None;
+        }
+        let mut current = inputs[0].name.clone();
+        let mut layers: Vec<Layer> = Vec::new();
+        let mut nodes = graph.node.iter().peekable();
+        while let Some(node) = nodes.next() {
+            if node.op_type != "Conv" || node.input.first() != Some(&current) {
+                return None;
+            }
+            let mut layer = conv_layer(node, &initializer)?;
+            if layers.last().is_some_and(|l| l.cout != layer.cin) {
+                return None;
+            }
+            current = node.output.first()?.clone();
+            if let Some(relu) = nodes.next_if(|n| n.op_type == "Relu") {
+                if relu.input.first() != Some(&current) {
+                    return None;
+                }
+                layer.relu = true;
+                current = relu.output.first()?.clone();
+            }
+            layers.push(layer);
+        }
+        (!layers.is_empty() && current == graph.output[0].name).then_some(Self { layers })
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.layers[0].cin
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.cout)
+    }
+
+    /// Cells the chain takes off each side of its input.
+    pub fn shrink(&self) -> usize {
+        self.layers.iter().map(Layer::shrink).sum()
+    }
+
+    /// Runs the chain on one input `[in_channels, height, width]` (planar, row-major) and
+    /// writes `[out_channels, height − 2·shrink, width − 2·shrink]` to `output`.
+    pub fn run(
+        &self,
+        input: &[f32],
+        (height, width): (usize, usize),
+        output: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let cells = height * width;
+        assert_eq!(input.len(), self.in_channels() * cells, "input size");
+        let s = self.shrink();
+        let (ho, wo) = (height - 2 * s, width - 2 * s);
+        assert_eq!(output.len(), self.out_channels() * ho * wo, "output size");
+        let widest = self.layers.iter().map(|l| l.cout_pad).max().unwrap_or(0);
+        let mut current = std::mem::take(&mut scratch.a);
+        let mut next = std::mem::take(&mut scratch.b);
+        current.resize(widest * cells, 0.0);
+        next.resize(widest * cells, 0.0);
+        let (mut h, mut w) = (height, width);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (oh, ow) = (h - 2 * layer.shrink(), w - 2 * layer.shrink());
+            // The first layer reads the planar input; each next one the channels-last result.
+            let source = if l == 0 {
+                Source::Planar(input)
+            } else {
+                Source::Interleaved(&current)
+            };
+            conv(
+                layer,
+                &source,
+                (h, w),
+                &mut next[..oh * ow * layer.cout_pad],
+            );
+            std::mem::swap(&mut current, &mut next);
+            (h, w) = (oh, ow);
+        }
+        let last = self.layers.last().expect("at least one layer");
+        for (p, values) in current[..ho * wo * last.cout_pad]
+            .chunks_exact(last.cout_pad)
+            .enumerate()
+        {
+            for (c, &v) in values[..last.cout].iter().enumerate() {
+                output[c * ho * wo + p] = v;
+            }
+        }
+        (scratch.a, scratch.b) = (current, next);
+    }
+}
+
+/// Where a layer reads its input: the planar network input, or a channels-last activation
+/// (`cout_pad` values per cell).
+enum Source<'a> {
+    Planar(&'a [f32]),
+    Interleaved(&'a [f32]),
+}
+
+/// The `Conv` node `node` as a layer, if it is unpadded, stride 1, ungrouped and square.
+fn conv_layer<'a>(
+    node: &NodeProto,
+    initializer: &impl Fn(&str) -> Option<&'a TensorProto>,
+) -> Option<Layer> {
+    let weight = initializer(node.input.get(1)?)?;
+    let dims: Vec<usize> = weight
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
+    let [cout, cin, kh, kw] = dims[..] else {
+        return None;
+    };
+    if kh != kw || kh.is_multiple_of(2) {
+        return None;
+    }
+    let mut dilation = 1;
+    for attr in &node.attribute {
+        let all = |v: i64| attr.ints.iter().all(|&i| i == v);
+        match attr.name.as_str() {
+            "kernel_shape" if all(kh as i64) => {}
+            "pads" if all(0) => {}
+            "strides" if all(1) => {}
+            "group" if attr.i == 1 => {}
+            "auto_pad" if matches!(&attr.s[..], b"NOTSET" | b"VALID") => {}
+            "dilations" if attr.ints.len() == 2 && attr.ints[0] == attr.ints[1] => {
+                dilation = usize::try_from(attr.ints[0]).ok().filter(|&d| d >= 1)?;
+            }
+            _ => return None,
+        }
+    }
+    let w = floats(weight)?;
+    let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+        Some(name) => floats(initializer(name)?)?,
+        None => vec![0.0; cout],
+    };
+    if w.len() != cout * cin * kh * kw || bias.len() != cout {
+        return None;
+    }
+    let cout_pad = cout.div_ceil(LANES) * LANES;
+    let taps = kh * kw;
+    let mut weights = vec![0.0; taps * cin * cout_pad];
+    for o in 0..cout {
+        for i in 0..cin {
+            for t in 0..taps {
+                weights[(t * cin + i) * cout_pad + o] = w[(o * cin + i) * taps + t];
+            }
+        }
+    }
+    let mut padded_bias = vec![0.0; cout_pad];
+    padded_bias[..cout].copy_from_slice(&bias);
+    Some(Layer {
+        cin,
+        cout,
+        cout_pad,
+        kernel: kh,
+        dilation,
+        relu: false,
+        weights,
+        bias: padded_bias,
+    })
+}
+
+/// A float tensor's values.
+fn floats(t: &TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != DataType::FLOAT as i32 {
+        return None;
+    }
+    if !t.raw_data.is_empty() {
+        return t.raw_data.len().is_multiple_of(4).then(|| {
+            t.raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        });
+    }
+    Some(t.float_data.clone())
+}
+
+/// One layer over an `h × w` input into `out` (channels-last, `cout_pad` per cell).
+fn conv(layer: &Layer, source: &Source<'_>, (h, w): (usize, usize), out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { avx2::conv(layer, source, (h, w), out) };
+        return;
+    }
+    conv_scalar(layer, source, (h, w), out);
+}
+
+/// Offsets of input cell `p`'s channel `c`: `p·cell + c·channel`.
+fn strides<'a>(source: &Source<'a>, layer: &Layer, cells: usize) -> (usize, usize, &'a [f32]) {
+    match *source {
+        Source::Planar(data) => (1, cells, data),
+        Source::Interleaved(data) => (layer.cin.div_ceil(LANES) * LANES, 1, data),
+    }
+}
+
+/// The portable build of [`conv`].
+fn conv_scalar(layer: &Layer, source: &Source<'_>, (h, w): (usize, usize), out: &mut [f32]) {
+    let s = layer.shrink();
+    let (oh, ow) = (h - 2 * s, w - 2 * s);
+    let (cell, channel, data) = strides(source, layer, h * w);
+    let (k, d, cp) = (layer.kernel, layer.dilation, layer.cout_pad);
+    for y in 0..oh {
+        for x in 0..ow {
+            let acc = &mut out[(y * ow + x) * cp..(y * ow + x + 1) * cp];
+            acc.copy_from_slice(&layer.bias);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let p = (y + ky * d) * w + x + kx * d;
+                    let tap = &layer.weights[(ky * k + kx) * layer.cin * cp..];
+                    for i in 0..layer.cin {
+                        let v = data[p * cell + i * channel];
+                        for (a, &wt) in acc.iter_mut().zip(&tap[i * cp..(i + 1) * cp]) {
+                            *a += v * wt;
+                        }
+                    }
+                }
+            }
+            if layer.relu {
+                for a in acc.iter_mut() {
+                    *a = a.max(0.0);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, LANES, Layer, Source, strides};
+
+    /// [`super::conv`] with AVX2 + FMA: eight output channels per register, [`BLOCK`]
+    /// neighbouring cells of a row at once.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn conv(
+        layer: &Layer,
+        source: &Source<'_>,
+        (h, w): (usize, usize),
+        out: &mut [f32],
+    ) {
+        let s = layer.shrink();
+        let (oh, ow) = (h - 2 * s, w - 2 * s);
+        let (cell, channel, data) = strides(source, layer, h * w);
+        assert!(out.len() >= oh * ow * layer.cout_pad);
+        for y in 0..oh {
+            let mut x = 0;
+            while x + BLOCK <= ow {
+                block::<BLOCK>(layer, data, (cell, channel), w, (y, x), ow, out);
+                x += BLOCK;
+            }
+            while x < ow {
+                block::<1>(layer, data, (cell, channel), w, (y, x), ow, out);
+                x += 1;
+            }
+        }
+    }
+
+    /// Output cells `(y, x .. x + N)` of every output-channel group.
+    #[target_feature(enable = "avx2,fma")]
+    fn block<const N: usize>(
+        layer: &Layer,
+        data: &[f32],
+        (cell, channel): (usize, usize),
+        w: usize,
+        (y, x): (usize, usize),
+        ow: usize,
+        out: &mut [f32],
+    ) {
+        let (k, d, cp, cin) = (layer.kernel, layer.dilation, layer.cout_pad, layer.cin);
+        // The last input value any cell of this block reads (bounds checked once).
+        let last = ((y + (k - 1) * d) * w + x + N - 1 + (k - 1) * d) * cell + (cin - 1) * channel;
+        assert!(last < data.len());
+        assert!(layer.weights.len() >= k * k * cin * cp && layer.bias.len() >= cp);
+        let zero = _mm256_setzero_ps();
+        for g in (0..cp).step_by(LANES) {
+            // SAFETY: every pointer below is inside `layer.weights`, `layer.bias`, `data` or
+            // `out`, as the asserts above and in `conv` bound them.
+            unsafe {
+                let bias = _mm256_loadu_ps(layer.bias.as_ptr().add(g));
+                let mut acc = [bias; N];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let p = (y + ky * d) * w + x + kx * d;
+                        let base = data.as_ptr().add(p * cell);
+                        let tap = layer.weights.as_ptr().add((ky * k + kx) * cin * cp + g);
+                        for i in 0..cin {
+                            let wv = _mm256_loadu_ps(tap.add(i * cp));
+                            let col = base.add(i * channel);
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                let v = _mm256_broadcast_ss(&*col.add(j * cell));
+                                *a = _mm256_fmadd_ps(v, wv, *a);
+                            }
+                        }
+                    }
+                }
+                for (j, a) in acc.iter().enumerate() {
+                    let v = if layer.relu {
+                        _mm256_max_ps(*a, zero)
+                    } else {
+                        *a
+                    };
+                    _mm256_storeu_ps(out.as_mut_ptr().add((y * ow + x + j) * cp + g), v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer with weights and bias from a fixed pseudo-random sequence.
+    fn layer(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        dilation: usize,
+        relu: bool,
+        seed: usize,
+    ) -> Layer {
+        let value = |i: usize| (((i + seed) * 2654435761) % 1000) as f32 / 500.0 - 1.0;
+        let taps = kernel * kernel;
+        // The ONNX order `[cout][cin][tap]`, laid out as `conv_layer` does.
+        let onnx: Vec<f32> = (0..cout * cin * taps).map(value).collect();
+        let cout_pad = cout.div_ceil(LANES) * LANES;
+        let mut weights = vec![0.0; taps * cin * cout_pad];
+        for o in 0..cout {
+            for i in 0..cin {
+                for t in 0..taps {
+                    weights[(t * cin + i) * cout_pad + o] = onnx[(o * cin + i) * taps + t];
+                }
+            }
+        }
+        let mut bias = vec![0.0; cout_pad];
+        for (o, b) in bias[..cout].iter_mut().enumerate() {
+            *b = value(7 * o + 3) * 0.1;
+        }
+        Layer {
+            cin,
+            cout,
+            cout_pad,
+            kernel,
+            dilation,
+            relu,
+            weights,
+            bias,
+        }
+    }
+
+    /// The band net's shape: 1×1, 3×3 dilation 2, 3×3 dilation 4 (ReLU after each), 3×3 head.
+    fn chain(cin: usize, width: usize) -> CellConv {
+        CellConv {
+            layers: vec![
+                layer(cin, width, 1, 1, true, 1),
+                layer(width, width, 3, 2, true, 2),
+                layer(width, width, 3, 4, true, 3),
+                layer(width, 4, 3, 1, false, 4),
+            ],
+        }
+    }
+
+    /// An unpadded convolution by its definition, planar in and out.
+    fn reference(layer: &Layer, input: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
+        let s = layer.shrink();
+        let (oh, ow) = (h - 2 * s, w - 2 * s);
+        let (k, d, cp) = (layer.kernel, layer.dilation, layer.cout_pad);
+        let mut out = vec![0.0; layer.cout * oh * ow];
+        for o in 0..layer.cout {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut sum = layer.bias[o] as f64;
+                    for i in 0..layer.cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let v = input[(i * h + y + ky * d) * w + x + kx * d];
+                                let wt = layer.weights[((ky * k + kx) * layer.cin + i) * cp + o];
+                                sum += v as f64 * wt as f64;
+                            }
+                        }
+                    }
+                    let v = sum as f32;
+                    out[(o * oh + y) * ow + x] = if layer.relu { v.max(0.0) } else { v };
+                }
+            }
+        }
+        out
+    }
+
+    fn input(channels: usize, (h, w): (usize, usize)) -> Vec<f32> {
+        (0..channels * h * w)
+            .map(|i| ((i * 7919) % 997) as f32 / 996.0)
+            .collect()
+    }
+
+    #[test]
+    fn the_chain_computes_the_convolutions_by_their_definition() {
+        // Widths 8 (one register) and 12 (a padded second group); runs of one and three tiles.
+        for (cin, width, size) in [(24, 8, (30, 30)), (20, 12, (30, 62)), (24, 16, (22, 37))] {
+            let net = chain(cin, width);
+            let x = input(cin, size);
+            let mut want = x.clone();
+            let mut hw = size;
+            for l in &net.layers {
+                want = reference(l, &want, hw);
+                hw = (hw.0 - 2 * l.shrink(), hw.1 - 2 * l.shrink());
+            }
+            let mut got = vec![0.0; want.len()];
+            net.run(&x, size, &mut got, &mut Scratch::default());
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "({cin}, {width}, {size:?}): off by {worst}");
+            assert!(want.iter().any(|&v| v.abs() > 1.0), "a test that can fail");
+            // The portable build agrees with the vectorised one.
+            let mut portable = x.clone();
+            let mut hw = size;
+            for l in &net.layers {
+                let (oh, ow) = (hw.0 - 2 * l.shrink(), hw.1 - 2 * l.shrink());
+                let mut out = vec![0.0; oh * ow * l.cout_pad];
+                let source = if std::ptr::eq(l, &net.layers[0]) {
+                    Source::Planar(&portable)
+                } else {
+                    Source::Interleaved(&portable)
+                };
+                conv_scalar(l, &source, hw, &mut out);
+                portable = out;
+                hw = (oh, ow);
+            }
+            let last = net.layers.last().unwrap();
+            for (p, v) in portable.chunks_exact(last.cout_pad).enumerate() {
+                for c in 0..last.cout {
+                    let g = got[c * hw.0 * hw.1 + p];
+                    assert!((v[c] - g).abs() < 1e-4, "portable {} against {g}", v[c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_graph_other_than_a_chain_of_convolutions_is_left_to_onnx_runtime() {
+        let models = crate::paths::project_root().join("models");
+        // The crop matting net: pooling, resizing, additions.
+        assert!(
+            CellConv::from_onnx(&models.join("matting_student.onnx"))
+                .unwrap()
+                .is_none()
+        );
+        let net = CellConv::from_onnx(&models.join("band_student.onnx"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (net.in_channels(), net.out_channels(), net.shrink()),
+            (24, 4, 7)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.onnx");
+        std::fs::write(&bad, b"not a protobuf at all").unwrap();
+        assert!(CellConv::from_onnx(&bad).is_err());
+    }
+}
