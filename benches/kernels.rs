@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the pre/post-processing kernels that run on every frame, with
 //! throughput in (output) pixels per second: resizing, the trimap band (TrimapBuilder's
 //! threshold + exact distance transform, the erode/dilate of the pipeline), the guided
-//! upsampler, the band net's tile gathering and compositing.
+//! upsampler, the band net's tile gathering, the whole band net on its own kernel and through
+//! ONNX Runtime, and compositing.
 //!
 //! `cargo bench --bench kernels` (HTML-free: criterion's default features are off).
 
@@ -9,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use slimmatte::band_net::{TEMPORAL_CHANNELS, TileBatch, band_crop, gather_tiles};
+use slimmatte::band_net::{BandNet, TEMPORAL_CHANNELS, TileBatch, band_crop, gather_tiles};
 use slimmatte::composite::{Background, Compositor, DEFAULT_BLUR_SIGMA, DEFAULT_COLOR, rgb};
 use slimmatte::filter::GuidedUpsampler;
 use slimmatte::frame::{rgba_view, rgba_view_mut};
@@ -104,51 +105,104 @@ fn guided(c: &mut Criterion) {
     g.finish();
 }
 
+/// A person-sized disc's frame with the trimap in alpha, its band crop, a coarse matte on the
+/// crop (the trimap's 0 / 1, a ramp across the band) and a previous matte.
+struct DiscBand {
+    data: Vec<u8>,
+    crop: (usize, usize, usize, usize),
+    coarse: Vec<f32>,
+    previous: Vec<u8>,
+}
+
+fn disc_band(w: usize, h: usize) -> DiscBand {
+    let m = mask(w, h);
+    let mut trimap = vec![0u8; w * h];
+    TrimapBuilder::new().build(
+        &m,
+        w,
+        h,
+        DEFAULT_THRESHOLD,
+        DEFAULT_BAND_FRACTION * h as f32,
+        &mut trimap,
+    );
+    let mut data = frame(w, h);
+    for (px, &t) in data.chunks_exact_mut(4).zip(&trimap) {
+        px[3] = t;
+    }
+    let view = rgba_view(&data, w, h, w * 4).unwrap();
+    let (crop, _) = band_crop(&view, 16).expect("the disc has a band");
+    let (cx, cy, cw, ch) = crop;
+    let coarse: Vec<f32> = (0..cw * ch)
+        .map(|i| match trimap[(cy + i / cw) * w + cx + i % cw] {
+            0 => 0.0,
+            255 => 1.0,
+            t => t as f32 / 255.0,
+        })
+        .collect();
+    let previous: Vec<u8> = m.iter().map(|&a| (a * 255.0) as u8).collect();
+    DiscBand {
+        data,
+        crop,
+        coarse,
+        previous,
+    }
+}
+
 /// The band net's input for one frame: every soft tile of a person-sized disc's band, temporal
 /// channels with a previous matte (the default net's), as the matting stage gathers it.
 fn band_gather(c: &mut Criterion) {
     let mut g = c.benchmark_group("band_gather");
     for (w, h) in SIZES {
-        let m = mask(w, h);
-        let mut trimap = vec![0u8; w * h];
-        TrimapBuilder::new().build(
-            &m,
-            w,
-            h,
-            DEFAULT_THRESHOLD,
-            DEFAULT_BAND_FRACTION * h as f32,
-            &mut trimap,
-        );
-        let mut data = frame(w, h);
-        for (px, &t) in data.chunks_exact_mut(4).zip(&trimap) {
-            px[3] = t;
-        }
-        let view = rgba_view(&data, w, h, w * 4).unwrap();
-        let (crop, _) = band_crop(&view, 16).expect("the disc has a band");
-        let (cx, cy, cw, ch) = crop;
-        // The coarse matte: the trimap's 0 / 1, a ramp across the band.
-        let coarse: Vec<f32> = (0..cw * ch)
-            .map(|i| match trimap[(cy + i / cw) * w + cx + i % cw] {
-                0 => 0.0,
-                255 => 1.0,
-                t => t as f32 / 255.0,
-            })
-            .collect();
-        let previous: Vec<u8> = m.iter().map(|&a| (a * 255.0) as u8).collect();
+        let band = disc_band(w, h);
+        let view = rgba_view(&band.data, w, h, w * 4).unwrap();
         let mut batch = TileBatch::default();
         g.throughput(Throughput::Elements((w * h) as u64));
         g.bench_function(BenchmarkId::new("temporal", w), |b| {
             b.iter(|| {
                 gather_tiles(
                     black_box(&view),
-                    crop,
-                    &coarse,
+                    band.crop,
+                    &band.coarse,
                     TEMPORAL_CHANNELS,
-                    Some(&previous),
+                    Some(&band.previous),
                     &mut batch,
                 )
             })
         });
+    }
+    g.finish();
+}
+
+/// The whole band net on that frame (the shipped student: gathering, the network, the
+/// corrections), on its own kernel and through ONNX Runtime (2 threads).
+fn band_net(c: &mut Criterion) {
+    let model = slimmatte::paths::project_root()
+        .join("models")
+        .join(slimmatte::paths::BAND_MODEL);
+    let mut g = c.benchmark_group("band_net");
+    for (w, h) in SIZES {
+        let band = disc_band(w, h);
+        let view = rgba_view(&band.data, w, h, w * 4).unwrap();
+        for engine in ["own_kernel", "onnx_runtime"] {
+            let mut net = BandNet::load(&model, 2).expect("the shipped band net loads");
+            if engine == "onnx_runtime" {
+                net.use_onnx_runtime();
+            }
+            let mut alpha = band.coarse.clone();
+            g.throughput(Throughput::Elements((w * h) as u64));
+            g.bench_function(BenchmarkId::new(engine, w), |b| {
+                b.iter(|| {
+                    alpha.copy_from_slice(&band.coarse);
+                    net.refine(
+                        black_box(&view),
+                        band.crop,
+                        &mut alpha,
+                        Some(&band.previous),
+                    )
+                    .unwrap()
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -192,6 +246,6 @@ fn composite(c: &mut Criterion) {
 criterion_group! {
     name = kernels;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
-    targets = resize, trimap, guided, band_gather, composite
+    targets = resize, trimap, guided, band_gather, band_net, composite
 }
 criterion_main!(kernels);

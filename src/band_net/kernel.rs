@@ -130,25 +130,85 @@ impl CellConv {
         output: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        let cells = height * width;
-        assert_eq!(input.len(), self.in_channels() * cells, "input size");
-        let s = self.shrink();
-        let (ho, wo) = (height - 2 * s, width - 2 * s);
-        assert_eq!(output.len(), self.out_channels() * ho * wo, "output size");
+        assert_eq!(
+            input.len(),
+            self.in_channels() * height * width,
+            "input size"
+        );
+        let first = &self.layers[0];
+        let (oh, ow) = (height - 2 * first.shrink(), width - 2 * first.shrink());
+        let out = self.first_layer_output((oh, ow), scratch);
+        conv(first, &Source::Planar(input), (height, width), out);
+        self.run_after_first_layer((oh, ow), output, scratch);
+    }
+
+    /// Whether the first layer is 1×1, so that [`first_layer_row`](Self::first_layer_row) can
+    /// compute it as the input is gathered.
+    pub fn first_layer_is_pointwise(&self) -> bool {
+        self.layers[0].kernel == 1
+    }
+
+    /// Values per cell of the first layer's output (channels-last).
+    pub fn first_layer_stride(&self) -> usize {
+        self.layers[0].cout_pad
+    }
+
+    /// The buffer for the first layer's output on `height × width` cells (channels-last,
+    /// [`first_layer_stride`](Self::first_layer_stride) values a cell).
+    pub fn first_layer_output<'a>(
+        &self,
+        (height, width): (usize, usize),
+        scratch: &'a mut Scratch,
+    ) -> &'a mut [f32] {
         let widest = self.layers.iter().map(|l| l.cout_pad).max().unwrap_or(0);
+        scratch.a.resize(widest * height * width, 0.0);
+        scratch.b.resize(widest * height * width, 0.0);
+        &mut scratch.a[..height * width * self.first_layer_stride()]
+    }
+
+    /// Adds pixel row `i` (0 or 1) of a row of 2×2 cells to the pointwise first layer's output
+    /// `cells` (one row of cells, channels-last): `values[k][u]` is pixel channel `k` of pixel
+    /// column `u`, and the cells' input channel `(i·2 + j)·K + k` is channel `k` of the cell's
+    /// pixel `(i, j)`, `K = values.len()` ([`super::cell_offset`]'s order). Row 0 starts from
+    /// the bias; row 1 completes the cells (and applies the layer's ReLU).
+    pub fn first_layer_row<const M: usize>(
+        &self,
+        i: usize,
+        values: &[[f32; M]],
+        cells: &mut [f32],
+    ) {
+        let layer = &self.layers[0];
+        assert!(layer.kernel == 1 && i < 2 && layer.cin == 4 * values.len());
+        assert!(2 * cells.len() / layer.cout_pad <= M);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { avx2::pointwise_row(layer, i, values, cells) };
+            return;
+        }
+        pointwise_row_scalar(layer, i, values, cells);
+    }
+
+    /// Runs the layers after the first on its output, left by [`run`](Self::run) or by
+    /// [`first_layer_row`](Self::first_layer_row) in
+    /// [`first_layer_output`](Self::first_layer_output)'s buffer (`height × width` cells), and
+    /// writes the planar result to `output`.
+    pub fn run_after_first_layer(
+        &self,
+        (height, width): (usize, usize),
+        output: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let rest = self.shrink() - self.layers[0].shrink();
+        let (ho, wo) = (height - 2 * rest, width - 2 * rest);
+        assert_eq!(output.len(), self.out_channels() * ho * wo, "output size");
         let mut current = std::mem::take(&mut scratch.a);
         let mut next = std::mem::take(&mut scratch.b);
-        current.resize(widest * cells, 0.0);
-        next.resize(widest * cells, 0.0);
         let (mut h, mut w) = (height, width);
-        for (l, layer) in self.layers.iter().enumerate() {
+        for layer in &self.layers[1..] {
             let (oh, ow) = (h - 2 * layer.shrink(), w - 2 * layer.shrink());
-            // The first layer reads the planar input; each next one the channels-last result.
-            let source = if l == 0 {
-                Source::Planar(input)
-            } else {
-                Source::Interleaved(&current)
-            };
+            let source = Source::Interleaved(&current);
             conv(
                 layer,
                 &source,
@@ -168,6 +228,35 @@ impl CellConv {
             }
         }
         (scratch.a, scratch.b) = (current, next);
+    }
+}
+
+/// The portable build of [`CellConv::first_layer_row`].
+fn pointwise_row_scalar<const M: usize>(
+    layer: &Layer,
+    i: usize,
+    values: &[[f32; M]],
+    cells: &mut [f32],
+) {
+    let (cp, k_count) = (layer.cout_pad, values.len());
+    for (cu, acc) in cells.chunks_exact_mut(cp).enumerate() {
+        if i == 0 {
+            acc.copy_from_slice(&layer.bias);
+        }
+        for j in 0..2 {
+            for (k, channel) in values.iter().enumerate() {
+                let v = channel[2 * cu + j];
+                let row = &layer.weights[((i * 2 + j) * k_count + k) * cp..][..cp];
+                for (a, &wt) in acc.iter_mut().zip(row) {
+                    *a += v * wt;
+                }
+            }
+        }
+        if i == 1 && layer.relu {
+            for a in acc.iter_mut() {
+                *a = a.max(0.0);
+            }
+        }
     }
 }
 
@@ -336,6 +425,81 @@ mod avx2 {
             while x < ow {
                 block::<1>(layer, data, (cell, channel), w, (y, x), ow, out);
                 x += 1;
+            }
+        }
+    }
+
+    /// [`super::pointwise_row_scalar`] with AVX2 + FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn pointwise_row<const M: usize>(
+        layer: &Layer,
+        i: usize,
+        values: &[[f32; M]],
+        cells: &mut [f32],
+    ) {
+        let (cp, k_count) = (layer.cout_pad, values.len());
+        let count = cells.len() / cp;
+        assert!(2 * count <= M && layer.weights.len() >= 4 * k_count * cp);
+        for g in (0..cp).step_by(LANES) {
+            let mut cu = 0;
+            while cu + BLOCK <= count {
+                pointwise_block::<BLOCK, M>(layer, i, values, cells, cu, g);
+                cu += BLOCK;
+            }
+            while cu < count {
+                pointwise_block::<1, M>(layer, i, values, cells, cu, g);
+                cu += 1;
+            }
+        }
+    }
+
+    /// Cells `cu .. cu + N` of output-channel group `g` of [`pointwise_row`]: `N` independent
+    /// accumulators, each weight vector loaded once for all of them.
+    #[target_feature(enable = "avx2,fma")]
+    fn pointwise_block<const N: usize, const M: usize>(
+        layer: &Layer,
+        i: usize,
+        values: &[[f32; M]],
+        cells: &mut [f32],
+        cu: usize,
+        g: usize,
+    ) {
+        let (cp, k_count) = (layer.cout_pad, values.len());
+        assert!(2 * (cu + N) <= M && (cu + N) * cp <= cells.len() && g + LANES <= cp);
+        // SAFETY: the weights read are those of taps (i, 0..2) and channels 0..K, inside
+        // `layer.weights` (asserted by the caller); the values read are columns < 2·(cu + N) <= M;
+        // the cells read and written are below (cu + N)·cp <= cells.len().
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); N];
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = if i == 0 {
+                    _mm256_loadu_ps(layer.bias.as_ptr().add(g))
+                } else {
+                    _mm256_loadu_ps(cells.as_ptr().add((cu + c) * cp + g))
+                };
+            }
+            for j in 0..2 {
+                for (k, channel) in values.iter().enumerate() {
+                    let w = _mm256_loadu_ps(
+                        layer
+                            .weights
+                            .as_ptr()
+                            .add(((i * 2 + j) * k_count + k) * cp + g),
+                    );
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let v = _mm256_broadcast_ss(channel.get_unchecked(2 * (cu + c) + j));
+                        *a = _mm256_fmadd_ps(v, w, *a);
+                    }
+                }
+            }
+            let zero = _mm256_setzero_ps();
+            for (c, a) in acc.iter().enumerate() {
+                let v = if i == 1 && layer.relu {
+                    _mm256_max_ps(*a, zero)
+                } else {
+                    *a
+                };
+                _mm256_storeu_ps(cells.as_mut_ptr().add((cu + c) * cp + g), v);
             }
         }
     }
@@ -520,6 +684,53 @@ mod tests {
                     let g = got[c * hw.0 * hw.1 + p];
                     assert!((v[c] - g).abs() < 1e-4, "portable {} against {g}", v[c]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_layer_computed_row_by_row_gives_what_the_planar_input_gives() {
+        // Pixel channels K = 6 (a temporal net) and 5; the cells' channel (i·2 + j)·K + k.
+        for k_count in [6, 5] {
+            let net = chain(4 * k_count, 8);
+            let (h, w) = (30, 46);
+            let x = input(4 * k_count, (h, w));
+            let s = net.shrink();
+            let mut want = vec![0.0; 4 * (h - 2 * s) * (w - 2 * s)];
+            net.run(&x, (h, w), &mut want, &mut Scratch::default());
+            let mut scratch = Scratch::default();
+            let stride = net.first_layer_stride();
+            let first = net.first_layer_output((h, w), &mut scratch);
+            // Pixel rows: 2h rows of 2w pixels, pixel (u, v) of channel k from the planar cells.
+            for v in 0..2 * h {
+                let mut values = [[0.0f32; 128]; 6];
+                for (k, channel) in values.iter_mut().enumerate().take(k_count) {
+                    for (u, value) in channel.iter_mut().enumerate().take(2 * w) {
+                        let c = ((v % 2) * 2 + u % 2) * k_count + k;
+                        *value = x[(c * h + v / 2) * w + u / 2];
+                    }
+                }
+                let cells = &mut first[(v / 2) * w * stride..][..w * stride];
+                net.first_layer_row(v % 2, &values[..k_count], cells);
+            }
+            let mut got = vec![0.0; want.len()];
+            net.run_after_first_layer((h, w), &mut got, &mut scratch);
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "K = {k_count}: off by {worst}");
+            // The portable build of the row.
+            let mut portable = vec![0.0; w * stride];
+            let mut vectorised = vec![0.0; w * stride];
+            let values = [[0.25f32; 128]; 6];
+            for i in 0..2 {
+                pointwise_row_scalar(&net.layers[0], i, &values[..k_count], &mut portable);
+                net.first_layer_row(i, &values[..k_count], &mut vectorised);
+            }
+            for (a, b) in portable.iter().zip(&vectorised) {
+                assert!((a - b).abs() < 1e-5, "portable {a} against {b}");
             }
         }
     }

@@ -360,12 +360,19 @@ pub fn run_output_offset(u: usize, v: usize, tiles: usize) -> usize {
     ((v % CELL) * CELL + u % CELL) * OUT_CELLS * cells + (v / CELL) * cells + u / CELL
 }
 
-/// Writes the input of the run of `tiles` tiles side by side whose first centre starts at
-/// `(tx, ty)` into `input` (the [`run_cell_offset`] layout), row by row: a row's values are
-/// read once, then each channel goes out as two contiguous runs (even and odd columns). Every
-/// input pixel is the one [`gather_tiles`] defines, so the unpadded net answers for each tile
-/// of the run exactly as for the tile alone.
-fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, input: &mut [f32]) {
+/// One input row of a run, channel by channel ([`MAX_RUN_INPUT`] columns at most).
+type InputRow = [[f32; MAX_RUN_INPUT]; TEMPORAL_CHANNELS];
+
+/// Computes the input rows of the run of `tiles` tiles side by side whose first centre starts
+/// at `(tx, ty)`, top to bottom, and hands each to `sink` as `(v, row)`: channel `k` of input
+/// pixel `(u, v)` is `row[k][u]`. Every input pixel is the one [`gather_tiles`] defines, so the
+/// unpadded net answers for each tile of the run exactly as for the tile alone.
+fn input_rows(
+    source: &TileSource<'_>,
+    (tx, ty): (usize, usize),
+    tiles: usize,
+    mut sink: impl FnMut(usize, &InputRow),
+) {
     let &TileSource {
         frame,
         crop: (cx, cy, cw, ch),
@@ -376,15 +383,12 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
     let (width, height) = (frame.shape()[1], frame.shape()[0]);
     let temporal = channels == TEMPORAL_CHANNELS;
     let columns = run_input_width(tiles);
-    let cells = columns / CELL;
     let mut xs = [0usize; MAX_RUN_INPUT];
     for (u, x) in xs[..columns].iter_mut().enumerate() {
         *x = (tx + u).saturating_sub(TILE_MARGIN).min(width - 1);
     }
     let inside_x = |x: usize| x >= cx && x < cx + cw;
-    // One input row's values, channel by channel, then written out as contiguous runs: for a
-    // channel and a column parity, a row's pixels are consecutive cells of one plane.
-    let mut values = [[0.0f32; MAX_RUN_INPUT]; TEMPORAL_CHANNELS];
+    let mut values: InputRow = [[0.0f32; MAX_RUN_INPUT]; TEMPORAL_CHANNELS];
     for v in 0..TILE_INPUT {
         let y = (ty + v).saturating_sub(TILE_MARGIN).min(height - 1);
         let row = frame.index_axis(Axis(0), y);
@@ -413,6 +417,18 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
                 };
             }
         }
+        sink(v, &values);
+    }
+}
+
+/// Writes the input of the run of `tiles` tiles whose first centre starts at `(tx, ty)` into
+/// `input` (the [`run_cell_offset`] layout), row by row: a row's values are computed once
+/// ([`input_rows`]), then each channel goes out as two contiguous runs (even and odd columns).
+fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, input: &mut [f32]) {
+    let channels = source.channels;
+    let columns = run_input_width(tiles);
+    let cells = columns / CELL;
+    input_rows(source, (tx, ty), tiles, |v, values| {
         for (k, channel) in values.iter().enumerate().take(channels) {
             for parity in 0..CELL {
                 let start = run_cell_offset(k, parity, v, channels, tiles);
@@ -425,7 +441,7 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
                 }
             }
         }
-    }
+    });
 }
 
 /// Input values of the runs a frame gathers (and, with the band net's own kernel, computes) on
@@ -479,9 +495,11 @@ fn fill_runs(
     });
 }
 
-/// Gathers each of `runs` into `input` and runs `conv` on it into `output` (both back to back,
-/// [`run_input_len`] and [`run_output_len`] values a run), the first runs on a second thread
-/// and the rest on this one when there is enough work, each thread with its own `scratch`.
+/// Gathers each of `runs` and runs `conv` on it into `output` (back to back, [`run_output_len`]
+/// values a run), the first runs on a second thread and the rest on this one when there is
+/// enough work, each thread with its own `scratch`. A pointwise first layer is computed as the
+/// input is gathered ([`CellConv::first_layer_row`]); otherwise each run's input is stored in
+/// `input` first ([`run_input_len`] values a run, back to back).
 fn compute_runs(
     source: &TileSource<'_>,
     conv: &CellConv,
@@ -497,15 +515,23 @@ fn compute_runs(
                 scratch: &mut Scratch| {
         let (mut at_in, mut at_out) = (0, 0);
         for &(tx, ty, n) in runs {
-            let run_input = &mut input[at_in..at_in + per_input(n)];
-            fill_region(source, (tx, ty), n, run_input);
+            let size = (CELLS, run_input_width(n) / CELL);
             let run_output = &mut output[at_out..at_out + run_output_len(n)];
-            conv.run(
-                run_input,
-                (CELLS, run_input_width(n) / CELL),
-                run_output,
-                scratch,
-            );
+            if conv.first_layer_is_pointwise() {
+                // The first layer is computed row by row as the input is gathered: the input
+                // itself is never stored.
+                let stride = conv.first_layer_stride();
+                let first = conv.first_layer_output(size, scratch);
+                input_rows(source, (tx, ty), n, |v, values| {
+                    let cells = &mut first[(v / CELL) * size.1 * stride..][..size.1 * stride];
+                    conv.first_layer_row(v % CELL, &values[..source.channels], cells);
+                });
+                conv.run_after_first_layer(size, run_output, scratch);
+            } else {
+                let run_input = &mut input[at_in..at_in + per_input(n)];
+                fill_region(source, (tx, ty), n, run_input);
+                conv.run(run_input, size, run_output, scratch);
+            }
             (at_in, at_out) = (at_in + per_input(n), at_out + run_output_len(n));
         }
     };
@@ -518,7 +544,8 @@ fn compute_runs(
     let (split, half) = half_of_runs(runs, total, per_input);
     let (first, rest) = runs.split_at(split);
     let half_out: usize = first.iter().map(|r| run_output_len(r.2)).sum();
-    let (first_input, rest_input) = input[..total].split_at_mut(half);
+    // Without stored inputs (a pointwise first layer) `input` is empty.
+    let (first_input, rest_input) = input.split_at_mut(half.min(input.len()));
     let (first_output, rest_output) = output.split_at_mut(half_out);
     std::thread::scope(|scope| {
         scope.spawn(|| work(first, first_input, first_output, first_scratch));
@@ -782,8 +809,14 @@ impl BandNet {
         }
         let inputs: usize = self.runs.iter().map(|r| per_input(r.2)).sum();
         let outputs: usize = self.runs.iter().map(|r| per_output(r.2)).sum();
-        // Every value is overwritten: resizing writes zeros only where a buffer grows.
-        self.input.resize(inputs, 0.0);
+        // Every value is overwritten: resizing writes zeros only where a buffer grows. The own
+        // kernel computes a pointwise first layer as it gathers, so it stores no input.
+        let stores_input = self
+            .conv
+            .as_ref()
+            .is_none_or(|c| !c.first_layer_is_pointwise());
+        self.input
+            .resize(if stores_input { inputs } else { 0 }, 0.0);
         self.output.resize(outputs, 0.0);
         // Every input is gathered before any correction is written: a run's margin reads the
         // coarse matte.
