@@ -86,7 +86,10 @@ fn band_model_blurb() -> String {
          '{OUTPUT_NAME}' [N,{CELL_OUTPUTS},{OUT_CELLS},{OUT_CELLS}], the correction of each pixel of \
          the tile's {TILE}×{TILE} centre; up to {MAX_RUN} soft tiles side by side run as one input \
          {OUT_CELLS}·k+{MARGIN_CELLS} cells wide, so the net must be fully convolutional); loaded \
-         and checked at start when band-net is on"
+         and checked at start when band-net is on. A plain chain of unpadded convolutions and \
+         ReLUs (what slimmatte-train exports) is computed by the band net's own CPU kernel from \
+         the file's weights, checked against ONNX Runtime at load; any other graph runs through \
+         ONNX Runtime"
     )
 }
 
