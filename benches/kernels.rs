@@ -187,6 +187,8 @@ fn band_net(c: &mut Criterion) {
             let mut net = BandNet::load(&model, 2).expect("the shipped band net loads");
             if engine == "onnx_runtime" {
                 net.use_onnx_runtime();
+            } else {
+                assert!(net.use_own_kernel());
             }
             let mut alpha = band.coarse.clone();
             g.throughput(Throughput::Elements((w * h) as u64));

@@ -33,14 +33,18 @@
 //! [`coarse_matte`], so it sees exactly what this stage feeds.
 //!
 //! Engine: when the file is a plain chain of unpadded convolutions and ReLUs (what the training
-//! crate exports), [`BandNet`] computes it with its own kernel ([`kernel`]: direct AVX2
-//! convolutions, eight channels by eight cells, each run of tiles gathered and computed on one
-//! of two threads) after checking on a probe input that it answers as ONNX Runtime does; any
-//! other graph runs through ONNX Runtime. Same matte to within rounding, about half the time.
+//! crate exports), [`BandNet`] can compute it with its own kernel ([`kernel`]: direct AVX2
+//! convolutions, eight channels by eight cells, each block of tiles gathered and computed on
+//! one of two threads). At load it checks on a probe input that the kernel answers as ONNX
+//! Runtime does, times both on a probe batch and keeps the faster: the kernel for the narrow
+//! nets the latency budget allows (the shipped student about 3× faster), ONNX Runtime for wide
+//! ones (the teacher). Any other graph runs through ONNX Runtime. Same matte to within
+//! rounding.
 
 mod kernel;
 
 use std::path::Path;
+use std::time::Instant;
 
 use ndarray::Axis;
 
@@ -671,6 +675,9 @@ fn check_answer(
     Err(wrong_output(model.path(), &expected, tiles, &found))
 }
 
+/// Tiles of the batch on which [`BandNet::load`] times the own kernel against ONNX Runtime.
+const PROBE_TILES: usize = 16;
+
 /// Largest difference, on the probe input, at which the band net's own kernel counts as
 /// answering as ONNX Runtime does (both compute in `f32`, in different orders).
 const KERNEL_TOLERANCE: f32 = 1e-4;
@@ -715,9 +722,11 @@ fn own_kernel(model: &mut Model, cell_channels: usize) -> Result<Option<CellConv
 pub struct BandNet {
     model: Model,
     /// The net's convolutions for the band net's own kernel ([`kernel`]), when the file is a
-    /// plain chain of them and the kernel answers the probe as ONNX Runtime does; `None`: ONNX
-    /// Runtime runs the net.
+    /// plain chain of them and the kernel answers the probe as ONNX Runtime does.
     conv: Option<CellConv>,
+    /// Whether the own kernel runs the net (else ONNX Runtime): chosen at load, by timing both
+    /// on a probe batch.
+    own_kernel: bool,
     /// The kernel's activation buffers, one per thread.
     scratch: [Scratch; 2],
     /// Pixel channels: [`CHANNELS`], or [`TEMPORAL_CHANNELS`] for a temporal net.
@@ -761,8 +770,9 @@ impl BandNet {
         check_answer(&mut model, cell_channels, 1, &mut output)?;
         check_answer(&mut model, cell_channels, 2, &mut output)?;
         let conv = own_kernel(&mut model, cell_channels)?;
-        Ok(Self {
+        let mut net = Self {
             model,
+            own_kernel: conv.is_some(),
             conv,
             scratch: Default::default(),
             channels,
@@ -770,18 +780,96 @@ impl BandNet {
             blocks: Vec::new(),
             input: Vec::new(),
             output,
-        })
+        };
+        if net.own_kernel {
+            net.own_kernel = net.own_kernel_is_faster()?;
+        }
+        Ok(net)
     }
 
     /// Whether the net runs on the band net's own kernel rather than ONNX Runtime.
     pub fn uses_own_kernel(&self) -> bool {
-        self.conv.is_some()
+        self.own_kernel
     }
 
-    /// Runs the net through ONNX Runtime from now on, as a file the kernel cannot read would
-    /// (for comparisons: the matte is the same to within rounding).
+    /// Runs the net through ONNX Runtime from now on (for comparisons: the matte is the same to
+    /// within rounding).
     pub fn use_onnx_runtime(&mut self) {
-        self.conv = None;
+        self.own_kernel = false;
+    }
+
+    /// Runs the net on the own kernel from now on, if the file allows it (a plain chain of
+    /// convolutions that answered the probe as ONNX Runtime does); returns whether it does.
+    pub fn use_own_kernel(&mut self) -> bool {
+        self.own_kernel = self.conv.is_some();
+        self.own_kernel
+    }
+
+    /// Whether the own kernel runs a probe batch of tiles faster than ONNX Runtime: the kernel
+    /// is made for the narrow nets the latency budget allows (the shipped student, [8, 8, 8]:
+    /// about 3× faster); ONNX Runtime's matrix products win on wide ones (the teacher, [48,
+    /// 48, 48]: about 2× faster). Each engine's best of three runs of [`PROBE_TILES`] tiles,
+    /// after one warm-up run.
+    fn own_kernel_is_faster(&mut self) -> Result<bool, ModelError> {
+        let cell_channels = self.channels * CELL * CELL;
+        let input: Vec<f32> = (0..PROBE_TILES * cell_channels * CELLS * CELLS)
+            .map(|i| ((i * 7919) % 1013) as f32 / 1012.0)
+            .collect();
+        let mut output = vec![0.0; PROBE_TILES * block_output_len((1, 1))];
+        let mut best = [f64::INFINITY; 2];
+        for (engine, time) in best.iter_mut().enumerate() {
+            self.own_kernel = engine == 0;
+            for run in 0..4 {
+                let start = Instant::now();
+                self.run_tiles(&input, PROBE_TILES, &mut output)?;
+                if run > 0 {
+                    *time = time.min(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+        Ok(best[0] <= best[1])
+    }
+
+    /// Runs `tiles` single tiles laid out as [`gather_tiles`] leaves them (`[tiles, 4·K,
+    /// CELLS, CELLS]`) through the net as the stage does — on the own kernel, the tiles split
+    /// between two threads, or through ONNX Runtime as one batch — and writes their corrections
+    /// (`[tiles, CELL_OUTPUTS, OUT_CELLS, OUT_CELLS]`) to `output`. What the training crate's
+    /// latency-budget search times.
+    pub fn run_tiles(
+        &mut self,
+        input: &[f32],
+        tiles: usize,
+        output: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let cell_channels = self.channels * CELL * CELL;
+        let (per_in, per_out) = (cell_channels * CELLS * CELLS, block_output_len((1, 1)));
+        assert_eq!(input.len(), tiles * per_in, "input size");
+        assert_eq!(output.len(), tiles * per_out, "output size");
+        let Some(conv) = self.conv.as_ref().filter(|_| self.own_kernel) else {
+            let shape = [tiles, cell_channels, CELLS, CELLS];
+            return self.model.run(input, &shape, output).map(|_| ());
+        };
+        let work = |input: &[f32], output: &mut [f32], scratch: &mut Scratch| {
+            for (tile, out) in input
+                .chunks_exact(per_in)
+                .zip(output.chunks_exact_mut(per_out))
+            {
+                conv.run(tile, (CELLS, CELLS), out, scratch);
+            }
+        };
+        let [first_scratch, rest_scratch] = &mut self.scratch;
+        if tiles < 2 {
+            work(input, output, rest_scratch);
+            return Ok(());
+        }
+        let half = tiles / 2;
+        let (first_input, rest_input) = input.split_at(half * per_in);
+        let (first_output, rest_output) = output.split_at_mut(half * per_out);
+        std::thread::scope(|scope| {
+            scope.spawn(|| work(first_input, first_output, first_scratch));
+            work(rest_input, rest_output, rest_scratch);
+        });
+        Ok(())
     }
 
     /// Whether the net reads the previous frame's matte.
@@ -810,12 +898,9 @@ impl BandNet {
                 _ => self.blocks.push((tx, ty, 1, 1)),
             }
         }
-        if !self
-            .conv
-            .as_ref()
-            .is_some_and(CellConv::first_layer_is_pointwise)
-        {
-            if self.conv.is_none() {
+        let conv = self.conv.as_ref().filter(|_| self.own_kernel);
+        if !conv.is_some_and(CellConv::first_layer_is_pointwise) {
+            if conv.is_none() {
                 self.blocks.sort_by_key(|b| b.2);
             }
             return;
@@ -863,17 +948,15 @@ impl BandNet {
             .sum();
         // Every value is overwritten: resizing writes zeros only where a buffer grows. The own
         // kernel computes a pointwise first layer as it gathers, so it stores no input.
-        let stores_input = self
-            .conv
-            .as_ref()
-            .is_none_or(|c| !c.first_layer_is_pointwise());
+        let conv = self.conv.as_ref().filter(|_| self.own_kernel);
+        let stores_input = conv.is_none_or(|c| !c.first_layer_is_pointwise());
         self.input
             .resize(if stores_input { inputs } else { 0 }, 0.0);
         self.output.resize(outputs, 0.0);
         // Every input is gathered before any correction is written: a block's margin reads the
         // coarse matte.
         let source = TileSource::new(frame, crop, alpha, self.channels, previous);
-        if let Some(conv) = &self.conv {
+        if let Some(conv) = conv {
             compute_blocks(
                 &source,
                 conv,
@@ -1183,7 +1266,7 @@ mod tests {
             .join(crate::paths::BAND_MODEL);
         let mut net = BandNet::load(&model, 1).unwrap();
         // The runs on the band net's own kernel, the single tiles below through ONNX Runtime.
-        assert!(net.uses_own_kernel());
+        assert!(net.use_own_kernel());
         let mut by_runs = coarse.clone();
         let tiles = net
             .refine(&view, crop, &mut by_runs, Some(&previous))
@@ -1256,7 +1339,8 @@ mod tests {
             "band_teacher_single_frame.onnx",
         ] {
             let mut net = BandNet::load(&models.join(name), 1).unwrap();
-            assert!(net.uses_own_kernel(), "{name}");
+            // Load chooses the faster engine by timing; both must give the same matte.
+            assert!(net.use_own_kernel(), "{name}");
             let previous = net.is_temporal().then_some(previous.as_slice());
             let mut own = coarse.clone();
             let tiles = net.refine(&view, crop, &mut own, previous).unwrap();
@@ -1269,6 +1353,20 @@ mod tests {
             assert!(worst < 1e-4, "{name}: the kernels differ by {worst}");
             let changed = own.iter().zip(&coarse).filter(|(a, c)| a != c).count();
             assert!(changed > 500, "{name} changed {changed} pixels");
+            // Single tiles (the latency search's batch), on both engines.
+            let mut batch = TileBatch::default();
+            gather_tiles(&view, crop, &coarse, net.channels, previous, &mut batch);
+            let mut by_ort = vec![0.0; batch.len() * block_output_len((1, 1))];
+            net.run_tiles(&batch.input, batch.len(), &mut by_ort)
+                .unwrap();
+            assert!(net.use_own_kernel());
+            let mut by_own = vec![1.0; by_ort.len()];
+            net.run_tiles(&batch.input, batch.len(), &mut by_own)
+                .unwrap();
+            let worst = (by_own.iter().zip(&by_ort))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{name}: single tiles differ by {worst}");
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use slimmatte::band_net::{self, CELL_OUTPUTS, CELLS, OUT_CELLS};
+use slimmatte::band_net::{self, BandNet, CELL_OUTPUTS, CELLS, OUT_CELLS};
 use slimmatte::model::Model;
 
 use super::data::per_sample_sad;
@@ -17,19 +17,21 @@ use super::train::{self, Trained, counts_at_rate, predict, top_channels};
 use super::{BandSettings, Splits, fine_tune, sparse};
 use crate::compare::stats::paired_bootstrap;
 
-/// Time of one run of the exported `net` on a batch of `tiles` tiles, ms.
+/// Time of one run of the exported `net` on a batch of `tiles` tiles, ms, as the `slimmatte`
+/// element runs it ([`BandNet::run_tiles`]: on the band net's own kernel or through ONNX
+/// Runtime, whichever [`BandNet::load`] found faster for this net).
 pub fn net_latency(net: &BandNetT, tiles: usize, threads: usize, dir: &Path) -> Result<f64> {
     let path = dir.join(format!("probe_{}.onnx", std::process::id()));
     super::export::export(net, &path, "latency probe")?;
-    let mut model = Model::load(&path, &band_net::spec(), threads)?;
+    let loaded = BandNet::load(&path, threads);
     let _ = std::fs::remove_file(&path);
+    let mut model = loaded?;
     let cell_channels = net.channels * 4;
     let per = cell_channels * CELLS * CELLS;
     let input: Vec<f32> = (0..tiles * per).map(|i| (i % 97) as f32 / 97.0).collect();
     let mut out = vec![0.0f32; tiles * CELL_OUTPUTS * OUT_CELLS * OUT_CELLS];
-    let shape = [tiles, cell_channels, CELLS, CELLS];
     for _ in 0..5 {
-        model.run(&input, &shape, &mut out)?;
+        model.run_tiles(&input, tiles, &mut out)?;
     }
     // The smallest of three medians of 15 runs: contention on a shared 2-core machine only
     // ever adds time.
@@ -39,7 +41,7 @@ pub fn net_latency(net: &BandNetT, tiles: usize, threads: usize, dir: &Path) -> 
             .map(|_| {
                 let t = Instant::now();
                 model
-                    .run(&input, &shape, &mut out)
+                    .run_tiles(&input, tiles, &mut out)
                     .map(|_| t.elapsed().as_secs_f64() * 1e3)
             })
             .collect::<Result<_, _>>()?;
@@ -438,9 +440,10 @@ fn write_card(
         macs_per_pixel: row.macs_per_pixel,
         latency_ms: row.ms_budget_batch,
         latency_note: format!(
-            "for a batch of {} tiles (what a 640×360 frame of a person sends), {} threads, \
-             ONNX Runtime via `slimmatte::model::Model`, smallest of three medians of 15 runs on \
-             this 2-core machine",
+            "for a batch of {} tiles (what a 640×360 frame of a person sends), {} threads, as \
+             the element runs it (`slimmatte::band_net::BandNet::run_tiles`: the band net's own \
+             kernel or ONNX Runtime, whichever is faster for this net), smallest of three medians \
+             of 15 runs on this 2-core machine",
             s.budget_tiles, s.threads
         ),
         val_sad: row.val_sad,
@@ -801,7 +804,7 @@ fn write_report(s: &BandSettings, d: &Splits, o: &Outcome<'_>) -> Result<()> {
     }
     let fits = probes.iter().any(|p| p.ms <= s.budget_ms);
     md.push_str(&format!(
-        "\nLatency budget: {:.2} ms for a batch of {} tiles ({} threads); chosen prune rate {:.2}{}. Probes (each pruned net exported and timed; the smallest of three medians of 15 runs):\n\n| rate | widths | MACs / px | ms |\n|---:|---|---:|---:|\n",
+        "\nLatency budget: {:.2} ms for a batch of {} tiles ({} threads); chosen prune rate {:.2}{}. Probes (each pruned net exported and timed as the element runs it, on the band net's own kernel or through ONNX Runtime, whichever is faster; the smallest of three medians of 15 runs):\n\n| rate | widths | MACs / px | ms |\n|---:|---|---:|---:|\n",
         s.budget_ms,
         s.budget_tiles,
         s.threads,
