@@ -1,8 +1,8 @@
 //! The band net's own convolution kernel: the net's few narrow, unpadded convolutions computed
-//! directly on the CPU, one run of tiles at a time, instead of through ONNX Runtime.
+//! directly on the CPU, one block of tiles at a time, instead of through ONNX Runtime.
 //!
 //! The band net is small (widths of 8 channels, 1,684 parameters for the shipped student) and
-//! runs on a few dozen inputs of 30 × 30–142 cells a frame, where ONNX Runtime's general
+//! runs on a few dozen inputs of 30–142 × 30–142 cells a frame, where ONNX Runtime's general
 //! convolution (im2col and a matrix product per layer and call, up to eight calls a frame)
 //! spends most of its time outside the arithmetic (`results/band_net.md`: a third of the
 //! multiply–accumulates bought a tenth of the time). Here each layer is a direct convolution
@@ -52,7 +52,7 @@ pub struct CellConv {
     layers: Vec<Layer>,
 }
 
-/// Activation buffers of one thread, reused from run to run.
+/// Activation buffers of one thread, reused from block to block and frame to frame.
 #[derive(Debug, Default)]
 pub struct Scratch {
     a: Vec<f32>,
