@@ -809,17 +809,18 @@ impl BandNet {
     /// is made for the narrow nets the latency budget allows (the shipped student, [8, 8, 8]:
     /// about 3× faster); ONNX Runtime's matrix products win on wide ones (the teacher, [48,
     /// 48, 48]: about 2× faster). Each engine's best of three runs of [`PROBE_TILES`] tiles,
-    /// after one warm-up run.
+    /// after one warm-up run, the engines alternating.
     fn own_kernel_is_faster(&mut self) -> Result<bool, ModelError> {
         let cell_channels = self.channels * CELL * CELL;
         let input: Vec<f32> = (0..PROBE_TILES * cell_channels * CELLS * CELLS)
             .map(|i| ((i * 7919) % 1013) as f32 / 1012.0)
             .collect();
         let mut output = vec![0.0; PROBE_TILES * block_output_len((1, 1))];
+        // The engines alternate, so a burst of other load slows both.
         let mut best = [f64::INFINITY; 2];
-        for (engine, time) in best.iter_mut().enumerate() {
-            self.own_kernel = engine == 0;
-            for run in 0..4 {
+        for run in 0..4 {
+            for (engine, time) in best.iter_mut().enumerate() {
+                self.own_kernel = engine == 0;
                 let start = Instant::now();
                 self.run_tiles(&input, PROBE_TILES, &mut output)?;
                 if run > 0 {
