@@ -62,8 +62,8 @@ pub struct Scratch {
 impl CellConv {
     /// Reads the chain of convolutions from the ONNX file at `path`. `Ok(None)`: the graph is a
     /// valid model of some other form, which ONNX Runtime runs instead; `Err`: the file cannot
-    /// be read or parsed (the caller has already loaded it with ONNX Runtime, so this is not
-    /// expected).
+    /// be read or parsed (the band net then leaves it to ONNX Runtime, which has already
+    /// loaded it).
     pub fn from_onnx(path: &Path) -> Result<Option<Self>, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let model = ModelProto::parse_from_bytes(&bytes)
