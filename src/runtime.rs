@@ -98,16 +98,18 @@ fn init() -> Result<(ort::environment::Environment, PathBuf), RuntimeError> {
 }
 
 /// How a `threads` setting runs, for reports: "one ONNX Runtime pool of N threads shared by
-/// every network" (0) or "N intra-op threads per network".
+/// every network" (0) or "N intra-op threads per network"; either way the band net runs on its
+/// own kernel where that is faster ([`crate::band_net::BandNet::load`]).
 pub fn threads_label(threads: usize) -> String {
+    const BAND_NET: &str = "the band net on its own kernel (2 threads) where that is faster";
     if threads == SHARED_POOL {
         format!(
             "segmentation on its calling thread, the other networks on one ONNX Runtime pool \
-             of {} threads",
+             of {} threads, {BAND_NET}",
             pool_threads()
         )
     } else {
-        format!("{threads} intra-op threads per network")
+        format!("{threads} intra-op threads per network, {BAND_NET}")
     }
 }
 
