@@ -39,6 +39,38 @@ struct Layer {
 }
 
 impl Layer {
+    /// A layer from ONNX's weights `[cout][cin][kernel²]` and bias `[cout]`, laid out for the
+    /// kernel (taps, then input channels, then the output channels padded to [`LANES`]).
+    fn new(
+        (cin, cout, kernel, dilation): (usize, usize, usize, usize),
+        relu: bool,
+        onnx_weights: &[f32],
+        bias: &[f32],
+    ) -> Self {
+        let cout_pad = cout.div_ceil(LANES) * LANES;
+        let taps = kernel * kernel;
+        let mut weights = vec![0.0; taps * cin * cout_pad];
+        for o in 0..cout {
+            for i in 0..cin {
+                for t in 0..taps {
+                    weights[(t * cin + i) * cout_pad + o] = onnx_weights[(o * cin + i) * taps + t];
+                }
+            }
+        }
+        let mut padded_bias = vec![0.0; cout_pad];
+        padded_bias[..cout].copy_from_slice(bias);
+        Self {
+            cin,
+            cout,
+            cout_pad,
+            kernel,
+            dilation,
+            relu,
+            weights,
+            bias: padded_bias,
+        }
+    }
+
     /// Cells the layer takes off each side of its input.
     fn shrink(&self) -> usize {
         self.dilation * (self.kernel / 2)
@@ -307,28 +339,7 @@ fn conv_layer<'a>(
     if w.len() != cout * cin * kh * kw || bias.len() != cout {
         return None;
     }
-    let cout_pad = cout.div_ceil(LANES) * LANES;
-    let taps = kh * kw;
-    let mut weights = vec![0.0; taps * cin * cout_pad];
-    for o in 0..cout {
-        for i in 0..cin {
-            for t in 0..taps {
-                weights[(t * cin + i) * cout_pad + o] = w[(o * cin + i) * taps + t];
-            }
-        }
-    }
-    let mut padded_bias = vec![0.0; cout_pad];
-    padded_bias[..cout].copy_from_slice(&bias);
-    Some(Layer {
-        cin,
-        cout,
-        cout_pad,
-        kernel: kh,
-        dilation,
-        relu: false,
-        weights,
-        bias: padded_bias,
-    })
+    Some(Layer::new((cin, cout, kh, dilation), false, &w, &bias))
 }
 
 /// A float tensor's values.
@@ -557,6 +568,7 @@ mod avx2 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::max_abs_diff;
     use super::*;
 
     /// A layer with weights and bias from a fixed pseudo-random sequence.
@@ -569,32 +581,9 @@ mod tests {
         seed: usize,
     ) -> Layer {
         let value = |i: usize| (((i + seed) * 2654435761) % 1000) as f32 / 500.0 - 1.0;
-        let taps = kernel * kernel;
-        // The ONNX order `[cout][cin][tap]`, laid out as `conv_layer` does.
-        let onnx: Vec<f32> = (0..cout * cin * taps).map(value).collect();
-        let cout_pad = cout.div_ceil(LANES) * LANES;
-        let mut weights = vec![0.0; taps * cin * cout_pad];
-        for o in 0..cout {
-            for i in 0..cin {
-                for t in 0..taps {
-                    weights[(t * cin + i) * cout_pad + o] = onnx[(o * cin + i) * taps + t];
-                }
-            }
-        }
-        let mut bias = vec![0.0; cout_pad];
-        for (o, b) in bias[..cout].iter_mut().enumerate() {
-            *b = value(7 * o + 3) * 0.1;
-        }
-        Layer {
-            cin,
-            cout,
-            cout_pad,
-            kernel,
-            dilation,
-            relu,
-            weights,
-            bias,
-        }
+        let onnx: Vec<f32> = (0..cout * cin * kernel * kernel).map(value).collect();
+        let bias: Vec<f32> = (0..cout).map(|o| value(7 * o + 3) * 0.1).collect();
+        Layer::new((cin, cout, kernel, dilation), relu, &onnx, &bias)
     }
 
     /// The band net's shape: 1×1, 3×3 dilation 2, 3×3 dilation 4 (ReLU after each), 3×3 head.
@@ -656,11 +645,7 @@ mod tests {
             }
             let mut got = vec![0.0; want.len()];
             net.run(&x, size, &mut got, &mut Scratch::default());
-            let worst = want
-                .iter()
-                .zip(&got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = max_abs_diff(&want, &got);
             assert!(worst < 1e-3, "({cin}, {width}, {size:?}): off by {worst}");
             assert!(want.iter().any(|&v| v.abs() > 1.0), "a test that can fail");
             // The portable build agrees with the vectorised one.
@@ -715,11 +700,7 @@ mod tests {
             }
             let mut got = vec![0.0; want.len()];
             net.run_after_first_layer((h, w), &mut got, &mut scratch);
-            let worst = want
-                .iter()
-                .zip(&got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = max_abs_diff(&want, &got);
             assert!(worst < 1e-4, "K = {k_count}: off by {worst}");
             // The portable build of the row.
             let mut portable = vec![0.0; w * stride];

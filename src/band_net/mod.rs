@@ -346,7 +346,7 @@ pub const fn run_input_width(tiles: usize) -> usize {
 
 /// Values of the input of a run of `tiles` tiles for a net with `cell_channels` input channels.
 fn run_input_len(tiles: usize, cell_channels: usize) -> usize {
-    cell_channels * CELLS * run_input_width(tiles) / CELL
+    block_input_len((tiles, 1), cell_channels)
 }
 
 /// Offset, inside the input of a run of `tiles` tiles (`4·channels × CELLS × run cells`), of
@@ -474,6 +474,17 @@ fn fill_region(source: &TileSource<'_>, (tx, ty): (usize, usize), tiles: usize, 
 /// two threads when there are more (below this a second thread costs more than it saves).
 const PARALLEL_FILL_VALUES: usize = 1 << 18;
 
+/// Where work on `blocks` (`values` input values each, `total` in all) is split between two
+/// threads: the count of the first blocks that hold about half the values, and their values.
+fn half_of(blocks: &[Block], total: usize, values: impl Fn(&Block) -> usize) -> (usize, usize) {
+    let (mut split, mut half) = (0, 0);
+    while split < blocks.len() - 1 && 2 * half < total {
+        half += values(&blocks[split]);
+        split += 1;
+    }
+    (split, half)
+}
+
 /// Writes the inputs of `runs` (first centre's origin, tiles) back to back into `input`
 /// (`cell_channels` per cell), each as [`fill_region`] does: the first runs on a second thread
 /// and the rest on this one when there is enough to gather.
@@ -491,12 +502,7 @@ fn fill_runs(source: &TileSource<'_>, runs: &[Block], input: &mut [f32], cell_ch
         fill(runs, input);
         return;
     }
-    // The first runs that hold about half the values, and the rest.
-    let (mut split, mut half) = (0, 0);
-    while split < runs.len() - 1 && 2 * half < total {
-        half += per_input(runs[split].2);
-        split += 1;
-    }
+    let (split, half) = half_of(runs, total, |r| per_input(r.2));
     let (first, rest) = runs.split_at(split);
     let (first_input, rest_input) = input[..total].split_at_mut(half);
     std::thread::scope(|scope| {
@@ -551,12 +557,7 @@ fn compute_blocks(
         work(blocks, input, output, rest_scratch);
         return;
     }
-    // The first blocks that hold about half the input values, and the rest.
-    let (mut split, mut half) = (0, 0);
-    while split < blocks.len() - 1 && 2 * half < total {
-        half += per_input(&blocks[split]);
-        split += 1;
-    }
+    let (split, half) = half_of(blocks, total, per_input);
     let (first, rest) = blocks.split_at(split);
     let half_out: usize = first.iter().map(|b| block_output_len((b.2, b.3))).sum();
     // Without stored inputs (a pointwise first layer) `input` is empty.
@@ -1000,6 +1001,39 @@ mod tests {
     use super::*;
     use ndarray::Array3;
 
+    /// The largest absolute difference between `a` and `b`, element by element.
+    pub(super) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    }
+
+    /// A `w × h` frame over `texture(x, y, c)` whose trimap is background above row `rows.start`
+    /// and foreground below, with an unknown band over `rows` and `cols`; its band crop; and a
+    /// coarse matte on the crop, the trimap's 0 / 1 and `ramp(x, y)` where unknown.
+    fn crossed_bands(
+        (w, h): (usize, usize),
+        (rows, cols): (std::ops::Range<usize>, std::ops::Range<usize>),
+        texture: impl Fn(usize, usize, usize) -> usize,
+        ramp: impl Fn(usize, usize) -> f32,
+    ) -> (Array3<u8>, Crop, Vec<f32>) {
+        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| match c {
+            3 if rows.contains(&y) || cols.contains(&x) => 128,
+            3 if y < rows.start => 0,
+            3 => 255,
+            _ => (texture(x, y, c) % 256) as u8,
+        });
+        let crop = band_crop(&f.view(), 16).unwrap().0;
+        let (cw, ch) = (crop.2, crop.3);
+        let mut coarse = vec![0.0f32; cw * ch];
+        for (i, a) in coarse.iter_mut().enumerate() {
+            let (fx, fy) = (crop.0 + i % cw, crop.1 + i / cw);
+            *a = known_alpha(f[[fy, fx, 3]]).unwrap_or_else(|| ramp(fx, fy));
+        }
+        (f, crop, coarse)
+    }
+
     /// A frame whose left half is known background, right half known foreground, with an
     /// unknown vertical band of `band` columns at `x0`.
     fn frame(width: usize, height: usize, x0: usize, band: usize) -> Array3<u8> {
@@ -1237,25 +1271,15 @@ mod tests {
     fn runs_of_tiles_give_what_single_tiles_give() {
         let (w, h) = (420, 150);
         // A horizontal unknown band across the whole width (runs of 8 and 6 tiles) and a
-        // vertical one (runs of one or two), over a texture.
-        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| match c {
-            3 if (60..84).contains(&y) || (300..320).contains(&x) => 128,
-            3 if y < 60 => 0,
-            3 => 255,
-            _ => ((x * 13 + y * 7 + c * 60 + (x * y) % 17) % 256) as u8,
-        });
+        // vertical one (runs of one or two), over a texture; a soft coarse matte: a ramp where
+        // unknown.
+        let (f, crop, coarse) = crossed_bands(
+            (w, h),
+            (60..84, 300..320),
+            |x, y, c| x * 13 + y * 7 + c * 60 + (x * y) % 17,
+            |x, y| ((x * 3 + y * 5) % 100) as f32 / 100.0,
+        );
         let view = f.view();
-        let crop = band_crop(&view, 16).unwrap().0;
-        let (cw, ch) = (crop.2, crop.3);
-        // A soft coarse matte: a ramp where unknown.
-        let mut coarse = vec![0.0f32; cw * ch];
-        for y in 0..ch {
-            for x in 0..cw {
-                let (fx, fy) = (crop.0 + x, crop.1 + y);
-                coarse[y * cw + x] = known_alpha(view[[fy, fx, 3]])
-                    .unwrap_or(((fx * 3 + fy * 5) % 100) as f32 / 100.0);
-            }
-        }
         let previous: Vec<u8> = (0..w * h).map(|i| (i * 31 % 256) as u8).collect();
         let model = crate::paths::project_root()
             .join("models")
@@ -1298,11 +1322,7 @@ mod tests {
             .unwrap();
         let mut by_tiles = coarse.clone();
         scatter_tiles(&view, crop, &batch, &output, &mut by_tiles);
-        let worst = by_runs
-            .iter()
-            .zip(&by_tiles)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let worst = max_abs_diff(&by_runs, &by_tiles);
         assert!(worst < 1e-4, "runs and single tiles differ by {worst}");
         let changed = by_runs.iter().zip(&coarse).filter(|(a, c)| a != c).count();
         assert!(changed > 1000, "the net changed {changed} pixels");
@@ -1311,20 +1331,13 @@ mod tests {
     #[test]
     fn every_shipped_band_net_runs_on_the_own_kernel_as_on_onnx_runtime() {
         let (w, h) = (300, 120);
-        let f = Array3::from_shape_fn((h, w, 4), |(y, x, c)| match c {
-            3 if (40..70).contains(&y) || (200..216).contains(&x) => 128,
-            3 if y < 40 => 0,
-            3 => 255,
-            _ => ((x * 11 + y * 5 + c * 70 + (x * y) % 23) % 256) as u8,
-        });
+        let (f, crop, coarse) = crossed_bands(
+            (w, h),
+            (40..70, 200..216),
+            |x, y, c| x * 11 + y * 5 + c * 70 + (x * y) % 23,
+            |x, y| ((x * 7 + y * 3) % 90) as f32 / 90.0,
+        );
         let view = f.view();
-        let crop = band_crop(&view, 16).unwrap().0;
-        let (cw, ch) = (crop.2, crop.3);
-        let mut coarse = vec![0.0f32; cw * ch];
-        for (i, a) in coarse.iter_mut().enumerate() {
-            let (fx, fy) = (crop.0 + i % cw, crop.1 + i / cw);
-            *a = known_alpha(view[[fy, fx, 3]]).unwrap_or(((fx * 7 + fy * 3) % 90) as f32 / 90.0);
-        }
         let previous: Vec<u8> = (0..w * h).map(|i| (i * 17 % 256) as u8).collect();
         let models = crate::paths::project_root().join("models");
         for name in [
@@ -1343,9 +1356,7 @@ mod tests {
             net.use_onnx_runtime();
             let mut ort = coarse.clone();
             assert_eq!(net.refine(&view, crop, &mut ort, previous).unwrap(), tiles);
-            let worst = (own.iter().zip(&ort))
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = max_abs_diff(&own, &ort);
             assert!(worst < 1e-4, "{name}: the kernels differ by {worst}");
             let changed = own.iter().zip(&coarse).filter(|(a, c)| a != c).count();
             assert!(changed > 500, "{name} changed {changed} pixels");
@@ -1359,9 +1370,7 @@ mod tests {
             let mut by_own = vec![1.0; by_ort.len()];
             net.run_tiles(&batch.input, batch.len(), &mut by_own)
                 .unwrap();
-            let worst = (by_own.iter().zip(&by_ort))
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = max_abs_diff(&by_own, &by_ort);
             assert!(worst < 1e-4, "{name}: single tiles differ by {worst}");
         }
     }
