@@ -40,9 +40,16 @@ fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
     let mut p = pose();
     assert!(p.tracked().is_none() && p.mask().is_none());
     assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
-    let (mask, weight) = p.mask().expect("a confirmed pose holds its mask");
-    let (mask, weight) = (mask.to_vec(), weight.to_vec());
-    assert_eq!((mask.len(), weight.len()), (MW * MH, MW * MH));
+    let held = p.mask().expect("a confirmed pose holds its mask");
+    let (mask, weight, reach) = (
+        held.mask.to_vec(),
+        held.weight.to_vec(),
+        held.reach.to_vec(),
+    );
+    assert_eq!(
+        (mask.len(), weight.len(), reach.len()),
+        (MW * MH, MW * MH, MW * MH)
+    );
     let at =
         |m: &[f32], x: f32, y: f32| m[(y * MH as f32) as usize * MW + (x * MW as f32) as usize];
     // Her face (x ≈ 0.45, y ≈ 0.17 of the stretched photo) and chest are person, inside the
@@ -55,6 +62,17 @@ fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
         at(&mask, 0.97, 0.05)
     );
     assert_eq!(at(&weight, 0.45, 0.2), 1.0);
+    // The mask may add person on her face and chest (near her skeleton), and not everywhere
+    // it has a say: the region reaches further than a body width from her bones.
+    assert_eq!(at(&reach, 0.45, 0.2), 1.0);
+    assert_eq!(at(&reach, 0.45, 0.8), 1.0);
+    let out_of_reach = weight
+        .iter()
+        .zip(&reach)
+        .filter(|(w, r)| **w == 1.0 && **r == 0.0)
+        .count();
+    assert!(out_of_reach > 0, "the whole region is within reach");
+    assert!(reach.iter().all(|r| (0.0..=1.0).contains(r)));
     // Tracking: the next run uses the region placed by the landmarks, upright, covering her.
     let region = p.tracked().expect("tracked after a find");
     assert!(region.rotation.abs() < 0.3, "{region:?}");
@@ -63,7 +81,7 @@ fn detects_segments_and_tracks_the_astronaut_from_the_first_frame() {
         "{region:?}"
     );
     assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
-    let again = p.mask().unwrap().0.to_vec();
+    let again = p.mask().unwrap().mask.to_vec();
     let both = mask
         .iter()
         .zip(&again)

@@ -26,7 +26,9 @@
 //!   landmarks placed, so a still picture gets a settled region in one frame.
 //! - **Abstaining**: the mask comes with a weight plane, 1 inside the region and 0 outside
 //!   it (feathered over [`FEATHER`] input pixels): outside its region the pose network has no
-//!   opinion and the selfie mask alone decides.
+//!   opinion and the selfie mask alone decides. Inside it, the mask may add person only near
+//!   the skeleton its landmarks draw ([`PoseMask::reach`]: fully within [`REACH_IN`] body
+//!   widths of a bone, nothing beyond [`REACH_OUT`]); it may take person away anywhere in it.
 //! - **Cadence**: while a confirmed pose is held the pose path runs every `interval`-th frame
 //!   ([`PoseSegmenter::update`]); between runs its last confirmed mask is held (the trimap
 //!   stage moves it with the person). Without one (nobody detected, or a region not settled)
@@ -92,6 +94,70 @@ impl Default for Tolerance {
 /// to 0 at its region's edge.
 pub const FEATHER: f32 = 8.0;
 
+/// How far from the pose's skeleton its mask may add person that the selfie mask did not
+/// see, in body widths ([`body_width`]): fully within [`REACH_IN`], fading to nothing at
+/// [`REACH_OUT`]. Beyond that the pose network's mask is not about the body it found (on a
+/// tuning sequence it painted a spoon beside the person for a few frames), so there it
+/// only takes away, as inside its whole region (`results/pose_segmentation.md`).
+pub const REACH_IN: f32 = 0.6;
+/// See [`REACH_IN`].
+pub const REACH_OUT: f32 = 1.0;
+
+/// The bones of BlazePose's 33 body landmarks the reach is measured from: the head (nose,
+/// ears), neck to shoulders, arms to the index fingers, the torso with its diagonals (so its
+/// inside is near a bone), legs to the toes.
+const SKELETON: [(usize, usize); 25] = [
+    (0, 7),
+    (0, 8),
+    (7, 8),
+    (0, 11),
+    (0, 12),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (15, 19),
+    (12, 14),
+    (14, 16),
+    (16, 20),
+    (11, 23),
+    (12, 24),
+    (11, 24),
+    (12, 23),
+    (23, 24),
+    (23, 25),
+    (25, 27),
+    (27, 31),
+    (24, 26),
+    (26, 28),
+    (28, 32),
+    (27, 29),
+    (28, 30),
+];
+
+/// The body's width in input pixels, from its landmarks: the shoulders' distance, or half
+/// the shoulders-to-hips distance when that is larger (a body seen from the side).
+fn body_width(landmarks: &[f32]) -> f32 {
+    let p = |k: usize| (landmarks[5 * k], landmarks[5 * k + 1]);
+    let mid = |a: (f32, f32), b: (f32, f32)| ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+    let dist = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).hypot(a.1 - b.1);
+    let shoulders = dist(p(11), p(12));
+    let torso = dist(mid(p(11), p(12)), mid(p(23), p(24)));
+    shoulders.max(0.5 * torso)
+}
+
+/// Squared distance from `(u, v)` to the segment `a`–`b`.
+fn segment_distance2((u, v): (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((u - a.0) * dx + (v - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (ex, ey) = (u - a.0 - t * dx, v - a.1 - t * dy);
+    ex * ex + ey * ey
+}
+
 /// The input and outputs of the converted landmark network (`tools/mediapipe_to_onnx.py`).
 pub fn spec() -> ModelSpec {
     let n = POSE_INPUT as i64;
@@ -155,6 +221,19 @@ pub enum PoseOutcome {
     Found,
 }
 
+/// A confirmed pose's mask in frame space, at the caller's mask resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct PoseMask<'a> {
+    /// The network's person probability, 0 outside its region.
+    pub mask: &'a [f32],
+    /// Its say: 1 inside the region the network ran on, fading to 0 at the region's edge
+    /// ([`FEATHER`]); outside it the network has no opinion.
+    pub weight: &'a [f32],
+    /// How far it may add person: 1 near the skeleton its landmarks draw, fading to 0 from
+    /// [`REACH_IN`] to [`REACH_OUT`] body widths away.
+    pub reach: &'a [f32],
+}
+
 /// Runs the detector and the landmark network on frames, tracking the person's region;
 /// buffers are reused.
 #[derive(Debug)]
@@ -177,7 +256,10 @@ pub struct PoseSegmenter {
     mask: Vec<f32>,
     weight: Vec<f32>,
     mask_size: (usize, usize),
-    /// Whether `mask` and `weight` hold a confirmed pose.
+    /// How near the skeleton each pixel is (1 within [`REACH_IN`] body widths, 0 beyond
+    /// [`REACH_OUT`]).
+    reach: Vec<f32>,
+    /// Whether `mask`, `weight` and `reach` hold a confirmed pose.
     holds: bool,
     /// Runs in a row that ended without a confirmed pose (nobody detected, or a region not
     /// settled yet): the next run comes that many frames later, at most `interval`.
@@ -207,6 +289,7 @@ impl PoseSegmenter {
             phase: 0,
             mask: Vec::new(),
             weight: Vec::new(),
+            reach: Vec::new(),
             mask_size: (0, 0),
             holds: false,
             misses: 0,
@@ -248,10 +331,14 @@ impl PoseSegmenter {
         self.tracked = Some(region);
     }
 
-    /// The held pose mask and its weight (`mw × mh` each, as last passed to
+    /// The held pose mask, its weight and its reach (`mw × mh` each, as last passed to
     /// [`update`](Self::update)) when the last run confirmed a pose.
-    pub fn mask(&self) -> Option<(&[f32], &[f32])> {
-        self.holds.then_some((&self.mask[..], &self.weight[..]))
+    pub fn mask(&self) -> Option<PoseMask<'_>> {
+        self.holds.then_some(PoseMask {
+            mask: &self.mask,
+            weight: &self.weight,
+            reach: &self.reach,
+        })
     }
 
     /// Tells the segmenter how far (frame pixels) the person has moved since its last
@@ -376,24 +463,42 @@ impl PoseSegmenter {
     }
 
     /// Maps the network's mask over `confirmed_region` into frame space at `mw × mh`, with
-    /// its weight: 1 inside the region, fading to 0 over [`FEATHER`] input pixels at its edge.
+    /// its weight (1 inside the region, fading to 0 over [`FEATHER`] input pixels at its edge)
+    /// and its reach (how near the skeleton of the landmarks, [`REACH_IN`] / [`REACH_OUT`]).
     fn write_mask(&mut self, frame: &RgbaView<'_>, (mw, mh): (usize, usize)) {
         let (width, height) = (frame.shape()[1], frame.shape()[0]);
         let n = POSE_INPUT;
         self.mask.resize(mw * mh, 0.0);
         self.weight.resize(mw * mh, 0.0);
+        self.reach.resize(mw * mh, 0.0);
         let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
         let map = self.confirmed_region.mapping(n);
+        let lm = &self.landmarks;
+        let bones = SKELETON.map(|(a, b)| ((lm[5 * a], lm[5 * a + 1]), (lm[5 * b], lm[5 * b + 1])));
+        let body = body_width(lm).max(1.0);
+        let (near, far) = (REACH_IN * body, REACH_OUT * body);
         let rows = self
             .mask
             .chunks_exact_mut(mw)
-            .zip(self.weight.chunks_exact_mut(mw));
-        for (j, (mrow, wrow)) in rows.enumerate() {
-            for (i, (m, w)) in mrow.iter_mut().zip(wrow.iter_mut()).enumerate() {
+            .zip(self.weight.chunks_exact_mut(mw))
+            .zip(self.reach.chunks_exact_mut(mw));
+        for (j, ((mrow, wrow), rrow)) in rows.enumerate() {
+            let cells = mrow.iter_mut().zip(wrow.iter_mut()).zip(rrow.iter_mut());
+            for (i, ((m, w), r)) in cells.enumerate() {
                 let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
                 *m = sample_zero_outside(&self.region_mask, n, n, u, v);
                 let edge = u.min(v).min(n as f32 - u).min(n as f32 - v);
                 *w = (edge / FEATHER).clamp(0.0, 1.0);
+                // The reach matters only where the mask has a say and something to add.
+                *r = if *w > 0.0 && *m > 0.01 {
+                    let d2 = bones
+                        .iter()
+                        .map(|&(a, b)| segment_distance2((u, v), a, b))
+                        .fold(f32::INFINITY, f32::min);
+                    ((far - d2.sqrt()) / (far - near).max(1e-3)).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -416,6 +521,37 @@ mod tests {
         lm[5 * SCALE_POINT] = 128.0;
         lm[5 * SCALE_POINT + 1] = 160.0 - reach;
         lm
+    }
+
+    #[test]
+    fn reach_is_measured_from_the_bones_in_body_widths() {
+        // Distance to a segment: perpendicular inside it, to the nearer end outside it.
+        assert_eq!(
+            segment_distance2((0.0, 5.0), (-10.0, 0.0), (10.0, 0.0)),
+            25.0
+        );
+        assert_eq!(
+            segment_distance2((13.0, 4.0), (-10.0, 0.0), (10.0, 0.0)),
+            25.0
+        );
+        assert_eq!(segment_distance2((3.0, 4.0), (0.0, 0.0), (0.0, 0.0)), 25.0);
+        // Upright body: shoulders 5 px apart, 60 px above the hips: half the torso wins.
+        let lm = upright(100.0);
+        let torso = (111.5f32 - 123.5).hypot(97.5 - 157.5);
+        assert!(
+            (body_width(&lm) - 0.5 * torso).abs() < 1e-3,
+            "{}",
+            body_width(&lm)
+        );
+        // Shoulders wider than half the torso: they win.
+        let mut wide = lm.clone();
+        wide[5 * 12] = 111.0 + 50.0;
+        wide[5 * 12 + 1] = 95.0;
+        assert!(
+            (body_width(&wide) - 50.0).abs() < 1e-3,
+            "{}",
+            body_width(&wide)
+        );
     }
 
     #[test]

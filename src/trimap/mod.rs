@@ -113,7 +113,8 @@ pub const DEFAULT_POSE_INTERVAL: usize = 3;
 
 /// Weight of the pose network's mask where it finds more person than the selfie network
 /// ([`TrimapSettings::pose`]), times the pose mask's weight plane (1 inside its region, 0
-/// outside).
+/// outside) and its reach (1 near the skeleton of its landmarks, 0 a body width away:
+/// [`crate::pose::PoseMask::reach`]).
 pub const POSE_WEIGHT: f32 = 0.7;
 
 /// Weight of the pose network's mask where it finds less person than the selfie network: the

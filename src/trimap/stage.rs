@@ -16,10 +16,11 @@ use super::{
     TrimapBuilder, TrimapSettings, UNKNOWN,
 };
 
-/// The selfie mask `selfie` mixed with the pose mask `pose` of weight `weight` (0..1).
-fn fuse(selfie: f32, pose: f32, weight: f32) -> f32 {
+/// The selfie mask `selfie` mixed with the pose mask `pose` of weight `weight` (0..1): it adds
+/// person only as far as its `reach` (0..1) allows, and takes it away anywhere in its region.
+fn fuse(selfie: f32, pose: f32, weight: f32, reach: f32) -> f32 {
     let k = if pose > selfie {
-        POSE_WEIGHT
+        POSE_WEIGHT * reach
     } else {
         POSE_REMOVE_WEIGHT
     };
@@ -179,7 +180,7 @@ impl TrimapGenerator {
         };
         self.pose_found = body.is_some();
         let mask = match body {
-            Some((body, weight)) => {
+            Some(body) => {
                 self.fused.clear();
                 self.fused.extend(raw.iter().enumerate().map(|(k, &s)| {
                     let (x, y) = ((k % mw) as isize - shift.0, (k / mw) as isize - shift.1);
@@ -187,7 +188,7 @@ impl TrimapGenerator {
                         return s;
                     }
                     let j = y as usize * mw + x as usize;
-                    fuse(s, body[j], weight[j])
+                    fuse(s, body.mask[j], body.weight[j], body.reach[j])
                 }));
                 if anchored {
                     self.tracker.anchor(&self.luma, &self.fused, (mw, mh));
@@ -573,6 +574,27 @@ mod tests {
         }
         // Another size has no template.
         assert_eq!(tracker.shift(&luma[..128 * 72], 128, 72), (0, 0));
+    }
+
+    #[test]
+    fn the_pose_mask_adds_person_only_within_its_reach() {
+        // More person than the selfie mask: added with POSE_WEIGHT where in reach, not at all
+        // out of it (a flash of the pose mask far from the body).
+        let added = fuse(0.1, 0.9, 1.0, 1.0);
+        assert!((added - (0.1 + POSE_WEIGHT * 0.8)).abs() < 1e-6, "{added}");
+        assert_eq!(fuse(0.1, 0.9, 1.0, 0.0), 0.1);
+        let half = fuse(0.1, 0.9, 1.0, 0.5);
+        assert!(half > 0.1 && half < added, "{half}");
+        // Less person: taken away anywhere in the region, whatever the reach.
+        let removed = fuse(0.9, 0.1, 1.0, 0.0);
+        assert!(
+            (removed - (0.9 - POSE_REMOVE_WEIGHT * 0.8)).abs() < 1e-6,
+            "{removed}"
+        );
+        assert_eq!(fuse(0.9, 0.1, 1.0, 1.0), removed);
+        // Outside the region (weight 0) the selfie mask alone decides.
+        assert_eq!(fuse(0.1, 0.9, 0.0, 1.0), 0.1);
+        assert_eq!(fuse(0.9, 0.1, 0.0, 1.0), 0.9);
     }
 
     #[test]
