@@ -175,7 +175,8 @@ fn pose_properties() -> [glib::ParamSpec; 6] {
                  frame and after a loss, its landmark network segments the person in a \
                  region that follows the body, and that mask is mixed into the selfie \
                  mask inside the region once the landmarks confirm the body lies in it \
-                 (outside it the selfie mask alone decides): fewer missed heads, hair \
+                 (outside it the selfie mask alone decides; it adds person only near the \
+                 skeleton its landmarks draw): fewer missed heads, hair \
                  and limbs, steadier edges; false = the selfie network alone",
             )
             .default_value(DEFAULT_POSE)
