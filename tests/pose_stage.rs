@@ -325,3 +325,53 @@ fn detections_match_mediapipes_decoding() {
         }
     }
 }
+
+/// A grey 640×360 frame with the astronaut pasted twice, `side` pixels square, at the two
+/// given left edges (top at `y0`).
+fn two_people(left: usize, right: usize, y0: usize, side: usize) -> Vec<u8> {
+    let mut frame = small_person(left, y0, side);
+    let person = common::astronaut(side as u32, side as u32);
+    for y in 0..side {
+        let src = &person[y * side * 4..(y + 1) * side * 4];
+        frame[((y0 + y) * W + right) * 4..][..src.len()].copy_from_slice(src);
+    }
+    frame
+}
+
+#[test]
+fn two_people_are_both_segmented_and_tracked() {
+    let (left, right, y0, side) = (40, 360, 100, 240);
+    let frame = two_people(left, right, y0, side);
+    let mut p = pose();
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    assert_eq!(p.others(), 1, "the second person is segmented too");
+    let at = |m: &[f32], x: usize, y: usize| m[(y * MH / H) * MW + x * MW / W];
+    // Each face (about 45 % across and 20 % down the photo) is person in the mask, in reach,
+    // and the grey between them is not.
+    let face = |x0: usize| (x0 + side * 45 / 100, y0 + side * 22 / 100);
+    let check = |p: &PoseSegmenter| {
+        let held = p.mask().expect("a confirmed pose");
+        for x0 in [left, right] {
+            let (x, y) = face(x0);
+            assert!(
+                at(held.mask, x, y) > 0.5,
+                "face at {x0}: {}",
+                at(held.mask, x, y)
+            );
+            assert_eq!(at(held.reach, x, y), 1.0, "reach at {x0}");
+        }
+        assert!(
+            at(held.mask, 330, 40) < 0.1,
+            "grey gap: {}",
+            at(held.mask, 330, 40)
+        );
+    };
+    check(&p);
+    // The next run tracks both.
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    assert_eq!(p.others(), 1, "the second person is tracked");
+    check(&p);
+    // A reset forgets them.
+    p.reset();
+    assert_eq!(p.others(), 0);
+}

@@ -34,8 +34,14 @@
 //!   stage moves it with the person). Without one (nobody detected, or a region not settled)
 //!   it runs again on the next frame, then backs off to every `interval`-th frame.
 //!
-//! With several people the detector sees them all; the best one is tracked and refined by the
-//! pose network, the others are in the mask through the selfie network alone.
+//! **Several people**: when the detector runs, the landmark network also segments up to
+//! [`MAX_PEOPLE`] − 1 other people it found (each region confirmed as above, with a second run
+//! on the region their landmarks place), and tracks them on every later pose run; one whose
+//! region stops being confirmed is dropped until the detector runs again (the tracked person
+//! lost, a reset). Their masks join the tracked person's, each pixel taking the largest mask,
+//! weight and reach, so a video call with two people gets both even where the selfie network
+//! sees neither (grey pictures, a person seen from behind). Each of them costs one more
+//! landmark run per pose run.
 
 pub mod detector;
 pub mod region;
@@ -221,6 +227,22 @@ pub enum PoseOutcome {
     Found,
 }
 
+/// Most people the pose path segments: the tracked one and the others the detector found on
+/// the same frame.
+pub const MAX_PEOPLE: usize = 3;
+
+/// A person besides the tracked one, found by the detector on the same frame and segmented
+/// on every pose run while their region stays confirmed.
+#[derive(Debug)]
+struct Other {
+    /// The region the next run uses (placed by the last run's landmarks).
+    tracked: Region,
+    /// The region of the last confirmed run, and its mask and landmarks.
+    region: Region,
+    region_mask: Vec<f32>,
+    landmarks: Vec<f32>,
+}
+
 /// A confirmed pose's mask in frame space, at the caller's mask resolution.
 #[derive(Debug, Clone, Copy)]
 pub struct PoseMask<'a> {
@@ -256,6 +278,8 @@ pub struct PoseSegmenter {
     mask: Vec<f32>,
     weight: Vec<f32>,
     mask_size: (usize, usize),
+    /// The other people found with the tracked one (at most [`MAX_PEOPLE`] − 1).
+    others: Vec<Other>,
     /// How near the skeleton each pixel is (1 within [`REACH_IN`] body widths, 0 beyond
     /// [`REACH_OUT`]).
     reach: Vec<f32>,
@@ -290,6 +314,7 @@ impl PoseSegmenter {
             mask: Vec::new(),
             weight: Vec::new(),
             reach: Vec::new(),
+            others: Vec::new(),
             mask_size: (0, 0),
             holds: false,
             misses: 0,
@@ -310,6 +335,7 @@ impl PoseSegmenter {
     /// Forgets the tracked region and the held mask (flush, seek, caps change): the next
     /// frame runs the detector.
     pub fn reset(&mut self) {
+        self.others.clear();
         self.tracked = None;
         self.since_run = None;
         self.holds = false;
@@ -410,8 +436,13 @@ impl PoseSegmenter {
     /// its confirmation, and the next region. On success the network's region and mask stay
     /// in `confirmed_region` / `region_mask`.
     fn run(&mut self, frame: &RgbaView<'_>, first: bool) -> Result<PoseOutcome, ModelError> {
+        // The others run first: the tracked person's mask and landmarks stay in
+        // `region_mask` / `landmarks` for `write_mask`.
         let (mut region, detected) = match self.tracked {
-            Some(r) => (r, false),
+            Some(r) => {
+                self.track_others(frame)?;
+                (r, false)
+            }
             None => {
                 // Nobody is tracked yet on a first frame: look closer, once.
                 let detections = if first {
@@ -419,8 +450,18 @@ impl PoseSegmenter {
                 } else {
                     self.detector.detect(frame)?
                 };
-                match detections.first() {
-                    Some(d) => (d.region(REGION_SCALE), true),
+                let mut found = [None; MAX_PEOPLE];
+                for (f, d) in found.iter_mut().zip(detections) {
+                    *f = Some(*d);
+                }
+                self.others.clear();
+                match found[0] {
+                    Some(d) => {
+                        for other in found[1..].iter().flatten() {
+                            self.find_other(frame, other.region(REGION_SCALE))?;
+                        }
+                        (d.region(REGION_SCALE), true)
+                    }
                     None => return Ok(PoseOutcome::NoPerson),
                 }
             }
@@ -449,6 +490,65 @@ impl PoseSegmenter {
         Ok(PoseOutcome::Unconfirmed)
     }
 
+    /// Runs the landmark network for a person the detector found besides the tracked one, in
+    /// `region` and, as for the tracked one, again in the region its landmarks place; keeps
+    /// them when a region is confirmed.
+    fn find_other(&mut self, frame: &RgbaView<'_>, mut region: Region) -> Result<(), ModelError> {
+        for _ in 0..2 {
+            if !region.is_valid(MIN_REGION) {
+                return Ok(());
+            }
+            self.landmarks_in(frame, &region)?;
+            if self.presence[0] < PRESENCE_THRESHOLD {
+                return Ok(());
+            }
+            let next = next_region(&region, &self.landmarks);
+            if confirms(&region, &self.landmarks, &next, &self.tolerance) {
+                self.others.push(Other {
+                    tracked: next,
+                    region,
+                    region_mask: self.region_mask.clone(),
+                    landmarks: self.landmarks.clone(),
+                });
+                return Ok(());
+            }
+            region = next;
+        }
+        Ok(())
+    }
+
+    /// Runs the landmark network for each other person in the region their last run placed;
+    /// one whose region is no longer confirmed (gone, or moved too fast) is dropped until the
+    /// detector runs again.
+    fn track_others(&mut self, frame: &RgbaView<'_>) -> Result<(), ModelError> {
+        let mut others = std::mem::take(&mut self.others);
+        let mut kept = 0;
+        for k in 0..others.len() {
+            let region = others[k].tracked;
+            if !region.is_valid(MIN_REGION) {
+                continue;
+            }
+            self.landmarks_in(frame, &region)?;
+            if self.presence[0] < PRESENCE_THRESHOLD {
+                continue;
+            }
+            let next = next_region(&region, &self.landmarks);
+            if !confirms(&region, &self.landmarks, &next, &self.tolerance) {
+                continue;
+            }
+            let other = &mut others[k];
+            other.tracked = next;
+            other.region = region;
+            other.region_mask.copy_from_slice(&self.region_mask);
+            other.landmarks.copy_from_slice(&self.landmarks);
+            others.swap(kept, k);
+            kept += 1;
+        }
+        others.truncate(kept);
+        self.others = others;
+        Ok(())
+    }
+
     /// Runs the landmark network on `region` of `frame`.
     fn landmarks_in(&mut self, frame: &RgbaView<'_>, region: &Region) -> Result<(), ModelError> {
         let n = POSE_INPUT;
@@ -464,41 +564,102 @@ impl PoseSegmenter {
 
     /// Maps the network's mask over `confirmed_region` into frame space at `mw × mh`, with
     /// its weight (1 inside the region, fading to 0 over [`FEATHER`] input pixels at its edge)
-    /// and its reach (how near the skeleton of the landmarks, [`REACH_IN`] / [`REACH_OUT`]).
+    /// and its reach (how near the skeleton of the landmarks, [`REACH_IN`] / [`REACH_OUT`]);
+    /// then the other people's, each pixel taking the largest of every person's values.
     fn write_mask(&mut self, frame: &RgbaView<'_>, (mw, mh): (usize, usize)) {
-        let (width, height) = (frame.shape()[1], frame.shape()[0]);
-        let n = POSE_INPUT;
+        let size = (frame.shape()[1], frame.shape()[0]);
         self.mask.resize(mw * mh, 0.0);
         self.weight.resize(mw * mh, 0.0);
         self.reach.resize(mw * mh, 0.0);
-        let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
-        let map = self.confirmed_region.mapping(n);
-        let lm = &self.landmarks;
-        let bones = SKELETON.map(|(a, b)| ((lm[5 * a], lm[5 * a + 1]), (lm[5 * b], lm[5 * b + 1])));
-        let body = body_width(lm).max(1.0);
-        let (near, far) = (REACH_IN * body, REACH_OUT * body);
-        let rows = self
-            .mask
-            .chunks_exact_mut(mw)
-            .zip(self.weight.chunks_exact_mut(mw))
-            .zip(self.reach.chunks_exact_mut(mw));
-        for (j, ((mrow, wrow), rrow)) in rows.enumerate() {
-            let cells = mrow.iter_mut().zip(wrow.iter_mut()).zip(rrow.iter_mut());
-            for (i, ((m, w), r)) in cells.enumerate() {
-                let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
-                *m = sample_zero_outside(&self.region_mask, n, n, u, v);
-                let edge = u.min(v).min(n as f32 - u).min(n as f32 - v);
-                *w = (edge / FEATHER).clamp(0.0, 1.0);
-                // The reach matters only where the mask has a say and something to add.
-                *r = if *w > 0.0 && *m > 0.01 {
-                    let d2 = bones
-                        .iter()
-                        .map(|&(a, b)| segment_distance2((u, v), a, b))
-                        .fold(f32::INFINITY, f32::min);
-                    ((far - d2.sqrt()) / (far - near).max(1e-3)).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
+        let mut planes = Planes {
+            mask: &mut self.mask,
+            weight: &mut self.weight,
+            reach: &mut self.reach,
+            size: (mw, mh),
+        };
+        let person = |region, region_mask, landmarks| Person {
+            region,
+            region_mask,
+            landmarks,
+        };
+        let first = person(self.confirmed_region, &self.region_mask, &self.landmarks);
+        paint(&mut planes, size, &first, false);
+        for o in &self.others {
+            paint(
+                &mut planes,
+                size,
+                &person(o.region, &o.region_mask, &o.landmarks),
+                true,
+            );
+        }
+    }
+
+    /// How many other people (besides the tracked one) the last run segmented.
+    pub fn others(&self) -> usize {
+        self.others.len()
+    }
+}
+
+/// The pose mask's planes at the caller's resolution `size`.
+struct Planes<'a> {
+    mask: &'a mut [f32],
+    weight: &'a mut [f32],
+    reach: &'a mut [f32],
+    size: (usize, usize),
+}
+
+/// One person's confirmed run: the region, the network's mask over it and its landmarks.
+struct Person<'a> {
+    region: Region,
+    region_mask: &'a [f32],
+    landmarks: &'a [f32],
+}
+
+/// Writes `person`'s mask, weight and reach into `planes` (frame `width × height`), or with
+/// `merge` keeps at each pixel the larger of what is there and `person`'s.
+fn paint(
+    planes: &mut Planes<'_>,
+    (width, height): (usize, usize),
+    person: &Person<'_>,
+    merge: bool,
+) {
+    let n = POSE_INPUT;
+    let (mw, mh) = planes.size;
+    let (sx, sy) = (width as f32 / mw as f32, height as f32 / mh as f32);
+    let map = person.region.mapping(n);
+    let lm = person.landmarks;
+    let bones = SKELETON.map(|(a, b)| ((lm[5 * a], lm[5 * a + 1]), (lm[5 * b], lm[5 * b + 1])));
+    let body = body_width(lm).max(1.0);
+    let (near, far) = (REACH_IN * body, REACH_OUT * body);
+    let rows = planes
+        .mask
+        .chunks_exact_mut(mw)
+        .zip(planes.weight.chunks_exact_mut(mw))
+        .zip(planes.reach.chunks_exact_mut(mw))
+        .take(mh);
+    for (j, ((mrow, wrow), rrow)) in rows.enumerate() {
+        let cells = mrow.iter_mut().zip(wrow.iter_mut()).zip(rrow.iter_mut());
+        for (i, ((m, w), r)) in cells.enumerate() {
+            let (u, v) = map.input_point((i as f32 + 0.5) * sx, (j as f32 + 0.5) * sy);
+            let mask = sample_zero_outside(person.region_mask, n, n, u, v);
+            let edge = u.min(v).min(n as f32 - u).min(n as f32 - v);
+            let weight = (edge / FEATHER).clamp(0.0, 1.0);
+            // The reach matters only where the mask has a say and something to add.
+            let reach = if weight > 0.0 && mask > 0.01 {
+                let d2 = bones
+                    .iter()
+                    .map(|&(a, b)| segment_distance2((u, v), a, b))
+                    .fold(f32::INFINITY, f32::min);
+                ((far - d2.sqrt()) / (far - near).max(1e-3)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            if merge {
+                *m = m.max(mask);
+                *w = w.max(weight);
+                *r = r.max(reach);
+            } else {
+                (*m, *w, *r) = (mask, weight, reach);
             }
         }
     }

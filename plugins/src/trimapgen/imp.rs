@@ -172,8 +172,9 @@ fn pose_properties() -> [glib::ParamSpec; 6] {
             .nick("Pose segmentation")
             .blurb(
                 "Also run MediaPipe Pose: its detector finds the person on the first \
-                 frame and after a loss, its landmark network segments the person in a \
-                 region that follows the body, and that mask is mixed into the selfie \
+                 frame and after a loss, its landmark network segments the person (and up \
+                 to two others found with them) in a region that follows the body, and that \
+                 mask is mixed into the selfie \
                  mask inside the region once the landmarks confirm the body lies in it \
                  (outside it the selfie mask alone decides; it adds person only near the \
                  skeleton its landmarks draw): fewer missed heads, hair \
