@@ -375,3 +375,23 @@ fn two_people_are_both_segmented_and_tracked() {
     p.reset();
     assert_eq!(p.others(), 0);
 }
+
+#[test]
+fn an_other_person_followed_by_the_tracked_region_is_dropped() {
+    let (left, right, y0, side) = (40, 360, 100, 240);
+    let frame = two_people(left, right, y0, side);
+    let mut p = pose();
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    assert_eq!(p.others(), 1);
+    // Move the tracked region onto the other person: both would follow one person, so the
+    // other is dropped and the tracked one is still found there.
+    let mut region = p.tracked().expect("tracked");
+    region.cx += if region.cx > W as f32 / 2.0 {
+        -320.0
+    } else {
+        320.0
+    };
+    p.track(region);
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    assert_eq!(p.others(), 0, "two regions on one person");
+}

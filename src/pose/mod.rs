@@ -37,8 +37,8 @@
 //! **Several people**: when the detector runs, the landmark network also segments up to
 //! [`MAX_PEOPLE`] − 1 other people it found (each region confirmed as above, with a second run
 //! on the region their landmarks place), and tracks them on every later pose run; one whose
-//! region stops being confirmed is dropped until the detector runs again (the tracked person
-//! lost, a reset). Their masks join the tracked person's, each pixel taking the largest mask,
+//! region stops being confirmed, or comes to follow the tracked person, is dropped until the
+//! detector runs again (the tracked person lost, a reset). Their masks join the tracked person's, each pixel taking the largest mask,
 //! weight and reach, so a video call with two people gets both even where the selfie network
 //! sees neither (grey pictures, a person seen from behind). Each of them costs one more
 //! landmark run per pose run.
@@ -525,7 +525,7 @@ impl PoseSegmenter {
         let mut kept = 0;
         for k in 0..others.len() {
             let region = others[k].tracked;
-            if !region.is_valid(MIN_REGION) {
+            if !region.is_valid(MIN_REGION) || self.tracks_the_same(&region) {
                 continue;
             }
             self.landmarks_in(frame, &region)?;
@@ -547,6 +547,14 @@ impl PoseSegmenter {
         others.truncate(kept);
         self.others = others;
         Ok(())
+    }
+
+    /// Whether `region` has converged on the tracked person's region (centres within the
+    /// confirmation's shift tolerance): the two follow one person, and the other is dropped.
+    fn tracks_the_same(&self, region: &Region) -> bool {
+        self.tracked.is_some_and(|t| {
+            (t.cx - region.cx).hypot(t.cy - region.cy) <= self.tolerance.shift * t.size
+        })
     }
 
     /// Runs the landmark network on `region` of `frame`.
