@@ -38,10 +38,10 @@
 //! [`MAX_PEOPLE`] − 1 other people it found (each region confirmed as above, with a second run
 //! on the region their landmarks place), and tracks them on every later pose run; one whose
 //! region stops being confirmed, or comes to follow the tracked person, is dropped until the
-//! detector runs again (the tracked person lost, a reset). Their masks join the tracked person's, each pixel taking the largest mask,
-//! weight and reach, so a video call with two people gets both even where the selfie network
-//! sees neither (grey pictures, a person seen from behind). Each of them costs one more
-//! landmark run per pose run.
+//! detector runs again (the tracked person lost, a reset). Their masks join the tracked
+//! person's, each pixel taking the largest mask, weight and reach, so a video call with two
+//! people gets both even where the selfie network sees neither (grey pictures, a person seen
+//! from behind). Each of them costs one more landmark run per pose run.
 
 pub mod detector;
 pub mod region;
