@@ -131,14 +131,19 @@ fn a_run_looks_for_the_person_where_the_caller_says_they_moved() {
     assert_ne!(run(&mut p, &frame, 2), Found);
 }
 
-/// A grey 640×360 frame with the astronaut pasted at `(x, y)`, `side` pixels square.
-fn small_person(x0: usize, y0: usize, side: usize) -> Vec<u8> {
-    let mut frame: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
+/// Pastes the astronaut, `side` pixels square, into the 640×360 `frame` at `(x0, y0)`.
+fn paste_person(frame: &mut [u8], x0: usize, y0: usize, side: usize) {
     let person = common::astronaut(side as u32, side as u32);
     for y in 0..side {
         let src = &person[y * side * 4..(y + 1) * side * 4];
         frame[((y0 + y) * W + x0) * 4..][..src.len()].copy_from_slice(src);
     }
+}
+
+/// A grey 640×360 frame with the astronaut pasted at `(x, y)`, `side` pixels square.
+fn small_person(x0: usize, y0: usize, side: usize) -> Vec<u8> {
+    let mut frame: Vec<u8> = (0..W * H).flat_map(|_| [128, 128, 128, 255]).collect();
+    paste_person(&mut frame, x0, y0, side);
     frame
 }
 
@@ -330,11 +335,7 @@ fn detections_match_mediapipes_decoding() {
 /// given left edges (top at `y0`).
 fn two_people(left: usize, right: usize, y0: usize, side: usize) -> Vec<u8> {
     let mut frame = small_person(left, y0, side);
-    let person = common::astronaut(side as u32, side as u32);
-    for y in 0..side {
-        let src = &person[y * side * 4..(y + 1) * side * 4];
-        frame[((y0 + y) * W + right) * 4..][..src.len()].copy_from_slice(src);
-    }
+    paste_person(&mut frame, right, y0, side);
     frame
 }
 

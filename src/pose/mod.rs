@@ -472,14 +472,12 @@ impl PoseSegmenter {
                 self.tracked = None;
                 return Ok(PoseOutcome::NoPerson);
             }
-            self.landmarks_in(frame, &region)?;
-            if self.presence[0] < PRESENCE_THRESHOLD {
+            let Some((next, confirmed)) = self.look(frame, &region)? else {
                 self.tracked = None;
                 return Ok(PoseOutcome::NoPerson);
-            }
-            let next = next_region(&region, &self.landmarks);
+            };
             self.tracked = next.is_valid(MIN_REGION).then_some(next);
-            if confirms(&region, &self.landmarks, &next, &self.tolerance) {
+            if confirmed {
                 self.confirmed_region = region;
                 return Ok(PoseOutcome::Found);
             }
@@ -498,12 +496,10 @@ impl PoseSegmenter {
             if !region.is_valid(MIN_REGION) {
                 return Ok(());
             }
-            self.landmarks_in(frame, &region)?;
-            if self.presence[0] < PRESENCE_THRESHOLD {
+            let Some((next, confirmed)) = self.look(frame, &region)? else {
                 return Ok(());
-            }
-            let next = next_region(&region, &self.landmarks);
-            if confirms(&region, &self.landmarks, &next, &self.tolerance) {
+            };
+            if confirmed {
                 self.others.push(Other {
                     tracked: next,
                     region,
@@ -528,14 +524,9 @@ impl PoseSegmenter {
             if !region.is_valid(MIN_REGION) || self.tracks_the_same(&region) {
                 continue;
             }
-            self.landmarks_in(frame, &region)?;
-            if self.presence[0] < PRESENCE_THRESHOLD {
+            let Some((next, true)) = self.look(frame, &region)? else {
                 continue;
-            }
-            let next = next_region(&region, &self.landmarks);
-            if !confirms(&region, &self.landmarks, &next, &self.tolerance) {
-                continue;
-            }
+            };
             let other = &mut others[k];
             other.tracked = next;
             other.region = region;
@@ -547,6 +538,23 @@ impl PoseSegmenter {
         others.truncate(kept);
         self.others = others;
         Ok(())
+    }
+
+    /// One landmark run in `region`: `None` when the network finds no pose there, else the
+    /// region its landmarks place next and whether they confirm `region` ([`confirms`]). The
+    /// network's mask and landmarks stay in `region_mask` / `landmarks`.
+    fn look(
+        &mut self,
+        frame: &RgbaView<'_>,
+        region: &Region,
+    ) -> Result<Option<(Region, bool)>, ModelError> {
+        self.landmarks_in(frame, region)?;
+        if self.presence[0] < PRESENCE_THRESHOLD {
+            return Ok(None);
+        }
+        let next = next_region(region, &self.landmarks);
+        let confirmed = confirms(region, &self.landmarks, &next, &self.tolerance);
+        Ok(Some((next, confirmed)))
     }
 
     /// Whether `region` has converged on the tracked person's region (centres within the
@@ -585,20 +593,19 @@ impl PoseSegmenter {
             reach: &mut self.reach,
             size: (mw, mh),
         };
-        let person = |region, region_mask, landmarks| Person {
-            region,
-            region_mask,
-            landmarks,
+        let tracked = Person {
+            region: self.confirmed_region,
+            region_mask: &self.region_mask,
+            landmarks: &self.landmarks,
         };
-        let first = person(self.confirmed_region, &self.region_mask, &self.landmarks);
-        paint(&mut planes, size, &first, false);
+        paint(&mut planes, size, &tracked, false);
         for o in &self.others {
-            paint(
-                &mut planes,
-                size,
-                &person(o.region, &o.region_mask, &o.landmarks),
-                true,
-            );
+            let other = Person {
+                region: o.region,
+                region_mask: &o.region_mask,
+                landmarks: &o.landmarks,
+            };
+            paint(&mut planes, size, &other, true);
         }
     }
 
