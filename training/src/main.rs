@@ -116,6 +116,9 @@ struct BandArgs {
     /// Budget of the band net on the tiles of a 640×360 frame, ms.
     #[arg(long)]
     band_budget_ms: Option<f64>,
+    /// Hidden widths of the band teacher, comma-separated (three layers; default 48,48,48).
+    #[arg(long, value_delimiter = ',')]
+    band_teacher_widths: Option<Vec<usize>>,
     /// Temporal band nets: the previous frame's matte as a sixth pixel channel.
     #[arg(long)]
     temporal: bool,
@@ -228,6 +231,14 @@ fn band_settings(b: &BandArgs) -> Result<band::BandSettings> {
     bs.steps_slim = c.steps_slim.unwrap_or(sc(bs.steps_slim));
     bs.n_train = c.n_train.unwrap_or(bs.n_train);
     bs.budget_ms = b.band_budget_ms.unwrap_or(bs.budget_ms);
+    if let Some(w) = &b.band_teacher_widths {
+        anyhow::ensure!(
+            w.len() == band::net::HIDDEN && w.iter().all(|&c| c > 0),
+            "--band-teacher-widths: {} positive widths, one per hidden layer (got {w:?})",
+            band::net::HIDDEN
+        );
+        bs.teacher = band::net::Widths(w.clone());
+    }
     Ok(bs)
 }
 
