@@ -154,8 +154,8 @@ pub(crate) fn refine_properties() -> Vec<glib::ParamSpec> {
             .blurb(
                 "Regularisation of the refinement's local colour model (colours in 0..1): \
                  1e-7 is closed-form matting's and, with refine-iterations=256, \
-                 refine-size=512 and refine-trust=0, reaches its quality; larger values give \
-                 a smoother matte",
+                 refine-size=512, refine-trust=0 and band-net=false, reaches its quality; \
+                 larger values give a smoother matte",
             )
             .minimum(crate::property::double(MIN_REFINE_EPSILON))
             .maximum(crate::property::double(MAX_REFINE_EPSILON))
