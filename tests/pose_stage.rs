@@ -331,21 +331,28 @@ fn detections_match_mediapipes_decoding() {
     }
 }
 
-/// A grey 640×360 frame with the astronaut pasted twice, `side` pixels square, at the two
-/// given left edges (top at `y0`).
-fn two_people(left: usize, right: usize, y0: usize, side: usize) -> Vec<u8> {
-    let mut frame = small_person(left, y0, side);
-    paste_person(&mut frame, right, y0, side);
-    frame
+/// Where [`found_two_people`] pastes the astronaut (pixels): the two left edges, the top, the
+/// side.
+const LEFT: usize = 40;
+const RIGHT: usize = 360;
+const Y0: usize = 100;
+const SIDE: usize = 240;
+
+/// A grey 640×360 frame with the astronaut pasted twice (at [`LEFT`] and [`RIGHT`]) and a
+/// pose segmenter that has run on it once, finding both people.
+fn found_two_people() -> (PoseSegmenter, Vec<u8>) {
+    let mut frame = small_person(LEFT, Y0, SIDE);
+    paste_person(&mut frame, RIGHT, Y0, SIDE);
+    let mut p = pose();
+    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
+    assert_eq!(p.others(), 1, "the second person is segmented too");
+    (p, frame)
 }
 
 #[test]
 fn two_people_are_both_segmented_and_tracked() {
-    let (left, right, y0, side) = (40, 360, 100, 240);
-    let frame = two_people(left, right, y0, side);
-    let mut p = pose();
-    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
-    assert_eq!(p.others(), 1, "the second person is segmented too");
+    let (left, right, y0, side) = (LEFT, RIGHT, Y0, SIDE);
+    let (mut p, frame) = found_two_people();
     let at = |m: &[f32], x: usize, y: usize| m[(y * MH / H) * MW + x * MW / W];
     // Each face (about 45 % across and 20 % down the photo) is person in the mask, in reach,
     // and the grey between them is not.
@@ -379,11 +386,7 @@ fn two_people_are_both_segmented_and_tracked() {
 
 #[test]
 fn an_other_person_followed_by_the_tracked_region_is_dropped() {
-    let (left, right, y0, side) = (40, 360, 100, 240);
-    let frame = two_people(left, right, y0, side);
-    let mut p = pose();
-    assert_eq!(run(&mut p, &frame, 1), PoseOutcome::Found);
-    assert_eq!(p.others(), 1);
+    let (mut p, frame) = found_two_people();
     // Move the tracked region onto the other person: both would follow one person, so the
     // other is dropped and the tracked one is still found there.
     let mut region = p.tracked().expect("tracked");
